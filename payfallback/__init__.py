@@ -1,0 +1,1 @@
+"""payfallback: keep selling when a payment provider goes down."""

@@ -1,0 +1,350 @@
+"""The values payfallback passes around: frozen, strict pydantic v2 models.
+
+Money is always an ``int`` in the currency's minor unit (KRW has none, so 12,000 won is
+``Money(amount=12000, currency="KRW")``). A float, a bool, a negative amount or an unknown
+currency is refused with :class:`~payfallback.errors.InvalidRequest`, whose message says
+what to fix, rather than pydantic's generic ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+
+from payfallback.errors import InvalidRequest
+
+__all__ = [
+    "CURRENCY_EXPONENTS",
+    "Attempt",
+    "AttemptState",
+    "CheckoutSession",
+    "Instrument",
+    "LineItem",
+    "Method",
+    "Money",
+    "Order",
+    "Payment",
+    "PaymentStatus",
+    "Platform",
+    "Refund",
+    "RefundState",
+    "ReturnUrls",
+]
+
+#: ISO 4217 currencies we accept, with the number of minor-unit digits.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "KRW": 0,
+    "JPY": 0,
+    "USD": 2,
+    "EUR": 2,
+    "CNY": 2,
+    "GBP": 2,
+    "SGD": 2,
+    "HKD": 2,
+    "TWD": 2,
+    "AUD": 2,
+    "CAD": 2,
+    "VND": 0,
+}
+
+#: Order ids travel to providers inside per-attempt ids (``{order_id}_{n}``); Toss, NICEPAY
+#: and PortOne accept letters, digits, ``-`` and ``_``, at most 64 characters.
+ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+
+
+def _explain(model: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or model
+        parts.append(f"{where}: {err['msg']}")
+    return f"invalid {model}: " + "; ".join(parts)
+
+
+class _Model(BaseModel):
+    """Frozen, strict, no unknown fields; pydantic errors become ``InvalidRequest``."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _typed_errors(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            # InvalidRequest is not a ValueError, so pydantic lets it through unwrapped.
+            raise InvalidRequest(_explain(cls.__name__, exc)) from None
+
+
+class Method(StrEnum):
+    """How the customer pays."""
+
+    CARD = "card"
+    KAKAOPAY = "kakaopay"
+    NAVERPAY = "naverpay"
+    TOSSPAY = "tosspay"
+    PAYCO = "payco"
+    SAMSUNGPAY = "samsungpay"
+    APPLEPAY = "applepay"
+    BANK_TRANSFER = "bank_transfer"
+    VIRTUAL_ACCOUNT = "virtual_account"
+    MOBILE = "mobile"
+
+
+class Platform(StrEnum):
+    """Where the customer is, for picking a redirect URL."""
+
+    PC = "pc"
+    MOBILE = "mobile"
+    APP = "app"
+
+
+class Money(_Model):
+    """An amount in integer minor units of an ISO 4217 currency."""
+
+    amount: int
+    currency: str = "KRW"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            amount = data.get("amount")
+            if isinstance(amount, bool) or not isinstance(amount, int):
+                raise InvalidRequest(
+                    f"Money.amount must be an int in minor units, got {type(amount).__name__} "
+                    f"{amount!r}; convert with e.g. int(Decimal(value) * 100) for USD, or pass "
+                    "won as a whole number for KRW"
+                )
+            if amount < 0:
+                raise InvalidRequest(
+                    f"Money.amount must not be negative, got {amount}; refunds are separate "
+                    "operations, not negative charges"
+                )
+            currency = data.get("currency", "KRW")
+            if not isinstance(currency, str) or currency.upper() not in CURRENCY_EXPONENTS:
+                known = ", ".join(sorted(CURRENCY_EXPONENTS))
+                raise InvalidRequest(
+                    f"unknown currency {currency!r}; use an ISO 4217 code, one of {known}"
+                )
+            if currency != currency.upper():
+                data = {**data, "currency": currency.upper()}
+        return data
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(amount=self.amount - other.amount, currency=self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise InvalidRequest(
+                f"cannot combine {self.currency} with {other.currency}; convert first"
+            )
+
+    def __str__(self) -> str:
+        exp = CURRENCY_EXPONENTS[self.currency]
+        if exp == 0:
+            return f"{self.amount:,} {self.currency}"
+        return f"{self.amount / 10**exp:,.{exp}f} {self.currency}"
+
+
+class LineItem(_Model):
+    """One line of an order, for providers that show or need item detail."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    quantity: Annotated[int, Field(ge=1)] = 1
+    unit_price: Money
+
+
+class Order(_Model):
+    """What the merchant sells: the unit that is paid at most once."""
+
+    order_id: str
+    amount: Money
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    tax_free_amount: Annotated[int, Field(ge=0)] = 0
+    customer_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    items: tuple[LineItem, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_id(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            oid = data.get("order_id")
+            if not isinstance(oid, str) or not ORDER_ID_PATTERN.fullmatch(oid):
+                raise InvalidRequest(
+                    f"Order.order_id {oid!r} is not valid: use 1-48 characters of letters, "
+                    "digits, '-' and '_', starting with a letter or digit (providers receive "
+                    "it inside per-attempt ids)"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _check_amounts(self) -> Self:
+        if self.amount.amount == 0:
+            raise InvalidRequest(
+                f"order {self.order_id}: amount must be greater than zero"
+            )
+        if self.tax_free_amount > self.amount.amount:
+            raise InvalidRequest(
+                f"order {self.order_id}: tax_free_amount {self.tax_free_amount} exceeds the "
+                f"amount {self.amount.amount}"
+            )
+        if self.items:
+            total = 0
+            for item in self.items:
+                if item.unit_price.currency != self.amount.currency:
+                    raise InvalidRequest(
+                        f"order {self.order_id}: item {item.name!r} is priced in "
+                        f"{item.unit_price.currency}, the order in {self.amount.currency}"
+                    )
+                total += item.unit_price.amount * item.quantity
+            if total != self.amount.amount:
+                raise InvalidRequest(
+                    f"order {self.order_id}: items add up to {total} but the amount is "
+                    f"{self.amount.amount}; fix the items or the amount so they match"
+                )
+        return self
+
+
+class Instrument(_Model):
+    """What a server-side charge uses at one provider (a billing key, a subscription id)."""
+
+    provider: Annotated[str, Field(min_length=1)]
+    billing_key: SecretStr
+    customer_key: str | None = None
+    method: Method = Method.CARD
+
+    def __repr__(self) -> str:
+        return f"Instrument(provider={self.provider!r}, method={self.method.value!r})"
+
+
+class ReturnUrls(_Model):
+    """Where the provider sends the customer back after a redirect checkout."""
+
+    success: Annotated[str, Field(min_length=1, max_length=255)]
+    cancel: Annotated[str, Field(min_length=1, max_length=255)]
+    fail: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AttemptState(StrEnum):
+    """Lifecycle of one attempt at one provider."""
+
+    PENDING = "pending"  # journaled; the request is about to be or is being sent
+    REDIRECTED = "redirected"  # checkout ready; waiting for the customer to approve
+    SUCCEEDED = "succeeded"  # the order's payment
+    FAILED = "failed"  # certainly did not take effect (declined, unavailable, not found)
+    UNKNOWN = "unknown"  # may have taken effect; must be resolved by lookup
+    SUPERSEDED = "superseded"  # took effect, but another attempt is the payment: refund owed
+
+
+class Attempt(_Model):
+    """One try at one provider, journaled before its request is sent."""
+
+    attempt_id: str
+    order_id: str
+    seq: int
+    provider: str
+    method: Method
+    operation: str
+    idempotency_key: str
+    state: AttemptState
+    provider_txn_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentStatus(StrEnum):
+    """Where a recorded payment stands."""
+
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class Payment(_Model):
+    """Our record of an order's one successful charge."""
+
+    payment_id: str
+    order_id: str
+    provider: str
+    method: Method
+    provider_txn_id: str
+    attempt_id: str
+    amount: Money
+    refunded: Money
+    status: PaymentStatus
+    approved_at: datetime
+    attempts: int = 1
+
+    @property
+    def refundable(self) -> Money:
+        return self.amount - self.refunded
+
+
+class RefundState(StrEnum):
+    """Where a refund stands. ``OWED`` is kept and retried until it settles."""
+
+    OWED = "owed"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(_Model):
+    """A refund or a compensation (giving back a charge that should not stand)."""
+
+    refund_id: str
+    payment_id: str | None
+    order_id: str
+    attempt_id: str
+    provider: str
+    provider_txn_id: str
+    amount: Money
+    #: What was still cancellable at the provider before this refund; sent where the
+    #: provider checks it (Kakao Pay ``cancel_available_amount``, Naver Pay
+    #: ``expectedRestAmount``) so a replay can never cancel twice.
+    expected_remaining: int
+    reason: str
+    kind: str = "refund"  # "refund" | "compensation"
+    idempotency_key: str
+    state: RefundState
+    error_code: str | None = None
+    tries: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class CheckoutSession(_Model):
+    """A started redirect checkout: send the customer to one of ``redirect_urls``."""
+
+    session_id: str
+    order_id: str
+    provider: str
+    method: Method
+    provider_txn_id: str | None
+    redirect_urls: dict[Platform, str]
+    #: Values a provider's client-side SDK needs instead of a redirect (Toss widgets).
+    client_params: dict[str, str] = Field(default_factory=dict)
+    expires_at: datetime | None = None
+    #: Methods or providers passed over to land here, with the reason; empty if none.
+    fallback_from: dict[str, str] = Field(default_factory=dict)
+
+    def redirect_url(self, platform: Platform = Platform.PC) -> str | None:
+        return self.redirect_urls.get(platform) or next(iter(self.redirect_urls.values()), None)

@@ -1,0 +1,432 @@
+"""The provider contract: what an adapter is, and the only things it may do.
+
+An adapter is *sans-IO*. For each operation of ours it offers a pure ``build_<op>`` that
+turns our request value into an :class:`httpx.Request`, and a pure ``parse_<op>`` that
+turns the provider's :class:`httpx.Response` into an :data:`Outcome`. It never sends,
+sleeps, retries, logs or keeps state between calls; the Router owns all of that, which is
+why the async :class:`~payfallback.Router` and the :class:`~payfallback.SyncRouter` share
+every line of adapter code and why adapter tests are about bytes, not timing.
+
+Operations (``Operation``):
+
+========  =======================================================  ============
+op        what it does                                             moves money?
+========  =======================================================  ============
+ready     start a redirect/wallet checkout; returns redirect URLs  no
+approve   confirm what the customer approved at the provider       yes
+charge    server-side charge with a stored instrument (billing)    yes
+lookup    status inquiry by provider txn id, or by our attempt id  no
+cancel    full or partial cancel/refund of a paid transaction      yes
+void      undo an approval of unknown outcome within a short       yes
+          window (NICEPAY net cancel); optional
+========  =======================================================  ============
+
+Transport errors never reach an adapter: :func:`classify_transport_error` decides, in one
+place for every provider, whether the request certainly was not sent
+(:class:`httpx.ConnectError`, :class:`httpx.ConnectTimeout`, :class:`httpx.PoolTimeout`
+→ ``ProviderUnavailable``) or may have been (:class:`httpx.ReadTimeout`,
+:class:`httpx.WriteTimeout`, :class:`httpx.RemoteProtocolError`, anything else →
+``OutcomeUnknown`` on a money-moving call). Adapters classify what the provider *said*:
+every documented status and error code maps to one outcome, and an unmapped code on a
+money-moving call is ``OutcomeUnknown``, never success. :func:`classify_http_status` is
+the fallback for bodies that carry no code the adapter knows.
+
+``build_<op>`` may raise :class:`~payfallback.errors.InvalidRequest` (or
+``ConfigurationError``) for input the provider would reject; nothing is sent then.
+
+Adapters are found by name through the ``payfallback.providers`` entry-point group
+(:func:`load_provider`); a provider distribution registers one line::
+
+    [project.entry-points."payfallback.providers"]
+    tosspayments = "payfallback_tosspayments:TossPayments"
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from payfallback.errors import (
+    ConfigurationError,
+    Declined,
+    InvalidRequest,
+    OutcomeUnknown,
+    PayfallbackError,
+    ProviderUnavailable,
+)
+from payfallback.models import Instrument, Method, Money, Order, Platform, ReturnUrls
+
+__all__ = [
+    "MONEY_MOVING",
+    "Approved",
+    "ApproveRequest",
+    "CancelRequest",
+    "Cancelled",
+    "Capabilities",
+    "ChargeRequest",
+    "Failed",
+    "Flow",
+    "LookupRequest",
+    "Operation",
+    "Outcome",
+    "Provider",
+    "ReadyRequest",
+    "Redirect",
+    "Status",
+    "TxnState",
+    "VoidRequest",
+    "classify_http_status",
+    "classify_transport_error",
+    "installed_providers",
+    "load_provider",
+    "parse_retry_after",
+]
+
+ENTRY_POINT_GROUP = "payfallback.providers"
+
+
+class Operation(StrEnum):
+    READY = "ready"
+    APPROVE = "approve"
+    CHARGE = "charge"
+    LOOKUP = "lookup"
+    CANCEL = "cancel"
+    VOID = "void"
+
+
+#: Operations after which a lost answer means money may have moved.
+MONEY_MOVING = frozenset({Operation.APPROVE, Operation.CHARGE, Operation.CANCEL, Operation.VOID})
+
+
+class Flow(StrEnum):
+    REDIRECT = "redirect"  # ready → customer approves at the provider → approve
+    SERVER_CHARGE = "server_charge"  # charge with a stored instrument, no customer present
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do; the Router plans retries and recovery from this."""
+
+    methods: frozenset[Method]
+    flows: frozenset[Flow]
+    #: ``lookup`` works with only our attempt id (no provider txn id yet). Without it, an
+    #: unknown outcome before we learned the provider's id cannot be resolved, so the
+    #: Router never reroutes past it, even with compensation on.
+    lookup_by_order_id: bool = False
+    #: Header that makes a POST idempotent at the provider (``Idempotency-Key``), if any.
+    idempotency_header: str | None = None
+    #: How long the provider keeps idempotency keys; replays after that are not safe.
+    idempotency_retention: timedelta | None = None
+    idempotency_key_max_length: int = 64
+    partial_cancel: bool = True
+    #: How long after an approval ``void`` can undo it (NICEPAY net cancel: 1 hour).
+    void_window: timedelta | None = None
+    currencies: frozenset[str] = frozenset({"KRW"})
+    #: Read timeout the provider documents for money-moving calls (Naver Pay apply: 60 s).
+    read_timeout: float | None = None
+
+
+# -- what the Router hands an adapter --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyRequest:
+    attempt_id: str
+    order: Order
+    method: Method
+    return_urls: ReturnUrls
+    idempotency_key: str
+    platform: Platform = Platform.PC
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveRequest:
+    attempt_id: str
+    order: Order
+    method: Method
+    #: The id ``ready`` returned (Kakao ``tid``); None where ready is client-side (Toss).
+    provider_txn_id: str | None
+    #: Query or form parameters the provider sent to the return URL (``pg_token``, …).
+    callback_params: Mapping[str, str]
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    attempt_id: str
+    order: Order
+    instrument: Instrument
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    attempt_id: str
+    order: Order
+    provider_txn_id: str | None
+    #: When the attempt was made (NICEPAY's order-id inquiry needs the date).
+    attempted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    refund_id: str
+    attempt_id: str
+    order: Order
+    provider_txn_id: str
+    amount: Money
+    #: Cancellable amount before this cancel (Kakao ``cancel_available_amount``).
+    expected_remaining: int
+    reason: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoidRequest:
+    attempt_id: str
+    order: Order
+    provider_txn_id: str | None
+    amount: Money
+    idempotency_key: str
+
+
+# -- what an adapter hands back --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """``ready`` succeeded: where to send the customer."""
+
+    provider_txn_id: str | None
+    redirect_urls: Mapping[Platform, str]
+    client_params: Mapping[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """Money moved: ``approve`` or ``charge`` succeeded for ``amount``."""
+
+    provider_txn_id: str
+    amount: Money
+    approved_at: datetime | None = None
+    provider_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """``cancel`` or ``void`` succeeded; ``remaining`` is what is still cancellable."""
+
+    provider_txn_id: str
+    amount: Money
+    remaining: int | None = None
+    #: The provider accepted the cancel but has not finished it (PortOne ``REQUESTED``).
+    settled: bool = True
+
+
+class TxnState(StrEnum):
+    """What a status inquiry learned about a transaction."""
+
+    PAID = "paid"  # approved and (at least partly) not cancelled
+    CANCELLED = "cancelled"  # fully cancelled
+    NOT_PAID = "not_paid"  # failed, abandoned, declined: certainly no money moved
+    NOT_FOUND = "not_found"  # the provider has no such transaction: nothing moved
+    IN_PROGRESS = "in_progress"  # still being processed; ask again later
+    AWAITING_CUSTOMER = "awaiting_customer"  # ready done, the customer has not approved yet
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Answer of ``lookup``."""
+
+    state: TxnState
+    provider_txn_id: str | None = None
+    amount: Money | None = None
+    cancelled: int = 0
+    provider_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The operation did not succeed; ``error`` says whether the provider could have acted.
+
+    A decline is a value here, not an exception: the breaker never sees it, and only the
+    Router's public edge raises it.
+    """
+
+    error: PayfallbackError
+
+
+Outcome = Redirect | Approved | Cancelled | Status | Failed
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A provider adapter: pure build/parse per operation, plus what it can do.
+
+    ``name`` is the entry-point name (``"kakaopay"``); the Router keys breakers, events and
+    journal rows by it. Adapters that lack an operation raise ``NotImplementedError`` from
+    its ``build_`` function, naming it; the Router never calls an operation the
+    capabilities rule out.
+    """
+
+    name: str
+    capabilities: Capabilities
+
+    def build_ready(self, req: ReadyRequest) -> httpx.Request | None:
+        """Request for ``ready``; ``None`` when the checkout starts client-side."""
+        ...
+
+    def parse_ready(self, req: ReadyRequest, response: httpx.Response | None) -> Outcome: ...
+
+    def build_approve(self, req: ApproveRequest) -> httpx.Request: ...
+
+    def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome: ...
+
+    def build_charge(self, req: ChargeRequest) -> httpx.Request: ...
+
+    def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome: ...
+
+    def build_lookup(self, req: LookupRequest) -> httpx.Request: ...
+
+    def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome: ...
+
+    def build_cancel(self, req: CancelRequest) -> httpx.Request: ...
+
+    def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome: ...
+
+    def build_void(self, req: VoidRequest) -> httpx.Request: ...
+
+    def parse_void(self, req: VoidRequest, response: httpx.Response) -> Outcome: ...
+
+
+# -- central classification ------------------------------------------------------------------
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def classify_transport_error(
+    exc: httpx.TransportError, *, provider: str, operation: Operation, attempt_id: str
+) -> PayfallbackError:
+    """Whether a transport error means "never sent" or "may have been sent"."""
+    where = {"provider": provider, "operation": operation.value, "attempt_id": attempt_id}
+    kind = type(exc).__name__
+    if isinstance(exc, _NEVER_SENT):
+        return ProviderUnavailable(f"{kind}: the request was not sent", **where)
+    if operation not in MONEY_MOVING:
+        return ProviderUnavailable(f"{kind} on a read-only {operation.value}", **where)
+    # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError, WriteError, ProxyError…:
+    # the bytes may have reached the provider.
+    return OutcomeUnknown(f"{kind} after the request may have been sent", **where)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), capped at 1 h."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 3600.0)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    delta = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, min(delta, 3600.0))
+
+
+def classify_http_status(
+    response: httpx.Response,
+    *,
+    provider: str,
+    operation: Operation,
+    attempt_id: str,
+    provider_code: str | None = None,
+    message: str | None = None,
+) -> PayfallbackError:
+    """Fallback classification by HTTP status, for answers no code table explains.
+
+    429 and 503 are "not processed, come back later" (``Retry-After`` honoured); other
+    5xx on a money-moving call may have acted; 401/403 are configuration; other 4xx are
+    invalid requests. Adapters call this only after their own code table had nothing.
+    """
+    status = response.status_code
+    where: dict[str, Any] = {
+        "provider": provider,
+        "operation": operation.value,
+        "attempt_id": attempt_id,
+        "provider_code": provider_code,
+        "provider_request_id": _request_id(response),
+    }
+    text = f"HTTP {status}" + (f": {message}" if message else "")
+    if status in (429, 503):
+        return ProviderUnavailable(
+            text, retry_after=parse_retry_after(response.headers.get("retry-after")), **where
+        )
+    if status >= 500:
+        if operation in MONEY_MOVING:
+            return OutcomeUnknown(text, **where)
+        return ProviderUnavailable(text, **where)
+    if status in (401, 403):
+        return ConfigurationError(f"{text}; check the provider credentials", **where)
+    if 400 <= status < 500:
+        return InvalidRequest(text, **where)
+    if operation in MONEY_MOVING:
+        return OutcomeUnknown(f"unexpected {text}", **where)
+    return ProviderUnavailable(f"unexpected {text}", **where)
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for header in ("x-request-id", "x-tosspayments-trace-id", "x-amzn-trace-id", "x-trace-id"):
+        if value := response.headers.get(header):
+            return value
+    return None
+
+
+def is_failure_of_provider(error: PayfallbackError) -> bool:
+    """Whether an error counts against the provider's health in its breaker.
+
+    Declines and our own invalid requests never do; unavailability, unknown outcomes
+    (the provider failed to answer) and configuration errors do.
+    """
+    return isinstance(error, ProviderUnavailable | OutcomeUnknown | ConfigurationError) and not (
+        isinstance(error, Declined | InvalidRequest)
+    )
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+def installed_providers() -> dict[str, str]:
+    """Installed adapters by entry-point name, with the object each one points at."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_provider(name: str, /, **settings: Any) -> Provider:
+    """Build the adapter registered as ``name`` with its settings (credentials, …).
+
+    Raises :class:`ConfigurationError` naming the installed providers when ``name`` is
+    unknown.
+    """
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not matches:
+        names = ", ".join(sorted(installed_providers())) or "none"
+        raise ConfigurationError(
+            f"no payment provider named {name!r} is installed (installed: {names}); "
+            f"install its distribution, e.g. pip install payfallback-{name}"
+        )
+    factory = matches[0].load()
+    provider = factory(**settings)
+    if not isinstance(provider, Provider):
+        raise ConfigurationError(
+            f"entry point {name!r} ({matches[0].value}) did not build a payfallback Provider"
+        )
+    return provider

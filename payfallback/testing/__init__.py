@@ -1,0 +1,1 @@
+"""Test helpers: a scriptable fake provider and the adapter conformance suite."""
