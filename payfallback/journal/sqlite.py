@@ -1,0 +1,894 @@
+"""The embedded journal: one SQLite file, stdlib ``sqlite3`` only.
+
+The file is opened in WAL mode with ``synchronous=FULL``, so a method that returned has
+its transaction on disk and survives a power cut, not only a process crash. With
+``durable=False`` it uses ``synchronous=NORMAL``: still consistent and still safe against a
+process crash, but the last few commits may be lost if the machine itself goes down
+(acceptable for the simulator and tests, not for money).
+
+Every method is one transaction; writes start with ``BEGIN IMMEDIATE`` so the check and
+the write it guards (say, "no live pending attempt" and the insert) cannot be split by
+another writer, whether that is another thread or another process on the same file.
+The schema and what the database enforces by itself are described in
+:mod:`payfallback.journal._migrations`.
+
+Unknown ids passed to a method that changes a row (``update_attempt``, ``record_success``,
+``renew_lease``, ``save_checkout``, ``update_refund``, ``renew_refund_lease``) and a row
+that does not fit its parents (a payment for another order, a refund of another payment)
+raise ``InvalidRequest`` saying which id and what to fix; ``get_*`` return ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from payfallback._clock import Clock, SystemClock
+from payfallback.errors import ConfigurationError, InvalidRequest
+from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._migrations import migrate
+from payfallback.models import (
+    Attempt,
+    AttemptState,
+    CheckoutSession,
+    Method,
+    Money,
+    Order,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundState,
+)
+
+__all__ = ["SQLiteJournal"]
+
+_URL_PREFIX = "sqlite:///"
+_MEMORY = ":memory:"
+#: How long a write waits for another process holding the file's write lock. Journal
+#: transactions last milliseconds, so reaching this means something is wrong.
+_BUSY_TIMEOUT_S = 10.0
+_REFUND_KINDS = ("refund", "compensation")
+#: Attempts with nothing left to do: recovery never claims them.
+_SETTLED_ATTEMPTS = (AttemptState.SUCCEEDED, AttemptState.FAILED)
+
+# Shared by unresolved_attempts() and counts() so the two can never disagree.
+_UNRESOLVED_WHERE = """
+    a.state = 'unknown'
+    OR (a.state = 'pending' AND a.lease_until <= :now)
+    OR (a.state = 'superseded' AND NOT EXISTS (
+        SELECT 1 FROM refunds r
+        WHERE r.attempt_id = a.attempt_id AND r.kind = 'compensation'
+    ))
+"""
+
+
+def _ts(moment: datetime) -> str:
+    """Fixed-width UTC text: sorts and compares in SQL exactly as the instants do."""
+    if moment.tzinfo is None:
+        # Naive datetimes are taken as UTC, the only zone the journal stores.
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _lease(lease_seconds: float) -> timedelta:
+    if isinstance(lease_seconds, bool) or not (math.isfinite(lease_seconds) and lease_seconds >= 0):
+        raise InvalidRequest(
+            f"lease_seconds must be a finite number of seconds >= 0, got {lease_seconds!r}"
+        )
+    return timedelta(seconds=lease_seconds)
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        attempt_id=row["attempt_id"],
+        order_id=row["order_id"],
+        seq=row["seq"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        operation=row["operation"],
+        idempotency_key=row["idempotency_key"],
+        state=AttemptState(row["state"]),
+        provider_txn_id=row["provider_txn_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        created_at=_dt(row["created_at"]),
+        updated_at=_dt(row["updated_at"]),
+    )
+
+
+def _payment(row: sqlite3.Row) -> Payment:
+    return Payment(
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        provider_txn_id=row["provider_txn_id"],
+        attempt_id=row["attempt_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        refunded=Money(amount=row["refunded"], currency=row["currency"]),
+        status=PaymentStatus(row["status"]),
+        approved_at=_dt(row["approved_at"]),
+        attempts=row["attempts"],
+    )
+
+
+def _refund(row: sqlite3.Row) -> Refund:
+    return Refund(
+        refund_id=row["refund_id"],
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        attempt_id=row["attempt_id"],
+        provider=row["provider"],
+        provider_txn_id=row["provider_txn_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        expected_remaining=row["expected_remaining"],
+        reason=row["reason"],
+        kind=row["kind"],
+        idempotency_key=row["idempotency_key"],
+        state=RefundState(row["state"]),
+        error_code=row["error_code"],
+        tries=row["tries"],
+        created_at=_dt(row["created_at"]),
+        updated_at=_dt(row["updated_at"]),
+    )
+
+
+class SQLiteJournal:
+    """A :class:`~payfallback.journal.Journal` in one SQLite file (or ``":memory:"``).
+
+    Safe to share between threads, which is how the async ``Router`` uses it (each call in
+    ``asyncio.to_thread``). It keeps *one* connection, opened with
+    ``check_same_thread=False`` and serialised by a lock held for exactly one transaction,
+    never across anything else: SQLite admits one writer at a time anyway, so a connection
+    per thread would buy only ``SQLITE_BUSY`` waits between our own threads, and it would
+    give each thread its own private database for ``":memory:"``. Several processes on the
+    same file are serialised by SQLite's file lock (``BEGIN IMMEDIATE`` plus
+    ``busy_timeout``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "payfallback.sqlite3",
+        *,
+        durable: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self._path = os.fspath(path)
+        self._durable = durable
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._lock = threading.Lock()
+        # isolation_level=None: the sqlite3 module opens no transactions of its own; every
+        # method says BEGIN/COMMIT itself, so each is exactly one transaction.
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=_BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise ConfigurationError(
+                f"cannot open journal {self._path}: {exc}; check that its directory exists "
+                "and is writable"
+            ) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            self._configure(conn)
+            migrate(conn, applied_at=_ts(self._clock.now()), where=self._path)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        if mode != "wal" and self._path not in ("", _MEMORY):
+            raise ConfigurationError(
+                f"journal {self._path}: SQLite could not switch the file to WAL mode (it "
+                f"stays in {mode!r}); put the journal on a local disk, not a network share"
+            )
+        # In WAL mode FULL syncs the log on every commit (durable across power loss);
+        # NORMAL syncs only at checkpoints (durable across a process crash).
+        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    @classmethod
+    def from_url(cls, url: str, *, durable: bool = True, clock: Clock | None = None) -> Self:
+        """Open the journal a URL names.
+
+        ``sqlite:///relative/path.sqlite3`` (relative to the working directory),
+        ``sqlite:////absolute/path.sqlite3`` (note the fourth slash) or
+        ``sqlite:///:memory:``.
+        """
+        path = url[len(_URL_PREFIX) :] if url.startswith(_URL_PREFIX) else ""
+        if not path or "?" in path:
+            raise ConfigurationError(
+                f"not a SQLite journal URL: {url!r}; use sqlite:///relative/path.sqlite3, "
+                "sqlite:////absolute/path.sqlite3 or sqlite:///:memory:"
+            )
+        return cls(path, durable=durable, clock=clock)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def durable(self) -> bool:
+        return self._durable
+
+    def __repr__(self) -> str:
+        return f"SQLiteJournal(path={self._path!r}, durable={self._durable})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; calling it again does nothing."""
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            # IMMEDIATE takes the write lock up front: a read-then-write transaction that
+            # started DEFERRED could find, at its first write, that another process wrote
+            # in between, and SQLite would have to fail it rather than wait.
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    @staticmethod
+    def _one(db: sqlite3.Connection, sql: str, *params: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = db.execute(sql, params).fetchone()
+        return row
+
+    def _attempt_row(self, db: sqlite3.Connection, attempt_id: str) -> Attempt | None:
+        row = self._one(db, "SELECT * FROM attempts WHERE attempt_id = ?", attempt_id)
+        return None if row is None else _attempt(row)
+
+    def _require_attempt(self, db: sqlite3.Connection, attempt_id: str) -> Attempt:
+        attempt = self._attempt_row(db, attempt_id)
+        if attempt is None:
+            raise InvalidRequest(
+                f"no attempt {attempt_id!r} in the journal; attempts are created by begin_attempt",
+                attempt_id=attempt_id,
+            )
+        return attempt
+
+    def _payment_by(self, db: sqlite3.Connection, column: str, value: str) -> Payment | None:
+        # ``column`` is one of our own literals below, never caller input.
+        row = self._one(db, f"SELECT * FROM payments WHERE {column} = ?", value)
+        return None if row is None else _payment(row)
+
+    def _refund_row(self, db: sqlite3.Connection, refund_id: str) -> Refund | None:
+        row = self._one(db, "SELECT * FROM refunds WHERE refund_id = ?", refund_id)
+        return None if row is None else _refund(row)
+
+    def _require_refund(self, db: sqlite3.Connection, refund_id: str) -> Refund:
+        refund = self._refund_row(db, refund_id)
+        if refund is None:
+            raise InvalidRequest(
+                f"no refund {refund_id!r} in the journal; refunds are created by add_refund"
+            )
+        return refund
+
+    @staticmethod
+    def _check_order_amount(db: sqlite3.Connection, order_id: str, amount: Money) -> bool:
+        """False if the order is new; raises if it was journaled with another amount."""
+        row = db.execute(
+            "SELECT amount, currency FROM orders WHERE order_id = ?", (order_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        journaled = Money(amount=row["amount"], currency=row["currency"])
+        if journaled != amount:
+            raise InvalidRequest(
+                f"order {order_id} was journaled for {journaled}, not {amount}: an order's "
+                "amount never changes once journaled; use a new order id for a new amount"
+            )
+        return True
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def begin_attempt(
+        self,
+        order: Order,
+        *,
+        provider: str,
+        method: Method,
+        operation: str,
+        idempotency_key: str,
+        lease_seconds: float,
+    ) -> Attempt:
+        lease = _lease(lease_seconds)
+        now = self._now()
+        with self._transaction(write=True) as db:
+            if not self._check_order_amount(db, order.order_id, order.amount):
+                db.execute(
+                    "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        order.order_id,
+                        order.amount.amount,
+                        order.amount.currency,
+                        order.model_dump_json(),
+                        _ts(now),
+                    ),
+                )
+            payment = self._payment_by(db, "order_id", order.order_id)
+            if payment is not None:
+                raise OrderAlreadyPaid(payment)
+            live = self._one(
+                db,
+                "SELECT attempt_id FROM attempts WHERE order_id = ? AND state = 'pending'"
+                " AND lease_until > ? ORDER BY seq LIMIT 1",
+                order.order_id,
+                _ts(now),
+            )
+            if live is not None:
+                raise AttemptInFlight(order.order_id, live["attempt_id"])
+            reused = self._one(
+                db,
+                "SELECT attempt_id FROM attempts WHERE provider = ? AND idempotency_key = ?",
+                provider,
+                idempotency_key,
+            )
+            if reused is not None:
+                raise InvalidRequest(
+                    f"attempt {reused['attempt_id']} already used this idempotency key at "
+                    f"{provider}: mint a new key for every attempt (retries of one attempt "
+                    "reuse its key without a new begin_attempt)",
+                    provider=provider,
+                )
+            seq_row = self._one(
+                db,
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM attempts WHERE order_id = ?",
+                order.order_id,
+            )
+            assert seq_row is not None  # an aggregate always yields a row
+            seq = int(seq_row["seq"])
+            attempt_id = f"{order.order_id}_{seq}"
+            db.execute(
+                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+                " idempotency_key, state, lease_until, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    attempt_id,
+                    order.order_id,
+                    seq,
+                    provider,
+                    Method(method).value,
+                    operation,
+                    idempotency_key,
+                    _ts(now + lease),
+                    _ts(now),
+                    _ts(now),
+                ),
+            )
+            stored = self._attempt_row(db, attempt_id)
+        assert stored is not None
+        return stored
+
+    def update_attempt(
+        self,
+        attempt_id: str,
+        *,
+        state: AttemptState,
+        provider_txn_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Attempt:
+        """Move an attempt to ``state``; ``None`` never erases a value already journaled.
+
+        ``SUCCEEDED`` is reached only through :meth:`record_success` (it needs its payment),
+        and a ``SUCCEEDED`` attempt never moves again: it is the order's payment. Moving an
+        attempt back to ``PENDING`` (say, a redirected checkout whose approval is about to
+        be sent, after :meth:`renew_lease` claimed it) raises ``AttemptInFlight`` if another
+        attempt of the order is pending with a live lease, as :meth:`begin_attempt` does.
+        """
+        state = AttemptState(state)
+        if state is AttemptState.SUCCEEDED:
+            raise InvalidRequest(
+                f"attempt {attempt_id} cannot be marked succeeded by update_attempt; use "
+                "record_success, which stores its payment in the same transaction",
+                attempt_id=attempt_id,
+            )
+        now = self._now()
+        with self._transaction(write=True) as db:
+            current = self._require_attempt(db, attempt_id)
+            if current.state is AttemptState.SUCCEEDED:
+                raise InvalidRequest(
+                    f"attempt {attempt_id} is the payment of order {current.order_id}; it "
+                    f"cannot move to {state.value} (refund the payment instead)",
+                    attempt_id=attempt_id,
+                )
+            if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
+                live = self._one(
+                    db,
+                    "SELECT attempt_id FROM attempts WHERE order_id = ? AND attempt_id != ?"
+                    " AND state = 'pending' AND lease_until > ? ORDER BY seq LIMIT 1",
+                    current.order_id,
+                    attempt_id,
+                    _ts(now),
+                )
+                if live is not None:
+                    raise AttemptInFlight(current.order_id, live["attempt_id"])
+            # A lease guards work in flight; once an attempt leaves PENDING that work is
+            # over, so its lease ends with it (a redirected checkout must be claimable the
+            # moment the customer comes back).
+            db.execute(
+                "UPDATE attempts SET state = ?,"
+                " provider_txn_id = COALESCE(?, provider_txn_id),"
+                " error_code = COALESCE(?, error_code),"
+                " error_message = COALESCE(?, error_message),"
+                " lease_until = CASE WHEN ? = 'pending' THEN lease_until ELSE ? END,"
+                " updated_at = ? WHERE attempt_id = ?",
+                (
+                    state.value,
+                    provider_txn_id,
+                    error_code,
+                    error_message,
+                    state.value,
+                    _ts(now),
+                    _ts(now),
+                    attempt_id,
+                ),
+            )
+            stored = self._attempt_row(db, attempt_id)
+        assert stored is not None
+        return stored
+
+    def record_success(self, attempt_id: str, payment: Payment) -> Payment:
+        """Mark the attempt ``SUCCEEDED`` and store ``payment``, atomically.
+
+        If the order already has a payment from another attempt, the attempt becomes
+        ``SUPERSEDED`` (keeping ``payment.provider_txn_id``, which its compensation needs)
+        and the existing payment is returned. Recording the same attempt twice returns the
+        stored payment. ``payment`` must be new (nothing refunded, status ``PAID``), name
+        this attempt, its order and provider, and carry the order's journaled amount.
+        """
+        now = self._now()
+        with self._transaction(write=True) as db:
+            attempt = self._require_attempt(db, attempt_id)
+            self._check_payment_fits(attempt, payment)
+            order = self._one(
+                db, "SELECT amount, currency FROM orders WHERE order_id = ?", attempt.order_id
+            )
+            assert order is not None  # attempts reference their order
+            journaled = Money(amount=order["amount"], currency=order["currency"])
+            if payment.amount != journaled:
+                raise InvalidRequest(
+                    f"payment {payment.payment_id} is for {payment.amount}, but order "
+                    f"{attempt.order_id} was journaled for {journaled}: a charge of another "
+                    "amount cannot be the order's payment (mark the attempt superseded and "
+                    "compensate it)",
+                    attempt_id=attempt_id,
+                )
+            existing = self._payment_by(db, "order_id", attempt.order_id)
+            if existing is not None:
+                if existing.attempt_id != attempt_id:
+                    db.execute(
+                        "UPDATE attempts SET state = 'superseded',"
+                        " provider_txn_id = COALESCE(?, provider_txn_id), updated_at = ?"
+                        " WHERE attempt_id = ?",
+                        (payment.provider_txn_id, _ts(now), attempt_id),
+                    )
+                return existing
+            clash = self._payment_by(db, "payment_id", payment.payment_id)
+            if clash is not None:
+                raise InvalidRequest(
+                    f"payment id {payment.payment_id} is already the payment of order "
+                    f"{clash.order_id}; payment ids are unique",
+                    attempt_id=attempt_id,
+                )
+            db.execute(
+                "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
+                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+                " created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?)",
+                (
+                    payment.payment_id,
+                    payment.order_id,
+                    attempt_id,
+                    payment.provider,
+                    payment.method.value,
+                    payment.provider_txn_id,
+                    payment.amount.amount,
+                    payment.amount.currency,
+                    _ts(payment.approved_at),
+                    payment.attempts,
+                    _ts(now),
+                    _ts(now),
+                ),
+            )
+            db.execute(
+                "UPDATE attempts SET state = 'succeeded', provider_txn_id = ?, updated_at = ?"
+                " WHERE attempt_id = ?",
+                (payment.provider_txn_id, _ts(now), attempt_id),
+            )
+            stored = self._payment_by(db, "payment_id", payment.payment_id)
+        assert stored is not None
+        return stored
+
+    @staticmethod
+    def _check_payment_fits(attempt: Attempt, payment: Payment) -> None:
+        where = f"payment {payment.payment_id} for attempt {attempt.attempt_id}"
+        if payment.attempt_id != attempt.attempt_id:
+            raise InvalidRequest(
+                f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
+                attempt_id=attempt.attempt_id,
+            )
+        if payment.order_id != attempt.order_id or payment.provider != attempt.provider:
+            raise InvalidRequest(
+                f"{where} is for order {payment.order_id} at {payment.provider}, but the "
+                f"attempt is for order {attempt.order_id} at {attempt.provider}",
+                attempt_id=attempt.attempt_id,
+            )
+        if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
+            payment.status is not PaymentStatus.PAID
+        ):
+            raise InvalidRequest(
+                f"{where} must be recorded as new (status paid, nothing refunded); refunds "
+                "are journaled with add_refund",
+                attempt_id=attempt.attempt_id,
+            )
+
+    def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
+        """Claim an attempt for work if its lease ran out; True if this call claimed it.
+
+        Settled attempts (``SUCCEEDED``, ``FAILED``) have nothing left to do and are never
+        claimed. A live lease is never extended, not even by the worker holding it, so two
+        workers can never both hold one attempt.
+        """
+        lease = _lease(lease_seconds)
+        now = self._now()
+        with self._transaction(write=True) as db:
+            self._require_attempt(db, attempt_id)
+            claimed = db.execute(
+                "UPDATE attempts SET lease_until = ?"
+                " WHERE attempt_id = ? AND state NOT IN (?, ?) AND lease_until <= ?",
+                (
+                    _ts(now + lease),
+                    attempt_id,
+                    *(s.value for s in _SETTLED_ATTEMPTS),
+                    _ts(now),
+                ),
+            ).rowcount
+        return claimed == 1
+
+    def get_order(self, order_id: str) -> Order | None:
+        with self._transaction(write=False) as db:
+            row = self._one(db, "SELECT order_json FROM orders WHERE order_id = ?", order_id)
+        return None if row is None else Order.model_validate_json(row[0], strict=False)
+
+    def get_attempt(self, attempt_id: str) -> Attempt | None:
+        with self._transaction(write=False) as db:
+            return self._attempt_row(db, attempt_id)
+
+    def attempts_for_order(self, order_id: str) -> Sequence[Attempt]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM attempts WHERE order_id = ? ORDER BY seq", (order_id,)
+            ).fetchall()
+        return [_attempt(row) for row in rows]
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        with self._transaction(write=False) as db:
+            return self._payment_by(db, "payment_id", payment_id)
+
+    def payment_for_order(self, order_id: str) -> Payment | None:
+        with self._transaction(write=False) as db:
+            return self._payment_by(db, "order_id", order_id)
+
+    def unresolved_attempts(self) -> Sequence[Attempt]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT a.* FROM attempts a WHERE {_UNRESOLVED_WHERE}"
+                " ORDER BY a.created_at, a.rowid",
+                {"now": _ts(self._now())},
+            ).fetchall()
+        return [_attempt(row) for row in rows]
+
+    # -- checkouts ------------------------------------------------------------------------
+
+    def save_checkout(self, session: CheckoutSession) -> None:
+        """Store a started checkout under its attempt; the attempt moves to ``REDIRECTED``.
+
+        ``session.session_id`` is the attempt id. Saving a session again replaces it (a
+        refreshed expiry, say); the attempt must still be pending or redirected.
+        """
+        now = self._now()
+        with self._transaction(write=True) as db:
+            attempt = self._require_attempt(db, session.session_id)
+            if attempt.order_id != session.order_id or attempt.provider != session.provider:
+                raise InvalidRequest(
+                    f"checkout {session.session_id} is for order {session.order_id} at "
+                    f"{session.provider}, but its attempt is for order {attempt.order_id} at "
+                    f"{attempt.provider}",
+                    attempt_id=attempt.attempt_id,
+                )
+            if attempt.state not in (AttemptState.PENDING, AttemptState.REDIRECTED):
+                raise InvalidRequest(
+                    f"attempt {attempt.attempt_id} is {attempt.state.value}; a checkout is "
+                    "saved while its attempt is pending (or redirected, to replace it)",
+                    attempt_id=attempt.attempt_id,
+                )
+            db.execute(
+                "INSERT INTO checkouts (session_id, order_id, session_json, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (session_id) DO UPDATE SET"
+                " session_json = excluded.session_json, updated_at = excluded.updated_at",
+                (
+                    session.session_id,
+                    session.order_id,
+                    session.model_dump_json(),
+                    _ts(now),
+                    _ts(now),
+                ),
+            )
+            db.execute(
+                "UPDATE attempts SET state = 'redirected',"
+                " provider_txn_id = COALESCE(?, provider_txn_id), updated_at = ?"
+                " WHERE attempt_id = ?",
+                (session.provider_txn_id, _ts(now), attempt.attempt_id),
+            )
+
+    def get_checkout(self, session_id: str) -> CheckoutSession | None:
+        with self._transaction(write=False) as db:
+            row = self._one(
+                db, "SELECT session_json FROM checkouts WHERE session_id = ?", session_id
+            )
+        if row is None:
+            return None
+        return CheckoutSession.model_validate_json(row[0], strict=False)
+
+    # -- refunds --------------------------------------------------------------------------
+
+    def add_refund(self, refund: Refund) -> Refund:
+        """Journal a refund as ``OWED`` before anything is sent; see :class:`Journal`.
+
+        The refund must be new (``OWED``, no tries) with a positive amount, and its
+        attempt must be journaled for its order. A ``"refund"`` names its payment and that
+        payment's attempt, in the payment's currency. The new row has no lease: the caller
+        claims it with :meth:`renew_refund_lease` before sending its cancel.
+        """
+        if refund.kind not in _REFUND_KINDS:
+            raise InvalidRequest(
+                f"refund {refund.refund_id}: kind must be 'refund' or 'compensation', got "
+                f"{refund.kind!r}"
+            )
+        if refund.state is not RefundState.OWED or refund.tries != 0:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} must be journaled as owed with no tries; "
+                "update_refund records what happened next"
+            )
+        if refund.amount.amount <= 0:
+            raise InvalidRequest(f"refund {refund.refund_id}: amount must be greater than zero")
+        with self._transaction(write=True) as db:
+            existing = self._refund_row(db, refund.refund_id)
+            if existing is not None:
+                return existing
+            attempt = self._require_attempt(db, refund.attempt_id)
+            if attempt.order_id != refund.order_id:
+                raise InvalidRequest(
+                    f"refund {refund.refund_id} is for order {refund.order_id}, but attempt "
+                    f"{attempt.attempt_id} belongs to order {attempt.order_id}",
+                    attempt_id=attempt.attempt_id,
+                )
+            if refund.kind == "refund":
+                self._check_refundable(db, refund)
+            elif refund.payment_id is not None and (
+                self._payment_by(db, "payment_id", refund.payment_id) is None
+            ):
+                raise InvalidRequest(
+                    f"compensation {refund.refund_id} names payment {refund.payment_id}, "
+                    "which is not in the journal; use None for a charge that is no payment"
+                )
+            reused = self._one(
+                db,
+                "SELECT refund_id FROM refunds WHERE idempotency_key = ?",
+                refund.idempotency_key,
+            )
+            if reused is not None:
+                raise InvalidRequest(
+                    f"refund {reused['refund_id']} already used this idempotency key; mint a "
+                    f"new key for refund {refund.refund_id}"
+                )
+            db.execute(
+                "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " idempotency_key, state, error_code, tries, lease_until, created_at,"
+                " updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'owed', ?, 0, NULL, ?, ?)",
+                (
+                    refund.refund_id,
+                    refund.payment_id,
+                    refund.order_id,
+                    refund.attempt_id,
+                    refund.provider,
+                    refund.provider_txn_id,
+                    refund.amount.amount,
+                    refund.amount.currency,
+                    refund.expected_remaining,
+                    refund.reason,
+                    refund.kind,
+                    refund.idempotency_key,
+                    refund.error_code,
+                    _ts(refund.created_at),
+                    _ts(refund.updated_at),
+                ),
+            )
+            stored = self._refund_row(db, refund.refund_id)
+        assert stored is not None
+        return stored
+
+    def _check_refundable(self, db: sqlite3.Connection, refund: Refund) -> None:
+        if refund.payment_id is None:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} names no payment; only a compensation (giving "
+                "back a charge that is not the order's payment) may omit it"
+            )
+        payment = self._payment_by(db, "payment_id", refund.payment_id)
+        if payment is None:
+            raise InvalidRequest(
+                f"refund {refund.refund_id}: no payment {refund.payment_id} in the journal"
+            )
+        if (payment.order_id, payment.attempt_id) != (refund.order_id, refund.attempt_id):
+            raise InvalidRequest(
+                f"refund {refund.refund_id} must name order {payment.order_id} and attempt "
+                f"{payment.attempt_id}, which made payment {payment.payment_id}",
+                attempt_id=refund.attempt_id,
+            )
+        if refund.amount.currency != payment.amount.currency:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} is in {refund.amount.currency}, payment "
+                f"{payment.payment_id} in {payment.amount.currency}"
+            )
+        row = self._one(
+            db,
+            "SELECT COALESCE(SUM(amount), 0) FROM refunds"
+            " WHERE payment_id = ? AND kind = 'refund' AND state = 'owed'",
+            payment.payment_id,
+        )
+        owed = Money(amount=int(row[0]) if row is not None else 0, currency=payment.amount.currency)
+        left = payment.refundable - owed
+        if refund.amount.amount > left.amount:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} of {refund.amount} is more than payment "
+                f"{payment.payment_id} (order {payment.order_id}) has left to refund: "
+                f"{left} can still be refunded ({payment.amount} paid, {payment.refunded} "
+                f"refunded, {owed} owed)"
+            )
+
+    def update_refund(
+        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+    ) -> Refund:
+        """Record one try of a refund: still ``OWED``, or settled.
+
+        Every call counts a try. ``SUCCEEDED`` and ``FAILED`` are final: a settled refund
+        can be reported again in the same state but never moves to another. The first
+        ``SUCCEEDED`` of a ``"refund"`` adds its amount to the payment's ``refunded`` and
+        sets the payment's status, in the same transaction. ``None`` keeps the last error
+        code.
+        """
+        state = RefundState(state)
+        now = self._now()
+        with self._transaction(write=True) as db:
+            current = self._require_refund(db, refund_id)
+            if current.state is not RefundState.OWED and state is not current.state:
+                raise InvalidRequest(
+                    f"refund {refund_id} already {current.state.value}; it cannot become "
+                    f"{state.value} (journal a new refund if money must still move)"
+                )
+            # Each try ends the lease that claimed it, so the next recover() can retry.
+            db.execute(
+                "UPDATE refunds SET state = ?, error_code = COALESCE(?, error_code),"
+                " tries = tries + 1, lease_until = NULL, updated_at = ? WHERE refund_id = ?",
+                (state.value, error_code, _ts(now), refund_id),
+            )
+            settles_payment = (
+                state is RefundState.SUCCEEDED
+                and current.state is RefundState.OWED
+                and current.kind == "refund"
+                and current.payment_id is not None
+            )
+            if settles_payment:
+                db.execute(
+                    "UPDATE payments SET refunded = refunded + :amount,"
+                    " status = CASE WHEN refunded + :amount >= amount THEN 'refunded'"
+                    " ELSE 'partially_refunded' END, updated_at = :now"
+                    " WHERE payment_id = :payment_id",
+                    {
+                        "amount": current.amount.amount,
+                        "now": _ts(now),
+                        "payment_id": current.payment_id,
+                    },
+                )
+            stored = self._refund_row(db, refund_id)
+        assert stored is not None
+        return stored
+
+    def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
+        """Claim an owed refund if no other worker holds it; True if this call claimed it.
+
+        Settled refunds are never claimed, and a live lease is never extended.
+        """
+        lease = _lease(lease_seconds)
+        now = self._now()
+        with self._transaction(write=True) as db:
+            self._require_refund(db, refund_id)
+            claimed = db.execute(
+                "UPDATE refunds SET lease_until = ? WHERE refund_id = ? AND state = 'owed'"
+                " AND (lease_until IS NULL OR lease_until <= ?)",
+                (_ts(now + lease), refund_id, _ts(now)),
+            ).rowcount
+        return claimed == 1
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        with self._transaction(write=False) as db:
+            return self._refund_row(db, refund_id)
+
+    def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, rowid",
+                (order_id,),
+            ).fetchall()
+        return [_refund(row) for row in rows]
+
+    def refunds_owed(self) -> Sequence[Refund]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM refunds WHERE state = 'owed' ORDER BY created_at, rowid"
+            ).fetchall()
+        return [_refund(row) for row in rows]
+
+    def counts(self) -> JournalCounts:
+        with self._transaction(write=False) as db:
+            orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+            payments = db.execute("SELECT COUNT(*) FROM payments").fetchone()[0]
+            unresolved = db.execute(
+                f"SELECT COUNT(*) FROM attempts a WHERE {_UNRESOLVED_WHERE}",
+                {"now": _ts(self._now())},
+            ).fetchone()[0]
+            owed, owed_amount = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE state = 'owed'"
+            ).fetchone()
+        return JournalCounts(
+            orders=int(orders),
+            payments=int(payments),
+            unresolved_attempts=int(unresolved),
+            refunds_owed=int(owed),
+            refunds_owed_amount=int(owed_amount),
+        )

@@ -1,0 +1,1465 @@
+"""The journal contract, run against every backend, then what only SQLite has.
+
+``TestJournalContract`` and ``test_random_operations_keep_the_invariants`` hold the
+behaviour every :class:`~payfallback.journal.Journal` must show. They reach journals only
+through the ``journal_factory`` fixture: that fixture is the one place that knows which
+backends exist, so a new backend joins every contract test by adding one param there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import ClassVar, TypeVar, cast
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from payfallback._clock import Clock, ManualClock
+from payfallback.errors import ConfigurationError, InvalidRequest
+from payfallback.journal import AttemptInFlight, Journal, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from payfallback.journal.sqlite import SQLiteJournal
+from payfallback.models import (
+    Attempt,
+    AttemptState,
+    CheckoutSession,
+    Method,
+    Money,
+    Order,
+    Payment,
+    PaymentStatus,
+    Platform,
+    Refund,
+    RefundState,
+)
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------------------
+# Backends: the only place that knows which journals exist.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class JournalFactory:
+    """Opens journals of one backend.
+
+    ``open(name, clock)`` opens the store called ``name``, empty the first time; opening the
+    same name again, before or after closing the first, reaches the same data, as another
+    process would. Everything opened is closed at teardown.
+    """
+
+    backend: str
+    opener: Callable[[str, Clock], Journal]
+    opened: list[Journal] = field(default_factory=list)
+
+    def open(self, name: str, clock: Clock) -> Journal:
+        journal = self.opener(name, clock)
+        self.opened.append(journal)
+        return journal
+
+
+@pytest.fixture(params=["sqlite"])
+def journal_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalFactory]:
+    backend = cast(str, request.param)
+    if backend == "sqlite":
+
+        def opener(name: str, clock: Clock) -> Journal:
+            return SQLiteJournal(tmp_path / f"{name}.sqlite3", clock=clock)
+
+    else:  # pragma: no cover - a new param without its opener
+        raise AssertionError(f"no opener for backend {backend!r}")
+    factory = JournalFactory(backend, opener)
+    yield factory
+    for journal in factory.opened:
+        journal.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def journal(journal_factory: JournalFactory, clock: ManualClock) -> Journal:
+    return journal_factory.open("main", clock)
+
+
+# --------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------
+
+
+def make_order(order_id: str = "ord-1", amount: int = 10_000, currency: str = "KRW") -> Order:
+    return Order(order_id=order_id, amount=Money(amount=amount, currency=currency), name="coffee")
+
+
+def begin(
+    journal: Journal,
+    order: Order,
+    *,
+    provider: str = "tosspayments",
+    lease: float = 30.0,
+    key: str | None = None,
+) -> Attempt:
+    return journal.begin_attempt(
+        order,
+        provider=provider,
+        method=Method.CARD,
+        operation="charge",
+        idempotency_key=key or uuid.uuid4().hex,
+        lease_seconds=lease,
+    )
+
+
+def make_payment(
+    attempt: Attempt,
+    order: Order,
+    clock: Clock,
+    *,
+    txn: str | None = None,
+    payment_id: str | None = None,
+) -> Payment:
+    return Payment(
+        payment_id=payment_id or f"pay_{attempt.attempt_id}",
+        order_id=order.order_id,
+        provider=attempt.provider,
+        method=attempt.method,
+        provider_txn_id=txn or f"txn-{attempt.attempt_id}",
+        attempt_id=attempt.attempt_id,
+        amount=order.amount,
+        refunded=Money(amount=0, currency=order.amount.currency),
+        status=PaymentStatus.PAID,
+        approved_at=clock.now(),
+        attempts=attempt.seq,
+    )
+
+
+def make_refund(
+    payment: Payment, clock: Clock, *, refund_id: str, amount: int, key: str | None = None
+) -> Refund:
+    return Refund(
+        refund_id=refund_id,
+        payment_id=payment.payment_id,
+        order_id=payment.order_id,
+        attempt_id=payment.attempt_id,
+        provider=payment.provider,
+        provider_txn_id=payment.provider_txn_id,
+        amount=Money(amount=amount, currency=payment.amount.currency),
+        expected_remaining=payment.refundable.amount,
+        reason="customer asked",
+        idempotency_key=key or uuid.uuid4().hex,
+        state=RefundState.OWED,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+
+
+def make_compensation(
+    attempt: Attempt, order: Order, clock: Clock, *, refund_id: str | None = None
+) -> Refund:
+    return Refund(
+        refund_id=refund_id or f"comp_{attempt.attempt_id}",
+        payment_id=None,
+        order_id=order.order_id,
+        attempt_id=attempt.attempt_id,
+        provider=attempt.provider,
+        provider_txn_id=attempt.provider_txn_id or f"txn-{attempt.attempt_id}",
+        amount=order.amount,
+        expected_remaining=order.amount.amount,
+        reason="charged after another attempt became the payment",
+        kind="compensation",
+        idempotency_key=uuid.uuid4().hex,
+        state=RefundState.OWED,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+    )
+
+
+def paid_order(
+    journal: Journal, clock: Clock, order: Order | None = None
+) -> tuple[Order, Attempt, Payment]:
+    order = order or make_order()
+    attempt = begin(journal, order)
+    payment = journal.record_success(attempt.attempt_id, make_payment(attempt, order, clock))
+    return order, attempt, payment
+
+
+def superseded_attempt(journal: Journal, clock: ManualClock) -> tuple[Order, Attempt, Payment]:
+    """An order paid by attempt 2 whose attempt 1 also charged, late."""
+    order = make_order()
+    first = begin(journal, order, provider="kakaopay", lease=10)
+    clock.advance(10)
+    second = begin(journal, order)
+    payment = journal.record_success(second.attempt_id, make_payment(second, order, clock))
+    late = make_payment(first, order, clock, txn="T-late")
+    assert journal.record_success(first.attempt_id, late) == payment
+    attempt = journal.get_attempt(first.attempt_id)
+    assert attempt is not None
+    return order, attempt, payment
+
+
+def race(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """Run ``calls`` on as many threads, released together; each one's result or error."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T | Exception | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            results[index] = calls[index]()
+        except Exception as exc:  # collected for the test to assert on
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a racing call never returned"
+    return cast(list[T | Exception], results)
+
+
+def ids(items: Sequence[Attempt] | Sequence[Refund]) -> list[str]:
+    return [item.attempt_id if isinstance(item, Attempt) else item.refund_id for item in items]
+
+
+# --------------------------------------------------------------------------------------
+# The contract
+# --------------------------------------------------------------------------------------
+
+
+class TestJournalContract:
+    def test_is_a_journal(self, journal: Journal) -> None:
+        assert isinstance(journal, Journal)
+
+    # -- begin_attempt ------------------------------------------------------------------
+
+    def test_begin_attempt_journals_the_order_and_a_pending_attempt(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = journal.begin_attempt(
+            order,
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            operation="ready",
+            idempotency_key="key-1",
+            lease_seconds=30,
+        )
+        assert attempt.attempt_id == "ord-1_1"
+        assert attempt.seq == 1
+        assert (attempt.order_id, attempt.provider, attempt.method) == (
+            "ord-1",
+            "kakaopay",
+            Method.KAKAOPAY,
+        )
+        assert (attempt.operation, attempt.idempotency_key) == ("ready", "key-1")
+        assert attempt.state is AttemptState.PENDING
+        assert attempt.created_at == attempt.updated_at == clock.now()
+        assert journal.get_order("ord-1") == order
+        assert journal.get_attempt("ord-1_1") == attempt
+        assert list(journal.attempts_for_order("ord-1")) == [attempt]
+
+    def test_attempts_are_numbered_from_one_per_order(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        for _ in range(3):
+            attempt = begin(journal, order)
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        other = begin(journal, make_order("ord-2"))
+        attempts = journal.attempts_for_order("ord-1")
+        assert [a.seq for a in attempts] == [1, 2, 3]
+        assert ids(attempts) == ["ord-1_1", "ord-1_2", "ord-1_3"]
+        assert other.attempt_id == "ord-2_1"
+
+    def test_a_paid_order_refuses_a_new_attempt(self, journal: Journal, clock: ManualClock) -> None:
+        order, _, payment = paid_order(journal, clock)
+        with pytest.raises(OrderAlreadyPaid) as caught:
+            begin(journal, order)
+        assert caught.value.payment == payment
+        assert len(journal.attempts_for_order(order.order_id)) == 1
+
+    def test_a_live_pending_attempt_blocks_another(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        first = begin(journal, order, lease=30)
+        clock.advance(29)
+        with pytest.raises(AttemptInFlight) as caught:
+            begin(journal, order, provider="nicepay")
+        assert caught.value.attempt_id == first.attempt_id
+        assert caught.value.order_id == order.order_id
+        assert ids(journal.attempts_for_order(order.order_id)) == [first.attempt_id]
+
+    def test_an_expired_lease_lets_the_next_attempt_start(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        first = begin(journal, order, lease=30)
+        clock.advance(30)  # the lease ends at created + 30 s, exactly now
+        second = begin(journal, order, provider="nicepay")
+        assert second.seq == 2
+        assert ids(journal.unresolved_attempts()) == [first.attempt_id]
+
+    @pytest.mark.parametrize(
+        "state", [AttemptState.FAILED, AttemptState.UNKNOWN, AttemptState.REDIRECTED]
+    )
+    def test_only_pending_attempts_are_in_flight(
+        self, journal: Journal, state: AttemptState
+    ) -> None:
+        order = make_order()
+        first = begin(journal, order, lease=600)
+        journal.update_attempt(first.attempt_id, state=state)
+        assert begin(journal, order).seq == 2
+
+    @pytest.mark.parametrize(
+        ("amount", "currency", "given"),
+        [(12_000, "KRW", "12,000 KRW"), (10_000, "USD", "100.00 USD")],
+    )
+    def test_an_order_id_never_changes_amount(
+        self, journal: Journal, amount: int, currency: str, given: str
+    ) -> None:
+        first = begin(journal, make_order(amount=10_000), lease=0)
+        with pytest.raises(InvalidRequest) as caught:
+            begin(journal, make_order(amount=amount, currency=currency))
+        message = str(caught.value)
+        assert "ord-1" in message
+        assert "10,000 KRW" in message
+        assert given in message
+        assert ids(journal.attempts_for_order("ord-1")) == [first.attempt_id]
+        assert journal.get_order("ord-1") == make_order(amount=10_000)
+
+    def test_an_idempotency_key_is_used_by_one_attempt(self, journal: Journal) -> None:
+        begin(journal, make_order(), key="shared", lease=0)
+        with pytest.raises(InvalidRequest, match="ord-1_1 already used this idempotency key"):
+            begin(journal, make_order(), key="shared")
+        # Another provider has its own key space.
+        assert begin(journal, make_order(), key="shared", provider="nicepay").seq == 2
+
+    @pytest.mark.parametrize("lease", [-1.0, float("nan"), float("inf")])
+    def test_a_lease_is_a_finite_number_of_seconds(self, journal: Journal, lease: float) -> None:
+        with pytest.raises(InvalidRequest, match="lease_seconds"):
+            begin(journal, make_order(), lease=lease)
+        assert journal.get_order("ord-1") is None
+
+    # -- update_attempt -----------------------------------------------------------------
+
+    def test_update_attempt_never_forgets_what_it_learned(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        attempt = begin(journal, make_order())
+        clock.advance(5)
+        unknown = journal.update_attempt(
+            attempt.attempt_id,
+            state=AttemptState.UNKNOWN,
+            provider_txn_id="T-1",
+            error_code="read_timeout",
+            error_message="no answer within 10 s",
+        )
+        assert unknown.updated_at == clock.now() != unknown.created_at
+        failed = journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        assert failed.state is AttemptState.FAILED
+        assert failed.provider_txn_id == "T-1"
+        assert (failed.error_code, failed.error_message) == (
+            "read_timeout",
+            "no answer within 10 s",
+        )
+        assert journal.get_attempt(attempt.attempt_id) == failed
+
+    def test_success_is_recorded_only_with_its_payment(self, journal: Journal) -> None:
+        attempt = begin(journal, make_order())
+        with pytest.raises(InvalidRequest, match="record_success"):
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.SUCCEEDED)
+        assert journal.payment_for_order("ord-1") is None
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert got.state is AttemptState.PENDING
+
+    def test_a_succeeded_attempt_never_moves(self, journal: Journal, clock: ManualClock) -> None:
+        _, attempt, _ = paid_order(journal, clock)
+        with pytest.raises(InvalidRequest, match="is the payment of order"):
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert got.state is AttemptState.SUCCEEDED
+
+    def test_an_attempt_goes_back_to_pending_only_if_none_other_is_in_flight(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        checkout = begin(journal, order, provider="kakaopay", lease=10)
+        journal.update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
+        other = begin(journal, order, lease=60)
+        clock.advance(10)
+        assert journal.renew_lease(checkout.attempt_id, 60) is True
+        with pytest.raises(AttemptInFlight) as caught:
+            journal.update_attempt(checkout.attempt_id, state=AttemptState.PENDING)
+        assert caught.value.attempt_id == other.attempt_id
+        journal.update_attempt(other.attempt_id, state=AttemptState.FAILED)
+        approving = journal.update_attempt(checkout.attempt_id, state=AttemptState.PENDING)
+        assert approving.state is AttemptState.PENDING
+        with pytest.raises(AttemptInFlight):
+            begin(journal, order)
+
+    def test_changing_an_unknown_attempt_is_refused(self, journal: Journal) -> None:
+        with pytest.raises(InvalidRequest, match="no attempt 'nope_1'"):
+            journal.update_attempt("nope_1", state=AttemptState.FAILED)
+        with pytest.raises(InvalidRequest, match="no attempt 'nope_1'"):
+            journal.renew_lease("nope_1", 30)
+        assert journal.get_attempt("nope_1") is None
+
+    # -- record_success -----------------------------------------------------------------
+
+    def test_record_success_stores_the_payment_and_marks_the_attempt(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order)
+        payment = make_payment(attempt, order, clock, txn="T-42")
+        stored = journal.record_success(attempt.attempt_id, payment)
+        assert stored == payment
+        assert journal.get_payment(payment.payment_id) == payment
+        assert journal.payment_for_order(order.order_id) == payment
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert (got.state, got.provider_txn_id) == (AttemptState.SUCCEEDED, "T-42")
+
+    def test_record_success_twice_returns_the_same_payment(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order, attempt, payment = paid_order(journal, clock)
+        again = journal.record_success(attempt.attempt_id, make_payment(attempt, order, clock))
+        assert again == payment
+        assert journal.counts().payments == 1
+
+    def test_a_second_success_is_superseded_and_returns_the_payment(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order, first, payment = superseded_attempt(journal, clock)
+        assert payment.attempt_id == "ord-1_2"
+        assert first.state is AttemptState.SUPERSEDED
+        assert first.provider_txn_id == "T-late"  # what its compensation must cancel
+        assert journal.payment_for_order(order.order_id) == payment
+        states = [a.state for a in journal.attempts_for_order(order.order_id)]
+        assert states == [AttemptState.SUPERSEDED, AttemptState.SUCCEEDED]
+
+    def test_record_success_refuses_a_payment_that_does_not_fit(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order)
+        good = make_payment(attempt, order, clock)
+        wrong_amount = good.model_copy(update={"amount": Money(amount=9_000)})
+        with pytest.raises(
+            InvalidRequest, match="is for 9,000 KRW, but order ord-1 was journaled for 10,000 KRW"
+        ):
+            journal.record_success(attempt.attempt_id, wrong_amount)
+        wrong_attempt = good.model_copy(update={"attempt_id": "ord-1_7"})
+        with pytest.raises(InvalidRequest, match="names attempt ord-1_7"):
+            journal.record_success(attempt.attempt_id, wrong_attempt)
+        refunded = good.model_copy(
+            update={"refunded": Money(amount=1), "status": PaymentStatus.PARTIALLY_REFUNDED}
+        )
+        with pytest.raises(InvalidRequest, match="recorded as new"):
+            journal.record_success(attempt.attempt_id, refunded)
+        assert journal.payment_for_order(order.order_id) is None
+
+    def test_a_payment_id_belongs_to_one_order(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        other = make_order("ord-2")
+        attempt = begin(journal, other)
+        clash = make_payment(attempt, other, clock, payment_id=payment.payment_id)
+        with pytest.raises(InvalidRequest, match="already the payment of order ord-1"):
+            journal.record_success(attempt.attempt_id, clash)
+        assert journal.payment_for_order("ord-2") is None
+
+    # -- leases and recovery ------------------------------------------------------------
+
+    def test_renew_lease_claims_only_an_expired_lease(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        attempt = begin(journal, make_order(), lease=30)
+        assert journal.renew_lease(attempt.attempt_id, 60) is False  # its sender holds it
+        clock.advance(30)
+        assert journal.renew_lease(attempt.attempt_id, 60) is True
+        assert journal.renew_lease(attempt.attempt_id, 60) is False  # held by the claimer
+        clock.advance(59)
+        assert journal.renew_lease(attempt.attempt_id, 60) is False
+        clock.advance(1)
+        assert journal.renew_lease(attempt.attempt_id, 60) is True
+
+    def test_leaving_pending_ends_the_lease(self, journal: Journal, clock: ManualClock) -> None:
+        # A redirected checkout must be claimable the moment the customer returns.
+        attempt = begin(journal, make_order(), lease=600)
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.REDIRECTED)
+        assert journal.renew_lease(attempt.attempt_id, 60) is True
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.PENDING)
+        assert journal.renew_lease(attempt.attempt_id, 60) is False
+
+    def test_a_claimed_pending_attempt_is_in_flight_again(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order, lease=10)
+        clock.advance(10)
+        assert ids(journal.unresolved_attempts()) == [attempt.attempt_id]
+        assert journal.renew_lease(attempt.attempt_id, 60) is True
+        assert journal.unresolved_attempts() == []
+        with pytest.raises(AttemptInFlight):
+            begin(journal, order)
+
+    @pytest.mark.parametrize("state", [AttemptState.FAILED, AttemptState.SUCCEEDED])
+    def test_settled_attempts_are_never_claimed(
+        self, journal: Journal, clock: ManualClock, state: AttemptState
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order, lease=10)
+        if state is AttemptState.SUCCEEDED:
+            journal.record_success(attempt.attempt_id, make_payment(attempt, order, clock))
+        else:
+            journal.update_attempt(attempt.attempt_id, state=state)
+        clock.advance(10)
+        assert journal.renew_lease(attempt.attempt_id, 60) is False
+
+    def test_unresolved_attempts_are_the_ones_recovery_must_settle(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        # Settled or still being worked on: never listed.
+        failed = begin(journal, make_order("ord-failed"))
+        journal.update_attempt(failed.attempt_id, state=AttemptState.FAILED)
+        paid_order(journal, clock, make_order("ord-paid"))
+        redirected = begin(journal, make_order("ord-redirected"))
+        journal.update_attempt(redirected.attempt_id, state=AttemptState.REDIRECTED)
+        live = begin(journal, make_order("ord-live"), lease=600)
+        # To settle, oldest first.
+        clock.advance(1)
+        unknown = begin(journal, make_order("ord-unknown"), lease=600)
+        journal.update_attempt(unknown.attempt_id, state=AttemptState.UNKNOWN)
+        clock.advance(1)
+        stale = begin(journal, make_order("ord-stale"), lease=5)
+        clock.advance(1)
+        order, superseded, _ = superseded_attempt(journal, clock)
+        clock.advance(5)
+
+        assert ids(journal.unresolved_attempts()) == [
+            unknown.attempt_id,
+            stale.attempt_id,
+            superseded.attempt_id,
+        ]
+        assert live.attempt_id not in ids(journal.unresolved_attempts())
+        # Journaling the compensation (in any state) settles the superseded attempt.
+        comp = journal.add_refund(make_compensation(superseded, order, clock))
+        journal.update_refund(comp.refund_id, state=RefundState.FAILED)
+        assert ids(journal.unresolved_attempts()) == [unknown.attempt_id, stale.attempt_id]
+        assert journal.counts().unresolved_attempts == 2
+
+    # -- checkouts ----------------------------------------------------------------------
+
+    def test_a_checkout_round_trips_and_redirects_its_attempt(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        attempt = begin(journal, make_order(), provider="kakaopay")
+        session = CheckoutSession(
+            session_id=attempt.attempt_id,
+            order_id="ord-1",
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            provider_txn_id="T-ready",
+            redirect_urls={Platform.PC: "https://pay.example/pc", Platform.APP: "app://pay"},
+            client_params={"widget": "on"},
+            expires_at=clock.now() + timedelta(minutes=15),
+            fallback_from={"naverpay": "breaker open"},
+        )
+        journal.save_checkout(session)
+        assert journal.get_checkout(attempt.attempt_id) == session
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert (got.state, got.provider_txn_id) == (AttemptState.REDIRECTED, "T-ready")
+        assert journal.get_checkout("ord-1_9") is None
+
+        refreshed = session.model_copy(update={"expires_at": clock.now() + timedelta(hours=1)})
+        journal.save_checkout(refreshed)
+        assert journal.get_checkout(attempt.attempt_id) == refreshed
+
+    def test_a_checkout_needs_its_attempt_open(self, journal: Journal) -> None:
+        attempt = begin(journal, make_order(), provider="kakaopay")
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        session = CheckoutSession(
+            session_id=attempt.attempt_id,
+            order_id="ord-1",
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            provider_txn_id=None,
+            redirect_urls={Platform.PC: "https://pay.example/pc"},
+        )
+        with pytest.raises(InvalidRequest, match="is failed"):
+            journal.save_checkout(session)
+        assert journal.get_checkout(attempt.attempt_id) is None
+
+    # -- refunds ------------------------------------------------------------------------
+
+    def test_add_refund_journals_it_owed_and_is_idempotent(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        refund = make_refund(payment, clock, refund_id="rf-1", amount=4_000)
+        assert journal.add_refund(refund) == refund
+        replay = make_refund(payment, clock, refund_id="rf-1", amount=1_000)
+        assert journal.add_refund(replay) == refund
+        assert ids(journal.refunds_owed()) == ["rf-1"]
+        assert journal.get_refund("rf-1") == refund
+        assert list(journal.refunds_for_order(payment.order_id)) == [refund]
+        assert journal.get_payment(payment.payment_id) == payment  # nothing moved yet
+
+    def test_a_refund_must_fit_what_is_left(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=3_000))
+        journal.update_refund("rf-1", state=RefundState.SUCCEEDED)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-2", amount=2_000))
+        with pytest.raises(InvalidRequest) as caught:
+            journal.add_refund(make_refund(payment, clock, refund_id="rf-3", amount=5_001))
+        message = str(caught.value)
+        assert "5,000 KRW can still be refunded" in message
+        assert "10,000 KRW paid, 3,000 KRW refunded, 2,000 KRW owed" in message
+        assert journal.get_refund("rf-3") is None
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-4", amount=5_000))
+        assert ids(journal.refunds_owed()) == ["rf-2", "rf-4"]
+
+    def test_a_refund_names_its_payment(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        refund = make_refund(payment, clock, refund_id="rf-1", amount=1_000)
+        with pytest.raises(InvalidRequest, match="names no payment"):
+            journal.add_refund(refund.model_copy(update={"payment_id": None}))
+        with pytest.raises(InvalidRequest, match="kind must be"):
+            journal.add_refund(refund.model_copy(update={"kind": "chargeback"}))
+        with pytest.raises(InvalidRequest, match="journaled as owed"):
+            journal.add_refund(refund.model_copy(update={"state": RefundState.SUCCEEDED}))
+        with pytest.raises(InvalidRequest, match="greater than zero"):
+            journal.add_refund(refund.model_copy(update={"amount": Money(amount=0)}))
+        assert journal.refunds_owed() == []
+
+    def test_refund_success_moves_the_payment(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=4_000))
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-2", amount=6_000))
+
+        done = journal.update_refund("rf-1", state=RefundState.SUCCEEDED)
+        assert (done.state, done.tries) == (RefundState.SUCCEEDED, 1)
+        partly = journal.get_payment(payment.payment_id)
+        assert partly is not None
+        assert partly.refunded == Money(amount=4_000)
+        assert partly.status is PaymentStatus.PARTIALLY_REFUNDED
+
+        journal.update_refund("rf-2", state=RefundState.SUCCEEDED)
+        journal.update_refund("rf-2", state=RefundState.SUCCEEDED)  # reported twice
+        whole = journal.get_payment(payment.payment_id)
+        assert whole is not None
+        assert whole.refunded == Money(amount=10_000)
+        assert whole.status is PaymentStatus.REFUNDED
+        assert journal.refunds_owed() == []
+
+    def test_an_owed_refund_counts_its_tries(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=1_000))
+        journal.update_refund("rf-1", state=RefundState.OWED, error_code="provider_down")
+        clock.advance(60)
+        again = journal.update_refund("rf-1", state=RefundState.OWED)
+        assert (again.state, again.tries, again.error_code) == (
+            RefundState.OWED,
+            2,
+            "provider_down",
+        )
+        assert again.updated_at == clock.now()
+        assert ids(journal.refunds_owed()) == ["rf-1"]
+
+    def test_a_settled_refund_stays_settled(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-ok", amount=1_000))
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-no", amount=1_000))
+        journal.update_refund("rf-ok", state=RefundState.SUCCEEDED)
+        journal.update_refund("rf-no", state=RefundState.FAILED, error_code="not_cancellable")
+        with pytest.raises(InvalidRequest, match="already succeeded"):
+            journal.update_refund("rf-ok", state=RefundState.OWED)
+        with pytest.raises(InvalidRequest, match="already failed"):
+            journal.update_refund("rf-no", state=RefundState.SUCCEEDED)
+        settled = journal.get_payment(payment.payment_id)
+        assert settled is not None
+        assert settled.refunded == Money(amount=1_000)
+        # A failed refund no longer holds its amount back.
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-3", amount=9_000))
+
+    def test_a_compensation_does_not_touch_the_payment(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order, superseded, payment = superseded_attempt(journal, clock)
+        # The payment itself is refunded in full; the stray charge is still given back.
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=10_000))
+        comp = make_compensation(superseded, order, clock)
+        assert journal.add_refund(comp) == comp
+        assert comp.provider_txn_id == "T-late"
+        journal.update_refund(comp.refund_id, state=RefundState.SUCCEEDED)
+        untouched = journal.get_payment(payment.payment_id)
+        assert untouched is not None
+        assert untouched.refunded == Money(amount=0)
+        assert ids(journal.refunds_owed()) == ["rf-1"]
+
+    def test_refunds_owed_are_oldest_first(self, journal: Journal, clock: ManualClock) -> None:
+        _, _, payment = paid_order(journal, clock)
+        for n in (1, 2, 3):
+            journal.add_refund(make_refund(payment, clock, refund_id=f"rf-{n}", amount=1_000))
+            clock.advance(1)
+        journal.update_refund("rf-2", state=RefundState.SUCCEEDED)
+        assert ids(journal.refunds_owed()) == ["rf-1", "rf-3"]
+
+    def test_renew_refund_lease_claims_only_a_free_owed_refund(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=1_000))
+        assert journal.renew_refund_lease("rf-1", 30) is True
+        assert journal.renew_refund_lease("rf-1", 30) is False
+        clock.advance(30)
+        assert journal.renew_refund_lease("rf-1", 30) is True
+        journal.update_refund("rf-1", state=RefundState.SUCCEEDED)
+        clock.advance(30)
+        assert journal.renew_refund_lease("rf-1", 30) is False
+        with pytest.raises(InvalidRequest, match="no refund 'rf-9'"):
+            journal.renew_refund_lease("rf-9", 30)
+
+    def test_counts(self, journal: Journal, clock: ManualClock) -> None:
+        assert journal.counts() == JournalCounts(0, 0, 0, 0, 0)
+        _, _, payment = paid_order(journal, clock)
+        unknown = begin(journal, make_order("ord-2"))
+        journal.update_attempt(unknown.attempt_id, state=AttemptState.UNKNOWN)
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=2_500))
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-2", amount=1_500))
+        assert journal.counts() == JournalCounts(
+            orders=2,
+            payments=1,
+            unresolved_attempts=1,
+            refunds_owed=2,
+            refunds_owed_amount=4_000,
+        )
+
+    # -- durability ---------------------------------------------------------------------
+
+    def test_a_returned_write_is_visible_to_another_process(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        writer = journal_factory.open("shared", clock)
+        _, attempt, payment = paid_order(writer, clock)
+        # The writer is never closed, as after a crash: what it returned must be stored.
+        reader = journal_factory.open("shared", clock)
+        assert reader.payment_for_order("ord-1") == payment
+        assert reader.get_attempt(attempt.attempt_id) == writer.get_attempt(attempt.attempt_id)
+
+    def test_everything_survives_close_and_reopen(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        first = journal_factory.open("reopen", clock)
+        order, superseded, payment = superseded_attempt(first, clock)
+        first.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=1_000))
+        before = (
+            first.get_order(order.order_id),
+            list(first.attempts_for_order(order.order_id)),
+            first.get_payment(payment.payment_id),
+            list(first.refunds_owed()),
+            list(first.unresolved_attempts()),
+            first.counts(),
+        )
+        first.close()
+        first.close()  # closing twice is harmless
+
+        second = journal_factory.open("reopen", clock)
+        after = (
+            second.get_order(order.order_id),
+            list(second.attempts_for_order(order.order_id)),
+            second.get_payment(payment.payment_id),
+            list(second.refunds_owed()),
+            list(second.unresolved_attempts()),
+            second.counts(),
+        )
+        assert after == before
+        assert ids(after[4]) == [superseded.attempt_id]
+        with pytest.raises(OrderAlreadyPaid):
+            begin(second, order)
+
+    # -- concurrency --------------------------------------------------------------------
+
+    @pytest.mark.parametrize("instances", [1, 2], ids=["one-instance", "two-instances"])
+    def test_racing_attempts_on_one_order_let_one_through(
+        self, journal_factory: JournalFactory, clock: ManualClock, instances: int
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(instances)]
+        order = make_order()
+
+        def attempt_and_pay(journal: Journal) -> Payment:
+            attempt = begin(journal, order, lease=600)
+            return journal.record_success(attempt.attempt_id, make_payment(attempt, order, clock))
+
+        results = race([partial(attempt_and_pay, journals[i % instances]) for i in range(8)])
+        payments = [r for r in results if isinstance(r, Payment)]
+        refused = [r for r in results if isinstance(r, AttemptInFlight | OrderAlreadyPaid)]
+        assert len(payments) == 1
+        assert len(refused) == 7
+        assert all(r.payment == payments[0] for r in refused if isinstance(r, OrderAlreadyPaid))
+        assert len(journals[0].attempts_for_order(order.order_id)) == 1
+        assert journals[-1].payment_for_order(order.order_id) == payments[0]
+
+    def test_racing_successes_make_one_payment(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(2)]
+        order = make_order()
+        attempts = []
+        for _ in range(4):
+            attempts.append(begin(journals[0], order, lease=0))
+        results = race(
+            [
+                partial(journals[i % 2].record_success, a.attempt_id, make_payment(a, order, clock))
+                for i, a in enumerate(attempts)
+            ]
+        )
+        assert all(isinstance(r, Payment) for r in results)
+        assert len({r.payment_id for r in results if isinstance(r, Payment)}) == 1
+        states = sorted(a.state for a in journals[1].attempts_for_order(order.order_id))
+        assert states == sorted([AttemptState.SUCCEEDED] + [AttemptState.SUPERSEDED] * 3)
+
+    def test_racing_claims_give_one_worker_the_attempt(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(2)]
+        attempt = begin(journals[0], make_order(), lease=0)
+        journals[0].update_attempt(attempt.attempt_id, state=AttemptState.UNKNOWN)
+        results = race(
+            [partial(journals[i % 2].renew_lease, attempt.attempt_id, 60) for i in range(8)]
+        )
+        assert sorted(results, key=bool) == [False] * 7 + [True]
+
+    def test_racing_refunds_never_exceed_the_payment(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(2)]
+        _, _, payment = paid_order(journals[0], clock)
+        results = race(
+            [
+                partial(
+                    journals[n % 2].add_refund,
+                    make_refund(payment, clock, refund_id=f"rf-{n}", amount=3_000),
+                )
+                for n in range(8)
+            ]
+        )
+        assert sum(isinstance(r, Refund) for r in results) == 3
+        assert sum(isinstance(r, InvalidRequest) for r in results) == 5
+        assert journals[1].counts().refunds_owed_amount == 9_000
+
+    def test_async_callers_share_one_journal_through_threads(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        async def main() -> list[Attempt]:
+            return await asyncio.gather(
+                *(asyncio.to_thread(begin, journal, make_order(f"ord-{n}")) for n in range(20))
+            )
+
+        attempts = asyncio.run(main())
+        assert sorted(ids(attempts)) == sorted(f"ord-{n}_1" for n in range(20))
+        assert journal.counts().orders == 20
+
+    # -- properties ---------------------------------------------------------------------
+
+    def test_random_operations_keep_the_invariants(self, journal_factory: JournalFactory) -> None:
+        class Machine(JournalMachine):
+            factory = journal_factory
+
+        run_state_machine_as_test(
+            Machine,
+            settings=settings(
+                max_examples=50,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+
+
+# --------------------------------------------------------------------------------------
+# The contract as a state machine: random sequences of operations against a small model.
+# --------------------------------------------------------------------------------------
+
+ORDER_AMOUNTS = {"ord-a": 10_000, "ord-b": 2_500, "ord-c": 1}
+_STORES = itertools.count()
+
+
+@dataclass
+class _AttemptModel:
+    order_id: str
+    state: AttemptState
+    lease_until: datetime
+    txn: str | None = None
+
+
+@dataclass
+class _RefundModel:
+    order_id: str
+    kind: str
+    amount: int
+    attempt_id: str
+    state: RefundState = RefundState.OWED
+
+
+class JournalMachine(RuleBasedStateMachine):
+    """Drives one journal and a plain-Python model of it side by side.
+
+    After every step: at most one live pending attempt, one success and one payment per
+    order, and the payment is the succeeded attempt's; refunded never exceeds the amount
+    and equals the refunds that succeeded; the owed refunds and the unresolved attempts
+    are exactly the model's (so none ever vanishes), in order.
+    """
+
+    #: Set by the test that runs the machine, from its ``journal_factory`` fixture.
+    factory: ClassVar[JournalFactory]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock()
+        self.store = f"machine-{next(_STORES)}"
+        self.journal = self.factory.open(self.store, self.clock)
+        self.attempts: dict[str, _AttemptModel] = {}
+        self.paid_by: dict[str, str] = {}
+        self.refunds: dict[str, _RefundModel] = {}
+
+    def teardown(self) -> None:
+        self.journal.close()
+
+    def _order(self, order_id: str) -> Order:
+        return make_order(order_id, ORDER_AMOUNTS[order_id])
+
+    def _payment(self, order_id: str) -> Payment:
+        payment = self.journal.payment_for_order(order_id)
+        assert payment is not None
+        return payment
+
+    # -- rules --------------------------------------------------------------------------
+
+    @rule(
+        order_id=st.sampled_from(sorted(ORDER_AMOUNTS)),
+        provider=st.sampled_from(["tosspayments", "kakaopay"]),
+        lease=st.sampled_from([0, 10, 60]),
+        other_amount=st.booleans(),
+    )
+    def start(self, order_id: str, provider: str, lease: int, other_amount: bool) -> None:
+        now = self.clock.now()
+        known = any(a.order_id == order_id for a in self.attempts.values())
+        order = self._order(order_id)
+        if other_amount and known:
+            wrong = make_order(order_id, ORDER_AMOUNTS[order_id] + 1)
+            with pytest.raises(InvalidRequest, match="never changes"):
+                begin(self.journal, wrong, provider=provider, lease=lease)
+            return
+        live = [
+            attempt_id
+            for attempt_id, a in self.attempts.items()
+            if a.order_id == order_id and a.state is AttemptState.PENDING and a.lease_until > now
+        ]
+        if order_id in self.paid_by:
+            with pytest.raises(OrderAlreadyPaid) as paid:
+                begin(self.journal, order, provider=provider, lease=lease)
+            assert paid.value.payment.attempt_id == self.paid_by[order_id]
+        elif live:
+            with pytest.raises(AttemptInFlight) as flight:
+                begin(self.journal, order, provider=provider, lease=lease)
+            assert flight.value.attempt_id in live
+        else:
+            attempt = begin(self.journal, order, provider=provider, lease=lease)
+            seq = 1 + sum(a.order_id == order_id for a in self.attempts.values())
+            assert attempt.attempt_id == f"{order_id}_{seq}"
+            self.attempts[attempt.attempt_id] = _AttemptModel(
+                order_id, AttemptState.PENDING, now + timedelta(seconds=lease)
+            )
+
+    @precondition(lambda self: self.attempts)
+    @rule(
+        data=st.data(),
+        state=st.sampled_from(
+            [
+                AttemptState.FAILED,
+                AttemptState.UNKNOWN,
+                AttemptState.REDIRECTED,
+                AttemptState.PENDING,
+            ]
+        ),
+        txn=st.sampled_from([None, "T-1", "T-2"]),
+    )
+    def update(self, data: st.DataObject, state: AttemptState, txn: str | None) -> None:
+        attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
+        model = self.attempts[attempt_id]
+        now = self.clock.now()
+        if model.state is AttemptState.SUCCEEDED:
+            with pytest.raises(InvalidRequest):
+                self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
+            return
+        others_live = [
+            other_id
+            for other_id, a in self.attempts.items()
+            if other_id != attempt_id
+            and a.order_id == model.order_id
+            and a.state is AttemptState.PENDING
+            and a.lease_until > now
+        ]
+        if state is AttemptState.PENDING and model.state is not state and others_live:
+            with pytest.raises(AttemptInFlight) as flight:
+                self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
+            assert flight.value.attempt_id in others_live
+            return
+        got = self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
+        model.state = state
+        model.txn = txn or model.txn
+        if state is not AttemptState.PENDING:
+            model.lease_until = now  # leaving PENDING ends the lease
+        assert (got.state, got.provider_txn_id) == (state, model.txn)
+
+    @precondition(lambda self: self.attempts)
+    @rule(data=st.data())
+    def succeed(self, data: st.DataObject) -> None:
+        attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
+        model = self.attempts[attempt_id]
+        attempt = self.journal.get_attempt(attempt_id)
+        assert attempt is not None
+        txn = f"T-{attempt_id}"
+        stored = self.journal.record_success(
+            attempt_id, make_payment(attempt, self._order(model.order_id), self.clock, txn=txn)
+        )
+        owner = self.paid_by.setdefault(model.order_id, attempt_id)
+        assert stored.attempt_id == owner
+        model.state = AttemptState.SUCCEEDED if owner == attempt_id else AttemptState.SUPERSEDED
+        model.txn = txn
+
+    @rule(seconds=st.sampled_from([1, 10, 30, 90]))
+    def tick(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: self.attempts)
+    @rule(data=st.data(), lease=st.sampled_from([0, 10, 60]))
+    def claim(self, data: st.DataObject, lease: int) -> None:
+        attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
+        model = self.attempts[attempt_id]
+        now = self.clock.now()
+        expected = (
+            model.state not in (AttemptState.SUCCEEDED, AttemptState.FAILED)
+            and model.lease_until <= now
+        )
+        assert self.journal.renew_lease(attempt_id, lease) is expected
+        if expected:
+            model.lease_until = now + timedelta(seconds=lease)
+
+    @precondition(lambda self: self.paid_by)
+    @rule(data=st.data(), share=st.integers(min_value=1, max_value=100))
+    def refund(self, data: st.DataObject, share: int) -> None:
+        order_id = data.draw(st.sampled_from(sorted(self.paid_by)))
+        payment = self._payment(order_id)
+        amount = max(1, payment.amount.amount * share // 100)
+        taken = sum(
+            r.amount
+            for r in self.refunds.values()
+            if r.order_id == order_id
+            and r.kind == "refund"
+            and r.state in (RefundState.OWED, RefundState.SUCCEEDED)
+        )
+        refund_id = f"rf-{len(self.refunds)}"
+        refund = make_refund(payment, self.clock, refund_id=refund_id, amount=amount)
+        if amount > payment.amount.amount - taken:
+            with pytest.raises(InvalidRequest, match="can still be refunded"):
+                self.journal.add_refund(refund)
+            return
+        assert self.journal.add_refund(refund) == refund
+        self.refunds[refund_id] = _RefundModel(order_id, "refund", amount, payment.attempt_id)
+
+    @precondition(
+        lambda self: any(a.state is AttemptState.SUPERSEDED for a in self.attempts.values())
+    )
+    @rule(data=st.data())
+    def compensate(self, data: st.DataObject) -> None:
+        superseded = sorted(
+            attempt_id
+            for attempt_id, a in self.attempts.items()
+            if a.state is AttemptState.SUPERSEDED
+        )
+        attempt_id = data.draw(st.sampled_from(superseded))
+        attempt = self.journal.get_attempt(attempt_id)
+        assert attempt is not None
+        order_id = self.attempts[attempt_id].order_id
+        refund_id = f"rf-{len(self.refunds)}"
+        comp = make_compensation(attempt, self._order(order_id), self.clock, refund_id=refund_id)
+        assert self.journal.add_refund(comp) == comp
+        self.refunds[refund_id] = _RefundModel(
+            order_id, "compensation", comp.amount.amount, attempt_id
+        )
+
+    @precondition(lambda self: self.refunds)
+    @rule(data=st.data(), state=st.sampled_from(list(RefundState)))
+    def settle(self, data: st.DataObject, state: RefundState) -> None:
+        refund_id = data.draw(st.sampled_from(sorted(self.refunds)))
+        model = self.refunds[refund_id]
+        if model.state is not RefundState.OWED and state is not model.state:
+            with pytest.raises(InvalidRequest, match="already"):
+                self.journal.update_refund(refund_id, state=state)
+            return
+        assert self.journal.update_refund(refund_id, state=state).state is state
+        model.state = state
+
+    @rule()
+    def reopen(self) -> None:
+        self.journal.close()
+        self.journal = self.factory.open(self.store, self.clock)
+
+    # -- invariants ---------------------------------------------------------------------
+
+    @invariant()
+    def one_in_flight_one_success_one_payment_per_order(self) -> None:
+        for order_id in ORDER_AMOUNTS:
+            attempts = self.journal.attempts_for_order(order_id)
+            modelled = {i: a.state for i, a in self.attempts.items() if a.order_id == order_id}
+            assert {a.attempt_id: a.state for a in attempts} == modelled
+            now = self.clock.now()
+            live = [
+                a
+                for a in self.attempts.values()
+                if a.order_id == order_id
+                and a.state is AttemptState.PENDING
+                and a.lease_until > now
+            ]
+            assert len(live) <= 1
+            succeeded = [a.attempt_id for a in attempts if a.state is AttemptState.SUCCEEDED]
+            payment = self.journal.payment_for_order(order_id)
+            if order_id in self.paid_by:
+                assert payment is not None
+                assert succeeded == [payment.attempt_id] == [self.paid_by[order_id]]
+            else:
+                assert payment is None
+                assert succeeded == []
+
+    @invariant()
+    def refunded_is_what_succeeded_and_never_more_than_paid(self) -> None:
+        for order_id in self.paid_by:
+            payment = self._payment(order_id)
+            done = sum(
+                r.amount
+                for r in self.refunds.values()
+                if r.order_id == order_id
+                and r.kind == "refund"
+                and r.state is RefundState.SUCCEEDED
+            )
+            assert payment.refunded.amount == done <= payment.amount.amount
+            expected = (
+                PaymentStatus.PAID
+                if done == 0
+                else PaymentStatus.REFUNDED
+                if done == payment.amount.amount
+                else PaymentStatus.PARTIALLY_REFUNDED
+            )
+            assert payment.status is expected
+
+    @invariant()
+    def owed_refunds_never_vanish(self) -> None:
+        owed = [i for i, r in self.refunds.items() if r.state is RefundState.OWED]
+        assert ids(self.journal.refunds_owed()) == owed
+        counts = self.journal.counts()
+        assert counts.refunds_owed == len(owed)
+        assert counts.refunds_owed_amount == sum(self.refunds[i].amount for i in owed)
+
+    @invariant()
+    def unresolved_attempts_are_exactly_the_open_ones(self) -> None:
+        now = self.clock.now()
+        compensated = {r.attempt_id for r in self.refunds.values() if r.kind == "compensation"}
+        expected = [
+            attempt_id
+            for attempt_id, a in self.attempts.items()
+            if a.state is AttemptState.UNKNOWN
+            or (a.state is AttemptState.PENDING and a.lease_until <= now)
+            or (a.state is AttemptState.SUPERSEDED and attempt_id not in compensated)
+        ]
+        # Oldest first; attempts begun at the same instant keep the order they were begun.
+        assert ids(self.journal.unresolved_attempts()) == expected
+        assert self.journal.counts().unresolved_attempts == len(expected)
+
+
+# --------------------------------------------------------------------------------------
+# SQLite only: the file, its pragmas, the schema's own guards, migrations, URLs.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.sqlite3"
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A connection of our own to the journal's file, as an operator's sqlite3 shell."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def pragma(journal: SQLiteJournal, name: str) -> object:
+    # Some pragmas are per connection: ask the journal's own.
+    return journal._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+class TestSQLiteFile:
+    @pytest.mark.parametrize(("durable", "synchronous"), [(True, 2), (False, 1)])
+    def test_wal_and_sync_level(self, db_path: Path, durable: bool, synchronous: int) -> None:
+        with SQLiteJournal(db_path, durable=durable) as journal:
+            assert journal.durable is durable
+            assert journal.path == str(db_path)
+            assert pragma(journal, "journal_mode") == "wal"
+            assert pragma(journal, "synchronous") == synchronous  # FULL = 2, NORMAL = 1
+            assert pragma(journal, "foreign_keys") == 1
+            assert cast(int, pragma(journal, "busy_timeout")) > 0
+
+    def test_repr_names_the_file(self, db_path: Path) -> None:
+        with SQLiteJournal(db_path, durable=False) as journal:
+            assert repr(journal) == f"SQLiteJournal(path={str(db_path)!r}, durable=False)"
+
+    def test_from_url(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        with SQLiteJournal.from_url("sqlite:///rel.sqlite3") as rel:
+            assert rel.path == "rel.sqlite3"
+            begin(rel, make_order())
+        assert (tmp_path / "rel.sqlite3").exists()
+        with SQLiteJournal.from_url(f"sqlite:///{tmp_path}/abs.sqlite3", durable=False) as j:
+            assert j.path == f"{tmp_path}/abs.sqlite3"
+            assert j.durable is False
+        assert (tmp_path / "abs.sqlite3").exists()
+        with SQLiteJournal.from_url("sqlite:///:memory:") as mem:
+            assert mem.path == ":memory:"
+            assert begin(mem, make_order()).seq == 1
+
+    @pytest.mark.parametrize(
+        "url",
+        ["postgresql://db/pay", "sqlite://relative.sqlite3", "sqlite:///", "sqlite:///j?mode=ro"],
+    )
+    def test_from_url_refuses_other_urls(self, url: str) -> None:
+        with pytest.raises(ConfigurationError, match="sqlite:////absolute/path"):
+            SQLiteJournal.from_url(url)
+
+    def test_a_missing_directory_is_a_configuration_error(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="check that its directory exists"):
+            SQLiteJournal(tmp_path / "missing" / "journal.sqlite3")
+
+    def test_memory_journal_is_shared_by_threads(self) -> None:
+        with SQLiteJournal(":memory:") as journal:
+            results = race([partial(begin, journal, make_order(f"ord-{n}")) for n in range(8)])
+            assert all(isinstance(r, Attempt) for r in results)
+            assert journal.counts().orders == 8
+
+
+_TS = "'2022-10-15T06:30:00.000000Z'"
+_RAW_ATTEMPT = (
+    "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+    " idempotency_key, state, lease_until, created_at, updated_at) VALUES"
+    " ('{id}', '{order}', 9, 'toss', 'card', 'charge', '{id}', 'pending',"
+    f" '2030-01-01T00:00:00.000000Z', {_TS}, {_TS})"
+)
+
+
+class TestSQLiteSchemaGuards:
+    """The database refuses what the journal never writes, even from hand-written SQL."""
+
+    def test_two_successes_for_one_order_violate_a_unique_index(self, db_path: Path) -> None:
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            order = make_order()
+            first = begin(journal, order, lease=0)
+            journal.update_attempt(first.attempt_id, state=AttemptState.FAILED)
+            paid_order(journal, clock, order)
+        conn = raw(db_path)
+        with pytest.raises(
+            sqlite3.IntegrityError, match=r"UNIQUE constraint failed: attempts\.order_id"
+        ):
+            conn.execute("UPDATE attempts SET state = 'succeeded' WHERE attempt_id = 'ord-1_1'")
+        conn.close()
+
+    def test_a_raw_second_success_insert_is_refused(self, db_path: Path) -> None:
+        SQLiteJournal(db_path).close()
+        conn = raw(db_path)
+        conn.execute(
+            "INSERT INTO orders VALUES ('ord-9', 1000, 'KRW', '{}', '2022-10-15T06:30:00.000000Z')"
+        )
+        insert = (
+            "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+            " idempotency_key, state, lease_until, created_at, updated_at) VALUES"
+            " (?, 'ord-9', ?, 'toss', 'card', 'charge', ?, 'succeeded',"
+            " '2022-10-15T06:30:00.000000Z', '2022-10-15T06:30:00.000000Z',"
+            " '2022-10-15T06:30:00.000000Z')"
+        )
+        conn.execute(insert, ("ord-9_1", 1, "k1"))
+        with pytest.raises(
+            sqlite3.IntegrityError, match=r"UNIQUE constraint failed: attempts\.order_id"
+        ):
+            conn.execute(insert, ("ord-9_2", 2, "k2"))
+        assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 1
+        conn.close()
+
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            pytest.param(_RAW_ATTEMPT.format(id="ord-1_9", order="ord-1"), id="attempt-after-paid"),
+            pytest.param(
+                _RAW_ATTEMPT.format(id="ord-2_9", order="ord-2"), id="second-live-pending"
+            ),
+            pytest.param(
+                "INSERT INTO payments SELECT 'pay-2', order_id, attempt_id, provider, method,"
+                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+                " created_at, updated_at FROM payments",
+                id="second-payment",
+            ),
+            pytest.param(
+                "INSERT INTO payments SELECT 'pay-2', 'ord-2', attempt_id, provider, method,"
+                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+                " created_at, updated_at FROM payments",
+                id="payment-of-another-orders-attempt",
+            ),
+            pytest.param("UPDATE orders SET amount = 1", id="order-amount-changed"),
+            pytest.param("UPDATE orders SET currency = 'USD'", id="order-currency-changed"),
+            pytest.param("UPDATE payments SET refunded = 10.5", id="float-money"),
+            pytest.param("UPDATE payments SET refunded = amount + 1", id="over-refunded"),
+            pytest.param("UPDATE attempts SET state = 'lost'", id="unknown-state"),
+            pytest.param(
+                "UPDATE attempts SET state = 'pending' WHERE attempt_id = 'ord-2_1'",
+                id="back-to-pending-while-another-is-live",
+            ),
+            pytest.param(
+                "UPDATE attempts SET state = 'failed' WHERE attempt_id = 'ord-1_1'",
+                id="succeeded-attempt-moved",
+            ),
+            pytest.param("DELETE FROM refunds WHERE state = 'owed'", id="owed-refund-deleted"),
+        ],
+    )
+    def test_raw_writes_that_break_a_rule_are_refused(self, db_path: Path, sql: str) -> None:
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            _, _, payment = paid_order(journal, clock)
+            failed = begin(journal, make_order("ord-2"), lease=0)
+            journal.update_attempt(failed.attempt_id, state=AttemptState.FAILED)
+            begin(journal, make_order("ord-2"), lease=600)
+            journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=100))
+        conn = raw(db_path)
+        before = {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("orders", "attempts", "payments", "refunds")
+        }
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(sql)
+        after = {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in before
+        }
+        assert after == before
+        conn.close()
+
+
+class TestSQLiteMigrations:
+    def test_a_new_file_gets_every_step(self, db_path: Path) -> None:
+        SQLiteJournal(db_path).close()
+        conn = raw(db_path)
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
+        assert versions == [m.version for m in MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+        conn.close()
+
+    def test_reopening_applies_nothing_twice(self, db_path: Path) -> None:
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            paid_order(journal, clock)
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            assert journal.counts().payments == 1
+        conn = raw(db_path)
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == LATEST_VERSION
+        conn.close()
+
+    def test_an_old_file_is_brought_up_to_date_and_keeps_its_rows(self, db_path: Path) -> None:
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            paid_order(journal, clock)
+        later = Migration(
+            version=LATEST_VERSION + 1,
+            name="payments note",
+            statements=(
+                "ALTER TABLE payments ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+                "CREATE INDEX payments_by_note ON payments (note)",
+            ),
+        )
+        conn = raw(db_path)
+        version = migrate(conn, applied_at="now", where="test", migrations=[*MIGRATIONS, later])
+        assert version == LATEST_VERSION + 1
+        assert conn.execute("SELECT order_id, note FROM payments").fetchall() == [("ord-1", "")]
+        conn.close()
+
+    def test_steps_apply_one_by_one_from_where_the_file_is(self, tmp_path: Path) -> None:
+        steps = [
+            Migration(1, "a", ("CREATE TABLE a (x INTEGER)",)),
+            Migration(2, "b", ("CREATE TABLE b (x INTEGER)", "INSERT INTO b VALUES (2)")),
+            Migration(3, "c", ("CREATE TABLE c (x INTEGER)",)),
+        ]
+        conn = raw(tmp_path / "steps.sqlite3")
+        assert migrate(conn, applied_at="t1", where="test", migrations=steps[:1]) == 1
+        assert migrate(conn, applied_at="t2", where="test", migrations=steps) == 3
+        applied = conn.execute("SELECT version, applied_at FROM schema_version").fetchall()
+        assert applied == [(1, "t1"), (2, "t2"), (3, "t2")]
+        assert conn.execute("SELECT x FROM b").fetchall() == [(2,)]
+        conn.close()
+
+    def test_a_failing_step_is_rolled_back_alone(self, tmp_path: Path) -> None:
+        steps = [
+            Migration(1, "a", ("CREATE TABLE a (x INTEGER)",)),
+            Migration(
+                2, "broken", ("CREATE TABLE b (x INTEGER)", "INSERT INTO nowhere VALUES (1)")
+            ),
+        ]
+        conn = raw(tmp_path / "broken.sqlite3")
+        with pytest.raises(ConfigurationError, match=r"migration 2 \(broken\) failed") as caught:
+            migrate(conn, applied_at="t", where="test", migrations=steps)
+        assert "stays at version 1" in str(caught.value)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"schema_version", "a"}
+        assert not conn.in_transaction
+        conn.close()
+
+    def test_a_newer_file_is_refused(self, db_path: Path) -> None:
+        SQLiteJournal(db_path).close()
+        conn = raw(db_path)
+        conn.execute(
+            "INSERT INTO schema_version VALUES (?, 'from the future', 't')", (LATEST_VERSION + 1,)
+        )
+        conn.close()
+        with pytest.raises(ConfigurationError) as caught:
+            SQLiteJournal(db_path)
+        message = str(caught.value)
+        assert f"schema version {LATEST_VERSION + 1}" in message
+        assert f"only knows versions up to {LATEST_VERSION}" in message
+        assert "Upgrade payfallback" in message
+
+    def test_versions_must_count_from_one(self, tmp_path: Path) -> None:
+        conn = raw(tmp_path / "gaps.sqlite3")
+        with pytest.raises(ValueError, match="expected 1"):
+            migrate(conn, applied_at="t", where="test", migrations=[Migration(2, "x", ())])
+        conn.close()
