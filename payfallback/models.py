@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    Strict,
     ValidationError,
     ValidatorFunctionWrapHandler,
     model_validator,
@@ -110,6 +111,11 @@ class Platform(StrEnum):
     APP = "app"
 
 
+# Enum fields accept their string values too ("card" as well as Method.CARD).
+MethodField = Annotated[Method, Strict(False)]
+PlatformKey = Annotated[Platform, Strict(False)]
+
+
 class Money(_Model):
     """An amount in integer minor units of an ISO 4217 currency."""
 
@@ -119,6 +125,11 @@ class Money(_Model):
     @model_validator(mode="before")
     @classmethod
     def _check(cls, data: Any) -> Any:
+        if not isinstance(data, dict | Money):
+            raise InvalidRequest(
+                f"expected Money(amount=<int minor units>, currency='KRW'), got "
+                f"{type(data).__name__} {data!r}"
+            )
         if isinstance(data, dict):
             amount = data.get("amount")
             if isinstance(amount, bool) or not isinstance(amount, int):
@@ -197,9 +208,7 @@ class Order(_Model):
     @model_validator(mode="after")
     def _check_amounts(self) -> Self:
         if self.amount.amount == 0:
-            raise InvalidRequest(
-                f"order {self.order_id}: amount must be greater than zero"
-            )
+            raise InvalidRequest(f"order {self.order_id}: amount must be greater than zero")
         if self.tax_free_amount > self.amount.amount:
             raise InvalidRequest(
                 f"order {self.order_id}: tax_free_amount {self.tax_free_amount} exceeds the "
@@ -228,7 +237,7 @@ class Instrument(_Model):
     provider: Annotated[str, Field(min_length=1)]
     billing_key: SecretStr
     customer_key: str | None = None
-    method: Method = Method.CARD
+    method: MethodField = Method.CARD
 
     def __repr__(self) -> str:
         return f"Instrument(provider={self.provider!r}, method={self.method.value!r})"
@@ -260,7 +269,7 @@ class Attempt(_Model):
     order_id: str
     seq: int
     provider: str
-    method: Method
+    method: MethodField
     operation: str
     idempotency_key: str
     state: AttemptState
@@ -285,7 +294,7 @@ class Payment(_Model):
     payment_id: str
     order_id: str
     provider: str
-    method: Method
+    method: MethodField
     provider_txn_id: str
     attempt_id: str
     amount: Money
@@ -337,9 +346,9 @@ class CheckoutSession(_Model):
     session_id: str
     order_id: str
     provider: str
-    method: Method
+    method: MethodField
     provider_txn_id: str | None
-    redirect_urls: dict[Platform, str]
+    redirect_urls: dict[PlatformKey, str]
     #: Values a provider's client-side SDK needs instead of a redirect (Toss widgets).
     client_params: dict[str, str] = Field(default_factory=dict)
     expires_at: datetime | None = None

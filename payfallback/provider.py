@@ -32,7 +32,9 @@ money-moving call is ``OutcomeUnknown``, never success. :func:`classify_http_sta
 the fallback for bodies that carry no code the adapter knows.
 
 ``build_<op>`` may raise :class:`~payfallback.errors.InvalidRequest` (or
-``ConfigurationError``) for input the provider would reject; nothing is sent then.
+``ConfigurationError``) for input the provider would reject, and ``Declined`` when the
+return-URL parameters already say the customer cancelled or failed authentication;
+nothing is sent then.
 
 Adapters are found by name through the ``payfallback.providers`` entry-point group
 (:func:`load_provider`); a provider distribution registers one line::
@@ -66,8 +68,8 @@ from payfallback.models import Instrument, Method, Money, Order, Platform, Retur
 
 __all__ = [
     "MONEY_MOVING",
-    "Approved",
     "ApproveRequest",
+    "Approved",
     "CancelRequest",
     "Cancelled",
     "Capabilities",
@@ -132,6 +134,10 @@ class Capabilities:
     currencies: frozenset[str] = frozenset({"KRW"})
     #: Read timeout the provider documents for money-moving calls (Naver Pay apply: 60 s).
     read_timeout: float | None = None
+    #: Return-URL parameter that carries the provider's transaction id when ``ready`` is
+    #: client-side (Toss ``paymentKey``, Naver Pay ``paymentId``, NICEPAY ``tid``); the
+    #: Router uses it to look the approval up if its answer is lost.
+    callback_txn_id_param: str | None = None
 
 
 # -- what the Router hands an adapter --------------------------------------------------------
@@ -310,22 +316,29 @@ class Provider(Protocol):
 
 # -- central classification ------------------------------------------------------------------
 
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
 
 
 def classify_transport_error(
     exc: httpx.TransportError, *, provider: str, operation: Operation, attempt_id: str
 ) -> PayfallbackError:
     """Whether a transport error means "never sent" or "may have been sent"."""
-    where = {"provider": provider, "operation": operation.value, "attempt_id": attempt_id}
     kind = type(exc).__name__
+    error_type: type[PayfallbackError]
     if isinstance(exc, _NEVER_SENT):
-        return ProviderUnavailable(f"{kind}: the request was not sent", **where)
-    if operation not in MONEY_MOVING:
-        return ProviderUnavailable(f"{kind} on a read-only {operation.value}", **where)
-    # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError, WriteError, ProxyError…:
-    # the bytes may have reached the provider.
-    return OutcomeUnknown(f"{kind} after the request may have been sent", **where)
+        error_type, text = ProviderUnavailable, f"{kind}: the request was not sent"
+    elif operation not in MONEY_MOVING:
+        error_type, text = ProviderUnavailable, f"{kind} on a read-only {operation.value}"
+    else:
+        # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError, WriteError, ProxyError…:
+        # the bytes may have reached the provider.
+        error_type, text = OutcomeUnknown, f"{kind} after the request may have been sent"
+    return error_type(text, provider=provider, operation=operation.value, attempt_id=attempt_id)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -387,7 +400,7 @@ def classify_http_status(
 def _request_id(response: httpx.Response) -> str | None:
     for header in ("x-request-id", "x-tosspayments-trace-id", "x-amzn-trace-id", "x-trace-id"):
         if value := response.headers.get(header):
-            return value
+            return str(value)
     return None
 
 

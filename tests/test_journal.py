@@ -1064,9 +1064,17 @@ class JournalMachine(RuleBasedStateMachine):
         attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
         model = self.attempts[attempt_id]
         now = self.clock.now()
+        other_live = any(
+            a.order_id == model.order_id
+            and a is not model
+            and a.state is AttemptState.PENDING
+            and a.lease_until > now
+            for a in self.attempts.values()
+        )
         expected = (
             model.state not in (AttemptState.SUCCEEDED, AttemptState.FAILED)
             and model.lease_until <= now
+            and not (model.state is AttemptState.PENDING and other_live)
         )
         assert self.journal.renew_lease(attempt_id, lease) is expected
         if expected:

@@ -575,15 +575,22 @@ class SQLiteJournal:
         now = self._now()
         with self._transaction(write=True) as db:
             self._require_attempt(db, attempt_id)
+            # A stale PENDING attempt is not revived while another attempt of the same
+            # order is live: one order, one request in flight.
             claimed = db.execute(
-                "UPDATE attempts SET lease_until = ?"
-                " WHERE attempt_id = ? AND state NOT IN (?, ?) AND lease_until <= ?",
-                (
-                    _ts(now + lease),
-                    attempt_id,
-                    *(s.value for s in _SETTLED_ATTEMPTS),
-                    _ts(now),
-                ),
+                "UPDATE attempts SET lease_until = :until"
+                " WHERE attempt_id = :id AND state NOT IN (:s1, :s2) AND lease_until <= :now"
+                " AND NOT (state = 'pending' AND EXISTS (SELECT 1 FROM attempts other"
+                "   WHERE other.order_id = attempts.order_id"
+                "   AND other.attempt_id != attempts.attempt_id"
+                "   AND other.state = 'pending' AND other.lease_until > :now))",
+                {
+                    "until": _ts(now + lease),
+                    "id": attempt_id,
+                    "s1": _SETTLED_ATTEMPTS[0].value,
+                    "s2": _SETTLED_ATTEMPTS[1].value,
+                    "now": _ts(now),
+                },
             ).rowcount
         return claimed == 1
 
@@ -659,9 +666,9 @@ class SQLiteJournal:
             )
             db.execute(
                 "UPDATE attempts SET state = 'redirected',"
-                " provider_txn_id = COALESCE(?, provider_txn_id), updated_at = ?"
-                " WHERE attempt_id = ?",
-                (session.provider_txn_id, _ts(now), attempt.attempt_id),
+                " provider_txn_id = COALESCE(?, provider_txn_id), lease_until = ?,"
+                " updated_at = ? WHERE attempt_id = ?",
+                (session.provider_txn_id, _ts(now), _ts(now), attempt.attempt_id),
             )
 
     def get_checkout(self, session_id: str) -> CheckoutSession | None:

@@ -1,1 +1,34 @@
-"""Test helpers: a scriptable fake provider and the adapter conformance suite."""
+"""Test helpers: a scriptable fake provider, router harness and the adapter conformance suite.
+
+* :class:`FakeBank` — a fake provider's server side (its own small JSON API, a ledger and
+  a fault schedule), reached through :meth:`FakeBank.transport`, :func:`mock_transport`
+  for several banks behind one client, or a real socket with :class:`FakeServer`.
+* :class:`FakeProvider` — the sans-IO adapter for that API (entry point ``fake``).
+* :class:`RouterHarness` — one synchronous face over ``SyncRouter`` or ``Router``, so one
+  test runs through both.
+* :mod:`payfallback.testing.conformance` — the suite every adapter passes.
+"""
+
+from payfallback.testing._fake import (
+    FakeBank,
+    Fault,
+    FaultMode,
+    LedgerEntry,
+    double_charges,
+    mock_transport,
+)
+from payfallback.testing._harness import RouterHarness
+from payfallback.testing._provider import FakeProvider
+from payfallback.testing._server import FakeServer
+
+__all__ = [
+    "FakeBank",
+    "FakeProvider",
+    "FakeServer",
+    "Fault",
+    "FaultMode",
+    "LedgerEntry",
+    "RouterHarness",
+    "double_charges",
+    "mock_transport",
+]

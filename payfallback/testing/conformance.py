@@ -22,14 +22,14 @@ idempotent request (where the provider declares an idempotency header).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
 from payfallback.models import Instrument, Money
 from payfallback.provider import Flow, Operation, Provider
 
-__all__ = ["ConformanceKit"]
+__all__ = ["ConformanceKit", "conformance_tests"]
 
 
 class ConformanceKit(abc.ABC):
@@ -106,3 +106,23 @@ class ConformanceKit(abc.ABC):
 
     def money(self, amount: int) -> Money:
         return Money(amount=amount, currency="KRW")
+
+
+def conformance_tests(kit_cls: type[ConformanceKit]) -> Callable[[str, str], None]:
+    """A pytest test parametrized over every scenario that applies, on both routers.
+
+    Assign it to a module-level ``test_…`` name in the adapter's tests.
+    """
+    # pytest is a test-time dependency, and _suite imports this module.
+    import pytest  # noqa: PLC0415
+
+    from payfallback.testing._suite import run, scenarios  # noqa: PLC0415
+
+    names = sorted(scenarios(kit_cls()))
+
+    @pytest.mark.parametrize("kind", ["sync", "async"])
+    @pytest.mark.parametrize("scenario", names)
+    def test_conformance(scenario: str, kind: str) -> None:
+        run(kit_cls, scenario, kind)  # type: ignore[arg-type]
+
+    return test_conformance

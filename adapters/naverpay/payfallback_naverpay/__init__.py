@@ -1,0 +1,104 @@
+"""Naver Pay (네이버페이 결제형, one-time payment) adapter for payfallback.
+
+``load_provider("naverpay", client_id=…, client_secret=…, chain_id=…, partner_id=…)``
+builds :class:`NaverPay`. The flow is REDIRECT, opened client-side by Naver's JS SDK;
+approve = apply, lookup = payment history by ``paymentId``, cancel = full or partial
+cancel with ``doCompareRest``. There is no server-side charge and no void.
+
+Sources followed
+----------------
+Official (Naver Financial):
+
+- URL format ``https://{API domain}/{partner ID}/naverpay/payments/{version}/{API}``, API
+  hosts ``dev.apis.naver.com`` / ``apis.naver.com``, auth headers ``X-Naver-Client-Id``,
+  ``X-Naver-Client-Secret``, ``X-NaverPay-Chain-Id`` (+ ``X-NaverPay-Financial-Id`` for some
+  auth types), envelope ``{code, message, body}`` with common codes ``Success``,
+  ``RequireParameter``, ``InvalidParameter``, ``Fail``; HTTP 200/400/401/404/409/503;
+  ``X-NaverPay-Idempotency-Key`` (≤ 64 chars, echoed back; a duplicate gets HTTP 409 with
+  the original answer re-sent); backward-compatibility policy (fields and enum values are
+  added without notice): the docs.pay.naver.com common pages as copied in
+  ``NaverPayDev/agent-integration`` ``packages/payments-mcp/test/__fixtures__/developers/``
+  (``llms-full.txt``, ``docs/common/{url-format,authentication,response-format,
+  http-status-code,idempotency}.md``).
+- GET STARTED, https://developer.pay.naver.com/docs/v2/api (SDK ``Naver.Pay.create`` /
+  ``oPay.open`` parameters; apply example ``POST …/v2.2/apply/payment`` form-encoded
+  ``paymentId``); common guide https://developers.pay.naver.com/docs/v2/api and
+  https://developers.pay.naver.com/docs/v1/api/payments (``dev-pub.apis.naver.com`` as an
+  older dev host, reachable with ``api_host=``); FAQ
+  https://developer.pay.naver.com/support/faq (no test cards; dev is linked to the
+  acquirers' dev systems).
+- Naver's API gateway error shape ``{errorMessage, errorCode}`` (401 bad key):
+  https://developers.naver.com/docs/common/openapiguide/errorcode.md. That Naver Pay's
+  gateway answers in this shape is inferred; only the HTTP status is relied on.
+
+Third-party (client code quoting docs.pay.naver.com; several independent copies agree):
+
+- The second domain set ``dev-pay.paygate.naver.com`` / ``pay.paygate.naver.com`` (docs
+  .pay.naver.com ``/docs/common/url-format``) and the literal partner path
+  ``naverpay-partner``: choose with ``domain_set=DomainSet.PAYGATE``. Which set applies is
+  in the merchant's contract; the default is the one Naver's own published copy shows.
+- Apply (``/docs/onetime-payment/payment/apply``): ``paymentId`` ≤ 50 bytes; allow a 60 s
+  read timeout; codes ``Success, Fail, InvalidMerchant, TimeExpired (10-minute approval
+  window), AlreadyOnGoing, AlreadyComplete, OwnerAuthFail, BankMaintenance,
+  NotEnoughAccountBalance, MaintenanceOngoing, FaultCheckOngoing``; security guide step 3:
+  check ``detail.totalPayAmount`` before announcing the result.
+- Return URL: ``resultCode=Success&paymentId=…``, otherwise ``resultCode``/``resultMessage``
+  and no ``paymentId`` (``/docs/onetime-payment/payment/payment-auth-window``); ``oPay.open``
+  also takes ``productCount`` and ``productItems`` (``categoryType``, ``categoryId``, ``uid``,
+  ``name``, ``count``).
+- Cancel ``POST …/v1/cancel``: ``paymentId, cancelAmount, cancelReason, cancelRequester
+  (1 buyer / 2 merchant admin), taxScopeAmount, taxExScopeAmount, doCompareRest,
+  expectedRestAmount`` where ``expectedRestAmount`` is what remains *after* this cancel
+  ("결제금액 1000원 중 200원을 취소 … expectedRestAmount=800원"); codes ``Success,
+  InvalidMerchant, InvalidPaymentId, AlreadyCanceled, OverRemainAmount,
+  PreCancelNotComplete, CancelDeadlineExpired, TaxScopeAmtGreaterThanRemainError,
+  TaxScopeAmountError, RestAmountDiff, CancelNotComplete, AlreadyOnGoing,
+  MaintenanceOngoing, FaultCheckOngoing, InvalidDiscountCancelCondition, Fail``.
+- History ``POST …/v2.2/list/history/{paymentId}`` (JSON ``pageNumber``/``rowsPerPage``):
+  rows with ``admissionTypeCode`` ``01`` approval / ``03`` full cancel / ``04`` partial cancel
+  and ``admissionState`` ``SUCCESS``/``FAIL``; answers ``InvalidMerchant`` and
+  ``MaintenanceOngoing`` (``body: null``) seen in a client's tests.
+
+Not confirmed, and handled the safe way:
+
+- How long idempotency keys are kept: not stated (``idempotency_retention=None``).
+- Whether a duplicate key replays a cached *failure*: not stated; a 409 whose body cannot be
+  read is ``OutcomeUnknown`` on apply and cancel.
+- ``CancelNotComplete``: one copy of the docs says Naver reprocesses the cancel by itself,
+  two clients say it must be retried. Either way the cancel was accepted and has not
+  finished, so it is ``OutcomeUnknown``: the history decides, never a blind second cancel.
+- ``rowsPerPage`` limits of the history API: not stated; 20 rows are asked for.
+- No request-id response header is documented; ``x-request-id`` is attached if present.
+"""
+
+from payfallback_naverpay._ops import (
+    CAPABILITIES,
+    DOMAIN_HOSTS,
+    IDEMPOTENCY_HEADER,
+    SDK_URL,
+    DomainSet,
+    NaverPay,
+)
+from payfallback_naverpay._wire import (
+    APPLY_CODES,
+    CALLBACK_CODES,
+    CANCEL_CODES,
+    HISTORY_CODES,
+    CodeRule,
+    Kind,
+)
+
+__all__ = [
+    "APPLY_CODES",
+    "CALLBACK_CODES",
+    "CANCEL_CODES",
+    "CAPABILITIES",
+    "DOMAIN_HOSTS",
+    "HISTORY_CODES",
+    "IDEMPOTENCY_HEADER",
+    "SDK_URL",
+    "CodeRule",
+    "DomainSet",
+    "Kind",
+    "NaverPay",
+]

@@ -1,0 +1,963 @@
+"""The Toss Payments adapter: capabilities and pure ``build_<op>`` / ``parse_<op>``.
+
+Flows:
+
+* REDIRECT — Toss's "ready" happens in the browser: the merchant page opens the payment
+  window with the Toss SDK, using the values :meth:`TossPayments.parse_ready` returns as
+  ``client_params`` (``orderId`` is our attempt id). After the customer authenticates,
+  Toss redirects to ``successUrl?paymentKey=…&orderId=…&amount=…`` and ``approve``
+  confirms with ``POST /v1/payments/confirm`` — within 10 minutes, or Toss expires the
+  payment (``NOT_FOUND_PAYMENT_SESSION`` on a late confirm, ``EXPIRED`` on lookup).
+* SERVER_CHARGE — ``POST /v1/billing/{billingKey}`` with the customer key the billing
+  key was issued for, our attempt id as ``orderId``.
+
+Every POST carries ``Idempotency-Key`` (the Router mints it once per attempt and reuses it
+on every retry; Toss keeps it 15 days and replays the first answer — errors included — to
+any repeat). Lookups use ``GET /v1/payments/{paymentKey}`` once the payment key is known
+and ``GET /v1/payments/orders/{orderId}`` before, so an attempt whose answer was lost is
+found by our attempt id alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from payfallback.errors import (
+    ConfigurationError,
+    Declined,
+    InvalidRequest,
+    OutcomeUnknown,
+    PayfallbackError,
+    ProviderUnavailable,
+)
+from payfallback.models import Method, Money
+from payfallback.provider import (
+    MONEY_MOVING,
+    Approved,
+    ApproveRequest,
+    Cancelled,
+    CancelRequest,
+    Capabilities,
+    ChargeRequest,
+    Failed,
+    Flow,
+    LookupRequest,
+    Operation,
+    Outcome,
+    ReadyRequest,
+    Redirect,
+    Status,
+    TxnState,
+    VoidRequest,
+    classify_http_status,
+    parse_retry_after,
+)
+from payfallback_tosspayments._wire import (
+    STATUS_STATES,
+    BillingChargeBody,
+    CancelBody,
+    ConfirmBody,
+    Kind,
+    PaymentStatus,
+    TossError,
+    TossPayment,
+    rule_for,
+)
+
+__all__ = ["BASE_URL", "SUPPORTED_METHODS", "TossPayments"]
+
+BASE_URL = "https://api.tosspayments.com"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+TRACE_HEADER = "x-tosspayments-trace-id"
+
+#: What the merchant page passes to the Toss SDK's ``requestPayment`` for each method. The
+#: wallets Toss fronts open directly with ``flowMode: DIRECT`` and their ``easyPay`` code.
+_SDK_METHOD: dict[Method, dict[str, str]] = {
+    Method.CARD: {"method": "CARD"},
+    Method.BANK_TRANSFER: {"method": "TRANSFER"},
+    Method.VIRTUAL_ACCOUNT: {"method": "VIRTUAL_ACCOUNT"},
+    Method.MOBILE: {"method": "MOBILE_PHONE"},
+    Method.TOSSPAY: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "TOSSPAY"},
+    Method.KAKAOPAY: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "KAKAOPAY"},
+    Method.NAVERPAY: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "NAVERPAY"},
+    Method.PAYCO: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "PAYCO"},
+    Method.SAMSUNGPAY: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "SAMSUNGPAY"},
+    Method.APPLEPAY: {"method": "CARD", "flowMode": "DIRECT", "easyPay": "APPLEPAY"},
+}
+
+SUPPORTED_METHODS: frozenset[Method] = frozenset(_SDK_METHOD)
+
+# orderId: 6-64 characters of letters, digits, "-" and "_" (INVALID_ORDER_ID's own text).
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{6,64}")
+_PAYMENT_KEY_MAX = 200
+_BILLING_KEY_MAX = 200
+_CANCEL_REASON_MAX = 200
+_IDEMPOTENCY_KEY_MAX = 300
+# Toss does not say how long "still processing" lasts; a second is a hint to the Router's
+# replay policy, not a promise.
+_IN_FLIGHT_RETRY_AFTER = 1.0
+_MESSAGE_MAX = 300
+
+_CLIENT_KEY_PREFIXES = ("test_ck_", "live_ck_", "test_gck_", "live_gck_")
+_SECRET_KEY_PREFIXES = ("test_sk_", "live_sk_", "test_gsk_", "live_gsk_")
+
+# Hints for codes whose fix is specific, appended to the error message.
+_HINTS: dict[str, str] = {
+    "UNAUTHORIZED_KEY": (
+        "check secret_key: the secret key of this MID (test_sk_/live_sk_; payment-widget "
+        "MIDs use test_gsk_/live_gsk_), paired with the client key the page uses"
+    ),
+    "INVALID_API_KEY": (
+        "the secret key does not match this integration: check that test and live keys "
+        "are not mixed and that client and secret keys are a pair"
+    ),
+    "INCORRECT_BASIC_AUTH_FORMAT": "the Authorization header must be Basic base64('{secret}:')",
+    "NOT_SUPPORTED_METHOD": (
+        "this method is not in the merchant's Toss contract (billing charges need their "
+        "own contract and MID)"
+    ),
+    "NOT_FOUND_PAYMENT_SESSION": (
+        "the payment session expired: Toss must be confirmed within 10 minutes of the "
+        "customer's authentication; the customer has to pay again"
+    ),
+    "NOT_MATCHES_CUSTOMER_KEY": (
+        "the Instrument's customer_key is not the customer key the billing key was issued "
+        "for; store and pass them as a pair"
+    ),
+    "NOT_MATCHES_REFUNDABLE_AMOUNT": (
+        "Toss holds a different cancellable balance than expected_remaining: an earlier "
+        "cancel may have gone through; look the payment up"
+    ),
+    "INVALID_REFUND_ACCOUNT_INFO": (
+        "refunding a paid virtual account needs the customer's refund account, which this "
+        "adapter does not send; refund it from the Toss dashboard"
+    ),
+    "INVALID_IDEMPOTENCY_KEY": "Idempotency-Key must be 1-300 characters",
+    "IDEMPOTENT_REQUEST_PROCESSING": (
+        "replay the request later with the SAME Idempotency-Key (a new key could run it "
+        "twice) to get the first request's answer"
+    ),
+}
+
+
+def _secret(value: SecretStr | str, setting: str) -> SecretStr:
+    secret = value if isinstance(value, SecretStr) else SecretStr(value)
+    if not secret.get_secret_value().strip():
+        raise ConfigurationError(
+            f"tosspayments: {setting} is empty; pass the secret key from the Toss developer "
+            "center (test_sk_… for test, live_sk_… for live)",
+            provider="tosspayments",
+        )
+    return secret
+
+
+def _methods(methods: Iterable[Method | str]) -> frozenset[Method]:
+    chosen, unknown = set(), []
+    for item in methods:
+        try:
+            method = Method(item)
+        except ValueError:
+            unknown.append(str(item))
+            continue
+        if method in SUPPORTED_METHODS:
+            chosen.add(method)
+        else:  # a Method added to payfallback that Toss does not front
+            unknown.append(method.value)
+    if unknown:
+        raise ConfigurationError(
+            f"tosspayments does not offer {', '.join(unknown)}; supported: "
+            + ", ".join(sorted(m.value for m in SUPPORTED_METHODS)),
+            provider="tosspayments",
+        )
+    return frozenset(chosen)
+
+
+def _flows(flows: Iterable[Flow | str]) -> frozenset[Flow]:
+    try:
+        return frozenset(Flow(f) for f in flows)
+    except ValueError:
+        raise ConfigurationError(
+            "tosspayments: flows must be among " + ", ".join(f.value for f in Flow),
+            provider="tosspayments",
+        ) from None
+
+
+def _json(body: Mapping[str, object]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _clip(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    value = response.headers.get(TRACE_HEADER)
+    return str(value) if value else None
+
+
+def _object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _error_body(response: httpx.Response) -> TossError:
+    data = _object(response)
+    try:
+        return TossError.model_validate(data) if data is not None else TossError()
+    except ValidationError:  # e.g. a non-string code: treat as no code at all
+        return TossError()
+
+
+class TossPayments:
+    """Toss Payments core API v1 (``https://api.tosspayments.com``).
+
+    Settings (keyword-only, so ``load_provider("tosspayments", secret_key=...)`` works):
+
+    * ``secret_key`` — the secret key of the MID (``test_sk_…``/``live_sk_…``, or
+      ``…_gsk_…`` for payment-widget MIDs). Sent as ``Basic base64("{secret_key}:")``.
+    * ``client_key`` — optional and public: handed to the merchant page in
+      ``client_params["clientKey"]`` for the Toss SDK.
+    * ``methods`` / ``flows`` — narrow what this MID is contracted for (billing charges
+      need their own contract); default: everything the adapter supports.
+    * ``base_url`` — for tests against a stub; the same host serves test and live keys.
+    """
+
+    name: str = "tosspayments"
+    capabilities: Capabilities
+
+    #: Toss expires a payment the merchant does not confirm this long after the
+    #: customer authenticated (IN_PROGRESS → EXPIRED); a late confirm is answered
+    #: ``NOT_FOUND_PAYMENT_SESSION``.
+    CONFIRM_WINDOW: ClassVar[timedelta] = timedelta(minutes=10)
+    #: How long the payment window stays valid for the customer to authenticate
+    #: (READY → EXPIRED).
+    AUTH_WINDOW: ClassVar[timedelta] = timedelta(minutes=30)
+
+    def __init__(
+        self,
+        *,
+        secret_key: SecretStr | str,
+        client_key: str | None = None,
+        methods: Iterable[Method | str] | None = None,
+        flows: Iterable[Flow | str] | None = None,
+        base_url: str = BASE_URL,
+    ) -> None:
+        self._secret_key = _secret(secret_key, "secret_key")
+        raw = self._secret_key.get_secret_value()
+        if raw.startswith(_CLIENT_KEY_PREFIXES):
+            raise ConfigurationError(
+                "tosspayments: secret_key looks like a client key (…_ck_/…_gck_); pass the "
+                "secret key (…_sk_/…_gsk_) as secret_key and the client key as client_key",
+                provider=self.name,
+            )
+        if client_key is not None and client_key.startswith(_SECRET_KEY_PREFIXES):
+            # client_key goes to the browser: a secret key there would leak it.
+            raise ConfigurationError(
+                "tosspayments: client_key looks like a secret key (…_sk_/…_gsk_); never "
+                "hand a secret key to the browser — pass the client key (…_ck_/…_gck_)",
+                provider=self.name,
+            )
+        self.client_key = client_key or None
+        chosen_methods = SUPPORTED_METHODS if methods is None else _methods(methods)
+        chosen_flows = frozenset(Flow) if flows is None else _flows(flows)
+        self.base_url = base_url.rstrip("/")
+        self.capabilities = Capabilities(
+            methods=chosen_methods,
+            flows=chosen_flows,
+            lookup_by_order_id=True,
+            idempotency_header=IDEMPOTENCY_HEADER,
+            idempotency_retention=timedelta(days=15),
+            idempotency_key_max_length=_IDEMPOTENCY_KEY_MAX,
+            partial_cancel=True,
+            void_window=None,
+            currencies=frozenset({"KRW"}),
+            # successUrl carries the paymentKey; lookups by it still check that the payment
+            # belongs to this attempt's orderId, since the browser could have altered it.
+            callback_txn_id_param="paymentKey",
+        )
+
+    def __repr__(self) -> str:
+        raw = self._secret_key.get_secret_value()
+        mode = "test" if raw.startswith("test_") else "live" if raw.startswith("live_") else "?"
+        return f"TossPayments(mode={mode!r}, base_url={self.base_url!r})"
+
+    # -- ready: client-side ------------------------------------------------------------------
+
+    def build_ready(self, req: ReadyRequest) -> httpx.Request | None:
+        """No request (None): the payment window opens in the browser from ``client_params``.
+
+        Raises ``InvalidRequest`` for a checkout Toss would refuse.
+        """
+        self._check_method(req.method, Operation.READY, req.attempt_id)
+        self._check_krw(req.order.amount, Operation.READY, req.attempt_id)
+        self._check_order_id(req.attempt_id, Operation.READY)
+        for label, url in (("success", req.return_urls.success), ("fail", req.return_urls.fail)):
+            if not url.startswith(("https://", "http://")):
+                raise self._invalid(
+                    f"return_urls.{label} {url!r} must be an absolute http(s) URL: Toss "
+                    "redirects the customer to it",
+                    Operation.READY,
+                    req.attempt_id,
+                )
+        return None
+
+    def parse_ready(self, req: ReadyRequest, response: httpx.Response | None) -> Outcome:
+        """What the merchant page hands to the Toss SDK; there are no redirect URLs.
+
+        ``return_urls.cancel`` is not used: Toss sends a customer who gives up to
+        ``failUrl`` with ``code=PAY_PROCESS_CANCELED``.
+        """
+        params: dict[str, str] = {
+            "orderId": req.attempt_id,
+            "amount": str(req.order.amount.amount),
+            "currency": req.order.amount.currency,
+            "orderName": req.order.name,
+            "successUrl": req.return_urls.success,
+            "failUrl": req.return_urls.fail,
+            **_SDK_METHOD[req.method],
+        }
+        if self.client_key:
+            params["clientKey"] = self.client_key
+        if req.order.tax_free_amount:
+            params["taxFreeAmount"] = str(req.order.tax_free_amount)
+        return Redirect(provider_txn_id=None, redirect_urls={}, client_params=params)
+
+    # -- approve: POST /v1/payments/confirm --------------------------------------------------
+
+    def build_approve(self, req: ApproveRequest) -> httpx.Request:
+        op = Operation.APPROVE
+        params = req.callback_params
+        payment_key = params.get("paymentKey") or req.provider_txn_id
+        if not payment_key:
+            if code := params.get("code"):
+                # The fail URL's parameters (code, message, orderId): the customer or the
+                # card company ended the payment in the window; there is nothing to confirm.
+                raise self._callback_failure(code, params.get("message"), req.attempt_id)
+            raise self._invalid(
+                "callback_params has no paymentKey: pass the query parameters Toss appended "
+                "to successUrl (paymentKey, orderId, amount)",
+                op,
+                req.attempt_id,
+            )
+        if len(payment_key) > _PAYMENT_KEY_MAX:
+            raise self._invalid(
+                f"paymentKey is longer than {_PAYMENT_KEY_MAX} characters", op, req.attempt_id
+            )
+        if (order_id := params.get("orderId")) is not None and order_id != req.attempt_id:
+            raise self._invalid(
+                f"callback orderId {order_id!r} is not this checkout's {req.attempt_id!r}; "
+                "the redirect belongs to another checkout",
+                op,
+                req.attempt_id,
+            )
+        expected = req.order.amount.amount
+        if (amount := params.get("amount")) is not None and amount.strip() != str(expected):
+            # Toss's docs require this check before confirming: the amount travelled
+            # through the browser and may have been altered.
+            raise self._invalid(
+                f"callback amount {amount!r} does not match the order amount {expected}; "
+                "not confirming a payment for a different amount",
+                op,
+                req.attempt_id,
+            )
+        self._check_krw(req.order.amount, op, req.attempt_id)
+        self._check_order_id(req.attempt_id, op)
+        body = self._body(
+            ConfirmBody,
+            op,
+            req.attempt_id,
+            payment_key=payment_key,
+            order_id=req.attempt_id,
+            amount=expected,
+        )
+        return self._post("/v1/payments/confirm", body, req.idempotency_key, op, req.attempt_id)
+
+    def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
+        payment_key = req.callback_params.get("paymentKey") or req.provider_txn_id
+        return self._parse_payment(Operation.APPROVE, req.attempt_id, response, payment_key)
+
+    # -- charge: POST /v1/billing/{billingKey} -----------------------------------------------
+
+    def build_charge(self, req: ChargeRequest) -> httpx.Request:
+        op = Operation.CHARGE
+        instrument = req.instrument
+        if instrument.provider != self.name:
+            raise self._invalid(
+                f"the instrument belongs to {instrument.provider!r}, not {self.name!r}",
+                op,
+                req.attempt_id,
+            )
+        if not instrument.customer_key:
+            raise self._invalid(
+                "Toss charges a billing key only with the customerKey it was issued for; set "
+                "Instrument.customer_key",
+                op,
+                req.attempt_id,
+            )
+        billing_key = instrument.billing_key.get_secret_value()
+        if not billing_key or len(billing_key) > _BILLING_KEY_MAX:
+            raise self._invalid(
+                f"the billing key must be 1-{_BILLING_KEY_MAX} characters", op, req.attempt_id
+            )
+        self._check_krw(req.order.amount, op, req.attempt_id)
+        self._check_order_id(req.attempt_id, op)
+        body = self._body(
+            BillingChargeBody,
+            op,
+            req.attempt_id,
+            customer_key=instrument.customer_key,
+            amount=req.order.amount.amount,
+            order_id=req.attempt_id,
+            order_name=req.order.name,
+            tax_free_amount=req.order.tax_free_amount or None,
+        )
+        # The billing key is a path segment: escape everything, "/" and "=" included.
+        path = "/v1/billing/" + quote(billing_key, safe="")
+        return self._post(path, body, req.idempotency_key, op, req.attempt_id)
+
+    def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
+        return self._parse_payment(Operation.CHARGE, req.attempt_id, response, None)
+
+    # -- lookup: GET /v1/payments/{paymentKey} | /v1/payments/orders/{orderId} --------------
+
+    def build_lookup(self, req: LookupRequest) -> httpx.Request:
+        op = Operation.LOOKUP
+        if req.provider_txn_id:
+            if len(req.provider_txn_id) > _PAYMENT_KEY_MAX:
+                raise self._invalid("provider_txn_id is not a Toss paymentKey", op, req.attempt_id)
+            path = "/v1/payments/" + quote(req.provider_txn_id, safe="")
+        else:
+            self._check_order_id(req.attempt_id, op)
+            path = "/v1/payments/orders/" + quote(req.attempt_id, safe="")
+        return httpx.Request("GET", self.base_url + path, headers=self._headers())
+
+    def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
+        op = Operation.LOOKUP
+        if not response.is_success:
+            rule = rule_for(_error_body(response).code)
+            if rule is not None and rule.kind_for(op) is Kind.NOT_FOUND:
+                # The documented "no such payment": nothing was created under this key.
+                return Status(state=TxnState.NOT_FOUND, provider_txn_id=req.provider_txn_id)
+            return Failed(self._error_from(response, op, req.attempt_id))
+        payment = self._read_payment(response, op, req.attempt_id)
+        if isinstance(payment, Failed):
+            return payment
+        if payment.order_id is not None and payment.order_id != req.attempt_id:
+            return Failed(
+                self._invalid(
+                    f"the payment Toss returned belongs to order {payment.order_id!r}, not to "
+                    f"attempt {req.attempt_id!r}; the paymentKey on record is wrong",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
+            )
+        if (
+            req.provider_txn_id
+            and payment.payment_key
+            and payment.payment_key != req.provider_txn_id
+        ):
+            return Failed(
+                self._invalid(
+                    "Toss returned a different paymentKey than the one looked up",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
+            )
+        return self._status(payment, op, req.attempt_id, req.provider_txn_id, response)
+
+    # -- cancel: POST /v1/payments/{paymentKey}/cancel ---------------------------------------
+
+    def build_cancel(self, req: CancelRequest) -> httpx.Request:
+        op = Operation.CANCEL
+        if not req.provider_txn_id or len(req.provider_txn_id) > _PAYMENT_KEY_MAX:
+            raise self._invalid(
+                "provider_txn_id must be the Toss paymentKey of the payment", op, req.attempt_id
+            )
+        self._check_krw(req.amount, op, req.attempt_id)
+        if req.amount.currency != req.order.amount.currency:
+            raise self._invalid(
+                f"cancel in {req.amount.currency} of an order paid in {req.order.amount.currency}",
+                op,
+                req.attempt_id,
+            )
+        if req.amount.amount <= 0:
+            raise self._invalid("the cancel amount must be greater than zero", op, req.attempt_id)
+        if req.amount.amount > req.expected_remaining:
+            raise self._invalid(
+                f"cannot cancel {req.amount.amount}: only {req.expected_remaining} is still "
+                "cancellable on this payment",
+                op,
+                req.attempt_id,
+            )
+        reason = req.reason.strip()
+        if not reason or len(reason) > _CANCEL_REASON_MAX:
+            raise self._invalid(
+                f"Toss needs a cancel reason of 1-{_CANCEL_REASON_MAX} characters",
+                op,
+                req.attempt_id,
+            )
+        body = self._body(
+            CancelBody,
+            op,
+            req.attempt_id,
+            cancel_reason=reason,
+            # Always explicit: an omitted cancelAmount cancels whatever is left.
+            cancel_amount=req.amount.amount,
+            refundable_amount=req.expected_remaining,
+        )
+        path = f"/v1/payments/{quote(req.provider_txn_id, safe='')}/cancel"
+        return self._post(path, body, req.idempotency_key, op, req.attempt_id)
+
+    def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
+        op = Operation.CANCEL
+        if not response.is_success:
+            return Failed(self._error_from(response, op, req.attempt_id))
+        payment = self._read_payment(response, op, req.attempt_id)
+        if isinstance(payment, Failed):
+            return payment
+        if payment.payment_key and payment.payment_key != req.provider_txn_id:
+            return Failed(
+                self._unknown(
+                    "Toss answered the cancel for a different paymentKey",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
+            )
+        last = payment.cancels[-1] if payment.cancels else None
+        if last is None or last.cancel_amount is None:
+            return Failed(
+                self._unknown(
+                    "Toss answered the cancel without a cancel record", op, req.attempt_id, response
+                )
+            )
+        if last.cancel_amount != req.amount.amount:
+            return Failed(
+                self._unknown(
+                    f"Toss's latest cancel is {last.cancel_amount}, not the {req.amount.amount} "
+                    "asked for; look the payment up",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
+            )
+        if last.cancel_status in (None, "DONE"):
+            settled = True
+        elif last.cancel_status == "IN_PROGRESS":
+            settled = False  # overseas wallets cancel asynchronously
+        else:
+            return Failed(
+                self._unknown(
+                    f"the cancel is {last.cancel_status}, not DONE", op, req.attempt_id, response
+                )
+            )
+        remaining = (
+            payment.balance_amount if payment.balance_amount is not None else last.refundable_amount
+        )
+        money = self._money(
+            last.cancel_amount,
+            payment.currency or req.amount.currency,
+            op,
+            req.attempt_id,
+            response,
+        )
+        if isinstance(money, Failed):
+            return money
+        return Cancelled(
+            provider_txn_id=req.provider_txn_id, amount=money, remaining=remaining, settled=settled
+        )
+
+    # -- void: none --------------------------------------------------------------------------
+
+    def build_void(self, req: VoidRequest) -> httpx.Request:
+        raise NotImplementedError("tosspayments: void is not supported")
+
+    def parse_void(self, req: VoidRequest, response: httpx.Response) -> Outcome:
+        raise NotImplementedError("tosspayments: void is not supported")
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        # Basic auth with the secret key as user name and an empty password: the trailing
+        # colon is part of what is encoded.
+        token = base64.b64encode(f"{self._secret_key.get_secret_value()}:".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+    def _post(
+        self,
+        path: str,
+        body: Mapping[str, object],
+        idempotency_key: str,
+        op: Operation,
+        attempt_id: str,
+    ) -> httpx.Request:
+        if not idempotency_key or len(idempotency_key) > _IDEMPOTENCY_KEY_MAX:
+            raise self._invalid(
+                f"the idempotency key must be 1-{_IDEMPOTENCY_KEY_MAX} characters for Toss",
+                op,
+                attempt_id,
+            )
+        return httpx.Request(
+            "POST",
+            self.base_url + path,
+            headers={
+                **self._headers(),
+                "Content-Type": "application/json",
+                IDEMPOTENCY_HEADER: idempotency_key,
+            },
+            content=_json(body),
+        )
+
+    def _body(
+        self,
+        model: type[ConfirmBody | BillingChargeBody | CancelBody],
+        op: Operation,
+        attempt_id: str,
+        **fields: Any,
+    ) -> dict[str, object]:
+        try:
+            return model(**fields).body()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            raise self._invalid(f"request Toss would reject: {problems}", op, attempt_id) from None
+
+    def _check_method(self, method: Method, op: Operation, attempt_id: str) -> None:
+        if method not in self.capabilities.methods:
+            raise self._invalid(
+                f"{method.value} is not offered by this tosspayments configuration", op, attempt_id
+            )
+
+    def _check_krw(self, money: Money, op: Operation, attempt_id: str) -> None:
+        if money.currency not in self.capabilities.currencies:
+            raise self._invalid(
+                f"tosspayments takes KRW here, not {money.currency}", op, attempt_id
+            )
+
+    def _check_order_id(self, attempt_id: str, op: Operation) -> None:
+        if not _ORDER_ID.fullmatch(attempt_id):
+            raise self._invalid(
+                f"Toss's orderId (our attempt id {attempt_id!r}) must be 6-64 letters, digits, "
+                "'-' or '_'; use an order id of at least 4 characters",
+                op,
+                attempt_id,
+            )
+
+    def _callback_failure(
+        self, code: str, message: str | None, attempt_id: str
+    ) -> PayfallbackError:
+        rule = rule_for(code)
+        where = self._where(Operation.APPROVE, attempt_id, None, code)
+        text = _clip(message) or code
+        if rule is not None and rule.kind_for(Operation.APPROVE) is Kind.DECLINED:
+            return Declined(f"the payment ended in the Toss window: {text}", **where)
+        return InvalidRequest(
+            f"the callback is Toss's failUrl redirect ({text}); there is no payment to confirm",
+            **where,
+        )
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    def _parse_payment(
+        self, op: Operation, attempt_id: str, response: httpx.Response, payment_key: str | None
+    ) -> Outcome:
+        """The answer to a confirm or a billing charge: approved, or why not."""
+        if not response.is_success:
+            return Failed(self._error_from(response, op, attempt_id))
+        payment = self._read_payment(response, op, attempt_id)
+        if isinstance(payment, Failed):
+            return payment
+        if payment.order_id is not None and payment.order_id != attempt_id:
+            # Toss keys idempotency on the key alone, not the body: a key reused across
+            # orders replays another order's answer. Never take it as this order's success.
+            return Failed(
+                self._unknown(
+                    f"Toss answered for order {payment.order_id!r}, not {attempt_id!r}; look the "
+                    "attempt up by its orderId",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        if not payment.payment_key:
+            return Failed(
+                self._unknown("Toss's success answer has no paymentKey", op, attempt_id, response)
+            )
+        if payment_key is not None and payment.payment_key != payment_key:
+            return Failed(
+                self._unknown(
+                    "Toss answered for a different paymentKey than confirmed",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        status = payment.status
+        if status == PaymentStatus.DONE:
+            if payment.total_amount is None:
+                return Failed(
+                    self._unknown(
+                        "Toss's success answer has no totalAmount", op, attempt_id, response
+                    )
+                )
+            money = self._money(
+                payment.total_amount, payment.currency or "KRW", op, attempt_id, response
+            )
+            if isinstance(money, Failed):
+                return money
+            return Approved(
+                provider_txn_id=payment.payment_key,
+                amount=money,
+                approved_at=_datetime(payment.approved_at),
+                provider_status=status,
+            )
+        if status == PaymentStatus.WAITING_FOR_DEPOSIT and op is Operation.APPROVE:
+            # A virtual account was issued: no money until the customer transfers it.
+            amount = None
+            if payment.total_amount is not None:
+                money = self._money(
+                    payment.total_amount, payment.currency or "KRW", op, attempt_id, response
+                )
+                if isinstance(money, Failed):
+                    return money
+                amount = money
+            return Status(
+                state=TxnState.AWAITING_CUSTOMER,
+                provider_txn_id=payment.payment_key,
+                amount=amount,
+                provider_status=status,
+            )
+        return Failed(
+            self._unknown(
+                f"Toss answered the {op.value} with status {status!r}, not DONE; "
+                "look the payment up",
+                op,
+                attempt_id,
+                response,
+            )
+        )
+
+    def _status(
+        self,
+        payment: TossPayment,
+        op: Operation,
+        attempt_id: str,
+        payment_key: str | None,
+        response: httpx.Response,
+    ) -> Outcome:
+        raw = payment.status
+        try:
+            status = PaymentStatus(raw or "")
+        except ValueError:
+            return Failed(
+                self._unknown(
+                    f"Toss reports status {raw!r}, which this adapter does not know; resolve the "
+                    "payment by hand",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        state = STATUS_STATES[status]
+        total, balance = payment.total_amount, payment.balance_amount
+        amount: Money | None = None
+        if total is not None:
+            money = self._money(total, payment.currency or "KRW", op, attempt_id, response)
+            if isinstance(money, Failed):
+                return money
+            amount = money
+        if status is PaymentStatus.CANCELED:
+            cancelled = total or 0
+        elif total is not None and balance is not None:
+            cancelled = max(0, total - balance)
+        else:
+            cancelled = sum(c.cancel_amount or 0 for c in payment.cancels or ())
+        if status is PaymentStatus.PARTIAL_CANCELED and balance == 0:
+            # Toss keeps a payment PARTIAL_CANCELED after a partial cancel is followed by a
+            # cancel of the rest: nothing is left, so it is cancelled in full.
+            state = TxnState.CANCELLED
+        if state is TxnState.PAID and amount is None:
+            return Failed(
+                self._unknown(
+                    "Toss reports the payment paid without its totalAmount",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        return Status(
+            state=state,
+            provider_txn_id=payment.payment_key or payment_key,
+            amount=amount,
+            cancelled=cancelled,
+            provider_status=raw,
+        )
+
+    def _read_payment(
+        self, response: httpx.Response, op: Operation, attempt_id: str
+    ) -> TossPayment | Failed:
+        data = _object(response)
+        if data is not None:
+            try:
+                return TossPayment.model_validate(data)
+            except ValidationError:
+                pass
+        text = (
+            f"Toss answered the {op.value} with HTTP {response.status_code} and a body "
+            "that is not a Payment"
+        )
+        if op in MONEY_MOVING:
+            return Failed(self._unknown(text, op, attempt_id, response))
+        return Failed(ProviderUnavailable(text, **self._where(op, attempt_id, response, None)))
+
+    def _money(
+        self, amount: int, currency: str, op: Operation, attempt_id: str, response: httpx.Response
+    ) -> Money | Failed:
+        try:
+            return Money(amount=amount, currency=currency)
+        except PayfallbackError:
+            return Failed(
+                self._unknown(
+                    f"Toss reports an amount this adapter cannot read ({currency})",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+
+    def _error_from(
+        self, response: httpx.Response, op: Operation, attempt_id: str
+    ) -> PayfallbackError:
+        """Classify an error answer by its code, or by HTTP status when the code is unknown."""
+        error = _error_body(response)
+        code, message = error.code, _clip(error.message)
+        rule = rule_for(code)
+        if rule is None:
+            if code and op in MONEY_MOVING and response.status_code not in (429, 503):
+                return self._unknown(
+                    f"Toss answered the {op.value} with HTTP {response.status_code} and a code "
+                    "this adapter does not know"
+                    + (f" ({message})" if message else "")
+                    + "; the payment may have been processed — look it up",
+                    op,
+                    attempt_id,
+                    response,
+                    code,
+                )
+            # No code we know: the HTTP status is all there is to go on.
+            return classify_http_status(
+                response,
+                provider=self.name,
+                operation=op,
+                attempt_id=attempt_id,
+                provider_code=code,
+                message=message,
+            )
+        return self._make(
+            rule.kind_for(op),
+            code=code,
+            message=message,
+            op=op,
+            attempt_id=attempt_id,
+            response=response,
+        )
+
+    def _make(
+        self,
+        kind: Kind,
+        *,
+        code: str | None,
+        message: str | None,
+        op: Operation,
+        attempt_id: str,
+        response: httpx.Response,
+    ) -> PayfallbackError:
+        where = self._where(op, attempt_id, response, code)
+        told = f": {message}" if message else ""
+        hint = _HINTS.get(code or "")
+        tail = f" — {hint}" if hint else ""
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        subject = (
+            "cancel" if op is Operation.CANCEL else "payment" if op in MONEY_MOVING else op.value
+        )
+        if kind is Kind.DECLINED:
+            verb = "refused the cancel" if op is Operation.CANCEL else "declined the payment"
+            return Declined(f"Toss {verb}{told}{tail}", **where)
+        if kind is Kind.UNAVAILABLE:
+            return ProviderUnavailable(
+                f"Toss did not process the {subject} and asks to try later{told}{tail}",
+                retry_after=retry_after,
+                **where,
+            )
+        if kind is Kind.UNKNOWN:
+            return OutcomeUnknown(
+                f"Toss may have processed the {subject}{told}; look it up before acting "
+                f"again{tail}",
+                retry_after=retry_after,
+                **where,
+            )
+        if kind is Kind.IN_FLIGHT:
+            return OutcomeUnknown(
+                f"the first {op.value} request with this Idempotency-Key is still being processed "
+                f"at Toss{told}{tail}",
+                retry_after=retry_after if retry_after is not None else _IN_FLIGHT_RETRY_AFTER,
+                **where,
+            )
+        if kind is Kind.CONFIGURATION:
+            return ConfigurationError(f"Toss rejected the merchant set-up{told}{tail}", **where)
+        # INVALID, and NOT_FOUND outside a lookup (no such payment for a confirm or cancel).
+        return InvalidRequest(f"Toss rejected the {op.value} request{told}{tail}", **where)
+
+    def _where(
+        self, op: Operation, attempt_id: str, response: httpx.Response | None, code: str | None
+    ) -> dict[str, Any]:
+        return {
+            "provider": self.name,
+            "operation": op.value,
+            "attempt_id": attempt_id,
+            "provider_code": code,
+            "provider_request_id": _request_id(response) if response is not None else None,
+        }
+
+    def _invalid(
+        self, message: str, op: Operation, attempt_id: str, response: httpx.Response | None = None
+    ) -> InvalidRequest:
+        return InvalidRequest(message, **self._where(op, attempt_id, response, None))
+
+    def _unknown(
+        self,
+        message: str,
+        op: Operation,
+        attempt_id: str,
+        response: httpx.Response,
+        code: str | None = None,
+    ) -> OutcomeUnknown:
+        return OutcomeUnknown(message, **self._where(op, attempt_id, response, code))

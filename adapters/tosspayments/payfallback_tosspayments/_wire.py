@@ -1,0 +1,479 @@
+"""Toss Payments on the wire: request bodies, the Payment object, and THE code table.
+
+Requests are strict (a typo in a field name is a bug, not a silent omission). Responses are
+tolerant: extra fields are kept, unknown ``status`` values are kept as raw strings, and every
+field we rely on is optional so that a body missing it is *detected* by the adapter (and
+classified ``OutcomeUnknown`` on a money-moving call) rather than crashing the parser.
+
+The code table maps every error code Toss documents — the per-API tables of the confirm,
+cancel, billing-charge and payment-lookup APIs, the idempotency codes, and the full core-API
+catalogue on ``/reference/error-codes`` — to one :class:`Kind`, with per-operation
+overrides where the same code means something else on a cancel or a lookup. The
+documented lists are kept as data in ``tests/documented_codes.json`` and a test fails on
+any code the table lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from payfallback.provider import Operation, TxnState
+
+__all__ = [
+    "CODE_TABLE",
+    "STATUS_STATES",
+    "BillingChargeBody",
+    "CancelBody",
+    "ConfirmBody",
+    "Kind",
+    "PaymentStatus",
+    "Rule",
+    "TossCancel",
+    "TossError",
+    "TossFailure",
+    "TossPayment",
+    "rule_for",
+]
+
+
+# -- requests (strict) -----------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", populate_by_name=True)
+
+    def body(self) -> dict[str, object]:
+        """The JSON object Toss expects: camelCase names, absent optionals left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class ConfirmBody(_Request):
+    """``POST /v1/payments/confirm`` (결제 승인)."""
+
+    payment_key: str = Field(alias="paymentKey", min_length=1, max_length=200)
+    order_id: str = Field(alias="orderId", min_length=6, max_length=64)
+    amount: int = Field(gt=0)
+
+
+class BillingChargeBody(_Request):
+    """``POST /v1/billing/{billingKey}`` (자동결제 승인)."""
+
+    customer_key: str = Field(alias="customerKey", min_length=2, max_length=300)
+    amount: int = Field(gt=0)
+    order_id: str = Field(alias="orderId", min_length=6, max_length=64)
+    order_name: str = Field(alias="orderName", min_length=1, max_length=100)
+    tax_free_amount: int | None = Field(default=None, alias="taxFreeAmount", ge=0)
+
+
+class CancelBody(_Request):
+    """``POST /v1/payments/{paymentKey}/cancel`` (결제 취소).
+
+    ``refundableAmount`` is Toss's guard against a stale view: when it differs from what
+    Toss holds as cancellable, the cancel is refused (``NOT_MATCHES_REFUNDABLE_AMOUNT``)
+    and nothing is cancelled — so replaying a cancel can never cancel twice.
+    """
+
+    cancel_reason: str = Field(alias="cancelReason", min_length=1, max_length=200)
+    cancel_amount: int = Field(alias="cancelAmount", gt=0)
+    refundable_amount: int = Field(alias="refundableAmount", ge=0)
+
+
+# -- responses (tolerant) --------------------------------------------------------------------
+
+
+class _Response(BaseModel):
+    # extra="allow": Toss adds fields with API versions; we keep them and never fail on them.
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+
+class TossError(_Response):
+    """The error object: ``{"code": "NOT_FOUND_PAYMENT", "message": "..."}``."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+class TossFailure(_Response):
+    """``Payment.failure``: the last error of a payment that did not go through."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+class TossCancel(_Response):
+    """One entry of ``Payment.cancels``."""
+
+    cancel_amount: int | None = Field(default=None, alias="cancelAmount")
+    cancel_reason: str | None = Field(default=None, alias="cancelReason")
+    refundable_amount: int | None = Field(default=None, alias="refundableAmount")
+    canceled_at: str | None = Field(default=None, alias="canceledAt")
+    transaction_key: str | None = Field(default=None, alias="transactionKey")
+    #: ``DONE`` for domestic cancels; ``IN_PROGRESS`` then ``DONE``/``ABORTED`` for the
+    #: asynchronous overseas wallets.
+    cancel_status: str | None = Field(default=None, alias="cancelStatus")
+
+
+class TossPayment(_Response):
+    """The Payment object every confirm, billing charge, lookup and cancel returns."""
+
+    version: str | None = None
+    payment_key: str | None = Field(default=None, alias="paymentKey")
+    type: str | None = None
+    order_id: str | None = Field(default=None, alias="orderId")
+    order_name: str | None = Field(default=None, alias="orderName")
+    m_id: str | None = Field(default=None, alias="mId")
+    currency: str | None = None
+    #: A Korean label by default (``카드``, ``간편결제``, ``가상계좌``); informational only.
+    method: str | None = None
+    #: Raw string so that a status Toss adds later is seen, not rejected by the parser.
+    status: str | None = None
+    total_amount: int | None = Field(default=None, alias="totalAmount")
+    #: What is still cancellable.
+    balance_amount: int | None = Field(default=None, alias="balanceAmount")
+    requested_at: str | None = Field(default=None, alias="requestedAt")
+    approved_at: str | None = Field(default=None, alias="approvedAt")
+    last_transaction_key: str | None = Field(default=None, alias="lastTransactionKey")
+    cancels: list[TossCancel] | None = None
+    failure: TossFailure | None = None
+
+
+class PaymentStatus(StrEnum):
+    """``Payment.status`` as documented on ``/reference`` (Payment 객체)."""
+
+    READY = "READY"
+    IN_PROGRESS = "IN_PROGRESS"
+    WAITING_FOR_DEPOSIT = "WAITING_FOR_DEPOSIT"
+    DONE = "DONE"
+    CANCELED = "CANCELED"
+    PARTIAL_CANCELED = "PARTIAL_CANCELED"
+    ABORTED = "ABORTED"
+    EXPIRED = "EXPIRED"
+
+
+#: Every documented status and what a status inquiry learns from it. ``PARTIAL_CANCELED``
+#: is PAID with ``cancelled > 0`` — except that Toss keeps a payment ``PARTIAL_CANCELED``
+#: even after its last won is cancelled, so the adapter reads ``balanceAmount == 0`` as
+#: CANCELLED (see ``_ops._status``).
+STATUS_STATES: dict[PaymentStatus, TxnState] = {
+    # Created; the customer has 30 minutes to authenticate in the payment window.
+    PaymentStatus.READY: TxnState.AWAITING_CUSTOMER,
+    # The customer authenticated; the merchant has 10 minutes to confirm, after which Toss
+    # expires it (EXPIRED). Not terminal, and the customer has already acted: ask again —
+    # the answer converges to DONE or EXPIRED within the confirm window.
+    PaymentStatus.IN_PROGRESS: TxnState.IN_PROGRESS,
+    # Virtual account issued; no money until the customer transfers it.
+    PaymentStatus.WAITING_FOR_DEPOSIT: TxnState.AWAITING_CUSTOMER,
+    PaymentStatus.DONE: TxnState.PAID,
+    PaymentStatus.CANCELED: TxnState.CANCELLED,
+    PaymentStatus.PARTIAL_CANCELED: TxnState.PAID,
+    # Approval failed (``failure`` says why); terminal, nothing moved.
+    PaymentStatus.ABORTED: TxnState.NOT_PAID,
+    # Not authenticated within 30 minutes or not confirmed within 10; terminal.
+    PaymentStatus.EXPIRED: TxnState.NOT_PAID,
+}
+
+
+# -- the code table --------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    """What an error code tells us, before it becomes one of our errors."""
+
+    #: The customer's card, account or wallet said no (or the customer gave up): Declined.
+    DECLINED = "declined"
+    #: Certainly not processed and worth trying later (maintenance, bank hours, limits of
+    #: the moment): ProviderUnavailable.
+    UNAVAILABLE = "unavailable"
+    #: The provider may have acted (5xx, "already processed", a temporary error during
+    #: processing): OutcomeUnknown, resolved by lookup.
+    UNKNOWN = "unknown"
+    #: ``409 IDEMPOTENT_REQUEST_PROCESSING``: the first request with this key is still
+    #: running. OutcomeUnknown with a ``retry_after`` hint; replaying with the SAME key is
+    #: the way to learn the answer.
+    IN_FLIGHT = "in_flight"
+    #: Our request is wrong: InvalidRequest.
+    INVALID = "invalid"
+    #: Key, contract or merchant set-up is wrong: ConfigurationError.
+    CONFIGURATION = "configuration"
+    #: Lookup only: Toss holds no such payment (Status NOT_FOUND).
+    NOT_FOUND = "not_found"
+
+
+# A read-only lookup cannot have moved money, so what would be "unknown" or a decline on a
+# payment call is, on a lookup, only "no answer this time".
+_LOOKUP_DERIVED = {
+    Kind.DECLINED: Kind.UNAVAILABLE,
+    Kind.UNAVAILABLE: Kind.UNAVAILABLE,
+    Kind.UNKNOWN: Kind.UNAVAILABLE,
+    Kind.IN_FLIGHT: Kind.UNAVAILABLE,
+    Kind.INVALID: Kind.INVALID,
+    Kind.CONFIGURATION: Kind.CONFIGURATION,
+    Kind.NOT_FOUND: Kind.NOT_FOUND,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one code is classified: ``default`` on confirm and billing charge, with
+    optional overrides on cancel and on lookup (derived from ``default`` when absent)."""
+
+    default: Kind
+    cancel: Kind | None = None
+    lookup: Kind | None = None
+
+    def kind_for(self, operation: Operation) -> Kind:
+        if operation is Operation.LOOKUP:
+            return self.lookup or _LOOKUP_DERIVED[self.default]
+        if operation is Operation.CANCEL and self.cancel is not None:
+            return self.cancel
+        return self.default
+
+
+def _group(rule: Rule, *codes: str) -> list[tuple[str, Rule]]:
+    return [(code, rule) for code in codes]
+
+
+def _table(*groups: list[tuple[str, Rule]]) -> dict[str, Rule]:
+    table: dict[str, Rule] = {}
+    for group in groups:
+        for code, rule in group:
+            if code in table:  # a code in two groups would silently take the last rule
+                raise ValueError(f"{code} is classified twice")
+            table[code] = rule
+    return table
+
+
+_D = Rule(Kind.DECLINED)
+_A = Rule(Kind.UNAVAILABLE)
+_U = Rule(Kind.UNKNOWN)
+_I = Rule(Kind.INVALID)
+_C = Rule(Kind.CONFIGURATION)
+
+CODE_TABLE: dict[str, Rule] = _table(
+    # -- declines: the card, account or wallet refused, or the customer gave up ----------
+    _group(
+        _D,
+        # card refused by the issuer or unusable
+        "INVALID_REJECT_CARD",
+        "INVALID_STOPPED_CARD",
+        "INVALID_CARD_EXPIRATION",
+        "INVALID_CARD_NUMBER",
+        "INVALID_CARD_LOST_OR_STOLEN",
+        "INVALID_CARD_PASSWORD",
+        "INVALID_CARD_IDENTITY",
+        "INVALID_CARD",
+        "INVALID_CARD_COMPANY",
+        "NOT_SUPPORTED_CARD_TYPE",
+        "NOT_REGISTERED_CARD_COMPANY",
+        "NOT_ALLOWED_POINT_USE",
+        "REJECT_CARD_PAYMENT",
+        "REJECT_CARD_COMPANY",
+        "REJECT_ACCOUNT_PAYMENT",
+        "REJECT_TOSSPAY_INVALID_ACCOUNT",
+        # limits of the card, account or customer
+        "EXCEED_MAX_DAILY_PAYMENT_COUNT",
+        "EXCEED_MAX_PAYMENT_AMOUNT",
+        "EXCEED_MAX_AMOUNT",
+        "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT",
+        "EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT",
+        "EXCEED_MAX_MONTHLY_PAYMENT_AMOUNT",
+        "EXCEED_MAX_ONE_DAY_AMOUNT",
+        "EXCEED_MAX_AUTH_COUNT",
+        "EXCEED_UNKNOWN_CASE",
+        "EXCEEDS_TRANSFER_AMOUNT_MAXIMUM",
+        # instalments the customer picked in the payment window
+        "EXCEED_MAX_CARD_INSTALLMENT_PLAN",
+        "INVALID_CARD_INSTALLMENT_PLAN",
+        "INVALID_CARD_INSTALLMENT_AMOUNT",
+        "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT",
+        "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN",
+        "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN_BELOW_AMOUNT",
+        "NOT_ALLOWED_INSTALLMENT_BELOW_AMOUNT",
+        # the customer, their account or wallet
+        "INVALID_PASSWORD",
+        "FDS_ERROR",
+        "RESTRICTED_TRANSFER_ACCOUNT",
+        "INVALID_ACCOUNT_INFO_RE_REGISTER",
+        "ALREADY_CLOSE_ACCOUNT",
+        "USER_ACCOUNT_ON_HOLD",
+        "NOT_SUPPORTED_USD",
+        "INVALID_EASY_PAY",
+        "PAY_PROCESS_CANCELED",
+        "PAY_PROCESS_ABORTED",
+        # the payment session ran out: Toss must be confirmed within 10 minutes of the
+        # customer's authentication, after which the payment is EXPIRED; the customer has
+        # to pay again. (A replay of a confirm that did succeed returns its first answer
+        # under the same Idempotency-Key, never this.)
+        "NOT_FOUND_PAYMENT_SESSION",
+        "EXPIRED_PAYMENT",
+        # the stored billing key is no longer usable: the customer must register again
+        "INVALID_BILL_KEY_REQUEST",
+        "INVALID_BILLING_AUTH",
+        "ALREADY_REMOVED_BILLING_KEY",
+        "BILLING_KEY_NOT_FOUND",
+        "NOT_FOUND_BILLING",
+        # refusals of a cancel (refund) by policy
+        "NOT_CANCELABLE_PAYMENT",
+        "NOT_CANCELABLE_PAYMENT_FOR_DORMANT_USER",
+        "EXCEED_MAX_REFUND_DUE",
+        "REFUND_REJECTED",
+        "NOT_ALLOWED_REFUND_BANK",
+        "FORBIDDEN_BANK_REFUND_REQUEST",
+    ),
+    # -- certainly not processed; try later (or elsewhere) ---------------------------------
+    _group(
+        _A,
+        "MAINTAINED_METHOD",  # "현재 점검 중 입니다"
+        "NOT_AVAILABLE_PAYMENT",  # "결제가 불가능한 시간대입니다"
+        "NOT_AVAILABLE_BANK",  # "은행 서비스 시간이 아닙니다"
+        # merchant-wide daily/monthly refund limits: the refund stays owed and is retried
+        "EXCEED_CANCEL_LIMIT",
+        "EXCEED_MAX_REFUND_AMOUNT",
+    ),
+    # "Repetitive requests are not allowed, try again later". On a cancel, Toss processes
+    # only the first of two cancels of one payment within a second, so this one did not
+    # run and may be retried (refundableAmount guards against cancelling twice). On a
+    # confirm or charge another request for the same payment may be in flight: look up.
+    _group(Rule(Kind.UNKNOWN, cancel=Kind.UNAVAILABLE), "FORBIDDEN_CONSECUTIVE_REQUEST"),
+    # -- may have acted: resolve by lookup --------------------------------------------------
+    _group(
+        _U,
+        # "already processed": our earlier request (answer lost) may be the one that did it
+        "ALREADY_PROCESSED_PAYMENT",
+        "ALREADY_COMPLETED_PAYMENT",
+        "DUPLICATED_ORDER_ID",
+        "DUPLICATED_REQUEST",
+        "ALREADY_CANCELED_PAYMENT",
+        "ALREADY_REFUND_PAYMENT",
+        "ALREADY_REFUNDING_PAYMENT",
+        # the cancellable balance is not what we expected: an earlier cancel may have run
+        "NOT_CANCELABLE_AMOUNT",
+        "NOT_MATCHES_REFUNDABLE_AMOUNT",
+        # temporary errors raised while processing ("잠시 후 다시 시도해주세요")
+        "PROVIDER_ERROR",
+        "CARD_PROCESSING_ERROR",
+        "UNAPPROVED_ORDER_ID",
+        # 500s
+        "FAILED_INTERNAL_SYSTEM_PROCESSING",
+        "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
+        "FAILED_CARD_COMPANY_RESPONSE",
+        "FAILED_DB_PROCESSING",
+        "FAILED_METHOD_HANDLING",
+        "FAILED_METHOD_HANDLING_CANCEL",
+        "FAILED_REFUND_PROCESS",
+        "FAILED_PARTIAL_REFUND",
+        "FAILED_BILLING_AUTO_CANCEL",
+        "FAILED_BILL_KEY_AUTH_CREATION",
+        "FAILED_HASH_DATA_CREATION",
+        "UNKNOWN_PAYMENT_ERROR",
+        "COMMON_ERROR",
+        "UNKNOWN_ERROR",
+    ),
+    _group(Rule(Kind.IN_FLIGHT), "IDEMPOTENT_REQUEST_PROCESSING"),
+    # -- our request is wrong ---------------------------------------------------------------
+    _group(
+        _I,
+        "INVALID_REQUEST",
+        "INVALID_REQUIRED_PARAM",
+        "INVALID_ORDER_ID",
+        "INVALID_ORDER_NAME",
+        "INVALID_CURRENCY",
+        "INVALID_CUSTOMER_KEY",
+        "INVALID_PAYMENT_KEY",
+        "INVALID_EMAIL",
+        "INVALID_DATE",
+        "INVALID_ISO_DATE_FORMAT",
+        "INVALID_URL",
+        "INVALID_URL_FORMAT",
+        "INVALID_SUCCESS_URL",
+        "INCORRECT_SUCCESS_URL_FORMAT",
+        "INCORRECT_FAIL_URL_FORMAT",
+        "INVALID_IDEMPOTENCY_KEY",
+        "INVALID_TEST_CODE",
+        "BELOW_MINIMUM_AMOUNT",
+        "BELOW_ZERO_AMOUNT",
+        "REQUIRED_AMOUNT",
+        "NOT_MATCHES_CUSTOMER_KEY",
+        "INVALID_BIRTH_DAY_FORMAT",
+        "INVALID_CARD_INSTALLMENT_PLANS_WITH_MAX_AND_SINGLE",
+        "EXCEED_MIN_CARD_INSTALLMENT_PLAN",
+        "INVALID_FLOW_MODE_PARAMETERS",
+        "INVALID_IDENTIFICATION_TYPE",
+        "INVALID_AUTHORIZE_AUTH_TYPE_GIFT_CERTIFICATE",
+        "NOT_SUPPORTED_CARRIER",
+        "NOT_FOUND_HTTP_METHOD",
+        # cancel requests this adapter would have to shape differently
+        "NOT_ALLOWED_PARTIAL_REFUND",
+        "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT",
+        "EXCEED_CANCEL_AMOUNT_DISCOUNT_AMOUNT",
+        "INVALID_REFUND_AMOUNT",
+        # virtual-account refunds need the customer's refund account, which we do not send
+        "INVALID_REFUND_ACCOUNT_INFO",
+        "INVALID_REFUND_ACCOUNT_NUMBER",
+        "INVALID_BANK",
+        "ACCOUNT_OWNER_CHECK_FAILED",
+        "INVALID_ACCOUNT_NUMBER",
+        "INVALID_ACCOUNT_NUMBER_OR_UNAVAILABLE",
+        "INVALID_ACCOUNT_NOT_CORRECT_BANK",
+        # APIs this adapter does not call (virtual-account issuing, cash receipts, queries,
+        # payouts and sub-malls, BrandPay): listed so the table covers the catalogue
+        "INVALID_VIRTUAL_ACCOUNT_TYPE",
+        "INVALID_VALID_HOURS_WITH_DUE_DATE_AND_SINGLE",
+        "EXCEED_MAX_DUE_DATE",
+        "EXCEED_MAX_VALID_HOURS",
+        "REQUIRED_ACCOUNT_KEY",
+        "NOT_ALLOWED_CHANGING_ACCOUNT",
+        "INVALID_CASH_RECEIPT_INFO",
+        "DUPLICATED_CASH_RECEIPT",
+        "INVALID_PAGING_KEY",
+        "EXCEED_MAX_QUERY_LIMIT",
+        "INVALID_BUSINESS_NUMBER",
+        "INVALID_PAYABLE_DATE",
+        "NOT_ALLOWED_HOLIDAY",
+        "NOT_ENOUGH_AMOUNT",
+        "NOT_MATCH_PAYEE_NAME",
+        "INVALID_SUBMALL_ID",
+        "ALREADY_EXIST_SUBMALL",
+        "NOT_FOUND_SUBMALL",
+        "PAYOUT_NOT_FOUND",
+        "NOT_FOUND_METHOD",
+        "NOT_FOUND_METHOD_IN_GROUP",
+        "NOT_FOUND_METHOD_OWNERSHIP",
+    ),
+    # No such payment: on a confirm or cancel our paymentKey is wrong; on a lookup it is
+    # the answer (nothing was ever created under that key or orderId).
+    _group(Rule(Kind.INVALID, lookup=Kind.NOT_FOUND), "NOT_FOUND_PAYMENT"),
+    # "존재하지 않는 정보 입니다" without saying what: a lookup cannot conclude from it that
+    # nothing moved, so it is only "no answer" there.
+    _group(Rule(Kind.INVALID, lookup=Kind.UNAVAILABLE), "NOT_FOUND"),
+    # -- configuration: keys, contracts, merchant set-up -----------------------------------
+    _group(
+        _C,
+        "UNAUTHORIZED_KEY",
+        "INVALID_API_KEY",
+        "INCORRECT_BASIC_AUTH_FORMAT",
+        "INVALID_CLIENT_KEY",
+        "FORBIDDEN_REQUEST",
+        "INVALID_AUTHORIZE_AUTH",
+        "NOT_FOUND_TERMINAL_ID",
+        "INVALID_UNREGISTERED_SUBMALL",
+        "NOT_REGISTERED_BUSINESS",
+        "NOT_REGISTERED_SUBMALL",
+        "NOT_SUPPORTED_METHOD",
+        "NOT_SUPPORTED_PROCESS",
+        "NOT_SUPPORTED_REFUND",
+        "NOT_FOUND_MERCHANT",
+        "NOT_FOUND_MERCHANT_INTEGRATION",
+        "API_VERSION_UPDATE_NEEDED",
+    ),
+)
+
+
+def rule_for(code: str | None) -> Rule | None:
+    """The rule for ``code``, or None when Toss sent no code or one we do not know."""
+    if not code:
+        return None
+    return CODE_TABLE.get(code)

@@ -1,0 +1,1474 @@
+"""The decision core: every routing, retry, lookup and compensation decision, written once.
+
+Each Router operation is a generator ("flow") that yields I/O *actions* and receives their
+results, like httpx's ``Auth.auth_flow`` or tenacity's ``iter()``:
+
+* :class:`Send` — send this request to this provider; the driver answers with a
+  :class:`Sent` (the response or the transport error, and how long it took);
+* :class:`Sleep` — wait this many seconds;
+* :class:`JournalCall` — run this function against the journal (the async driver runs it
+  in a worker thread); an exception it raises is thrown back into the flow.
+
+The async :class:`~payfallback.Router` and the :class:`~payfallback.SyncRouter` only carry
+actions out (``payfallback/router.py``), so sync and async behave identically by
+construction. Breakers, the retry budget, events and the clock are in-memory and never
+block, so the flow calls them directly.
+
+The money rules live here:
+
+1. An attempt is journaled (``PENDING``) before its request is built and sent.
+2. Only ``ProviderUnavailable`` (certainly not taken effect) is retried or rerouted.
+3. ``OutcomeUnknown`` is resolved by status inquiry (and, where the provider keys requests
+   by an idempotency header, by replaying the same request with the same key). Until it
+   is resolved the order goes nowhere else — unless the merchant opted in to *reroute
+   with compensation* and the provider can be asked about the attempt later; then the
+   attempt stays journaled as ``UNKNOWN`` and :meth:`Core.recover` refunds it if it turns
+   out to have succeeded.
+4. An order's payment is recorded under a database constraint; a second success becomes
+   ``SUPERSEDED`` and a compensation refund is journaled before it is sent.
+5. A refund is journaled ``OWED`` before its cancel is sent and stays owed until the
+   provider confirms it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import httpx
+
+from payfallback._clock import Clock
+from payfallback.breaker import Admission, BreakerRegistry, CircuitBreaker
+from payfallback.errors import (
+    AllProvidersUnavailable,
+    ConfigurationError,
+    Declined,
+    InvalidRequest,
+    OutcomeUnknown,
+    PayfallbackError,
+    ProviderUnavailable,
+)
+from payfallback.events import Events, scrub
+from payfallback.journal import AttemptInFlight, Journal, OrderAlreadyPaid
+from payfallback.models import (
+    Attempt,
+    AttemptState,
+    CheckoutSession,
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Payment,
+    PaymentStatus,
+    Platform,
+    Refund,
+    RefundState,
+    ReturnUrls,
+)
+from payfallback.provider import (
+    MONEY_MOVING,
+    Approved,
+    ApproveRequest,
+    Cancelled,
+    CancelRequest,
+    ChargeRequest,
+    Failed,
+    Flow,
+    LookupRequest,
+    Operation,
+    Outcome,
+    Provider,
+    ReadyRequest,
+    Redirect,
+    Status,
+    TxnState,
+    VoidRequest,
+    classify_transport_error,
+    is_failure_of_provider,
+)
+from payfallback.retry import RetryBudget, RetryPolicy
+
+T = TypeVar("T")
+
+# -- actions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    provider: Provider
+    request: httpx.Request
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    result: httpx.Response | httpx.TransportError
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class JournalCall:
+    fn: Callable[[Journal], Any]
+
+
+Action = Send | Sleep | JournalCall
+FlowGen = Generator[Action, Any, T]
+
+
+def _journal(fn: Callable[[Journal], T]) -> FlowGen[T]:
+    result = yield JournalCall(fn)
+    return cast(T, result)
+
+
+def _sleep(seconds: float) -> FlowGen[None]:
+    if seconds > 0:
+        yield Sleep(seconds)
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A provider that can take ``method`` now."""
+
+    provider: str
+    method: Method
+
+
+@dataclass(slots=True)
+class RecoveryReport:
+    """What :meth:`Router.recover` settled and what is still open."""
+
+    resolved: list[str] = field(default_factory=list)  # attempt ids settled either way
+    paid: list[str] = field(default_factory=list)  # attempt ids that turned out paid
+    compensations: list[str] = field(default_factory=list)  # refund ids journaled
+    refunds_settled: list[str] = field(default_factory=list)
+    still_unresolved: list[str] = field(default_factory=list)
+    refunds_still_owed: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.still_unresolved and not self.refunds_still_owed
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolution:
+    """Result of resolving an unknown outcome: paid, certainly not paid, or still unknown."""
+
+    state: str  # "paid" | "not_paid" | "unknown"
+    approved: Approved | None = None
+    error: PayfallbackError | None = None
+
+
+_PAID = "paid"
+_NOT_PAID = "not_paid"
+_UNKNOWN = "unknown"
+
+
+def _raise_configuration(tried: Sequence[PayfallbackError], skipped: Mapping[str, str]) -> None:
+    """When every provider tried was refused for our configuration, say that, not "down"."""
+    if (
+        tried
+        and len(tried) == len(skipped)
+        and all(isinstance(e, ConfigurationError) for e in tried)
+    ):
+        first = tried[0]
+        raise ConfigurationError(
+            "every provider refused our configuration: "
+            + "; ".join(f"{p}: {why}" for p, why in skipped.items()),
+            **first.context(),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Behaviour switches of a Router (see ``Router.__init__`` for the meaning of each)."""
+
+    compensate: bool = False
+    fallback_methods: Mapping[Method, Sequence[Method]] = field(default_factory=dict)
+    lease_seconds: float = 120.0
+
+
+class Core:
+    """Pure decision logic shared by Router and SyncRouter. Holds no I/O handles."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        breakers: BreakerRegistry,
+        retry: RetryPolicy,
+        budget: RetryBudget,
+        events: Events,
+        clock: Clock,
+        config: CoreConfig,
+    ) -> None:
+        if not providers:
+            raise ConfigurationError("a Router needs at least one provider")
+        self.providers: dict[str, Provider] = {}
+        for p in providers:
+            if not isinstance(p, Provider):
+                raise ConfigurationError(
+                    f"{p!r} is not a payfallback Provider (missing build_/parse_ functions "
+                    "or capabilities)"
+                )
+            if p.name in self.providers:
+                raise ConfigurationError(f"provider {p.name!r} is configured twice")
+            self.providers[p.name] = p
+        self.breakers = breakers
+        self.retry = retry
+        self.budget = budget
+        self.events = events
+        self.clock = clock
+        self.config = config
+
+    # -- availability ----------------------------------------------------------------------
+
+    def available(self, method: Method | None = None) -> list[Choice]:
+        """Providers whose breaker admits traffic now, in configured order."""
+        out: list[Choice] = []
+        for p in self.providers.values():
+            for m in sorted(p.capabilities.methods, key=list(Method).index):
+                if method is not None and m != method:
+                    continue
+                ok, _ = self.breakers.is_available(p.name, m.value)
+                if ok:
+                    out.append(Choice(p.name, m))
+        return out
+
+    def _provider(self, name: str) -> Provider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            known = ", ".join(self.providers)
+            raise ConfigurationError(
+                f"provider {name!r} is not configured on this Router (configured: {known})"
+            ) from None
+
+    # -- shared pieces -----------------------------------------------------------------------
+
+    def _timeouts(self, provider: Provider, adm: Admission) -> dict[str, float | None]:
+        settings = adm.settings
+        read = settings.read_timeout
+        if provider.capabilities.read_timeout is not None:
+            # The provider's documented processing time wins over our impatience: cutting
+            # it short only manufactures unknown outcomes.
+            read = max(read, provider.capabilities.read_timeout)
+        return httpx.Timeout(
+            connect=settings.connect_timeout, read=read, write=read, pool=settings.connect_timeout
+        ).as_dict()
+
+    def _unconditional(self, provider: str, method: str) -> Admission:
+        """An admission past the breaker's gate, for calls that must be made whatever its
+        state: status inquiries, voids, refunds, and approvals of what a customer already
+        approved at the provider."""
+        return self.breakers.get(provider, method).bypass()
+
+    def _send(
+        self,
+        provider: Provider,
+        request: httpx.Request,
+        operation: Operation,
+        attempt_id: str,
+        timeouts: Mapping[str, float | None] | None,
+        parse: Callable[[httpx.Response], Outcome],
+    ) -> FlowGen[tuple[Outcome, float, bool]]:
+        """Send once; returns (outcome, duration, hard failure?)."""
+        if timeouts is not None:
+            request.extensions["timeout"] = dict(timeouts)
+        sent: Sent = yield Send(provider, request)
+        if isinstance(sent.result, httpx.TransportError):
+            error = classify_transport_error(
+                sent.result, provider=provider.name, operation=operation, attempt_id=attempt_id
+            )
+            hard = isinstance(sent.result, httpx.ConnectError)
+            return Failed(error), sent.duration, hard
+        try:
+            outcome = parse(sent.result)
+        except PayfallbackError as exc:
+            outcome = Failed(exc)
+        except Exception as exc:  # an adapter bug must not be mistaken for a success
+            unreadable: PayfallbackError
+            if operation in MONEY_MOVING:
+                unreadable = OutcomeUnknown(
+                    f"could not read the provider's answer ({type(exc).__name__})",
+                    provider=provider.name,
+                    operation=operation.value,
+                    attempt_id=attempt_id,
+                )
+            else:
+                unreadable = ProviderUnavailable(
+                    f"could not read the provider's answer ({type(exc).__name__})",
+                    provider=provider.name,
+                    operation=operation.value,
+                    attempt_id=attempt_id,
+                )
+            outcome = Failed(unreadable)
+        return outcome, sent.duration, False
+
+    def _record(
+        self, breaker: CircuitBreaker, adm: Admission, outcome: Outcome, duration: float, hard: bool
+    ) -> None:
+        failure = isinstance(outcome, Failed) and is_failure_of_provider(outcome.error)
+        breaker.record(adm, duration=duration, failure=failure, hard=hard)
+
+    def _check_amount(
+        self, order: Order, approved: Approved, provider: str, attempt_id: str
+    ) -> None:
+        if approved.amount != order.amount:
+            raise InvalidRequest(
+                f"{provider} approved {approved.amount} for order {order.order_id}, which is "
+                f"{order.amount}; the charge is being given back",
+                provider=provider,
+                attempt_id=attempt_id,
+            )
+
+    @staticmethod
+    def _derived_key(provider: Provider, attempt: Attempt, suffix: str) -> str:
+        """A second request of one attempt (approve after ready, void after charge) needs
+        its own idempotency key: providers refuse a key reused for another request. It is
+        derived from the journaled key, so it is the same on every retry and restart."""
+        limit = provider.capabilities.idempotency_key_max_length
+        return attempt.idempotency_key[: max(1, limit - len(suffix))] + suffix
+
+    def _mint_key(self, provider: Provider) -> str:
+        return uuid.uuid4().hex[: max(16, provider.capabilities.idempotency_key_max_length)]
+
+    def _payment(
+        self, attempt: Attempt, order: Order, approved: Approved, method: Method
+    ) -> Payment:
+        return Payment(
+            payment_id=f"pay_{order.order_id}",
+            order_id=order.order_id,
+            provider=attempt.provider,
+            method=method,
+            provider_txn_id=approved.provider_txn_id,
+            attempt_id=attempt.attempt_id,
+            amount=approved.amount,
+            refunded=Money(amount=0, currency=approved.amount.currency),
+            status=PaymentStatus.PAID,
+            approved_at=approved.approved_at or self.clock.now(),
+            attempts=attempt.seq,
+        )
+
+    def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
+        """Refuse a changed order; return its payment if it already has one."""
+        known = yield from _journal(lambda j: j.get_order(order.order_id))
+        if known is not None and (
+            known.amount != order.amount or known.tax_free_amount != order.tax_free_amount
+        ):
+            raise InvalidRequest(
+                f"order {order.order_id} was already journaled for {known.amount}, not "
+                f"{order.amount}; an order's amount never changes — use a new order id"
+            )
+        return (yield from _journal(lambda j: j.payment_for_order(order.order_id)))
+
+    def _duplicate(self, payment: Payment) -> Payment:
+        self.events.emit(
+            "payment.duplicate",
+            order_id=payment.order_id,
+            payment_id=payment.payment_id,
+            provider=payment.provider,
+            reason="order already paid; nothing sent",
+        )
+        return payment
+
+    def _wait_in_flight(self, order: Order, exc: AttemptInFlight) -> FlowGen[Payment]:
+        """Another worker holds the order: wait for its result instead of sending."""
+        self.events.emit(
+            "payment.in_flight", order_id=order.order_id, attempt_id=exc.attempt_id or ""
+        )
+        waited = 0.0
+        step = 0.25
+        while waited < self.retry.in_flight_wait:
+            yield from _sleep(step)
+            waited += step
+            step = min(step * 2, 2.0)
+            payment = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+            if payment is not None:
+                return self._duplicate(payment)
+            attempts = yield from _journal(lambda j: j.attempts_for_order(order.order_id))
+            if not any(a.state == AttemptState.PENDING for a in attempts):
+                break
+        raise OutcomeUnknown(
+            f"order {order.order_id} has an attempt in flight elsewhere "
+            f"({exc.attempt_id}); its outcome is not known yet — ask again shortly",
+            attempt_id=exc.attempt_id,
+        )
+
+    # -- resolving unknown outcomes ----------------------------------------------------------
+
+    def _lookup(
+        self, provider: Provider, attempt: Attempt, order: Order, txn_id: str | None
+    ) -> FlowGen[Outcome | None]:
+        if txn_id is None and not provider.capabilities.lookup_by_order_id:
+            return None
+        req = LookupRequest(
+            attempt_id=attempt.attempt_id,
+            order=order,
+            provider_txn_id=txn_id,
+            attempted_at=attempt.created_at,
+        )
+        try:
+            request = provider.build_lookup(req)
+        except NotImplementedError:
+            return None
+        outcome, _, _ = yield from self._send(
+            provider,
+            request,
+            Operation.LOOKUP,
+            attempt.attempt_id,
+            self._timeouts(provider, self._unconditional(provider.name, attempt.method.value)),
+            lambda r: provider.parse_lookup(req, r),
+        )
+        return outcome
+
+    def _resolve(
+        self,
+        provider: Provider,
+        attempt: Attempt,
+        order: Order,
+        txn_id: str | None,
+        *,
+        lookups: int | None = None,
+    ) -> FlowGen[_Resolution]:
+        """Bounded status inquiries for an attempt whose outcome is unknown."""
+        count = self.retry.lookup_attempts if lookups is None else lookups
+        last: PayfallbackError | None = None
+        for n in range(1, count + 1):
+            outcome = yield from self._lookup(provider, attempt, order, txn_id)
+            if outcome is None:
+                return _Resolution(_UNKNOWN, error=last)
+            if isinstance(outcome, Status):
+                state = outcome.state
+                if state == TxnState.PAID and outcome.amount is not None and outcome.cancelled == 0:
+                    approved = Approved(
+                        provider_txn_id=outcome.provider_txn_id or txn_id or "",
+                        amount=outcome.amount,
+                        provider_status=outcome.provider_status,
+                    )
+                    if approved.provider_txn_id:
+                        return _Resolution(_PAID, approved=approved)
+                elif state == TxnState.PAID:
+                    # Paid and partly cancelled already: money moved; report as paid with
+                    # what the provider holds so the caller can act on it.
+                    approved = Approved(
+                        provider_txn_id=outcome.provider_txn_id or txn_id or "",
+                        amount=outcome.amount or order.amount,
+                        provider_status=outcome.provider_status,
+                    )
+                    return _Resolution(_PAID, approved=approved)
+                elif state in (TxnState.NOT_PAID, TxnState.NOT_FOUND, TxnState.CANCELLED):
+                    return _Resolution(_NOT_PAID)
+                # IN_PROGRESS / AWAITING_CUSTOMER: ask again after a pause.
+            elif isinstance(outcome, Failed):
+                last = outcome.error
+            if n < count:
+                yield from _sleep(self.retry.lookup_delay(n))
+        return _Resolution(_UNKNOWN, error=last)
+
+    def _void(
+        self, provider: Provider, attempt: Attempt, order: Order, txn_id: str | None
+    ) -> FlowGen[bool]:
+        """Undo an approval of unknown outcome where the provider offers it (net cancel)."""
+        window = provider.capabilities.void_window
+        if window is None or self.clock.now() - attempt.created_at > window:
+            return False
+        req = VoidRequest(
+            attempt_id=attempt.attempt_id,
+            order=order,
+            provider_txn_id=txn_id,
+            amount=order.amount,
+            idempotency_key=self._derived_key(provider, attempt, "-void"),
+        )
+        try:
+            request = provider.build_void(req)
+        except NotImplementedError:
+            return False
+        adm = self._unconditional(provider.name, attempt.method.value)
+        outcome, _, _ = yield from self._send(
+            provider,
+            request,
+            Operation.VOID,
+            attempt.attempt_id,
+            self._timeouts(provider, adm),
+            lambda r: provider.parse_void(req, r),
+        )
+        return isinstance(outcome, Cancelled) and outcome.settled
+
+    # -- one money-moving attempt ------------------------------------------------------------
+
+    def _run_attempt(
+        self,
+        provider: Provider,
+        breaker: CircuitBreaker,
+        adm: Admission,
+        attempt: Attempt,
+        order: Order,
+        method: Method,
+        operation: Operation,
+        build: Callable[[], httpx.Request],
+        parse: Callable[[httpx.Response], Outcome],
+        txn_id: str | None,
+    ) -> FlowGen[Payment | PayfallbackError]:
+        """Send one attempt with safe retries and resolve an unknown outcome.
+
+        Returns the Payment, or the error that ended the attempt: ``ProviderUnavailable``
+        (certainly no money moved: the caller may reroute), ``OutcomeUnknown`` (unresolved:
+        the attempt is journaled UNKNOWN), or a ``Declined``/``InvalidRequest``/
+        ``ConfigurationError`` (no money moved; the caller decides).
+        """
+        try:
+            request = build()
+        except PayfallbackError as exc:
+            yield from self._finish(attempt, AttemptState.FAILED, exc)
+            breaker.release(adm)
+            return exc
+        timeouts = self._timeouts(provider, adm)
+        state = self.retry.start(self.clock.monotonic())
+        replays = 0
+        uncertain: OutcomeUnknown | None = None
+        while True:
+            self.events.emit(
+                "payment.attempt",
+                order_id=order.order_id,
+                attempt_id=attempt.attempt_id,
+                provider=provider.name,
+                method=method.value,
+                operation=operation.value,
+                try_number=state.attempt_number,
+            )
+            outcome, duration, hard = yield from self._send(
+                provider, request, operation, attempt.attempt_id, timeouts, parse
+            )
+            self._record(breaker, adm, outcome, duration, hard)
+
+            if isinstance(outcome, Approved):
+                return (yield from self._succeed(provider, attempt, order, method, outcome))
+            if not isinstance(outcome, Failed):
+                error: PayfallbackError = OutcomeUnknown(
+                    f"unexpected {type(outcome).__name__} answer to {operation.value}",
+                    provider=provider.name,
+                    operation=operation.value,
+                    attempt_id=attempt.attempt_id,
+                )
+            else:
+                error = outcome.error
+            if uncertain is not None and not isinstance(error, OutcomeUnknown | Declined):
+                # A replay that fails to get through proves nothing about the original
+                # request, which may have taken effect: still unknown.
+                error = OutcomeUnknown(
+                    f"{uncertain.message}; a replay got: {error.message}",
+                    **uncertain.context(),  # type: ignore[arg-type]
+                )
+
+            if isinstance(error, OutcomeUnknown):
+                uncertain = error
+                yield from self._finish(attempt, AttemptState.UNKNOWN, error)
+                self.events.emit(
+                    "payment.unknown",
+                    order_id=order.order_id,
+                    attempt_id=attempt.attempt_id,
+                    provider=provider.name,
+                    reason=error.message,
+                    code=error.provider_code,
+                )
+                resolution = yield from self._resolve(provider, attempt, order, txn_id)
+                if resolution.state == _PAID and resolution.approved is not None:
+                    self.events.emit(
+                        "payment.resolved",
+                        attempt_id=attempt.attempt_id,
+                        provider=provider.name,
+                        result="paid",
+                    )
+                    return (
+                        yield from self._succeed(
+                            provider, attempt, order, method, resolution.approved
+                        )
+                    )
+                if resolution.state == _NOT_PAID:
+                    self.events.emit(
+                        "payment.resolved",
+                        attempt_id=attempt.attempt_id,
+                        provider=provider.name,
+                        result="not_paid",
+                    )
+                    done = ProviderUnavailable(
+                        f"{error.message}; a status inquiry found no payment",
+                        **error.context(),  # type: ignore[arg-type]
+                    )
+                    yield from self._finish(attempt, AttemptState.FAILED, done)
+                    return done
+                # Still unknown. Where the provider keys requests, replaying the same request
+                # with the same key is safe and tells us the truth.
+                if (
+                    provider.capabilities.idempotency_header is not None
+                    and replays < self.retry.attempts_per_provider
+                    and (wait := self._replay_wait(state, error)) is not None
+                ):
+                    replays += 1
+                    yield from _sleep(wait)
+                    yield from self._journal_pending(attempt)
+                    continue
+                if (yield from self._void(provider, attempt, order, txn_id)):
+                    done = ProviderUnavailable(
+                        f"{error.message}; the approval was voided",
+                        **error.context(),  # type: ignore[arg-type]
+                    )
+                    yield from self._finish(attempt, AttemptState.FAILED, done)
+                    return done
+                return error
+
+            if isinstance(error, ProviderUnavailable):
+                wait = self.retry.next_wait(state, error, self.clock.monotonic())
+                if wait is not None and self.breakers.is_available(provider.name, method.value)[0]:
+                    if self.budget.try_spend():
+                        self.events.emit(
+                            "payment.retry",
+                            attempt_id=attempt.attempt_id,
+                            provider=provider.name,
+                            wait=round(wait, 3),
+                            reason=error.message,
+                        )
+                        yield from _sleep(wait)
+                        continue
+                    self.events.emit(
+                        "retry.budget_exhausted",
+                        provider=provider.name,
+                        attempt_id=attempt.attempt_id,
+                    )
+                yield from self._finish(attempt, AttemptState.FAILED, error)
+                return error
+
+            # Declined, InvalidRequest, ConfigurationError: no money moved.
+            yield from self._finish(attempt, AttemptState.FAILED, error)
+            return error
+
+    def _replay_wait(self, state: Any, error: PayfallbackError) -> float | None:
+        # A replay with the same idempotency key is safe, so ask the retry policy as if the
+        # error were "not taken effect" (the key guarantees it takes effect at most once).
+        probe = ProviderUnavailable(error.message, retry_after=error.retry_after)
+        return self.retry.next_wait(state, probe, self.clock.monotonic())
+
+    def _journal_pending(self, attempt: Attempt) -> FlowGen[None]:
+        """Back to PENDING before a request is (re)sent, holding the order's lease."""
+        aid = attempt.attempt_id
+        lease = self.config.lease_seconds
+        yield from _journal(lambda j: j.renew_lease(aid, lease))
+        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.PENDING))
+
+    def _finish(
+        self, attempt: Attempt, state: AttemptState, error: PayfallbackError | None
+    ) -> FlowGen[None]:
+        aid = attempt.attempt_id
+        code = error.provider_code if error else None
+        message = scrub(error.message)[:500] if error else None
+        yield from _journal(
+            lambda j: j.update_attempt(aid, state=state, error_code=code, error_message=message)
+        )
+
+    def _succeed(
+        self, provider: Provider, attempt: Attempt, order: Order, method: Method, approved: Approved
+    ) -> FlowGen[Payment | PayfallbackError]:
+        aid = attempt.attempt_id
+        txn = approved.provider_txn_id
+        try:
+            self._check_amount(order, approved, provider.name, aid)
+        except InvalidRequest as exc:
+            # Money moved for the wrong amount: it cannot be the order's payment. Record
+            # the charge as superseded, journal its refund, then send it.
+            note = exc.message[:500]
+            yield from _journal(
+                lambda j: j.update_attempt(
+                    aid,
+                    state=AttemptState.SUPERSEDED,
+                    provider_txn_id=txn,
+                    error_message=note,
+                )
+            )
+            yield from self._compensate(
+                provider, attempt, order, approved, reason="amount mismatch"
+            )
+            return exc
+        payment = self._payment(attempt, order, approved, method)
+        stored = yield from _journal(lambda j: j.record_success(aid, payment))
+        if stored.attempt_id != aid:
+            # Another attempt already paid this order (a second checkout approved, a
+            # racing worker): give this charge back.
+            yield from self._compensate(
+                provider, attempt, order, approved, reason="order already paid"
+            )
+            return stored
+        self.events.emit(
+            "payment.succeeded",
+            order_id=order.order_id,
+            attempt_id=aid,
+            provider=provider.name,
+            method=method.value,
+            amount=approved.amount.amount,
+            currency=approved.amount.currency,
+        )
+        return stored
+
+    def _compensate(
+        self, provider: Provider, attempt: Attempt, order: Order, approved: Approved, *, reason: str
+    ) -> FlowGen[Refund]:
+        now = self.clock.now()
+        refund = Refund(
+            refund_id=f"cmp_{attempt.attempt_id}",
+            payment_id=None,
+            order_id=order.order_id,
+            attempt_id=attempt.attempt_id,
+            provider=provider.name,
+            provider_txn_id=approved.provider_txn_id,
+            amount=approved.amount,
+            expected_remaining=approved.amount.amount,
+            reason=reason,
+            kind="compensation",
+            idempotency_key=self._mint_key(provider),
+            state=RefundState.OWED,
+            created_at=now,
+            updated_at=now,
+        )
+        refund = yield from _journal(lambda j: j.add_refund(refund))
+        if not (yield from self._claim_refund(refund)):
+            return refund  # another worker is sending it
+        self.events.emit(
+            "payment.compensating",
+            order_id=order.order_id,
+            attempt_id=attempt.attempt_id,
+            provider=provider.name,
+            refund_id=refund.refund_id,
+            reason=reason,
+        )
+        return (yield from self._execute_refund(refund, order))
+
+    # -- server-side charge --------------------------------------------------------------------
+
+    def charge(self, order: Order, instruments: Sequence[Instrument]) -> FlowGen[Payment]:
+        if not instruments:
+            raise InvalidRequest(
+                "charge() needs at least one Instrument (a billing key at a provider)"
+            )
+        for inst in instruments:
+            p = self._provider(inst.provider)
+            caps = p.capabilities
+            if Flow.SERVER_CHARGE not in caps.flows:
+                raise InvalidRequest(
+                    f"provider {p.name!r} does not support server-side charges; use "
+                    "start_checkout() for it"
+                )
+            if order.amount.currency not in caps.currencies:
+                raise InvalidRequest(
+                    f"provider {p.name!r} does not take {order.amount.currency} "
+                    f"(takes {', '.join(sorted(caps.currencies))})"
+                )
+        paid = yield from self._check_same_order(order)
+        if paid is not None:
+            return self._duplicate(paid)
+        settled = yield from self._settle_open_attempts(order)
+        if settled is not None:
+            return settled
+
+        self.budget.record_request()
+        skipped: dict[str, str] = {}
+        tried: list[PayfallbackError] = []
+        previous: str | None = None
+        for inst in instruments:
+            provider = self.providers[inst.provider]
+            breaker = self.breakers.get(provider.name, inst.method.value)
+            adm = breaker.admit()
+            if not adm.allowed:
+                skipped[provider.name] = adm.reason or "breaker open"
+                self.events.emit(
+                    "payment.skipped",
+                    order_id=order.order_id,
+                    provider=provider.name,
+                    method=inst.method.value,
+                    reason=skipped[provider.name],
+                )
+                continue
+            if previous is not None:
+                self.events.emit(
+                    "payment.rerouted",
+                    order_id=order.order_id,
+                    from_provider=previous,
+                    to_provider=provider.name,
+                    reason=skipped.get(previous, ""),
+                )
+            key = self._mint_key(provider)
+            try:
+                attempt = yield from _journal(
+                    lambda j: j.begin_attempt(
+                        order,
+                        provider=provider.name,
+                        method=inst.method,
+                        operation=Operation.CHARGE.value,
+                        idempotency_key=key,
+                        lease_seconds=self.config.lease_seconds,
+                    )
+                )
+            except OrderAlreadyPaid as exc:
+                breaker.release(adm)
+                return self._duplicate(exc.payment)
+            except AttemptInFlight as exc:
+                breaker.release(adm)
+                return (yield from self._wait_in_flight(order, exc))
+            req = ChargeRequest(
+                attempt_id=attempt.attempt_id,
+                order=order,
+                instrument=inst,
+                idempotency_key=attempt.idempotency_key,
+            )
+            result = yield from self._run_attempt(
+                provider,
+                breaker,
+                adm,
+                attempt,
+                order,
+                inst.method,
+                Operation.CHARGE,
+                lambda: provider.build_charge(req),
+                lambda resp: provider.parse_charge(req, resp),
+                None,
+            )
+            if isinstance(result, Payment):
+                return result
+            previous = provider.name
+            if isinstance(result, Declined):
+                self.events.emit(
+                    "payment.declined",
+                    order_id=order.order_id,
+                    provider=provider.name,
+                    code=result.provider_code,
+                    reason=result.message,
+                )
+                raise result
+            if isinstance(result, InvalidRequest):
+                raise result
+            if isinstance(result, OutcomeUnknown):
+                if self.config.compensate and provider.capabilities.lookup_by_order_id:
+                    skipped[provider.name] = "outcome unknown; will be refunded if it went through"
+                    continue
+                raise OutcomeUnknown(
+                    f"the charge at {provider.name} may have gone through and could not be "
+                    "confirmed yet; it is journaled and will not be sent elsewhere — call "
+                    "charge() again or recover() later",
+                    **result.context(),  # type: ignore[arg-type]
+                )
+            skipped[provider.name] = result.message
+            tried.append(result)
+        _raise_configuration(tried, skipped)
+        raise AllProvidersUnavailable(
+            f"no provider could charge order {order.order_id}", skipped=skipped
+        )
+
+    def _settle_open_attempts(self, order: Order) -> FlowGen[Payment | None]:
+        """Before a new attempt: resolve this order's attempts of unknown outcome."""
+        attempts = yield from _journal(lambda j: j.attempts_for_order(order.order_id))
+        now = self.clock.now()
+        for attempt in attempts:
+            if attempt.state not in (AttemptState.UNKNOWN, AttemptState.PENDING):
+                continue
+            if attempt.state == AttemptState.PENDING and attempt.operation == Operation.READY.value:
+                continue
+            if (
+                attempt.state == AttemptState.PENDING
+                and (now - attempt.updated_at).total_seconds() < self.config.lease_seconds
+            ):
+                raise OutcomeUnknown(
+                    f"order {order.order_id} has an attempt in flight ({attempt.attempt_id})",
+                    attempt_id=attempt.attempt_id,
+                    provider=attempt.provider,
+                )
+            provider = self.providers.get(attempt.provider)
+            if provider is None:
+                raise ConfigurationError(
+                    f"order {order.order_id} has an unresolved attempt at {attempt.provider!r}, "
+                    "which is not configured on this Router; add it so the attempt can be "
+                    "looked up"
+                )
+            res = yield from self._resolve(provider, attempt, order, attempt.provider_txn_id)
+            if res.state == _PAID and res.approved is not None:
+                result = yield from self._succeed(
+                    provider, attempt, order, attempt.method, res.approved
+                )
+                if isinstance(result, Payment):
+                    return result
+            elif res.state == _NOT_PAID:
+                yield from self._finish(
+                    attempt,
+                    AttemptState.FAILED,
+                    ProviderUnavailable("a status inquiry found no payment"),
+                )
+            elif not (self.config.compensate and provider.capabilities.lookup_by_order_id):
+                raise OutcomeUnknown(
+                    f"order {order.order_id} has an earlier attempt at {attempt.provider} whose "
+                    "outcome is still unknown; it will not be charged elsewhere until that is "
+                    "resolved — try again later or run recover()",
+                    attempt_id=attempt.attempt_id,
+                    provider=attempt.provider,
+                )
+        return None
+
+    # -- redirect checkout ---------------------------------------------------------------------
+
+    def start_checkout(
+        self,
+        order: Order,
+        method: Method,
+        return_urls: ReturnUrls,
+        platform: Platform,
+        fallback_methods: Sequence[Method] | None,
+    ) -> FlowGen[CheckoutSession]:
+        methods = [
+            method,
+            *(
+                fallback_methods
+                if fallback_methods is not None
+                else self.config.fallback_methods.get(method, ())
+            ),
+        ]
+        candidates = [
+            (p, m)
+            for m in methods
+            for p in self.providers.values()
+            if m in p.capabilities.methods and Flow.REDIRECT in p.capabilities.flows
+        ]
+        if not candidates:
+            raise InvalidRequest(
+                f"no configured provider offers {method.value} checkout; configured: "
+                + ", ".join(
+                    f"{p.name} ({', '.join(sorted(m.value for m in p.capabilities.methods))})"
+                    for p in self.providers.values()
+                )
+            )
+        paid = yield from self._check_same_order(order)
+        if paid is not None:
+            raise InvalidRequest(
+                f"order {order.order_id} is already paid ({paid.payment_id}); nothing to check out"
+            )
+        skipped: dict[str, str] = {}
+        tried: list[PayfallbackError] = []
+        for provider, m in candidates:
+            breaker = self.breakers.get(provider.name, m.value)
+            adm = breaker.admit()
+            label = f"{provider.name}/{m.value}"
+            if not adm.allowed:
+                skipped[label] = adm.reason or "breaker open"
+                self.events.emit(
+                    "payment.skipped",
+                    order_id=order.order_id,
+                    provider=provider.name,
+                    method=m.value,
+                    reason=skipped[label],
+                )
+                continue
+            try:
+                attempt = yield from _journal(
+                    lambda j: j.begin_attempt(
+                        order,
+                        provider=provider.name,
+                        method=m,
+                        operation=Operation.READY.value,
+                        idempotency_key=self._mint_key(provider),
+                        lease_seconds=self.config.lease_seconds,
+                    )
+                )
+            except (OrderAlreadyPaid, AttemptInFlight):
+                breaker.release(adm)
+                raise InvalidRequest(
+                    f"order {order.order_id} is already paid or being paid; nothing to check out"
+                ) from None
+            req = ReadyRequest(
+                attempt_id=attempt.attempt_id,
+                order=order,
+                method=m,
+                return_urls=return_urls,
+                idempotency_key=attempt.idempotency_key,
+                platform=platform,
+            )
+            outcome: Outcome
+            try:
+                request = provider.build_ready(req)
+            except PayfallbackError as exc:
+                outcome = Failed(exc)
+                request = None
+                breaker.release(adm)
+            else:
+                if request is None:
+                    outcome = provider.parse_ready(req, None)
+                    breaker.release(adm)
+                else:
+                    outcome, duration, hard = yield from self._send(
+                        provider,
+                        request,
+                        Operation.READY,
+                        attempt.attempt_id,
+                        self._timeouts(provider, adm),
+                        lambda r: provider.parse_ready(req, r),
+                    )
+                    self._record(breaker, adm, outcome, duration, hard)
+            if isinstance(outcome, Redirect):
+                session = CheckoutSession(
+                    session_id=attempt.attempt_id,
+                    order_id=order.order_id,
+                    provider=provider.name,
+                    method=m,
+                    provider_txn_id=outcome.provider_txn_id,
+                    redirect_urls=dict(outcome.redirect_urls),
+                    client_params=dict(outcome.client_params),
+                    expires_at=outcome.expires_at,
+                    fallback_from=dict(skipped),
+                )
+                yield from _journal(lambda j: j.save_checkout(session))
+                self.events.emit(
+                    "checkout.started",
+                    order_id=order.order_id,
+                    session_id=session.session_id,
+                    provider=provider.name,
+                    method=m.value,
+                    fell_back=bool(skipped),
+                )
+                return session
+            error = (
+                outcome.error
+                if isinstance(outcome, Failed)
+                else OutcomeUnknown(
+                    f"unexpected {type(outcome).__name__} answer to ready", provider=provider.name
+                )
+            )
+            # No money moves at ready: whatever happened, this attempt is over.
+            yield from self._finish(attempt, AttemptState.FAILED, error)
+            if isinstance(error, Declined | InvalidRequest):
+                raise error
+            skipped[label] = error.message
+            tried.append(error)
+            self.events.emit(
+                "payment.rerouted",
+                order_id=order.order_id,
+                from_provider=provider.name,
+                reason=error.message,
+            )
+        _raise_configuration(tried, skipped)
+        raise AllProvidersUnavailable(
+            f"no provider could start a {method.value} checkout for order {order.order_id}",
+            skipped=skipped,
+        )
+
+    def complete_checkout(
+        self, session_id: str, callback_params: Mapping[str, str]
+    ) -> FlowGen[Payment]:
+        session = yield from _journal(lambda j: j.get_checkout(session_id))
+        if session is None:
+            raise InvalidRequest(
+                f"unknown checkout session {session_id!r}; use the session_id returned by "
+                "start_checkout()"
+            )
+        order = yield from _journal(lambda j: j.get_order(session.order_id))
+        attempt = yield from _journal(lambda j: j.get_attempt(session_id))
+        if order is None or attempt is None:
+            raise InvalidRequest(f"checkout session {session_id!r} has no journaled order")
+        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        if paid is not None:
+            # Paid already (this session, a repeated callback, or another session): do not
+            # approve again; the order's payment is the answer.
+            return self._duplicate(paid)
+        provider = self._provider(session.provider)
+        claimed = yield from _journal(
+            lambda j: j.renew_lease(session_id, self.config.lease_seconds)
+        )
+        if not claimed:
+            return (
+                yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))
+            )
+        txn_id = session.provider_txn_id
+        param = provider.capabilities.callback_txn_id_param
+        if txn_id is None and param is not None and callback_params.get(param):
+            txn_id = callback_params[param]
+        if attempt.state == AttemptState.UNKNOWN:
+            res = yield from self._resolve(
+                provider, attempt, order, attempt.provider_txn_id or txn_id
+            )
+            if res.state == _PAID and res.approved is not None:
+                result = yield from self._succeed(
+                    provider, attempt, order, session.method, res.approved
+                )
+                return self._raise_or_payment(result)
+            if res.state == _UNKNOWN:
+                raise OutcomeUnknown(
+                    f"the approval of checkout {session_id} is still being resolved; "
+                    "try again later",
+                    provider=provider.name,
+                    attempt_id=session_id,
+                )
+        elif attempt.state not in (AttemptState.REDIRECTED, AttemptState.PENDING):
+            raise InvalidRequest(
+                f"checkout session {session_id} is {attempt.state.value}; start a new checkout"
+            )
+        yield from self._journal_pending(attempt)
+        breaker = self.breakers.get(provider.name, session.method.value)
+        # The customer already approved there: never skip it, but let it count.
+        adm = self._unconditional(provider.name, session.method.value)
+        req = ApproveRequest(
+            attempt_id=session_id,
+            order=order,
+            method=session.method,
+            provider_txn_id=txn_id,
+            callback_params=dict(callback_params),
+            idempotency_key=self._derived_key(provider, attempt, "-approve"),
+        )
+        result = yield from self._run_attempt(
+            provider,
+            breaker,
+            adm,
+            attempt,
+            order,
+            session.method,
+            Operation.APPROVE,
+            lambda: provider.build_approve(req),
+            lambda r: provider.parse_approve(req, r),
+            txn_id,
+        )
+        if isinstance(result, ProviderUnavailable):
+            # Certainly not approved: the customer may try the same session again.
+            yield from _journal(
+                lambda j: j.update_attempt(session_id, state=AttemptState.REDIRECTED)
+            )
+        if isinstance(result, Declined):
+            self.events.emit(
+                "payment.declined",
+                order_id=order.order_id,
+                provider=provider.name,
+                code=result.provider_code,
+                reason=result.message,
+            )
+        if isinstance(result, Payment):
+            self.events.emit(
+                "checkout.completed",
+                order_id=order.order_id,
+                session_id=session_id,
+                provider=provider.name,
+            )
+        return self._raise_or_payment(result)
+
+    @staticmethod
+    def _raise_or_payment(result: Payment | PayfallbackError) -> Payment:
+        if isinstance(result, PayfallbackError):
+            raise result
+        return result
+
+    # -- refunds ---------------------------------------------------------------------------------
+
+    def refund(self, payment_id: str, amount: Money | None, reason: str) -> FlowGen[Refund]:
+        payment = yield from _journal(lambda j: j.get_payment(payment_id))
+        if payment is None:
+            raise InvalidRequest(f"unknown payment {payment_id!r}; use Payment.payment_id")
+        provider = self._provider(payment.provider)
+        amount = amount or payment.refundable
+        if amount.currency != payment.amount.currency:
+            raise InvalidRequest(
+                f"refund is in {amount.currency} but payment {payment_id} is in "
+                f"{payment.amount.currency}"
+            )
+        if amount.amount <= 0:
+            raise InvalidRequest(f"payment {payment_id} has nothing left to refund")
+        if amount.amount > payment.refundable.amount:
+            raise InvalidRequest(
+                f"cannot refund {amount} of payment {payment_id}: only {payment.refundable} is "
+                "left to refund"
+            )
+        if amount != payment.refundable and not provider.capabilities.partial_cancel:
+            raise InvalidRequest(
+                f"{provider.name} does not support partial cancels; refund the full "
+                f"{payment.refundable}"
+            )
+        order = yield from _journal(lambda j: j.get_order(payment.order_id))
+        if order is None:  # pragma: no cover - the journal keeps orders with payments
+            raise InvalidRequest(f"payment {payment_id} has no journaled order")
+        now = self.clock.now()
+        refund = Refund(
+            refund_id=f"rf_{uuid.uuid4().hex[:20]}",
+            payment_id=payment.payment_id,
+            order_id=payment.order_id,
+            attempt_id=payment.attempt_id,
+            provider=payment.provider,
+            provider_txn_id=payment.provider_txn_id,
+            amount=amount,
+            expected_remaining=payment.refundable.amount,
+            reason=reason or "requested by merchant",
+            kind="refund",
+            idempotency_key=self._mint_key(provider),
+            state=RefundState.OWED,
+            created_at=now,
+            updated_at=now,
+        )
+        refund = yield from _journal(lambda j: j.add_refund(refund))
+        if not (yield from self._claim_refund(refund)):
+            return refund  # another worker is sending it
+        self.events.emit(
+            "refund.requested",
+            refund_id=refund.refund_id,
+            payment_id=payment_id,
+            provider=provider.name,
+            amount=amount.amount,
+        )
+        return (yield from self._execute_refund(refund, order))
+
+    def _claim_refund(self, refund: Refund) -> FlowGen[bool]:
+        rid = refund.refund_id
+        lease = self.config.lease_seconds
+        return (yield from _journal(lambda j: j.renew_refund_lease(rid, lease)))
+
+    def _still_owed(self, refund: Refund, reason: str) -> FlowGen[Refund]:
+        rid = refund.refund_id
+        updated = yield from _journal(lambda j: j.update_refund(rid, state=RefundState.OWED))
+        self.events.emit(
+            "refund.owed",
+            refund_id=rid,
+            provider=refund.provider,
+            amount=refund.amount.amount,
+            reason=reason,
+        )
+        return updated
+
+    def _settle_refund(self, refund: Refund) -> FlowGen[Refund]:
+        rid = refund.refund_id
+        updated = yield from _journal(lambda j: j.update_refund(rid, state=RefundState.SUCCEEDED))
+        self.events.emit(
+            "refund.succeeded",
+            refund_id=rid,
+            provider=refund.provider,
+            amount=refund.amount.amount,
+            kind=refund.kind,
+        )
+        return updated
+
+    def _refunded_before(self, refund: Refund) -> FlowGen[int | None]:
+        """What the journal has settled of the refund's payment so far (None if no payment)."""
+        if refund.payment_id is None:
+            return None
+        pid = refund.payment_id
+        payment = yield from _journal(lambda j: j.get_payment(pid))
+        return None if payment is None else payment.refunded.amount
+
+    def _execute_refund(self, refund: Refund, order: Order) -> FlowGen[Refund]:
+        """Send an owed refund; it stays OWED (and is retried later) unless settled.
+
+        Refunds of one payment go out one at a time, oldest first, so each can tell the
+        provider exactly what must still be cancellable before it (Kakao Pay
+        ``cancel_available_amount``, Naver Pay ``expectedRestAmount``): a replay or a
+        stale refund is then refused by the provider instead of cancelling twice.
+        """
+        provider = self._provider(refund.provider)
+        rid = refund.refund_id
+        oid = refund.order_id
+        older = yield from _journal(lambda j: j.refunds_for_order(oid))
+        ahead = [
+            r
+            for r in older
+            if r.state == RefundState.OWED
+            and r.payment_id == refund.payment_id
+            and r.refund_id != rid
+            and (r.created_at, r.refund_id) < (refund.created_at, refund.refund_id)
+        ]
+        if ahead:
+            return (
+                yield from self._still_owed(refund, f"queued behind refund {ahead[0].refund_id}")
+            )
+        refunded = yield from self._refunded_before(refund)
+        expected = (
+            refund.expected_remaining
+            if refunded is None
+            else refund.amount.amount + (refund.expected_remaining - refund.amount.amount)
+        )
+        if refunded is not None:
+            payment_id = refund.payment_id or ""
+            payment = yield from _journal(lambda j: j.get_payment(payment_id))
+            expected = payment.amount.amount - refunded if payment is not None else expected
+        req = CancelRequest(
+            refund_id=rid,
+            attempt_id=refund.attempt_id,
+            order=order,
+            provider_txn_id=refund.provider_txn_id,
+            amount=refund.amount,
+            expected_remaining=expected,
+            reason=refund.reason,
+            idempotency_key=refund.idempotency_key,
+        )
+        try:
+            request = provider.build_cancel(req)
+        except PayfallbackError as exc:
+            code = exc.provider_code
+            yield from _journal(
+                lambda j: j.update_refund(rid, state=RefundState.FAILED, error_code=code)
+            )
+            self.events.emit(
+                "refund.failed", refund_id=rid, provider=provider.name, reason=exc.message
+            )
+            raise
+        adm = self._unconditional(provider.name, "refund")
+        state = self.retry.start(self.clock.monotonic())
+        while True:
+            outcome, _, _ = yield from self._send(
+                provider,
+                request,
+                Operation.CANCEL,
+                refund.attempt_id,
+                self._timeouts(provider, adm),
+                lambda r: provider.parse_cancel(req, r),
+            )
+            if isinstance(outcome, Cancelled):
+                if outcome.settled:
+                    return (yield from self._settle_refund(refund))
+                # Accepted, not finished (PortOne REQUESTED): owed until a check sees it done.
+                return (
+                    yield from self._still_owed(
+                        refund, "the provider accepted the cancel; not done yet"
+                    )
+                )
+            error = (
+                outcome.error
+                if isinstance(outcome, Failed)
+                else OutcomeUnknown("unexpected answer to cancel", provider=provider.name)
+            )
+            if isinstance(error, ProviderUnavailable):
+                wait = self.retry.next_wait(state, error, self.clock.monotonic())
+                if wait is not None:
+                    yield from _sleep(wait)
+                    continue
+                return (
+                    yield from self._still_owed(refund, f"provider unavailable: {error.message}")
+                )
+            # Unknown, or refused: ask the provider what it holds now.
+            settled = yield from self._refund_settled(provider, refund, order, refunded)
+            if settled:
+                return (yield from self._settle_refund(refund))
+            if isinstance(error, Declined | InvalidRequest) and settled is False:
+                failed_code = error.provider_code
+                yield from _journal(
+                    lambda j: j.update_refund(rid, state=RefundState.FAILED, error_code=failed_code)
+                )
+                self.events.emit(
+                    "refund.failed",
+                    refund_id=rid,
+                    provider=provider.name,
+                    reason=error.message,
+                    code=error.provider_code,
+                )
+                raise error
+            # Configuration errors and unknowns: keep it owed; recover() tries again.
+            return (yield from self._still_owed(refund, f"not confirmed yet: {error.message}"))
+
+    def _refund_settled(
+        self, provider: Provider, refund: Refund, order: Order, refunded_before: int | None
+    ) -> FlowGen[bool | None]:
+        """Whether the provider's record shows this refund done; None if it cannot tell."""
+        aid = refund.attempt_id
+        attempt = yield from _journal(lambda j: j.get_attempt(aid))
+        if attempt is None:
+            return None
+        outcome = yield from self._lookup(provider, attempt, order, refund.provider_txn_id)
+        if not isinstance(outcome, Status):
+            return None
+        original = outcome.amount.amount if outcome.amount else order.amount.amount
+        if outcome.state == TxnState.CANCELLED:
+            cancelled = original
+        elif outcome.state == TxnState.PAID:
+            cancelled = outcome.cancelled
+        elif outcome.state in (TxnState.NOT_PAID, TxnState.NOT_FOUND):
+            # Nothing is held there: a compensation has nothing left to give back.
+            return True if refund.kind == "compensation" else None
+        else:
+            return None
+        before = 0 if refunded_before is None else refunded_before
+        if cancelled >= before + refund.amount.amount:
+            return True
+        if cancelled == before:
+            return False
+        return None
+
+    # -- recovery ----------------------------------------------------------------------------------
+
+    def recover(self) -> FlowGen[RecoveryReport]:
+        report = RecoveryReport()
+        unresolved = yield from _journal(lambda j: j.unresolved_attempts())
+        for attempt in unresolved:
+            aid = attempt.attempt_id
+            claimed = yield from _journal(lambda j: j.renew_lease(aid, self.config.lease_seconds))
+            if not claimed:
+                continue  # another worker holds it
+            order = yield from _journal(lambda j: j.get_order(attempt.order_id))
+            provider = self.providers.get(attempt.provider)
+            if order is None or provider is None:
+                report.still_unresolved.append(aid)
+                continue
+            if attempt.operation == Operation.READY.value and attempt.state == AttemptState.PENDING:
+                # Crashed while starting a checkout: no money moves at ready.
+                yield from self._finish(
+                    attempt, AttemptState.FAILED, ProviderUnavailable("abandoned at ready")
+                )
+                report.resolved.append(aid)
+                continue
+            res = yield from self._resolve(provider, attempt, order, attempt.provider_txn_id)
+            if res.state == _PAID and res.approved is not None:
+                report.paid.append(aid)
+                if attempt.state == AttemptState.SUPERSEDED:
+                    refund = yield from self._compensate(
+                        provider, attempt, order, res.approved, reason="order already paid"
+                    )
+                    report.compensations.append(refund.refund_id)
+                else:
+                    result = yield from self._succeed(
+                        provider, attempt, order, attempt.method, res.approved
+                    )
+                    if not (isinstance(result, Payment) and result.attempt_id == aid):
+                        report.compensations.append(f"cmp_{aid}")
+                report.resolved.append(aid)
+            elif res.state == _NOT_PAID:
+                yield from self._finish(
+                    attempt,
+                    AttemptState.FAILED,
+                    ProviderUnavailable("a status inquiry found no payment"),
+                )
+                report.resolved.append(aid)
+            else:
+                if attempt.state == AttemptState.PENDING:
+                    yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.UNKNOWN))
+                report.still_unresolved.append(aid)
+        owed = yield from _journal(lambda j: j.refunds_owed())
+        for refund in owed:
+            rid = refund.refund_id
+            claimed = yield from self._claim_refund(refund)
+            if not claimed:
+                report.refunds_still_owed.append(rid)  # another worker is sending it
+                continue
+            order = yield from _journal(lambda j: j.get_order(refund.order_id))
+            if order is None or refund.provider not in self.providers:
+                report.refunds_still_owed.append(rid)
+                continue
+            try:
+                done = yield from self._execute_refund(refund, order)
+            except PayfallbackError:
+                continue  # refused for good: journaled FAILED with its reason
+            if done.state == RefundState.SUCCEEDED:
+                report.refunds_settled.append(rid)
+            else:
+                report.refunds_still_owed.append(rid)
+        self.events.emit(
+            "recover.finished",
+            resolved=len(report.resolved),
+            paid=len(report.paid),
+            compensations=len(report.compensations),
+            refunds_settled=len(report.refunds_settled),
+            still_unresolved=len(report.still_unresolved),
+            refunds_still_owed=len(report.refunds_still_owed),
+        )
+        return report

@@ -1,0 +1,185 @@
+"""Structured events: stable dotted names, the reason for every decision, no secrets.
+
+Every routing decision is emitted once, through structlog (logger ``"payfallback"``) and
+to any listeners the Router was given (for metrics and alerts). Fields are redacted
+*before* they reach either: values of sensitive keys are replaced, :class:`SecretStr`
+values are never unwrapped, and card-number-like digit runs are masked inside any string.
+Bodies and headers are never part of an event.
+
+:func:`redact_processor` is the same redaction as a structlog processor, for merchants
+who want it on their own log lines too::
+
+    structlog.configure(processors=[payfallback.events.redact_processor, ...])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from pydantic import SecretBytes, SecretStr
+
+__all__ = [
+    "EVENT_NAMES",
+    "Events",
+    "Listener",
+    "redact",
+    "redact_processor",
+    "scrub",
+]
+
+#: Every event name payfallback emits; names are stable across releases.
+EVENT_NAMES = frozenset(
+    {
+        "payment.attempt",
+        "payment.retry",
+        "payment.succeeded",
+        "payment.declined",
+        "payment.failed",
+        "payment.skipped",
+        "payment.rerouted",
+        "payment.unknown",
+        "payment.resolved",
+        "payment.duplicate",
+        "payment.in_flight",
+        "payment.compensating",
+        "checkout.started",
+        "checkout.completed",
+        "refund.requested",
+        "refund.succeeded",
+        "refund.owed",
+        "refund.failed",
+        "breaker.opened",
+        "breaker.half_opened",
+        "breaker.closed",
+        "retry.budget_exhausted",
+        "recover.finished",
+        "storage.degraded",
+        "storage.recovered",
+        "listener.failed",
+    }
+)
+
+Listener = Callable[[str, Mapping[str, Any]], None]
+
+REDACTED = "[redacted]"
+
+_SENSITIVE_KEY = re.compile(
+    r"(secret|password|passwd|token|api[_-]?key|billing[_-]?key|authorization|card[_-]?number"
+    r"|cardno|cvc|cvv|cookie|signature|credential|private"
+    r"|(?:^|_)(?:auth|pan|sid|bid|key)(?:$|_))",
+    re.IGNORECASE,
+)
+# Keys that contain a sensitive word but are not secret.
+_SAFE_KEYS = frozenset({"provider_txn_id", "attempt_id", "order_id", "payment_id", "refund_id"})
+
+# 13-19 digits, optionally split by spaces or dashes (PAN-shaped).
+_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Provider secret key shapes: Toss test_sk_/live_sk_, Stripe-like sk_, Standard Webhooks whsec_.
+_KEYLIKE = re.compile(r"\b(?:test_|live_)?(?:sk|gsk|ck|gck|whsec|bk)_[A-Za-z0-9+/=_-]{6,}")
+_AUTH = re.compile(r"\b(Basic|Bearer|KakaoAK|SECRET_KEY|PortOne)\s+[A-Za-z0-9+/=._-]{6,}")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def scrub(text: str) -> str:
+    """Mask card numbers, key-shaped tokens and auth header values inside free text."""
+
+    def _mask_pan(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            return f"[card ****{digits[-4:]}]"
+        return m.group(0)
+
+    text = _PAN.sub(_mask_pan, text)
+    text = _KEYLIKE.sub(REDACTED, text)
+    return _AUTH.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    if key not in _SAFE_KEYS and _SENSITIVE_KEY.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(key, v) for v in value)
+    if isinstance(value, BaseException):
+        return scrub(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redact(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``fields`` with every secret and card number masked."""
+    return {k: _redact_value(k, v) for k, v in fields.items()}
+
+
+def redact_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor applying :func:`redact` to every event."""
+    event = event_dict.get("event")
+    redacted = redact({k: v for k, v in event_dict.items() if k != "event"})
+    if isinstance(event, str):
+        redacted["event"] = scrub(event)
+    return redacted
+
+
+class Events:
+    """Emits events to structlog and to listeners; one per Router (no module state)."""
+
+    def __init__(self, listeners: Iterable[Listener] = (), *, logger_name: str = "payfallback"):
+        self._listeners = tuple(listeners)
+        self._logger_name = logger_name
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners = (*self._listeners, listener)
+
+    def transition(self, name: str, fields: Mapping[str, object]) -> None:
+        """Listener shape for breaker transitions: ``(name, fields)``."""
+        self.emit(name, **fields)
+
+    def emit(self, name: str, /, **fields: Any) -> None:
+        if name not in EVENT_NAMES:  # a typo here would silently break dashboards
+            raise ValueError(f"unknown event name {name!r}")
+        clean = redact(fields)
+        # Looked up on every call (not cached) so structlog configuration changes, such as
+        # structlog.testing.capture_logs, take effect.
+        level = "warning" if name in _WARNINGS else "info"
+        getattr(structlog.get_logger(self._logger_name), level)(name, **clean)
+        for listener in self._listeners:
+            try:
+                listener(name, clean)
+            except Exception as exc:  # a broken metrics hook must never break a payment
+                structlog.get_logger(self._logger_name).error(
+                    "listener.failed", listener=repr(listener), error=scrub(repr(exc))
+                )
+
+
+_WARNINGS = frozenset(
+    {
+        "payment.unknown",
+        "payment.rerouted",
+        "payment.compensating",
+        "refund.owed",
+        "refund.failed",
+        "breaker.opened",
+        "retry.budget_exhausted",
+        "storage.degraded",
+    }
+)

@@ -1,0 +1,373 @@
+"""Router (async) and SyncRouter (sync): the one object a merchant builds.
+
+Both are thin drivers of the same decision core (``payfallback/_core.py``): each operation
+is a generator of actions — send this request, sleep, call the journal — and a driver
+only carries them out, with the caller's httpx client. Nothing about routing, retries,
+lookups or refunds is written here, so the two behave identically by construction.
+
+Every request is sent with explicit connect and read timeouts (from the breaker's policy
+in force: shorter at peak hours), never the client's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypedDict, TypeVar, Unpack
+
+import httpx
+
+from payfallback._clock import Clock, SystemClock
+from payfallback._core import (
+    Choice,
+    Core,
+    CoreConfig,
+    FlowGen,
+    JournalCall,
+    RecoveryReport,
+    Send,
+    Sent,
+    Sleep,
+)
+from payfallback.breaker import (
+    BreakerPolicy,
+    BreakerRegistry,
+    BreakerSnapshot,
+    MaintenanceWindow,
+    MemoryStateStore,
+    StateStore,
+)
+from payfallback.errors import ConfigurationError
+from payfallback.events import Events, Listener
+from payfallback.journal import Journal, SQLiteJournal
+from payfallback.models import (
+    CheckoutSession,
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Payment,
+    Platform,
+    Refund,
+    ReturnUrls,
+)
+from payfallback.provider import Provider
+from payfallback.retry import RetryBudget, RetryPolicy
+
+__all__ = ["Router", "RouterOptions", "SyncRouter"]
+
+T = TypeVar("T")
+
+DEFAULT_JOURNAL_PATH = "payfallback.sqlite3"
+
+
+class RouterOptions(TypedDict, total=False):
+    """Keyword options shared by :class:`Router` and :class:`SyncRouter`.
+
+    journal
+        A :class:`~payfallback.journal.Journal`, or a URL (``sqlite:///path``), or None
+        for the embedded default: a durable SQLite file ``payfallback.sqlite3`` in the
+        working directory.
+    state_store
+        Where breaker state lives; default: in this process's memory.
+    breaker_policy
+        Thresholds and timeouts, normal and at peak hours; default
+        :meth:`BreakerPolicy.default` (peak Fri-Sun 17:00-21:00 Asia/Seoul).
+    maintenance
+        Announced provider downtime; traffic is routed around it in advance.
+    retry
+        :class:`~payfallback.retry.RetryPolicy`: per-provider attempts, deadline, lookups.
+    retry_budget
+        Router-wide share of requests that may be retries (default 0.2).
+    clock
+        Injected clock (tests, the simulator); default the system clock.
+    listeners
+        Callables ``(event_name, fields)`` for metrics and alerts.
+    compensate
+        Opt-in *reroute with compensation*: after an unknown outcome that bounded
+        lookups could not resolve, pay elsewhere now and refund the first attempt
+        automatically if it turns out to have succeeded (journaled first). Only for
+        providers that can be asked about an attempt by our id.
+    fallback_methods
+        For checkouts: methods to offer when the asked one has no healthy provider,
+        e.g. ``{Method.KAKAOPAY: [Method.NAVERPAY, Method.TOSSPAY]}``.
+    lease_seconds
+        How long an in-flight attempt holds its order before it counts as crashed.
+    """
+
+    journal: Journal | str | None
+    state_store: StateStore | None
+    breaker_policy: BreakerPolicy | None
+    maintenance: Iterable[MaintenanceWindow]
+    retry: RetryPolicy | None
+    retry_budget: float
+    clock: Clock | None
+    listeners: Iterable[Listener]
+    compensate: bool
+    fallback_methods: Mapping[Method, Sequence[Method]] | None
+    lease_seconds: float
+
+
+def open_journal(spec: Journal | str | None, clock: Clock) -> tuple[Journal, bool]:
+    """A journal from an object or URL; the flag says whether the Router owns (closes) it."""
+    if spec is None:
+        spec = f"sqlite:///{DEFAULT_JOURNAL_PATH}"
+    if not isinstance(spec, str):
+        return spec, False
+    if spec.startswith("sqlite:"):
+        return SQLiteJournal.from_url(spec, clock=clock), True
+    if spec.startswith(("postgresql:", "postgres:")):
+        try:
+            # Imported on use: psycopg is an optional dependency.
+            from payfallback.journal.postgres import (  # type: ignore[import-not-found]  # noqa: PLC0415
+                PostgresJournal,
+            )
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the PostgreSQL journal needs psycopg: pip install 'payfallback[postgres]'"
+            ) from exc
+        journal: Journal = PostgresJournal.from_url(spec, clock=clock)
+        return journal, True
+    raise ConfigurationError(
+        f"unknown journal URL {spec.split(':', 1)[0]!r}; use sqlite:///path or postgresql://…"
+    )
+
+
+class _RouterBase:
+    def __init__(self, providers: Iterable[Provider], **options: Unpack[RouterOptions]) -> None:
+        clock = options.get("clock") or SystemClock()
+        self.clock = clock
+        self.events = Events(options.get("listeners", ()))
+        self.journal, self._owns_journal = open_journal(options.get("journal"), clock)
+        self.breakers = BreakerRegistry(
+            policy=options.get("breaker_policy") or BreakerPolicy.default(),
+            clock=clock,
+            store=options.get("state_store") or MemoryStateStore(clock),
+            maintenance=list(options.get("maintenance", ())),
+            on_transition=self.events.transition,
+        )
+        self._core = Core(
+            list(providers),
+            breakers=self.breakers,
+            retry=options.get("retry") or RetryPolicy(),
+            budget=RetryBudget(clock, ratio=options.get("retry_budget", 0.2)),
+            events=self.events,
+            clock=clock,
+            config=CoreConfig(
+                compensate=options.get("compensate", False),
+                fallback_methods=options.get("fallback_methods") or {},
+                lease_seconds=options.get("lease_seconds", 120.0),
+            ),
+        )
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._core.providers
+
+    def available(self, method: Method | None = None) -> list[Choice]:
+        """Providers (and methods) whose breaker admits traffic now, in configured order."""
+        return self._core.available(method)
+
+    def health(self) -> list[BreakerSnapshot]:
+        """Every breaker's state, for a /health endpoint or ``payfallback status``."""
+        return self.breakers.snapshot()
+
+    def _close_journal(self) -> None:
+        if self._owns_journal:
+            self.journal.close()
+
+
+class SyncRouter(_RouterBase):
+    """Synchronous Router for POS terminals and sync backends, on an ``httpx.Client``."""
+
+    def __init__(
+        self,
+        providers: Iterable[Provider],
+        *,
+        client: httpx.Client,
+        sleep: Callable[[float], None] | None = None,
+        **options: Unpack[RouterOptions],
+    ) -> None:
+        if not isinstance(client, httpx.Client):
+            raise ConfigurationError("SyncRouter needs an httpx.Client (Router takes AsyncClient)")
+        super().__init__(providers, **options)
+        self._client = client
+        self._sleep = sleep or time.sleep
+
+    def _run(self, flow: FlowGen[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(action, Send):
+                    start = self.clock.monotonic()
+                    result: httpx.Response | httpx.TransportError
+                    try:
+                        result = self._client.send(action.request)
+                    except httpx.TransportError as exc:
+                        result = exc
+                    value = Sent(result, self.clock.monotonic() - start)
+                elif isinstance(action, Sleep):
+                    self._sleep(action.seconds)
+                else:
+                    value = action.fn(self.journal)
+            except Exception as exc:
+                error = exc
+
+    def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
+        """Charge a stored instrument, falling over down ``instruments`` safely.
+
+        Idempotent per order: a second call for a paid order returns the same Payment and
+        sends nothing. Raises ``Declined`` (the customer's answer; not rerouted),
+        ``OutcomeUnknown`` (journaled; never sent elsewhere blindly),
+        ``AllProvidersUnavailable`` (why each was skipped) or ``InvalidRequest``.
+        """
+        return self._run(self._core.charge(order, list(instruments)))
+
+    def start_checkout(
+        self,
+        order: Order,
+        method: Method,
+        return_urls: ReturnUrls,
+        *,
+        platform: Platform = Platform.PC,
+        fallback_methods: Sequence[Method] | None = None,
+    ) -> CheckoutSession:
+        """Start a redirect/wallet checkout at the first healthy provider for ``method``
+        (then the fallback methods); send the customer to a ``redirect_url``."""
+        return self._run(
+            self._core.start_checkout(order, method, return_urls, platform, fallback_methods)
+        )
+
+    def complete_checkout(self, session_id: str, callback_params: Mapping[str, str]) -> Payment:
+        """Approve what the customer approved at the provider; idempotent per order.
+
+        ``callback_params`` are the query/form parameters of the return-URL request.
+        The approved amount is checked against the order.
+        """
+        return self._run(self._core.complete_checkout(session_id, callback_params))
+
+    def refund(self, payment_id: str, amount: Money | None = None, *, reason: str = "") -> Refund:
+        """Refund (all that is left of) a payment at the provider that charged it.
+
+        If the provider cannot confirm the cancel now, the refund is kept ``OWED`` in the
+        journal and :meth:`recover` retries it; it is never dropped.
+        """
+        return self._run(self._core.refund(payment_id, amount, reason))
+
+    def recover(self) -> RecoveryReport:
+        """Settle what is left open: unknown attempts (by lookup) and owed refunds."""
+        return self._run(self._core.recover())
+
+    def close(self) -> None:
+        self._close_journal()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Router(_RouterBase):
+    """Async Router for backends, on an ``httpx.AsyncClient``. Journal calls run in a
+    worker thread so the event loop never waits on a commit."""
+
+    def __init__(
+        self,
+        providers: Iterable[Provider],
+        *,
+        client: httpx.AsyncClient,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        **options: Unpack[RouterOptions],
+    ) -> None:
+        if not isinstance(client, httpx.AsyncClient):
+            raise ConfigurationError("Router needs an httpx.AsyncClient (SyncRouter takes Client)")
+        super().__init__(providers, **options)
+        self._client = client
+        self._sleep = sleep or asyncio.sleep
+
+    async def _run(self, flow: FlowGen[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(action, Send):
+                    start = self.clock.monotonic()
+                    result: httpx.Response | httpx.TransportError
+                    try:
+                        result = await self._client.send(action.request)
+                    except httpx.TransportError as exc:
+                        result = exc
+                    value = Sent(result, self.clock.monotonic() - start)
+                elif isinstance(action, Sleep):
+                    await self._sleep(action.seconds)
+                elif isinstance(action, JournalCall):
+                    value = await asyncio.to_thread(action.fn, self.journal)
+            except Exception as exc:
+                error = exc
+
+    async def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
+        """Async :meth:`SyncRouter.charge`."""
+        return await self._run(self._core.charge(order, list(instruments)))
+
+    async def start_checkout(
+        self,
+        order: Order,
+        method: Method,
+        return_urls: ReturnUrls,
+        *,
+        platform: Platform = Platform.PC,
+        fallback_methods: Sequence[Method] | None = None,
+    ) -> CheckoutSession:
+        """Async :meth:`SyncRouter.start_checkout`."""
+        return await self._run(
+            self._core.start_checkout(order, method, return_urls, platform, fallback_methods)
+        )
+
+    async def complete_checkout(
+        self, session_id: str, callback_params: Mapping[str, str]
+    ) -> Payment:
+        """Async :meth:`SyncRouter.complete_checkout`."""
+        return await self._run(self._core.complete_checkout(session_id, callback_params))
+
+    async def refund(
+        self, payment_id: str, amount: Money | None = None, *, reason: str = ""
+    ) -> Refund:
+        """Async :meth:`SyncRouter.refund`."""
+        return await self._run(self._core.refund(payment_id, amount, reason))
+
+    async def recover(self) -> RecoveryReport:
+        """Async :meth:`SyncRouter.recover`."""
+        return await self._run(self._core.recover())
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._close_journal)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

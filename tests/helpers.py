@@ -1,0 +1,17 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from payfallback import Instrument, Money, Order
+
+
+def order(order_id: str = "ORD-1", amount: int = 39_000, **kw: Any) -> Order:
+    return Order(order_id=order_id, amount=Money(amount=amount), name="아메리카노 외 2건", **kw)
+
+
+def card(provider: str, billing_key: str = "bk-ok-0001") -> Instrument:
+    return Instrument(provider=provider, billing_key=SecretStr(billing_key))

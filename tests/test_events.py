@@ -1,0 +1,133 @@
+"""Events carry reasons and never secrets; a failover run proves it end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+import structlog
+from pydantic import SecretStr
+from structlog.testing import capture_logs
+
+from payfallback import EVENT_NAMES, Instrument, ManualClock, PayfallbackError, redact_processor
+from payfallback.events import Events, redact, scrub
+from payfallback.testing import FakeBank, FakeProvider, Fault
+from tests.conftest import MakeRouter
+from tests.helpers import order
+
+CARD = "4111 1111 1111 1111"
+BILLING_KEY = "bk-ok-7f3a9c2e51d04b6aa1c0"
+SECRET = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R"
+
+
+def test_scrub_masks_card_numbers_and_key_shaped_tokens() -> None:
+    text = scrub(f"card {CARD} and 4111111111111111 key {SECRET} auth Basic dGVzdF9za19abc123==")
+    assert "4111 1111" not in text
+    assert "4111111111111111" not in text
+    assert "****1111" in text
+    assert SECRET not in text
+    assert "dGVzdF9za19abc123" not in text
+    # A long number that is not a card (fails Luhn) stays: order numbers are not secrets.
+    assert scrub("order 1234567890123456") == "order 1234567890123456"
+
+
+def test_redact_by_key_and_by_type() -> None:
+    clean = redact(
+        {
+            "billing_key": "bk-1",
+            "secret_key": "x",
+            "Authorization": "Basic abc",
+            "token": SecretStr("t"),
+            "nested": {"cid_secret": "s", "provider": "toss"},
+            "provider": "toss",
+            "attempt_id": "O_1",
+        }
+    )
+    assert clean["billing_key"] == clean["secret_key"] == clean["Authorization"] == "[redacted]"
+    assert clean["token"] == "[redacted]"
+    assert clean["nested"] == {"cid_secret": "[redacted]", "provider": "toss"}
+    assert clean["provider"] == "toss"
+    assert clean["attempt_id"] == "O_1"
+
+
+def test_redact_processor_for_merchants_own_logs() -> None:
+    out = redact_processor(None, "info", {"event": f"paid with {CARD}", "api_key": "k"})
+    assert CARD not in str(out)
+    assert out["api_key"] == "[redacted]"
+
+
+def test_unknown_event_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown event name"):
+        Events().emit("payment.oops")
+
+
+def test_a_broken_listener_never_breaks_a_payment() -> None:
+    def broken(name: str, fields: Mapping[str, Any]) -> None:
+        raise RuntimeError("metrics backend down")
+
+    seen: list[str] = []
+    events = Events([broken, lambda name, fields: seen.append(name)])
+    with capture_logs() as logs:
+        events.emit("payment.attempt", provider="toss")
+    assert seen == ["payment.attempt"]
+    assert any(log["event"] == "listener.failed" for log in logs)
+
+
+def test_failover_run_leaks_no_secret_in_events_or_messages(
+    make_router: MakeRouter, clock: ManualClock
+) -> None:
+    a = FakeBank("toss", clock=clock, secret=SECRET)
+    b = FakeBank("nice", clock=clock, secret=SECRET)
+    a.fail_next("charge", Fault.LOST_RESPONSE)
+    a.fail_next("lookup", Fault.UNAVAILABLE_503, times=20)
+    seen: list[Mapping[str, Any]] = []
+    router = make_router(
+        a,
+        b,
+        providers=[
+            FakeProvider("toss", secret=SECRET, idempotency=False),
+            FakeProvider("nice", secret=SECRET),
+        ],
+        listeners=[lambda name, fields: seen.append({"event": name, **fields})],
+        compensate=True,
+    )
+    messages: list[str] = []
+    instruments = [
+        Instrument(provider="toss", billing_key=SecretStr(BILLING_KEY)),
+        Instrument(provider="nice", billing_key=SecretStr(BILLING_KEY)),
+    ]
+    with capture_logs() as logs:
+        payment = router.charge(order(customer_ref=f"card {CARD}"), instruments)
+        b.refuse = True
+        try:
+            router.charge(order("ORD-2"), instruments)
+        except PayfallbackError as exc:
+            messages += [str(exc), repr(exc)]
+        refund = router.refund(payment.payment_id)
+        messages += [repr(refund), repr(payment), repr(instruments), str(router.router.health())]
+    assert {log["event"] for log in logs} >= {
+        "payment.unknown",
+        "payment.rerouted",
+        "payment.succeeded",
+    }
+    assert {log["event"] for log in logs} <= EVENT_NAMES
+    assert len(seen) == len(logs)
+    everything = " ".join(str(x) for x in [*logs, *seen, *messages])
+    for secret in (SECRET, BILLING_KEY, CARD, CARD.replace(" ", "")):
+        assert secret not in everything
+    # Every routing decision says why.
+    for log in logs:
+        if log["event"] in (
+            "payment.rerouted",
+            "payment.skipped",
+            "payment.unknown",
+            "breaker.opened",
+        ):
+            assert log.get("reason"), log
+
+
+def test_structlog_configuration_is_not_touched() -> None:
+    before = structlog.get_config()["processors"]
+    Events().emit("payment.attempt", provider="toss")
+    assert structlog.get_config()["processors"] == before
