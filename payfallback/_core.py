@@ -883,11 +883,9 @@ class Core:
                 attempt.state == AttemptState.PENDING
                 and (now - attempt.updated_at).total_seconds() < self.config.lease_seconds
             ):
-                raise OutcomeUnknown(
-                    f"order {order.order_id} has an attempt in flight ({attempt.attempt_id})",
-                    attempt_id=attempt.attempt_id,
-                    provider=attempt.provider,
-                )
+                # Another worker is sending it right now: wait for its result.
+                in_flight = AttemptInFlight(order.order_id, attempt.attempt_id)
+                return (yield from self._wait_in_flight(order, in_flight))
             provider = self.providers.get(attempt.provider)
             if provider is None:
                 raise ConfigurationError(

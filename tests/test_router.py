@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
@@ -12,6 +14,7 @@ from payfallback import (
     ConfigurationError,
     Declined,
     InvalidRequest,
+    MaintenanceWindow,
     ManualClock,
     Method,
     Money,
@@ -486,3 +489,27 @@ def test_retry_policy_deadline_bounds_the_request(
     payment = router.charge(order(), [card("toss"), card("nice")])
     assert payment.provider == "nice"
     assert charges(a) < 10
+
+
+def test_maintenance_window_routes_around_the_provider_in_advance(
+    make_router: MakeRouter, banks: tuple[FakeBank, ...], clock: ManualClock
+) -> None:
+    a, b, _ = banks
+    window = MaintenanceWindow(
+        provider="toss",
+        start=clock.now() - timedelta(minutes=1),
+        end=clock.now() + timedelta(hours=2),
+        reason="announced maintenance",
+    )
+    events: list[tuple[str, dict[str, object]]] = []
+    router = make_router(
+        a, b, maintenance=[window], listeners=[lambda n, f: events.append((n, dict(f)))]
+    )
+    payment = router.charge(order(), [card("toss"), card("nice")])
+    assert payment.provider == "nice"
+    assert sum(a.requests.values()) == 0
+    skipped = [f for n, f in events if n == "payment.skipped"]
+    assert "announced maintenance" in str(skipped[0]["reason"])
+    assert [c.provider for c in router.available(Method.CARD)] == ["nice"]
+    clock.advance(3 * 3600)
+    assert [c.provider for c in router.available(Method.CARD)] == ["toss", "nice"]
