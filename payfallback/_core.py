@@ -737,8 +737,8 @@ class Core:
             created_at=now,
             updated_at=now,
         )
-        refund = yield from _journal(lambda j: j.add_refund(refund))
-        if not (yield from self._claim_refund(refund)):
+        refund, mine = yield from self._journal_refund(refund)
+        if not mine:
             return refund  # another worker is sending it
         self.events.emit(
             "payment.compensating",
@@ -1208,8 +1208,8 @@ class Core:
             created_at=now,
             updated_at=now,
         )
-        refund = yield from _journal(lambda j: j.add_refund(refund))
-        if not (yield from self._claim_refund(refund)):
+        refund, mine = yield from self._journal_refund(refund)
+        if not mine:
             return refund  # another worker is sending it
         self.events.emit(
             "refund.requested",
@@ -1219,6 +1219,13 @@ class Core:
             amount=amount.amount,
         )
         return (yield from self._execute_refund(refund, order))
+
+    def _journal_refund(self, refund: Refund) -> FlowGen[tuple[Refund, bool]]:
+        """Journal a refund as OWED before anything is sent, and claim it for sending.
+
+        The flag is False when another worker holds it (it is then theirs to send)."""
+        stored = yield from _journal(lambda j: j.add_refund(refund))
+        return stored, (yield from self._claim_refund(stored))
 
     def _claim_refund(self, refund: Refund) -> FlowGen[bool]:
         rid = refund.refund_id
