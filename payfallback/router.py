@@ -71,7 +71,11 @@ class RouterOptions(TypedDict, total=False):
         for the embedded default: a durable SQLite file ``payfallback.sqlite3`` in the
         working directory.
     state_store
-        Where breaker state lives; default: in this process's memory.
+        Where breaker state lives; default: in this process's memory. Several processes
+        or terminals share what they learn through
+        ``payfallback.breaker.redis.RedisStateStore.from_url("redis://…", namespace="shop-1")``
+        (the ``redis`` extra); its ``storage.degraded``/``storage.recovered`` events come
+        out of the Router like any other.
     breaker_policy
         Thresholds and timeouts, normal and at peak hours; default
         :meth:`BreakerPolicy.default` (peak Fri-Sun 17:00-21:00 Asia/Seoul).
@@ -121,7 +125,7 @@ def open_journal(spec: Journal | str | None, clock: Clock) -> tuple[Journal, boo
     if spec.startswith(("postgresql:", "postgres:")):
         try:
             # Imported on use: psycopg is an optional dependency.
-            from payfallback.journal.postgres import (  # type: ignore[import-not-found]  # noqa: PLC0415
+            from payfallback.journal.postgres import (  # noqa: PLC0415
                 PostgresJournal,
             )
         except ImportError as exc:
@@ -141,10 +145,15 @@ class _RouterBase:
         self.clock = clock
         self.events = Events(options.get("listeners", ()))
         self.journal, self._owns_journal = open_journal(options.get("journal"), clock)
+        store = options.get("state_store") or MemoryStateStore(clock)
+        # A shared store (Redis) reports storage.degraded / storage.recovered as our events.
+        add_listener = getattr(store, "add_listener", None)
+        if callable(add_listener):
+            add_listener(self.events.transition)
         self.breakers = BreakerRegistry(
             policy=options.get("breaker_policy") or BreakerPolicy.default(),
             clock=clock,
-            store=options.get("state_store") or MemoryStateStore(clock),
+            store=store,
             maintenance=list(options.get("maintenance", ())),
             on_transition=self.events.transition,
         )
