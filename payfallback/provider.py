@@ -46,6 +46,7 @@ Adapters are found by name through the ``payfallback.providers`` entry-point gro
 from __future__ import annotations
 
 import email.utils
+import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -437,6 +438,13 @@ def load_provider(name: str, /, **settings: Any) -> Provider:
             f"install its distribution, e.g. pip install payfallback-{name}"
         )
     factory = matches[0].load()
+    try:
+        inspect.signature(factory).bind(**settings)
+    except TypeError as exc:  # names the setting, never its value
+        accepted = ", ".join(inspect.signature(factory).parameters)
+        raise ConfigurationError(
+            f"provider {name!r}: {exc}; it takes: {accepted}", provider=name
+        ) from None
     provider = factory(**settings)
     if not isinstance(provider, Provider):
         raise ConfigurationError(

@@ -116,3 +116,10 @@ def test_fake_provider_is_discoverable_and_unknown_names_list_the_installed() ->
         ConfigurationError, match=r"no payment provider named 'nope'.*installed: .*fake"
     ):
         load_provider("nope")
+
+
+def test_a_missing_or_misspelt_setting_names_the_provider_and_what_it_takes() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"provider 'fake': .*unexpected keyword.*it takes: name"
+    ):
+        load_provider("fake", secret_kee="x")

@@ -1,0 +1,18 @@
+"""YourPG adapter for payfallback (built from payfallback's adapter template).
+
+Install ``payfallback-yourpg`` and build it by name::
+
+    provider = load_provider("yourpg", secret_key=SecretStr("..."))
+
+What it does: say which flows (redirect checkout, billing-key charge), which lookups
+(by transaction id, by our attempt id), cancels (full, partial) and void it offers.
+
+Pages followed: list, per operation, the provider page it follows (URL and date read) and
+what was taken from it — host, authentication, paths, fields and their limits, the result
+codes — and mark what could not be confirmed, with the safe choice taken instead.
+"""
+
+from payfallback_yourpg._ops import BASE_URL, NAME, YourPg
+from payfallback_yourpg._wire import CODE_TABLE, Kind, Rule
+
+__all__ = ["BASE_URL", "CODE_TABLE", "NAME", "Kind", "Rule", "YourPg"]
