@@ -4,22 +4,31 @@
 behaviour every :class:`~payfallback.journal.Journal` must show. They reach journals only
 through the ``journal_factory`` fixture: that fixture is the one place that knows which
 backends exist, so a new backend joins every contract test by adding one param there.
+
+The backends are SQLite, PostgreSQL (``PostgresJournal``) and the async PostgreSQL journal
+(``AsyncPostgresJournal``, each call run on an event loop of its own). The PostgreSQL ones
+talk to the real server named by ``PAYFALLBACK_TEST_POSTGRES`` (default
+``postgresql://postgres@127.0.0.1:5432/test``), each test in schemas of its own that are
+dropped at teardown. What only PostgreSQL has is in ``test_journal_postgres.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -35,6 +44,7 @@ from payfallback._clock import Clock, ManualClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal import AttemptInFlight, Journal, JournalCounts, OrderAlreadyPaid
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.models import (
     Attempt,
@@ -76,20 +86,100 @@ class JournalFactory:
         return journal
 
 
-@pytest.fixture(params=["sqlite"])
+#: The PostgreSQL server the PostgreSQL journals are tested against (trust auth in CI).
+PG_URL = os.environ.get("PAYFALLBACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class PgSchemas:
+    """Names schemas for one test, unique to it, and drops exactly those at teardown."""
+
+    def __init__(self) -> None:
+        self.prefix = f"pf_test_{uuid.uuid4().hex[:12]}"
+        self.made: set[str] = set()
+
+    def name(self, store: str) -> str:
+        schema = f"{self.prefix}_{re.sub(r'[^a-z0-9_]', '_', store.lower())}"[:63]
+        self.made.add(schema)
+        return schema
+
+    def drop(self) -> None:
+        if not self.made:
+            return
+        names = psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, sorted(self.made)))
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(names))
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, for driving async code from sync tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+class AsyncJournalOnALoop:
+    """An ``AsyncPostgresJournal`` behind the synchronous ``Journal`` face: every call is
+    awaited on one event loop, so threads racing through it race as coroutines do."""
+
+    def __init__(self, journal: AsyncPostgresJournal, loop: LoopThread) -> None:
+        self._journal = journal
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._journal, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._loop.run(method(*args, **kwargs))
+
+        return call
+
+
+@pytest.fixture(params=["sqlite", "postgres", "postgres-async"])
 def journal_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalFactory]:
     backend = cast(str, request.param)
+    schemas = PgSchemas()
+    loop: LoopThread | None = None
     if backend == "sqlite":
 
         def opener(name: str, clock: Clock) -> Journal:
             return SQLiteJournal(tmp_path / f"{name}.sqlite3", clock=clock)
 
+    elif backend == "postgres":
+
+        def opener(name: str, clock: Clock) -> Journal:
+            return PostgresJournal(PG_URL, schema=schemas.name(name), pool_size=4, clock=clock)
+
+    elif backend == "postgres-async":
+        loop = LoopThread()
+
+        def opener(name: str, clock: Clock) -> Journal:
+            assert loop is not None
+            journal = AsyncPostgresJournal(
+                PG_URL, schema=schemas.name(name), pool_size=4, clock=clock
+            )
+            return cast(Journal, AsyncJournalOnALoop(loop.run(journal.open()), loop))
+
     else:  # pragma: no cover - a new param without its opener
         raise AssertionError(f"no opener for backend {backend!r}")
     factory = JournalFactory(backend, opener)
-    yield factory
-    for journal in factory.opened:
-        journal.close()
+    try:
+        yield factory
+    finally:
+        for journal in factory.opened:
+            journal.close()
+        if loop is not None:
+            loop.stop()
+        schemas.drop()
 
 
 @pytest.fixture
@@ -894,7 +984,7 @@ class TestJournalContract:
         run_state_machine_as_test(
             Machine,
             settings=settings(
-                max_examples=50,
+                max_examples=MACHINE_EXAMPLES[journal_factory.backend],
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
@@ -907,6 +997,11 @@ class TestJournalContract:
 # --------------------------------------------------------------------------------------
 
 ORDER_AMOUNTS = {"ord-a": 10_000, "ord-b": 2_500, "ord-c": 1}
+#: Sequences run per backend. A PostgreSQL step costs round trips to a server, and
+#: ``reopen`` a new pool, so fewer sequences keep the suite quick; the async journal runs
+#: the very same transactions as the sync one (one set of flows, two drivers), so its runs
+#: check the async driver rather than the semantics, and need fewer still.
+MACHINE_EXAMPLES = {"sqlite": 50, "postgres": 12, "postgres-async": 5}
 _STORES = itertools.count()
 
 

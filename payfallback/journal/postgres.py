@@ -1,0 +1,1370 @@
+"""The shared journal: PostgreSQL through psycopg 3 and its connection pool.
+
+For several backend instances (or POS terminals behind one server) that share orders.
+:class:`PostgresJournal` is a :class:`~payfallback.journal.Journal` (synchronous, safe to
+share between threads: the async ``Router`` calls it in worker threads);
+:class:`AsyncPostgresJournal` offers the same methods as coroutines over an async pool, for
+code of your own that runs on an event loop. Both run the same transactions (see
+:mod:`payfallback.journal._pg_flow`). The schema, its migrations and what the database
+enforces by itself are described in :mod:`payfallback.journal._pg_migrations`.
+
+Semantics are the SQLite journal's, rule for rule (the shared contract tests run against
+both). Every method is one transaction at ``READ COMMITTED``, committed before it returns
+(durable with PostgreSQL's default ``synchronous_commit = on``). Where SQLite serialises
+all writers with ``BEGIN IMMEDIATE``, here every transaction that changes an order's
+attempts, payment or refunds first locks that order's row (``SELECT … FOR UPDATE``), so:
+
+* two workers racing ``begin_attempt`` on one order run one after the other, and the
+  second finds the first one's live attempt (``AttemptInFlight``) or its payment
+  (``OrderAlreadyPaid``); orders never wait on each other;
+* two workers racing ``record_success`` on one order make one payment; the other attempt
+  becomes ``SUPERSEDED`` and both get the same ``Payment``;
+* claims (``renew_lease``, ``renew_refund_lease``) are decided on the latest committed row
+  by whoever holds the lock, so ``recover()`` running in several workers at once gives each
+  attempt or refund to exactly one of them. A claim waits for the lock rather than skipping
+  a locked row (``SKIP LOCKED``): the lock is held for one short transaction, never across
+  a provider call, and waiting gives an exact answer where skipping could wrongly tell a
+  customer's returning checkout that someone else holds it.
+
+Locks are always taken order row first, then the rows of that order (a refund claim locks
+its refund's row and nothing else), so transactions cannot deadlock one another. Reads of
+one statement run without ``BEGIN``/``COMMIT``: a single statement sees one snapshot.
+
+Times come from the injected clock, as in SQLite, never from the database server's
+``now()``: tests and the simulator move time by hand, and a lease means the same on every
+worker as long as their clocks agree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from payfallback._clock import Clock, SystemClock
+from payfallback.errors import ConfigurationError, InvalidRequest
+from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._migrations import Migration
+from payfallback.journal._pg_flow import Flow, Query, Row, arun, one, rows, run
+from payfallback.journal._pg_migrations import (
+    MIGRATIONS,
+    check_schema_name,
+    current_version,
+    migrate_step,
+    too_new,
+)
+from payfallback.models import (
+    Attempt,
+    AttemptState,
+    CheckoutSession,
+    Method,
+    Money,
+    Order,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundState,
+)
+
+__all__ = ["AsyncPostgresJournal", "PostgresJournal"]
+
+T = TypeVar("T")
+
+_DEFAULT_SCHEMA = "payfallback"
+_DEFAULT_POOL_SIZE = 10
+#: Reaching the server; libpq's own ``connect_timeout`` in the URL wins.
+_CONNECT_TIMEOUT_S = 10
+#: Waiting for a free pooled connection. Journal transactions last milliseconds, so
+#: reaching this means the pool is far too small or the server is stuck.
+_POOL_TIMEOUT_S = 30.0
+_URL_PREFIXES = ("postgresql://", "postgres://")
+_PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?]*:)[^@/?]*@")
+_REFUND_KINDS = ("refund", "compensation")
+
+# Columns are named, never ``*``: psycopg prepares statements it runs often, and PostgreSQL
+# refuses to run a prepared statement whose result columns changed, so a worker still
+# running the previous release would fail the moment a newer one added a column.
+_ATTEMPT = (
+    "attempt_id, order_id, seq, provider, method, operation, idempotency_key, state,"
+    " provider_txn_id, error_code, error_message, created_at, updated_at"
+)
+_PAYMENT = (
+    "payment_id, order_id, attempt_id, provider, method, provider_txn_id, amount, refunded,"
+    " currency, status, approved_at, attempts"
+)
+_REFUND = (
+    "refund_id, payment_id, order_id, attempt_id, provider, provider_txn_id, amount, currency,"
+    " expected_remaining, reason, kind, idempotency_key, state, error_code, tries, created_at,"
+    " updated_at"
+)
+
+# Shared by unresolved_attempts() and counts() so the two can never disagree.
+_UNRESOLVED_WHERE = """
+    a.state = 'unknown'
+    OR (a.state = 'pending' AND a.lease_until <= %(now)s)
+    OR (a.state = 'superseded' AND NOT EXISTS (
+        SELECT 1 FROM refunds r
+        WHERE r.attempt_id = a.attempt_id AND r.kind = 'compensation'
+    ))
+"""
+
+
+def _lease(lease_seconds: float) -> timedelta:
+    if isinstance(lease_seconds, bool) or not (math.isfinite(lease_seconds) and lease_seconds >= 0):
+        raise InvalidRequest(
+            f"lease_seconds must be a finite number of seconds >= 0, got {lease_seconds!r}"
+        )
+    return timedelta(seconds=lease_seconds)
+
+
+def _attempt(row: Row) -> Attempt:
+    return Attempt(
+        attempt_id=row["attempt_id"],
+        order_id=row["order_id"],
+        seq=row["seq"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        operation=row["operation"],
+        idempotency_key=row["idempotency_key"],
+        state=AttemptState(row["state"]),
+        provider_txn_id=row["provider_txn_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _payment(row: Row) -> Payment:
+    return Payment(
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        provider_txn_id=row["provider_txn_id"],
+        attempt_id=row["attempt_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        refunded=Money(amount=row["refunded"], currency=row["currency"]),
+        status=PaymentStatus(row["status"]),
+        approved_at=row["approved_at"],
+        attempts=row["attempts"],
+    )
+
+
+def _refund(row: Row) -> Refund:
+    return Refund(
+        refund_id=row["refund_id"],
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        attempt_id=row["attempt_id"],
+        provider=row["provider"],
+        provider_txn_id=row["provider_txn_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        expected_remaining=row["expected_remaining"],
+        reason=row["reason"],
+        kind=row["kind"],
+        idempotency_key=row["idempotency_key"],
+        state=RefundState(row["state"]),
+        error_code=row["error_code"],
+        tries=row["tries"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _violates(exc: psycopg.Error, constraint: str) -> bool:
+    return isinstance(exc, pg_errors.UniqueViolation) and exc.diag.constraint_name == constraint
+
+
+class _Transactions:
+    """The journal's methods as flows: the SQL and every check, with no I/O of their own.
+
+    Each flow is one transaction; the journals below only carry them out.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @staticmethod
+    def _lock_order(order_id: str) -> Flow[Row | None]:
+        """Lock the order's row for the rest of the transaction; its amount and currency."""
+        return (
+            yield from one(
+                "SELECT amount, currency FROM orders WHERE order_id = %s FOR UPDATE", (order_id,)
+            )
+        )
+
+    @staticmethod
+    def _attempt_row(attempt_id: str) -> Flow[Attempt | None]:
+        row = yield from one(
+            f"SELECT {_ATTEMPT} FROM attempts WHERE attempt_id = %s", (attempt_id,)
+        )
+        return None if row is None else _attempt(row)
+
+    @classmethod
+    def _lock_attempt(cls, attempt_id: str) -> Flow[Attempt]:
+        """Lock the attempt's order, then read the attempt as the lock holder sees it."""
+        locked = yield from one(
+            "SELECT o.order_id FROM orders o JOIN attempts a ON a.order_id = o.order_id"
+            " WHERE a.attempt_id = %s FOR UPDATE OF o",
+            (attempt_id,),
+        )
+        if locked is None:
+            raise InvalidRequest(
+                f"no attempt {attempt_id!r} in the journal; attempts are created by begin_attempt",
+                attempt_id=attempt_id,
+            )
+        # A statement of its own: under READ COMMITTED it sees what the previous lock holder
+        # committed, which the locking statement's snapshot may not.
+        attempt = yield from cls._attempt_row(attempt_id)
+        assert attempt is not None  # attempts are never deleted
+        return attempt
+
+    @staticmethod
+    def _payment_by(column: str, value: str) -> Flow[Payment | None]:
+        # ``column`` is one of our own literals, never caller input.
+        row = yield from one(f"SELECT {_PAYMENT} FROM payments WHERE {column} = %s", (value,))
+        return None if row is None else _payment(row)
+
+    @staticmethod
+    def _refund_row(refund_id: str) -> Flow[Refund | None]:
+        row = yield from one(f"SELECT {_REFUND} FROM refunds WHERE refund_id = %s", (refund_id,))
+        return None if row is None else _refund(row)
+
+    @staticmethod
+    def _no_refund(refund_id: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"no refund {refund_id!r} in the journal; refunds are created by add_refund"
+        )
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def begin_attempt(
+        self,
+        order: Order,
+        *,
+        provider: str,
+        method: Method,
+        operation: str,
+        idempotency_key: str,
+        lease_seconds: float,
+    ) -> Flow[Attempt]:
+        lease = _lease(lease_seconds)
+        now = self._clock.now()
+        # A new order's row is written first so that there is a row to lock; if another
+        # transaction is writing the same new order, this waits for it to finish.
+        yield Query(
+            "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
+            " VALUES (%s, %s, %s, %s::json, %s) ON CONFLICT (order_id) DO NOTHING",
+            (
+                order.order_id,
+                order.amount.amount,
+                order.amount.currency,
+                order.model_dump_json(),
+                now,
+            ),
+        )
+        row = yield from self._lock_order(order.order_id)
+        assert row is not None  # inserted above or already there; orders are never deleted
+        journaled = Money(amount=row["amount"], currency=row["currency"])
+        if journaled != order.amount:
+            raise InvalidRequest(
+                f"order {order.order_id} was journaled for {journaled}, not {order.amount}: "
+                "an order's amount never changes once journaled; use a new order id for a "
+                "new amount"
+            )
+        payment = yield from self._payment_by("order_id", order.order_id)
+        if payment is not None:
+            raise OrderAlreadyPaid(payment)
+        live = yield from one(
+            "SELECT attempt_id FROM attempts WHERE order_id = %s AND state = 'pending'"
+            " AND lease_until > %s ORDER BY seq LIMIT 1",
+            (order.order_id, now),
+        )
+        if live is not None:
+            raise AttemptInFlight(order.order_id, live["attempt_id"])
+        reused = yield from one(
+            "SELECT attempt_id FROM attempts WHERE provider = %s AND idempotency_key = %s",
+            (provider, idempotency_key),
+        )
+        if reused is not None:
+            raise self._key_reused(f"attempt {reused['attempt_id']}", provider)
+        seq_row = yield from one(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM attempts WHERE order_id = %s",
+            (order.order_id,),
+        )
+        assert seq_row is not None  # an aggregate always yields a row
+        seq = int(seq_row["seq"])
+        try:
+            stored = yield from one(
+                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+                " idempotency_key, state, lease_until, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"
+                f" RETURNING {_ATTEMPT}",
+                (
+                    f"{order.order_id}_{seq}",
+                    order.order_id,
+                    seq,
+                    provider,
+                    Method(method).value,
+                    operation,
+                    idempotency_key,
+                    now + lease,
+                    now,
+                    now,
+                ),
+            )
+        except psycopg.Error as exc:
+            # Another order's attempt took the key after the check above: orders do not
+            # lock each other, the unique constraint decides.
+            if _violates(exc, "attempts_key_once"):
+                raise self._key_reused("another attempt", provider) from exc
+            raise
+        assert stored is not None
+        return _attempt(stored)
+
+    @staticmethod
+    def _key_reused(who: str, provider: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"{who} already used this idempotency key at {provider}: mint a new key for "
+            "every attempt (retries of one attempt reuse its key without a new begin_attempt)",
+            provider=provider,
+        )
+
+    def update_attempt(
+        self,
+        attempt_id: str,
+        *,
+        state: AttemptState,
+        provider_txn_id: str | None,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> Flow[Attempt]:
+        state = AttemptState(state)
+        if state is AttemptState.SUCCEEDED:
+            raise InvalidRequest(
+                f"attempt {attempt_id} cannot be marked succeeded by update_attempt; use "
+                "record_success, which stores its payment in the same transaction",
+                attempt_id=attempt_id,
+            )
+        now = self._clock.now()
+        current = yield from self._lock_attempt(attempt_id)
+        if current.state is AttemptState.SUCCEEDED:
+            raise InvalidRequest(
+                f"attempt {attempt_id} is the payment of order {current.order_id}; it "
+                f"cannot move to {state.value} (refund the payment instead)",
+                attempt_id=attempt_id,
+            )
+        if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
+            live = yield from one(
+                "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
+                " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
+                (current.order_id, attempt_id, now),
+            )
+            if live is not None:
+                raise AttemptInFlight(current.order_id, live["attempt_id"])
+        # A lease guards work in flight; once an attempt leaves PENDING that work is over,
+        # so its lease ends with it (a redirected checkout must be claimable the moment
+        # the customer comes back).
+        stored = yield from one(
+            "UPDATE attempts SET state = %(state)s,"
+            " provider_txn_id = COALESCE(%(txn)s, provider_txn_id),"
+            " error_code = COALESCE(%(code)s, error_code),"
+            " error_message = COALESCE(%(message)s, error_message),"
+            " lease_until = CASE WHEN %(pending)s THEN lease_until ELSE %(now)s END,"
+            " updated_at = %(now)s WHERE attempt_id = %(id)s"
+            f" RETURNING {_ATTEMPT}",
+            {
+                "state": state.value,
+                "txn": provider_txn_id,
+                "code": error_code,
+                "message": error_message,
+                "pending": state is AttemptState.PENDING,
+                "now": now,
+                "id": attempt_id,
+            },
+        )
+        assert stored is not None
+        return _attempt(stored)
+
+    def record_success(self, attempt_id: str, payment: Payment) -> Flow[Payment]:
+        now = self._clock.now()
+        attempt = yield from self._lock_attempt(attempt_id)
+        self._check_payment_fits(attempt, payment)
+        order = yield from one(
+            "SELECT amount, currency FROM orders WHERE order_id = %s", (attempt.order_id,)
+        )
+        assert order is not None  # attempts reference their order
+        journaled = Money(amount=order["amount"], currency=order["currency"])
+        if payment.amount != journaled:
+            raise InvalidRequest(
+                f"payment {payment.payment_id} is for {payment.amount}, but order "
+                f"{attempt.order_id} was journaled for {journaled}: a charge of another "
+                "amount cannot be the order's payment (mark the attempt superseded and "
+                "compensate it)",
+                attempt_id=attempt_id,
+            )
+        existing = yield from self._payment_by("order_id", attempt.order_id)
+        if existing is not None:
+            if existing.attempt_id != attempt_id:
+                yield Query(
+                    "UPDATE attempts SET state = 'superseded',"
+                    " provider_txn_id = COALESCE(%s, provider_txn_id), updated_at = %s"
+                    " WHERE attempt_id = %s",
+                    (payment.provider_txn_id, now, attempt_id),
+                )
+            return existing
+        clash = yield from self._payment_by("payment_id", payment.payment_id)
+        if clash is not None:
+            raise self._payment_id_taken(payment.payment_id, f"order {clash.order_id}", attempt_id)
+        try:
+            stored = yield from one(
+                "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
+                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+                " created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s)"
+                f" RETURNING {_PAYMENT}",
+                (
+                    payment.payment_id,
+                    payment.order_id,
+                    attempt_id,
+                    payment.provider,
+                    payment.method.value,
+                    payment.provider_txn_id,
+                    payment.amount.amount,
+                    payment.amount.currency,
+                    payment.approved_at,
+                    payment.attempts,
+                    now,
+                    now,
+                ),
+            )
+        except psycopg.Error as exc:
+            # Another order's payment took the id after the check above.
+            if _violates(exc, "payments_pkey"):
+                raise self._payment_id_taken(
+                    payment.payment_id, "another order", attempt_id
+                ) from exc
+            raise
+        yield Query(
+            "UPDATE attempts SET state = 'succeeded', provider_txn_id = %s, updated_at = %s"
+            " WHERE attempt_id = %s",
+            (payment.provider_txn_id, now, attempt_id),
+        )
+        assert stored is not None
+        return _payment(stored)
+
+    @staticmethod
+    def _payment_id_taken(payment_id: str, owner: str, attempt_id: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"payment id {payment_id} is already the payment of {owner}; payment ids are unique",
+            attempt_id=attempt_id,
+        )
+
+    @staticmethod
+    def _check_payment_fits(attempt: Attempt, payment: Payment) -> None:
+        where = f"payment {payment.payment_id} for attempt {attempt.attempt_id}"
+        if payment.attempt_id != attempt.attempt_id:
+            raise InvalidRequest(
+                f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
+                attempt_id=attempt.attempt_id,
+            )
+        if payment.order_id != attempt.order_id or payment.provider != attempt.provider:
+            raise InvalidRequest(
+                f"{where} is for order {payment.order_id} at {payment.provider}, but the "
+                f"attempt is for order {attempt.order_id} at {attempt.provider}",
+                attempt_id=attempt.attempt_id,
+            )
+        if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
+            payment.status is not PaymentStatus.PAID
+        ):
+            raise InvalidRequest(
+                f"{where} must be recorded as new (status paid, nothing refunded); refunds "
+                "are journaled with add_refund",
+                attempt_id=attempt.attempt_id,
+            )
+
+    def renew_lease(self, attempt_id: str, lease_seconds: float) -> Flow[bool]:
+        lease = _lease(lease_seconds)
+        now = self._clock.now()
+        yield from self._lock_attempt(attempt_id)
+        # A stale PENDING attempt is not revived while another attempt of the same order
+        # is live: one order, one request in flight.
+        result = yield Query(
+            "UPDATE attempts SET lease_until = %(until)s"
+            " WHERE attempt_id = %(id)s AND state NOT IN ('succeeded', 'failed')"
+            " AND lease_until <= %(now)s"
+            " AND NOT (state = 'pending' AND EXISTS (SELECT 1 FROM attempts other"
+            "   WHERE other.order_id = attempts.order_id"
+            "   AND other.attempt_id <> attempts.attempt_id"
+            "   AND other.state = 'pending' AND other.lease_until > %(now)s))",
+            {"until": now + lease, "id": attempt_id, "now": now},
+        )
+        return result.rowcount == 1
+
+    def get_order(self, order_id: str) -> Flow[Order | None]:
+        row = yield from one(
+            "SELECT order_json::text AS order_json FROM orders WHERE order_id = %s", (order_id,)
+        )
+        return None if row is None else Order.model_validate_json(row["order_json"], strict=False)
+
+    def get_attempt(self, attempt_id: str) -> Flow[Attempt | None]:
+        return (yield from self._attempt_row(attempt_id))
+
+    def attempts_for_order(self, order_id: str) -> Flow[Sequence[Attempt]]:
+        found = yield from rows(
+            f"SELECT {_ATTEMPT} FROM attempts WHERE order_id = %s ORDER BY seq", (order_id,)
+        )
+        return [_attempt(row) for row in found]
+
+    def get_payment(self, payment_id: str) -> Flow[Payment | None]:
+        return (yield from self._payment_by("payment_id", payment_id))
+
+    def payment_for_order(self, order_id: str) -> Flow[Payment | None]:
+        return (yield from self._payment_by("order_id", order_id))
+
+    def unresolved_attempts(self) -> Flow[Sequence[Attempt]]:
+        found = yield from rows(
+            f"SELECT {_ATTEMPT} FROM attempts a WHERE {_UNRESOLVED_WHERE}"
+            " ORDER BY a.created_at, a.row_no",
+            {"now": self._clock.now()},
+        )
+        return [_attempt(row) for row in found]
+
+    # -- checkouts ------------------------------------------------------------------------
+
+    def save_checkout(self, session: CheckoutSession) -> Flow[None]:
+        now = self._clock.now()
+        attempt = yield from self._lock_attempt(session.session_id)
+        if attempt.order_id != session.order_id or attempt.provider != session.provider:
+            raise InvalidRequest(
+                f"checkout {session.session_id} is for order {session.order_id} at "
+                f"{session.provider}, but its attempt is for order {attempt.order_id} at "
+                f"{attempt.provider}",
+                attempt_id=attempt.attempt_id,
+            )
+        if attempt.state not in (AttemptState.PENDING, AttemptState.REDIRECTED):
+            raise InvalidRequest(
+                f"attempt {attempt.attempt_id} is {attempt.state.value}; a checkout is "
+                "saved while its attempt is pending (or redirected, to replace it)",
+                attempt_id=attempt.attempt_id,
+            )
+        yield Query(
+            "INSERT INTO checkouts (session_id, order_id, session_json, created_at, updated_at)"
+            " VALUES (%s, %s, %s::json, %s, %s)"
+            " ON CONFLICT (session_id) DO UPDATE SET"
+            " session_json = excluded.session_json, updated_at = excluded.updated_at",
+            (session.session_id, session.order_id, session.model_dump_json(), now, now),
+        )
+        yield Query(
+            "UPDATE attempts SET state = 'redirected',"
+            " provider_txn_id = COALESCE(%s, provider_txn_id), lease_until = %s,"
+            " updated_at = %s WHERE attempt_id = %s",
+            (session.provider_txn_id, now, now, attempt.attempt_id),
+        )
+
+    def get_checkout(self, session_id: str) -> Flow[CheckoutSession | None]:
+        row = yield from one(
+            "SELECT session_json::text AS session_json FROM checkouts WHERE session_id = %s",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        return CheckoutSession.model_validate_json(row["session_json"], strict=False)
+
+    # -- refunds --------------------------------------------------------------------------
+
+    def add_refund(self, refund: Refund) -> Flow[Refund]:
+        if refund.kind not in _REFUND_KINDS:
+            raise InvalidRequest(
+                f"refund {refund.refund_id}: kind must be 'refund' or 'compensation', got "
+                f"{refund.kind!r}"
+            )
+        if refund.state is not RefundState.OWED or refund.tries != 0:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} must be journaled as owed with no tries; "
+                "update_refund records what happened next"
+            )
+        if refund.amount.amount <= 0:
+            raise InvalidRequest(f"refund {refund.refund_id}: amount must be greater than zero")
+        existing = yield from self._refund_row(refund.refund_id)
+        if existing is not None:
+            return existing
+        attempt = yield from self._lock_attempt(refund.attempt_id)
+        # Again under the lock: the same refund may have been journaled meanwhile.
+        existing = yield from self._refund_row(refund.refund_id)
+        if existing is not None:
+            return existing
+        if attempt.order_id != refund.order_id:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} is for order {refund.order_id}, but attempt "
+                f"{attempt.attempt_id} belongs to order {attempt.order_id}",
+                attempt_id=attempt.attempt_id,
+            )
+        if refund.kind == "refund":
+            yield from self._check_refundable(refund)
+        elif refund.payment_id is not None:
+            named = yield from self._payment_by("payment_id", refund.payment_id)
+            if named is None:
+                raise InvalidRequest(
+                    f"compensation {refund.refund_id} names payment {refund.payment_id}, "
+                    "which is not in the journal; use None for a charge that is no payment"
+                )
+        reused = yield from one(
+            "SELECT refund_id FROM refunds WHERE idempotency_key = %s", (refund.idempotency_key,)
+        )
+        if reused is not None:
+            raise self._refund_key_reused(reused["refund_id"], refund.refund_id)
+        try:
+            stored = yield from one(
+                "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " idempotency_key, state, error_code, tries, lease_until, created_at,"
+                " updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'owed', %s, 0, NULL,"
+                " %s, %s)"
+                f" RETURNING {_REFUND}",
+                (
+                    refund.refund_id,
+                    refund.payment_id,
+                    refund.order_id,
+                    refund.attempt_id,
+                    refund.provider,
+                    refund.provider_txn_id,
+                    refund.amount.amount,
+                    refund.amount.currency,
+                    refund.expected_remaining,
+                    refund.reason,
+                    refund.kind,
+                    refund.idempotency_key,
+                    refund.error_code,
+                    refund.created_at,
+                    refund.updated_at,
+                ),
+            )
+        except psycopg.Error as exc:
+            # A refund of another order took the key after the check above.
+            if _violates(exc, "refunds_key_once"):
+                raise self._refund_key_reused("of another order", refund.refund_id) from exc
+            raise
+        assert stored is not None
+        return _refund(stored)
+
+    @staticmethod
+    def _refund_key_reused(other: str, refund_id: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"refund {other} already used this idempotency key; mint a new key for refund "
+            f"{refund_id}"
+        )
+
+    def _check_refundable(self, refund: Refund) -> Flow[None]:
+        if refund.payment_id is None:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} names no payment; only a compensation (giving "
+                "back a charge that is not the order's payment) may omit it"
+            )
+        payment = yield from self._payment_by("payment_id", refund.payment_id)
+        if payment is None:
+            raise InvalidRequest(
+                f"refund {refund.refund_id}: no payment {refund.payment_id} in the journal"
+            )
+        if (payment.order_id, payment.attempt_id) != (refund.order_id, refund.attempt_id):
+            raise InvalidRequest(
+                f"refund {refund.refund_id} must name order {payment.order_id} and attempt "
+                f"{payment.attempt_id}, which made payment {payment.payment_id}",
+                attempt_id=refund.attempt_id,
+            )
+        if refund.amount.currency != payment.amount.currency:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} is in {refund.amount.currency}, payment "
+                f"{payment.payment_id} in {payment.amount.currency}"
+            )
+        row = yield from one(
+            "SELECT COALESCE(SUM(amount), 0) AS owed FROM refunds"
+            " WHERE payment_id = %s AND kind = 'refund' AND state = 'owed'",
+            (payment.payment_id,),
+        )
+        owed = Money(
+            amount=int(row["owed"]) if row is not None else 0, currency=payment.amount.currency
+        )
+        left = payment.refundable - owed
+        if refund.amount.amount > left.amount:
+            raise InvalidRequest(
+                f"refund {refund.refund_id} of {refund.amount} is more than payment "
+                f"{payment.payment_id} (order {payment.order_id}) has left to refund: "
+                f"{left} can still be refunded ({payment.amount} paid, {payment.refunded} "
+                f"refunded, {owed} owed)"
+            )
+
+    def update_refund(
+        self, refund_id: str, *, state: RefundState, error_code: str | None
+    ) -> Flow[Refund]:
+        state = RefundState(state)
+        now = self._clock.now()
+        found = yield from one("SELECT order_id FROM refunds WHERE refund_id = %s", (refund_id,))
+        if found is None:
+            raise self._no_refund(refund_id)
+        yield from self._lock_order(found["order_id"])
+        current = yield from self._refund_row(refund_id)
+        assert current is not None  # refunds are never deleted while owed, nor by us
+        if current.state is not RefundState.OWED and state is not current.state:
+            raise InvalidRequest(
+                f"refund {refund_id} already {current.state.value}; it cannot become "
+                f"{state.value} (journal a new refund if money must still move)"
+            )
+        # Each try ends the lease that claimed it, so the next recover() can retry.
+        stored = yield from one(
+            "UPDATE refunds SET state = %s, error_code = COALESCE(%s, error_code),"
+            " tries = tries + 1, lease_until = NULL, updated_at = %s WHERE refund_id = %s"
+            f" RETURNING {_REFUND}",
+            (state.value, error_code, now, refund_id),
+        )
+        settles_payment = (
+            state is RefundState.SUCCEEDED
+            and current.state is RefundState.OWED
+            and current.kind == "refund"
+            and current.payment_id is not None
+        )
+        if settles_payment:
+            yield Query(
+                "UPDATE payments SET refunded = refunded + %(amount)s,"
+                " status = CASE WHEN refunded + %(amount)s >= amount THEN 'refunded'"
+                " ELSE 'partially_refunded' END, updated_at = %(now)s"
+                " WHERE payment_id = %(payment_id)s",
+                {"amount": current.amount.amount, "now": now, "payment_id": current.payment_id},
+            )
+        assert stored is not None
+        return _refund(stored)
+
+    def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> Flow[bool]:
+        lease = _lease(lease_seconds)
+        now = self._clock.now()
+        # One UPDATE: a second claimer waits for the first one's row lock, then re-checks
+        # the lease on the row the first one committed and finds it live.
+        result = yield Query(
+            "UPDATE refunds SET lease_until = %s WHERE refund_id = %s AND state = 'owed'"
+            " AND (lease_until IS NULL OR lease_until <= %s)",
+            (now + lease, refund_id, now),
+        )
+        if result.rowcount == 1:
+            return True
+        exists = yield from one("SELECT 1 FROM refunds WHERE refund_id = %s", (refund_id,))
+        if exists is None:
+            raise self._no_refund(refund_id)
+        return False
+
+    def get_refund(self, refund_id: str) -> Flow[Refund | None]:
+        return (yield from self._refund_row(refund_id))
+
+    def refunds_for_order(self, order_id: str) -> Flow[Sequence[Refund]]:
+        found = yield from rows(
+            f"SELECT {_REFUND} FROM refunds WHERE order_id = %s ORDER BY created_at, row_no",
+            (order_id,),
+        )
+        return [_refund(row) for row in found]
+
+    def refunds_owed(self) -> Flow[Sequence[Refund]]:
+        found = yield from rows(
+            f"SELECT {_REFUND} FROM refunds WHERE state = 'owed' ORDER BY created_at, row_no"
+        )
+        return [_refund(row) for row in found]
+
+    def counts(self) -> Flow[JournalCounts]:
+        # One statement, so one snapshot: the figures agree with each other.
+        row = yield from one(
+            "SELECT (SELECT COUNT(*) FROM orders) AS orders,"
+            " (SELECT COUNT(*) FROM payments) AS payments,"
+            f" (SELECT COUNT(*) FROM attempts a WHERE {_UNRESOLVED_WHERE}) AS unresolved,"
+            " (SELECT COUNT(*) FROM refunds WHERE state = 'owed') AS owed,"
+            " (SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE state = 'owed')"
+            " AS owed_amount",
+            {"now": self._clock.now()},
+        )
+        assert row is not None
+        return JournalCounts(
+            orders=int(row["orders"]),
+            payments=int(row["payments"]),
+            unresolved_attempts=int(row["unresolved"]),
+            refunds_owed=int(row["owed"]),
+            refunds_owed_amount=int(row["owed_amount"]),
+        )
+
+
+# -- connection settings ------------------------------------------------------------------
+
+
+def _split_url(url: str) -> tuple[str, str | None, int | None]:
+    """``url`` without our own query parameters, and those: ``schema``, ``pool_size``."""
+    if not isinstance(url, str) or not url.startswith(_URL_PREFIXES):
+        raise ConfigurationError(
+            f"not a PostgreSQL journal URL: {_redact_url(url)!r}; use "
+            "postgresql://user:password@host:5432/dbname (optionally ?schema=payfallback"
+            "&pool_size=10, and any libpq parameter such as sslmode=require)"
+        )
+    base, _, query_text = url.partition("?")
+    query = parse_qsl(query_text, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in ("schema", "pool_size")}
+    libpq = [(key, value) for key, value in query if key not in ours]
+    pool_size: int | None = None
+    if "pool_size" in ours:
+        try:
+            pool_size = int(ours["pool_size"])
+        except ValueError:
+            raise ConfigurationError(
+                f"journal URL: pool_size must be a whole number, got {ours['pool_size']!r}"
+            ) from None
+    conninfo = f"{base}?{urlencode(libpq)}" if libpq else base
+    return conninfo, ours.get("schema"), pool_size
+
+
+def _redact_url(url: object) -> str:
+    """A URL fit for a message: no password."""
+    if not isinstance(url, str):
+        return repr(url)
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def _describe(conninfo: str) -> str:
+    """Where a journal is, for ``repr`` and messages: never the password."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise ConfigurationError(
+            f"journal connection string is not valid: {exc}; use "
+            "postgresql://user:password@host:5432/dbname"
+        ) from None
+    user = params.get("user") or ""
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    port = params.get("port") or "5432"
+    dbname = params.get("dbname") or user
+    return f"postgresql://{user}{'@' if user else ''}{host}:{port}/{dbname}"
+
+
+def _connect_kwargs(conninfo: str) -> dict[str, Any]:
+    """Defaults for what the caller's connection string leaves out."""
+    given = conninfo_to_dict(conninfo)
+    # Autocommit: transactions are opened by the flows' driver, only where a flow needs
+    # more than one statement.
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if "connect_timeout" not in given:
+        kwargs["connect_timeout"] = _CONNECT_TIMEOUT_S
+    if "application_name" not in given:
+        kwargs["application_name"] = "payfallback"
+    return kwargs
+
+
+def _check_pool_size(pool_size: int) -> int:
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ConfigurationError(
+            f"pool_size must be a whole number of connections >= 1, got {pool_size!r}"
+        )
+    return pool_size
+
+
+def _session_setup(schema: str) -> tuple[str, tuple[str]]:
+    """Run on every new connection, in one round trip: unqualified names in the journal's
+    SQL reach its schema and nothing else, and timestamps come back in UTC, the only zone
+    the journal stores."""
+    path = sql.Identifier(schema).as_string()
+    return (
+        "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
+        (path,),
+    )
+
+
+class _Settings:
+    """What both journals are given, checked once; ``where`` is safe to show."""
+
+    def __init__(self, conninfo: str, schema: str, pool_size: int, clock: Clock | None) -> None:
+        self.conninfo = conninfo
+        self.schema = check_schema_name(schema)
+        self.pool_size = _check_pool_size(pool_size)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.address = _describe(conninfo)
+        self.where = f"{self.address} (schema {self.schema})"
+        self.kwargs = _connect_kwargs(conninfo)
+
+    def repr(self, cls: str) -> str:
+        return f"{cls}({self.address!r}, schema={self.schema!r}, pool_size={self.pool_size})"
+
+    def cannot_connect(self, exc: psycopg.Error) -> ConfigurationError:
+        return ConfigurationError(
+            f"cannot open journal {self.where}: {str(exc).strip()}; check the URL, that the "
+            "server is up, and that the role may connect to the database and use (or, the "
+            "first time, create) the schema"
+        )
+
+
+# -- the journals -------------------------------------------------------------------------
+
+
+class PostgresJournal:
+    """A :class:`~payfallback.journal.Journal` in a PostgreSQL schema, for shared orders.
+
+    ``conninfo`` is a libpq connection string or URL; the role needs to create the schema
+    the first time (or an administrator creates it and grants the role its use). Opening
+    applies the schema's pending migrations on a connection of its own (so a wrong URL or
+    password fails at once, with PostgreSQL's own message, as ``ConfigurationError``), then
+    opens a pool of up to ``pool_size`` connections, shared by the threads that call the
+    journal. Close it (or use it as a context manager) to close the pool.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = _DEFAULT_SCHEMA,
+        pool_size: int = _DEFAULT_POOL_SIZE,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = settings = _Settings(conninfo, schema, pool_size, clock)
+        self._tx = _Transactions(settings.clock)
+        try:
+            with psycopg.connect(conninfo, **settings.kwargs) as conn:
+                self._setup(conn)
+                self._migrate(conn, MIGRATIONS)
+        except psycopg.Error as exc:
+            raise settings.cannot_connect(exc) from exc
+        pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
+            conninfo,
+            kwargs=settings.kwargs,
+            min_size=1,
+            max_size=settings.pool_size,
+            open=False,
+            configure=self._setup,
+            check=ConnectionPool.check_connection,
+            name=f"payfallback-journal-{settings.schema}",
+            timeout=_POOL_TIMEOUT_S,
+        )
+        try:
+            pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            pool.close()
+            raise settings.cannot_connect(exc) from exc
+        self._pool = pool
+
+    def _migrate(self, conn: psycopg.Connection[Any], migrations: Sequence[Migration]) -> None:
+        settings = self._settings
+        current = run(conn, current_version(), atomic=False)
+        if current > len(migrations):
+            raise too_new(settings.where, current, len(migrations))
+        while current != len(migrations):
+            step = migrate_step(
+                schema=settings.schema,
+                applied_at=settings.clock.now(),
+                where=settings.where,
+                migrations=migrations,
+            )
+            # None: a step was applied; the next run applies another or says we are done.
+            version: int | None = run(conn, step)
+            current = version or 0
+
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(*_session_setup(self._settings.schema))
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock | None = None) -> Self:
+        """Open the journal a URL names.
+
+        ``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with
+        optional ``schema`` (default ``payfallback``) and ``pool_size`` (default 10) query
+        parameters; any other query parameter goes to libpq (``sslmode=require``, say).
+        """
+        conninfo, schema, pool_size = _split_url(url)
+        return cls(
+            conninfo,
+            schema=schema if schema is not None else _DEFAULT_SCHEMA,
+            pool_size=pool_size if pool_size is not None else _DEFAULT_POOL_SIZE,
+            clock=clock,
+        )
+
+    @property
+    def schema(self) -> str:
+        return self._settings.schema
+
+    @property
+    def pool_size(self) -> int:
+        return self._settings.pool_size
+
+    def __repr__(self) -> str:
+        return self._settings.repr(type(self).__name__)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pool; calling it again does nothing."""
+        self._pool.close()
+
+    def _run(self, flow: Flow[T]) -> T:
+        with self._pool.connection() as conn:
+            return run(conn, flow)
+
+    def _read(self, flow: Flow[T]) -> T:
+        """Run a flow of one statement: atomic by itself, no ``BEGIN``/``COMMIT`` needed."""
+        with self._pool.connection() as conn:
+            return run(conn, flow, atomic=False)
+
+    # -- the Journal protocol: each method is one transaction of _Transactions -------------
+
+    def begin_attempt(
+        self,
+        order: Order,
+        *,
+        provider: str,
+        method: Method,
+        operation: str,
+        idempotency_key: str,
+        lease_seconds: float,
+    ) -> Attempt:
+        """See :meth:`Journal.begin_attempt`; racing workers are serialised per order."""
+        return self._run(
+            self._tx.begin_attempt(
+                order,
+                provider=provider,
+                method=method,
+                operation=operation,
+                idempotency_key=idempotency_key,
+                lease_seconds=lease_seconds,
+            )
+        )
+
+    def update_attempt(
+        self,
+        attempt_id: str,
+        *,
+        state: AttemptState,
+        provider_txn_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Attempt:
+        """Move an attempt to ``state``; ``None`` never erases a value already journaled.
+
+        As :meth:`SQLiteJournal.update_attempt
+        <payfallback.journal.sqlite.SQLiteJournal.update_attempt>`: ``SUCCEEDED`` only
+        through :meth:`record_success`, a succeeded attempt never moves, leaving
+        ``PENDING`` ends the lease, and going back to ``PENDING`` raises
+        ``AttemptInFlight`` while another attempt of the order is live.
+        """
+        return self._run(
+            self._tx.update_attempt(
+                attempt_id,
+                state=state,
+                provider_txn_id=provider_txn_id,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        )
+
+    def record_success(self, attempt_id: str, payment: Payment) -> Payment:
+        """See :meth:`Journal.record_success`; the payment must fit its attempt and order."""
+        return self._run(self._tx.record_success(attempt_id, payment))
+
+    def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
+        """Claim an attempt for work if its lease ran out; True if this call claimed it.
+
+        Settled attempts are never claimed, a live lease is never extended, and a stale
+        ``PENDING`` attempt is not revived while another attempt of its order is live.
+        """
+        return self._run(self._tx.renew_lease(attempt_id, lease_seconds))
+
+    def get_order(self, order_id: str) -> Order | None:
+        return self._read(self._tx.get_order(order_id))
+
+    def get_attempt(self, attempt_id: str) -> Attempt | None:
+        return self._read(self._tx.get_attempt(attempt_id))
+
+    def attempts_for_order(self, order_id: str) -> Sequence[Attempt]:
+        return self._read(self._tx.attempts_for_order(order_id))
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        return self._read(self._tx.get_payment(payment_id))
+
+    def payment_for_order(self, order_id: str) -> Payment | None:
+        return self._read(self._tx.payment_for_order(order_id))
+
+    def save_checkout(self, session: CheckoutSession) -> None:
+        """Store a started checkout under its attempt, which moves to ``REDIRECTED`` and
+        whose lease ends; saving again replaces the session."""
+        self._run(self._tx.save_checkout(session))
+
+    def get_checkout(self, session_id: str) -> CheckoutSession | None:
+        return self._read(self._tx.get_checkout(session_id))
+
+    def add_refund(self, refund: Refund) -> Refund:
+        """See :meth:`Journal.add_refund`; the new row has no lease until claimed."""
+        return self._run(self._tx.add_refund(refund))
+
+    def update_refund(
+        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+    ) -> Refund:
+        """Record one try of a refund (it ends the refund's lease); settled is final."""
+        return self._run(self._tx.update_refund(refund_id, state=state, error_code=error_code))
+
+    def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
+        """Claim an owed refund if no other worker holds it; True if this call claimed it."""
+        return self._run(self._tx.renew_refund_lease(refund_id, lease_seconds))
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        return self._read(self._tx.get_refund(refund_id))
+
+    def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
+        return self._read(self._tx.refunds_for_order(order_id))
+
+    def refunds_owed(self) -> Sequence[Refund]:
+        return self._read(self._tx.refunds_owed())
+
+    def unresolved_attempts(self) -> Sequence[Attempt]:
+        """See :meth:`Journal.unresolved_attempts`; oldest first."""
+        return self._read(self._tx.unresolved_attempts())
+
+    def counts(self) -> JournalCounts:
+        return self._read(self._tx.counts())
+
+
+class AsyncPostgresJournal:
+    """:class:`PostgresJournal`'s methods as coroutines, over an async connection pool.
+
+    For code that runs on an event loop and reads or writes the journal itself (a
+    reconciliation job, an admin view); the ``Router`` takes the synchronous
+    :class:`PostgresJournal`. It is not a :class:`~payfallback.journal.Journal`, whose
+    methods are synchronous, but every method has the same arguments, answers and errors.
+
+    Nothing is connected until :meth:`open` (or ``async with``), since connecting needs a
+    running loop::
+
+        async with AsyncPostgresJournal.from_url("postgresql://pay@db/shop") as journal:
+            owed = await journal.refunds_owed()
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = _DEFAULT_SCHEMA,
+        pool_size: int = _DEFAULT_POOL_SIZE,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = _Settings(conninfo, schema, pool_size, clock)
+        self._tx = _Transactions(self._settings.clock)
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
+
+    async def _migrate(
+        self, conn: psycopg.AsyncConnection[Any], migrations: Sequence[Migration]
+    ) -> None:
+        settings = self._settings
+        current = await arun(conn, current_version(), atomic=False)
+        if current > len(migrations):
+            raise too_new(settings.where, current, len(migrations))
+        while current != len(migrations):
+            step = migrate_step(
+                schema=settings.schema,
+                applied_at=settings.clock.now(),
+                where=settings.where,
+                migrations=migrations,
+            )
+            version: int | None = await arun(conn, step)
+            current = version or 0
+
+    async def _setup(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(*_session_setup(self._settings.schema))
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock | None = None) -> Self:
+        """The journal a URL names (see :meth:`PostgresJournal.from_url`), not yet open."""
+        conninfo, schema, pool_size = _split_url(url)
+        return cls(
+            conninfo,
+            schema=schema if schema is not None else _DEFAULT_SCHEMA,
+            pool_size=pool_size if pool_size is not None else _DEFAULT_POOL_SIZE,
+            clock=clock,
+        )
+
+    async def open(self) -> Self:
+        """Apply pending migrations and open the pool; calling it again does nothing."""
+        if self._pool is not None:
+            return self
+        settings = self._settings
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                settings.conninfo, **settings.kwargs
+            ) as conn:
+                await self._setup(conn)
+                await self._migrate(conn, MIGRATIONS)
+        except psycopg.Error as exc:
+            raise settings.cannot_connect(exc) from exc
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
+            settings.conninfo,
+            kwargs=settings.kwargs,
+            min_size=1,
+            max_size=settings.pool_size,
+            open=False,
+            configure=self._setup,
+            check=AsyncConnectionPool.check_connection,
+            name=f"payfallback-journal-{settings.schema}",
+            timeout=_POOL_TIMEOUT_S,
+        )
+        try:
+            await pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise settings.cannot_connect(exc) from exc
+        self._pool = pool
+        return self
+
+    @property
+    def schema(self) -> str:
+        return self._settings.schema
+
+    @property
+    def pool_size(self) -> int:
+        return self._settings.pool_size
+
+    def __repr__(self) -> str:
+        return self._settings.repr(type(self).__name__)
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pool; calling it again (or before opening) does nothing."""
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _run(self, flow: Flow[T], *, atomic: bool = True) -> T:
+        if self._pool is None:
+            flow.close()
+            raise ConfigurationError(
+                f"journal {self._settings.where} is not open: await journal.open() or use "
+                "`async with` first"
+            )
+        async with self._pool.connection() as conn:
+            return await arun(conn, flow, atomic=atomic)
+
+    async def _read(self, flow: Flow[T]) -> T:
+        """Run a flow of one statement: atomic by itself, no ``BEGIN``/``COMMIT`` needed."""
+        return await self._run(flow, atomic=False)
+
+    async def begin_attempt(
+        self,
+        order: Order,
+        *,
+        provider: str,
+        method: Method,
+        operation: str,
+        idempotency_key: str,
+        lease_seconds: float,
+    ) -> Attempt:
+        return await self._run(
+            self._tx.begin_attempt(
+                order,
+                provider=provider,
+                method=method,
+                operation=operation,
+                idempotency_key=idempotency_key,
+                lease_seconds=lease_seconds,
+            )
+        )
+
+    async def update_attempt(
+        self,
+        attempt_id: str,
+        *,
+        state: AttemptState,
+        provider_txn_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Attempt:
+        return await self._run(
+            self._tx.update_attempt(
+                attempt_id,
+                state=state,
+                provider_txn_id=provider_txn_id,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        )
+
+    async def record_success(self, attempt_id: str, payment: Payment) -> Payment:
+        return await self._run(self._tx.record_success(attempt_id, payment))
+
+    async def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
+        return await self._run(self._tx.renew_lease(attempt_id, lease_seconds))
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return await self._read(self._tx.get_order(order_id))
+
+    async def get_attempt(self, attempt_id: str) -> Attempt | None:
+        return await self._read(self._tx.get_attempt(attempt_id))
+
+    async def attempts_for_order(self, order_id: str) -> Sequence[Attempt]:
+        return await self._read(self._tx.attempts_for_order(order_id))
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        return await self._read(self._tx.get_payment(payment_id))
+
+    async def payment_for_order(self, order_id: str) -> Payment | None:
+        return await self._read(self._tx.payment_for_order(order_id))
+
+    async def save_checkout(self, session: CheckoutSession) -> None:
+        await self._run(self._tx.save_checkout(session))
+
+    async def get_checkout(self, session_id: str) -> CheckoutSession | None:
+        return await self._read(self._tx.get_checkout(session_id))
+
+    async def add_refund(self, refund: Refund) -> Refund:
+        return await self._run(self._tx.add_refund(refund))
+
+    async def update_refund(
+        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+    ) -> Refund:
+        return await self._run(
+            self._tx.update_refund(refund_id, state=state, error_code=error_code)
+        )
+
+    async def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
+        return await self._run(self._tx.renew_refund_lease(refund_id, lease_seconds))
+
+    async def get_refund(self, refund_id: str) -> Refund | None:
+        return await self._read(self._tx.get_refund(refund_id))
+
+    async def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
+        return await self._read(self._tx.refunds_for_order(order_id))
+
+    async def refunds_owed(self) -> Sequence[Refund]:
+        return await self._read(self._tx.refunds_owed())
+
+    async def unresolved_attempts(self) -> Sequence[Attempt]:
+        return await self._read(self._tx.unresolved_attempts())
+
+    async def counts(self) -> JournalCounts:
+        return await self._read(self._tx.counts())
