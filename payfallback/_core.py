@@ -167,6 +167,11 @@ class _Resolution:
     error: PayfallbackError | None = None
 
 
+_OPEN_CHECKOUT = frozenset({AttemptState.REDIRECTED, AttemptState.PENDING, AttemptState.UNKNOWN})
+_NOTHING_MOVED = frozenset(
+    {TxnState.NOT_PAID, TxnState.NOT_FOUND, TxnState.CANCELLED, TxnState.AWAITING_CUSTOMER}
+)
+
 _PAID = "paid"
 _NOT_PAID = "not_paid"
 _UNKNOWN = "unknown"
@@ -1078,6 +1083,8 @@ class Core:
         if paid is not None:
             # Paid already (this session, a repeated callback, or another session): do not
             # approve again; the order's payment is the answer.
+            if paid.attempt_id != session_id and attempt.state in _OPEN_CHECKOUT:
+                yield from self._settle_second_checkout(session, attempt, order, callback_params)
             return self._duplicate(paid)
         provider = self._provider(session.provider)
         claimed = yield from _journal(
@@ -1156,6 +1163,39 @@ class Core:
                 provider=provider.name,
             )
         return self._raise_or_payment(result)
+
+    def _settle_second_checkout(
+        self,
+        session: CheckoutSession,
+        attempt: Attempt,
+        order: Order,
+        callback_params: Mapping[str, str],
+    ) -> FlowGen[None]:
+        """Another checkout already paid this order. Where a provider's own page or SDK
+        takes the money without our approve call (PortOne), this one may have been charged
+        too: ask, and give it back (journaled first) if so."""
+        provider = self._provider(session.provider)
+        txn_id = session.provider_txn_id
+        param = provider.capabilities.callback_txn_id_param
+        if txn_id is None and param is not None and callback_params.get(param):
+            txn_id = callback_params[param]
+        outcome = yield from self._lookup(provider, attempt, order, txn_id)
+        if isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount:
+            approved = Approved(
+                provider_txn_id=outcome.provider_txn_id or txn_id or "",
+                amount=outcome.amount,
+                provider_status=outcome.provider_status,
+            )
+            if approved.provider_txn_id:
+                yield from self._succeed(provider, attempt, order, session.method, approved)
+                return
+        if isinstance(outcome, Status) and outcome.state in _NOTHING_MOVED:
+            abandoned = Declined("the order was paid by another checkout")
+            yield from self._finish(attempt, AttemptState.FAILED, abandoned)
+            return
+        # Cannot tell now: keep it open for recover(), which compensates a late charge.
+        aid = attempt.attempt_id
+        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.UNKNOWN))
 
     @staticmethod
     def _raise_or_payment(result: Payment | PayfallbackError) -> Payment:

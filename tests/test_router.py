@@ -513,3 +513,32 @@ def test_maintenance_window_routes_around_the_provider_in_advance(
     assert [c.provider for c in router.available(Method.CARD)] == ["nice"]
     clock.advance(3 * 3600)
     assert [c.provider for c in router.available(Method.CARD)] == ["toss", "nice"]
+
+
+def test_a_second_checkout_charged_by_the_providers_own_page_is_given_back(
+    make_router: MakeRouter, clock: ManualClock
+) -> None:
+    # Some providers' browser SDKs take the money themselves (PortOne); when the order was
+    # already paid through another checkout, that second charge must be refunded.
+    kakao, naver = wallets(clock)
+    router = make_router(kakao, naver, providers=wallet_providers())
+    first = router.start_checkout(order(), Method.KAKAOPAY, URLS)
+    second = router.start_checkout(order(), Method.NAVERPAY, URLS)
+    paid = router.complete_checkout(second.session_id, approve_params(second.provider_txn_id))
+    # The customer also finished the first checkout, and that provider charged on its own.
+    tid = first.provider_txn_id
+    assert tid is not None
+    sdk = httpx.Client(transport=kakao.transport())
+    charged = sdk.post(
+        f"{kakao.base_url}/v1/checkouts/{tid}/approve",
+        json={"token": f"ok-{tid}", "amount": 39_000},
+        headers={"Authorization": "Bearer fake-secret"},
+    )
+    assert charged.status_code == 200
+    assert len(kakao.live_charges()) == 1
+    late = router.complete_checkout(first.session_id, approve_params(tid))
+    assert late == paid
+    assert kakao.live_charges() == []
+    assert double_charges(kakao, naver) == {}
+    refunds = router.router.journal.refunds_for_order("ORD-1")
+    assert [(r.kind, r.state) for r in refunds] == [("compensation", RefundState.SUCCEEDED)]
