@@ -74,8 +74,9 @@ class RouterOptions(TypedDict, total=False):
         Where breaker state lives; default: in this process's memory. Several processes
         or terminals share what they learn through
         ``payfallback.breaker.redis.RedisStateStore.from_url("redis://…", namespace="shop-1")``
-        (the ``redis`` extra); its ``storage.degraded``/``storage.recovered`` events come
-        out of the Router like any other.
+        or just the URL ``"redis://host:6379/0?namespace=shop-1"`` (the ``redis`` extra); its
+        ``storage.degraded``/``storage.recovered`` events come out of the Router like any
+        other.
     breaker_policy
         Thresholds and timeouts, normal and at peak hours; default
         :meth:`BreakerPolicy.default` (peak Fri-Sun 17:00-21:00 Asia/Seoul).
@@ -102,7 +103,7 @@ class RouterOptions(TypedDict, total=False):
     """
 
     journal: Journal | str | None
-    state_store: StateStore | None
+    state_store: StateStore | str | None
     breaker_policy: BreakerPolicy | None
     maintenance: Iterable[MaintenanceWindow]
     retry: RetryPolicy | None
@@ -139,13 +140,38 @@ def open_journal(spec: Journal | str | None, clock: Clock) -> tuple[Journal, boo
     )
 
 
+def open_state_store(spec: StateStore | str | None, clock: Clock) -> tuple[StateStore, bool]:
+    """A breaker state store from an object or URL; the flag says whether the Router owns it."""
+    if spec is None:
+        return MemoryStateStore(clock), True
+    if not isinstance(spec, str):
+        return spec, False
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from payfallback.breaker.redis import RedisStateStore  # noqa: PLC0415 - optional
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the Redis state store needs redis-py: pip install 'payfallback[redis]'"
+            ) from exc
+        url = httpx.URL(spec)
+        namespace = url.params.get("namespace", "payfallback")
+        bare = str(url.copy_remove_param("namespace"))
+        return RedisStateStore.from_url(bare, namespace=namespace, clock=clock), True
+    if spec == "memory":
+        return MemoryStateStore(clock), True
+    raise ConfigurationError(
+        f"unknown state store URL {spec.split(':', 1)[0]!r}; use redis://host:port/db or 'memory'"
+    )
+
+
 class _RouterBase:
     def __init__(self, providers: Iterable[Provider], **options: Unpack[RouterOptions]) -> None:
         clock = options.get("clock") or SystemClock()
         self.clock = clock
         self.events = Events(options.get("listeners", ()))
         self.journal, self._owns_journal = open_journal(options.get("journal"), clock)
-        store = options.get("state_store") or MemoryStateStore(clock)
+        store, self._owns_store = open_state_store(options.get("state_store"), clock)
+        self._store = store
         # A shared store (Redis) reports storage.degraded / storage.recovered as our events.
         add_listener = getattr(store, "add_listener", None)
         if callable(add_listener):
@@ -175,6 +201,11 @@ class _RouterBase:
     def providers(self) -> Mapping[str, Provider]:
         return self._core.providers
 
+    @property
+    def state_store(self) -> StateStore:
+        """Where this Router's breaker state lives."""
+        return self._store
+
     def available(self, method: Method | None = None) -> list[Choice]:
         """Providers (and methods) whose breaker admits traffic now, in configured order."""
         return self._core.available(method)
@@ -184,6 +215,9 @@ class _RouterBase:
         return self.breakers.snapshot()
 
     def _close_journal(self) -> None:
+        shutdown = getattr(self._store, "shutdown", None)
+        if self._owns_store and callable(shutdown):
+            shutdown()
         if self._owns_journal:
             self.journal.close()
 

@@ -21,9 +21,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
+from payfallback import SyncRouter
 from payfallback._clock import ManualClock, SystemClock
 from payfallback.breaker import (
     BreakerPolicy,
@@ -37,6 +39,8 @@ from payfallback.breaker import (
 )
 from payfallback.breaker.redis import RedisStateStore
 from payfallback.events import EVENT_NAMES, Events
+from payfallback.journal.sqlite import SQLiteJournal
+from payfallback.testing import FakeBank, FakeProvider
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 DEAD_PORT = 1  # nothing listens there: connection refused at once
@@ -861,3 +865,20 @@ def test_failures_seen_by_one_process_open_the_breaker_in_every_process(
     assert [p.exitcode for p in processes] == [0] * PROCESSES
     assert reports == [(i, True, "open", 1, False) for i in range(PROCESSES)]
     assert admin.hget(f"{namespace}:breaker:{{{KEY}}}", "trips") == b"1"
+
+
+def test_router_builds_and_owns_a_redis_store_from_its_url() -> None:
+    namespace = f"pftest-url-{uuid.uuid4().hex[:8]}"
+    bank = FakeBank("toss")
+    with httpx.Client(transport=bank.transport()) as client, SQLiteJournal(":memory:") as journal:
+        router = SyncRouter(
+            [FakeProvider("toss")],
+            client=client,
+            journal=journal,
+            state_store=f"redis://127.0.0.1:6379/0?namespace={namespace}",
+        )
+        store = router.state_store
+        assert isinstance(store, RedisStateStore)
+        assert store.redis_key("toss:card").startswith(f"{namespace}:")
+        router.close()
+        assert store.degraded is False
