@@ -443,8 +443,14 @@ class Core:
         txn_id: str | None,
         *,
         lookups: int | None = None,
+        deadline_at: float | None = None,
     ) -> FlowGen[_Resolution]:
-        """Bounded status inquiries for an attempt whose outcome is unknown."""
+        """Bounded status inquiries for an attempt whose outcome is unknown.
+
+        At most ``lookups`` inquiries, and none started after ``deadline_at`` (monotonic)
+        but the first: a customer at the till is not kept waiting past the request's
+        deadline; what is still unknown then stays journaled for later.
+        """
         count = self.retry.lookup_attempts if lookups is None else lookups
         last: PayfallbackError | None = None
         for n in range(1, count + 1):
@@ -476,7 +482,10 @@ class Core:
             elif isinstance(outcome, Failed):
                 last = outcome.error
             if n < count:
-                yield from _sleep(self.retry.lookup_delay(n))
+                delay = self.retry.lookup_delay(n)
+                if deadline_at is not None and self.clock.monotonic() + delay >= deadline_at:
+                    break
+                yield from _sleep(delay)
         return _Resolution(_UNKNOWN, error=last)
 
     def _void(
@@ -585,7 +594,13 @@ class Core:
                     reason=error.message,
                     code=error.provider_code,
                 )
-                resolution = yield from self._resolve(provider, attempt, order, txn_id)
+                resolution = yield from self._resolve(
+                    provider,
+                    attempt,
+                    order,
+                    txn_id,
+                    deadline_at=state.start_time + self.retry.deadline,
+                )
                 if resolution.state == _PAID and resolution.approved is not None:
                     self.events.emit(
                         "payment.resolved",

@@ -10,6 +10,7 @@ import pytest
 from payfallback import (
     AllProvidersUnavailable,
     AttemptState,
+    BreakerPolicy,
     BreakerState,
     ConfigurationError,
     Declined,
@@ -542,3 +543,25 @@ def test_a_second_checkout_charged_by_the_providers_own_page_is_given_back(
     assert double_charges(kakao, naver) == {}
     refunds = router.router.journal.refunds_for_order("ORD-1")
     assert [(r.kind, r.state) for r in refunds] == [("compensation", RefundState.SUCCEEDED)]
+
+
+def test_lookups_stop_at_the_request_deadline(
+    make_router: MakeRouter, banks: tuple[FakeBank, ...], clock: ManualClock
+) -> None:
+    a, b, _ = banks
+    a.fail_next("charge", Fault.LOST_RESPONSE)
+    a.fail_next("lookup", Fault.HANG, times=50)  # every inquiry waits out its read timeout
+    router = make_router(
+        a,
+        b,
+        providers=[FakeProvider("toss", idempotency=False, void_window=None), FakeProvider("nice")],
+        retry=RetryPolicy(deadline=20.0, lookup_attempts=10),
+    )
+    before = clock.monotonic()
+    with pytest.raises(OutcomeUnknown):
+        router.charge(order(), [card("toss"), card("nice")])
+    waited = clock.monotonic() - before
+    read_timeout = max(s.read_timeout for s in BreakerPolicy.default().all_settings)
+    assert waited < 20.0 + 2 * read_timeout  # bounded by the deadline, not by 10 lookups
+    assert a.requests["lookup"] < 10
+    assert charges(b) == 0
