@@ -1,5 +1,6 @@
 """``python -m payfallback``: the command line."""
 
-from payfallback._demo import main
+from payfallback.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    main()

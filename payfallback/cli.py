@@ -1,0 +1,466 @@
+"""The ``payfallback`` command line.
+
+* ``payfallback simulate`` — replay an outage against fake providers on a simulated clock
+  and compare no fallback, naive retries and payfallback (``docs/simulator.md``);
+* ``payfallback demo`` — a short failover run that prints every routing decision;
+* ``payfallback status`` — what a journal holds: orders, payments, unresolved attempts,
+  refunds owed;
+* ``payfallback reconcile`` — settle what a journal left open (``Router.recover()``).
+
+Needs the ``cli`` extra (typer and rich): ``pip install 'payfallback[cli]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import structlog
+
+try:
+    import typer
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
+except ImportError as exc:  # pragma: no cover - depends on what was installed
+    raise SystemExit(
+        f"the payfallback command line needs the 'cli' extra ({exc.name} is missing): "
+        "pip install 'payfallback[cli]'"
+    ) from None
+
+from payfallback import SystemClock, _demo
+from payfallback.errors import ConfigurationError, PayfallbackError
+from payfallback.journal import Journal
+from payfallback.provider import Provider, load_provider
+from payfallback.router import DEFAULT_JOURNAL_PATH, SyncRouter, open_journal
+from payfallback.simulate import (
+    STRATEGIES,
+    PlotUnavailable,
+    Scenario,
+    ScenarioError,
+    SimulationReport,
+    builtin_scenarios,
+    load_scenario,
+    plot_report,
+    require_matplotlib,
+)
+from payfallback.simulate import simulate as run_simulation
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="payfallback",
+    help="Keep selling when a payment provider goes down.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_RUN_LABELS = {"baseline": "no outage (baseline)", **STRATEGIES}
+_JOURNAL_HELP = (
+    "The journal: sqlite:///relative/path, sqlite:////absolute/path or postgresql://…; "
+    f"default: the Router's default, sqlite:///{DEFAULT_JOURNAL_PATH}"
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+@contextmanager
+def _quiet_events() -> Iterator[None]:
+    """Drop structlog output while a command runs; it prints its own summary."""
+    saved = structlog.get_config()
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+# -- simulate ------------------------------------------------------------------------------
+
+
+def _krw(amount: int) -> str:
+    return f"{amount:,} KRW"
+
+
+def _when(scenario: Scenario, moment: datetime) -> str:
+    return scenario.local(moment).strftime("%a %d %b %H:%M")
+
+
+def _header(scenario: Scenario, customers: float, seed: int) -> None:
+    lines = [f"{scenario.name} (seed {seed})"]
+    if scenario.description:
+        lines.append(scenario.description)
+    lines.append(
+        f"{_when(scenario, scenario.start)} to {_when(scenario, scenario.end)} "
+        f"({scenario.tz}), about {customers:,.0f} customers"
+    )
+    for incident in scenario.incidents:
+        note = ", announced" if incident.announced else ""
+        lines.append(
+            f"  - {incident.label}: {incident.provider}, {_when(scenario, incident.start)} to "
+            f"{_when(scenario, incident.end)}{note}"
+        )
+    typer.echo("\n".join(lines), err=True)
+
+
+def _table(report: SimulationReport) -> Table:
+    table = Table(title=f"{report.scenario.name}, seed {report.seed}", title_justify="left")
+    table.add_column("")
+    for label in STRATEGIES.values():
+        table.add_column(label, justify="right")
+    rows = list(report.strategies.values())
+
+    def row(name: str, cells: Sequence[str]) -> None:
+        table.add_row(name, *cells)
+
+    row("approval rate", [f"{r.approval_rate:.2%}" for r in rows])
+    row("vs no-outage baseline", [f"{r.approval_vs_baseline:.2%}" for r in rows])
+    row("lost revenue", [_krw(r.lost_revenue_krw) for r in rows])
+    row(
+        "double charges",
+        [
+            f"{r.double_charges:,}"
+            + (f" ({_krw(r.double_charged_krw)})" if r.double_charges else "")
+            for r in rows
+        ],
+    )
+    row("charged, sale not recorded", [f"{r.charged_not_recorded:,}" for r in rows])
+    row("waited > 5 s", [f"{r.waited_over_5s:,}" for r in rows])
+    row("checkout p50 / p99", [f"{r.checkout_p50_s:.2f} / {r.checkout_p99_s:.2f} s" for r in rows])
+    incidents = report.scenario.incidents
+    for n, incident in enumerate(incidents):
+        name = incident.provider
+        if sum(i.provider == name for i in incidents) > 1:
+            name += f" (incident {n + 1})"
+        cells = []
+        for r in rows:
+            trip = r.breaker[n] if r.breaker else None
+            if trip is None:
+                cells.append("no breaker")
+            elif trip.opened_after_s is not None:
+                cells.append(
+                    f"{trip.opened_after_s:,.1f} s ({trip.failed_calls_before_open} failed calls)"
+                )
+            elif trip.announced:
+                cells.append(f"routed around ({trip.failed_calls_before_open} failed calls)")
+            else:
+                cells.append(f"never opened ({trip.failed_calls_before_open} failed calls)")
+        row(f"breaker open: {name}", cells)
+    row(
+        "refunds owed / settled",
+        [f"{r.refunds_owed:,} / {r.refunds_settled:,}" for r in rows],
+    )
+    row("unknown at checkout", [f"{r.pending_at_checkout:,} ({r.unresolved} open)" for r in rows])
+    return table
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario", "-s", help="A built-in scenario (see --list) or a scenario TOML file."
+        ),
+    ] = "kakao-fire-2022",
+    seed: Annotated[
+        int, typer.Option(help="Seed for traffic, latency and faults: same seed, same figures.")
+    ] = 1,
+    hours: Annotated[
+        float | None, typer.Option(help="Simulate only the first HOURS of the scenario.")
+    ] = None,
+    payments: Annotated[
+        int | None,
+        typer.Option(help="About this many customers in the window (default: the scenario's)."),
+    ] = None,
+    compensate: Annotated[
+        bool,
+        typer.Option(
+            "--compensate/--no-compensate",
+            help="payfallback's reroute with compensation (pay elsewhere now, refund an "
+            "unknown charge that went through).",
+        ),
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON on stdout.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a PNG chart of approval rate over time (needs the 'plot' extra).",
+            dir_okay=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Processes to run in (default: one per CPU, up to 4; 1: this one)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    list_scenarios: Annotated[
+        bool, typer.Option("--list", help="List the built-in scenarios and exit.")
+    ] = False,
+) -> None:
+    """Replay an outage against fake providers: no fallback vs naive retries vs payfallback."""
+    if list_scenarios:
+        for name, description in builtin_scenarios().items():
+            typer.echo(f"{name:<18} {description}")
+        return
+    try:
+        chosen = load_scenario(scenario)
+        if hours is not None:
+            chosen = chosen.trimmed(hours)
+        if payments is not None:
+            chosen = chosen.with_payments(payments)
+    except ScenarioError as exc:
+        raise _fail(str(exc), code=2) from None
+    if plot is not None:
+        # Before the run, not after it: a missing extra should not cost the wait.
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            raise _fail(str(exc)) from None
+
+    if not as_json:
+        _header(chosen, chosen.expected_payments(), seed)
+    began = time.perf_counter()
+    err = Console(stderr=True)
+    show = not quiet and err.is_terminal
+    # Refreshed from this thread (auto_refresh off): no thread runs beside the workers.
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        auto_refresh=False,
+        disable=not show,
+        transient=False,
+    ) as bar:
+        tasks = {run: bar.add_task(label, total=None) for run, label in _RUN_LABELS.items()}
+
+        def progress(run: str, done: int, total: int) -> None:
+            bar.update(tasks[run], completed=done, total=total)
+            bar.refresh()
+
+        report = run_simulation(
+            chosen, seed=seed, compensate=compensate, progress=progress, workers=workers
+        )
+    elapsed = time.perf_counter() - began
+
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        Console(highlight=False).print(_table(report))
+        base = report.baseline
+        typer.echo(
+            f"baseline (same customers, no outage): {base.approval_rate:.2%} approved, "
+            f"{_krw(base.revenue_krw)}; {report.customers:,} customers simulated in "
+            f"{elapsed:.1f} s"
+        )
+    if plot is not None:
+        written = plot_report(report, plot)
+        typer.echo(f"chart written to {written}", err=True)
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    payments: Annotated[int, typer.Option(min=1, help="Payments to take.")] = 60,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only the summary.")] = False,
+) -> None:
+    """A short failover run against fake providers, printing every routing decision."""
+    with _quiet_events():
+        summary = _demo.run(payments, verbose=not quiet)
+    if quiet:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+    raise typer.Exit(0 if summary["double_charges"] == 0 else 1)
+
+
+# -- status and reconcile ------------------------------------------------------------------
+
+
+def _open(url: str | None) -> Journal:
+    spec = url or f"sqlite:///{DEFAULT_JOURNAL_PATH}"
+    if spec.startswith("sqlite:///"):
+        path = spec.removeprefix("sqlite:///")
+        # Opening a journal creates it; status and reconcile must not create an empty one.
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise _fail(
+                f"no journal at {path} (from {spec}); give --journal or set PAYFALLBACK_JOURNAL"
+            )
+    try:
+        journal, _ = open_journal(spec, SystemClock())
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    return journal
+
+
+@app.command()
+def status(
+    journal: Annotated[
+        str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """What a journal holds: orders, payments, attempts still unresolved, refunds owed.
+
+    Breaker states live in the memory of each running process and are not shown here.
+    """
+    opened = _open(journal)
+    try:
+        counts = opened.counts()
+        unresolved = list(opened.unresolved_attempts())
+        owed = list(opened.refunds_owed())
+    finally:
+        opened.close()
+    doc: dict[str, Any] = {
+        "orders": counts.orders,
+        "payments": counts.payments,
+        "unresolved_attempts": counts.unresolved_attempts,
+        "refunds_owed": counts.refunds_owed,
+        "refunds_owed_amount": counts.refunds_owed_amount,
+        "unresolved": [
+            {
+                "attempt_id": a.attempt_id,
+                "provider": a.provider,
+                "state": a.state.value,
+                "since": a.updated_at.isoformat(),
+            }
+            for a in unresolved
+        ],
+        "owed": [
+            {
+                "refund_id": r.refund_id,
+                "provider": r.provider,
+                "amount": r.amount.amount,
+                "currency": r.amount.currency,
+                "tries": r.tries,
+            }
+            for r in owed
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    out = Console(highlight=False)
+    table = Table(title="journal", title_justify="left", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    for key in ("orders", "payments", "unresolved_attempts", "refunds_owed"):
+        table.add_row(key.replace("_", " "), f"{doc[key]:,}")
+    table.add_row("refunds owed (amount)", f"{counts.refunds_owed_amount:,}")
+    out.print(table)
+    for a in doc["unresolved"][:20]:
+        typer.echo(f"  unresolved {a['attempt_id']} at {a['provider']} ({a['state']})")
+    for r in doc["owed"][:20]:
+        typer.echo(f"  owed {r['refund_id']} at {r['provider']}: {r['amount']:,} {r['currency']}")
+    if doc["unresolved"] or doc["owed"]:
+        typer.echo("run `payfallback reconcile` to settle them")
+
+
+def _provider(spec: str) -> Provider:
+    """``NAME[:key=value,...]``; a value ``env:VAR`` is read from the environment."""
+    name, _, rest = spec.partition(":")
+    settings: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise _fail(f"--provider {spec!r}: settings are key=value, separated by commas", 2)
+        if value.startswith("env:"):
+            var = value.removeprefix("env:")
+            if var not in os.environ:
+                raise _fail(f"--provider {name}: {key}=env:{var}, but {var} is not set", 2)
+            value = os.environ[var]
+        settings[key.strip()] = value
+    try:
+        return load_provider(name.strip(), **settings)
+    except ConfigurationError as exc:
+        raise _fail(exc.message, 2) from None
+    except TypeError as exc:
+        raise _fail(f"--provider {name}: {exc}", 2) from None
+
+
+@app.command()
+def reconcile(
+    provider: Annotated[
+        list[str],
+        typer.Option(
+            "--provider",
+            "-p",
+            help="A provider to settle with: its entry-point name, then :key=value settings "
+            "(e.g. fake:name=toss,base_url=http://127.0.0.1:8000). A value env:VAR is read "
+            "from the environment. Repeat for each provider.",
+        ),
+    ],
+    journal: Annotated[
+        str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Settle what the journal left open: look unknown attempts up, send owed refunds.
+
+    Exits 1 while anything is still open, so a cron job can alert on it.
+    """
+    providers = [_provider(spec) for spec in provider]
+    opened = _open(journal)
+    try:
+        named = {p.name for p in providers}
+        open_at = {a.provider for a in opened.unresolved_attempts()}
+        open_at |= {r.provider for r in opened.refunds_owed()}
+        missing = sorted(open_at - named)
+        if missing:
+            typer.echo(
+                f"warning: the journal has open work at {', '.join(missing)}, not given "
+                "with --provider; it stays open",
+                err=True,
+            )
+        with (
+            _quiet_events(),
+            httpx.Client(timeout=httpx.Timeout(15.0, connect=3.0)) as client,
+            SyncRouter(providers, client=client, journal=opened) as router,
+        ):
+            report = router.recover()
+    except PayfallbackError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        opened.close()
+    doc = {
+        "resolved": report.resolved,
+        "paid": report.paid,
+        "compensations": report.compensations,
+        "refunds_settled": report.refunds_settled,
+        "still_unresolved": report.still_unresolved,
+        "refunds_still_owed": report.refunds_still_owed,
+    }
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        for key, ids in doc.items():
+            typer.echo(f"{key.replace('_', ' '):<20} {len(ids):>6}  {' '.join(ids[:5])}")
+    if not report.clean:
+        raise typer.Exit(1)

@@ -1,0 +1,190 @@
+"""The simulated shop: its five fake providers, their latency and the scenario's faults.
+
+A small Korean online shop takes three wallets (Kakao Pay, Naver Pay, Toss Pay) by
+redirect checkout and cards by billing key at two card PGs (Toss Payments first,
+NICEPAY second). Each provider is a :class:`~payfallback.testing.FakeBank` on the run's
+clock; its ``fault_fn`` and ``latency_fn`` follow the scenario's incidents.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from payfallback.models import Method
+from payfallback.simulate._clock import SimClock
+from payfallback.testing import FakeBank, Fault, mock_transport
+
+__all__ = [
+    "CARD_PGS",
+    "DEFAULT_LATENCY",
+    "PROVIDERS",
+    "WALLETS",
+    "DirectClient",
+    "IncidentSpec",
+    "Shop",
+]
+
+#: Wallet providers and the method each one takes, in the shop's order of preference.
+WALLETS: Mapping[str, Method] = {
+    "kakaopay": Method.KAKAOPAY,
+    "naverpay": Method.NAVERPAY,
+    "tosspay": Method.TOSSPAY,
+}
+#: Card PGs holding a billing key for every card customer, primary first.
+CARD_PGS: tuple[str, ...] = ("tosspayments", "nicepay")
+PROVIDERS: tuple[str, ...] = (*WALLETS, *CARD_PGS)
+
+#: Median answer time of each provider, in seconds, for an approve or a charge.
+DEFAULT_LATENCY: Mapping[str, float] = {
+    "kakaopay": 0.35,
+    "naverpay": 0.45,
+    "tosspay": 0.30,
+    "tosspayments": 0.50,
+    "nicepay": 0.65,
+}
+# Other operations are lighter than the money-moving ones.
+_OP_FACTOR = {"ready": 0.6, "lookup": 0.4, "cancel": 0.8, "void": 0.8, "page": 0.3}
+# Spread of the log-normal latency: p99 is about 2.3 times the median.
+_SIGMA = 0.35
+
+SECRET = "sim-secret"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSpec:
+    """One incident as the shop runs it (validated from a scenario by ``_scenario``)."""
+
+    provider: str
+    start: datetime
+    end: datetime
+    #: Share of requests meeting each fault, drawn independently per request.
+    faults: tuple[tuple[Fault, float], ...] = ()
+    #: Median latency during the incident (replaces the provider's own), seconds.
+    latency: float | None = None
+    latency_factor: float = 1.0
+    operations: frozenset[str] | None = None
+    #: ``(down_minutes, up_minutes)``: the incident strikes only in its down phases.
+    flap: tuple[float, float] | None = None
+    announced: bool = False
+    label: str = ""
+
+    def active(self, now: datetime) -> bool:
+        if not self.start <= now < self.end:
+            return False
+        if self.flap is None:
+            return True
+        down, up = self.flap
+        minutes = (now - self.start).total_seconds() / 60.0
+        return minutes % (down + up) < down
+
+
+@dataclass(slots=True)
+class _Schedule:
+    """Faults and latency of one provider during one run; seeded, so a run repeats exactly."""
+
+    #: ``(index in the scenario, incident)`` for this provider's incidents.
+    incidents: Sequence[tuple[int, IncidentSpec]]
+    median: float
+    faults_rng: random.Random
+    latency_rng: random.Random
+    clock: SimClock
+    #: When each faulted request happened, by incident index (for breaker trip figures).
+    struck: dict[int, list[datetime]] = field(default_factory=dict)
+
+    def fault(self, op: str, now: datetime) -> Fault | None:
+        for index, incident in self.incidents:
+            if not incident.faults or not incident.active(now):
+                continue
+            if incident.operations is not None and op not in incident.operations:
+                continue
+            draw = self.faults_rng.random()
+            for fault, share in incident.faults:
+                if draw < share:
+                    self.struck.setdefault(index, []).append(now)
+                    return fault
+                draw -= share
+        return None
+
+    def latency(self, op: str) -> float:
+        median = self.median
+        now = self.clock.now()
+        for _, incident in self.incidents:
+            if incident.active(now) and (incident.operations is None or op in incident.operations):
+                if incident.latency is not None:
+                    median = incident.latency
+                median *= incident.latency_factor
+        median *= _OP_FACTOR.get(op, 1.0)
+        return median * math.exp(_SIGMA * self.latency_rng.gauss(0.0, 1.0))
+
+
+class DirectClient(httpx.Client):
+    """An ``httpx.Client`` that hands each request straight to the in-memory transport.
+
+    The fake providers need none of what ``Client.send`` adds around the transport
+    (cookies, auth flows, redirects, event hooks), and skipping it makes a weekend of
+    traffic run several times faster. Timeouts still travel in the request's extensions,
+    where the fake reads them.
+    """
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        super().__init__(transport=transport)
+        self._direct = transport
+
+    def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = None,
+        follow_redirects: Any = None,
+    ) -> httpx.Response:
+        response = self._direct.handle_request(request)
+        response.request = request
+        return response
+
+
+class Shop:
+    """The five fake providers of one run, on ``clock``, with ``incidents`` scheduled.
+
+    ``struck(index)`` lists when requests met the faults of incident ``index``.
+    """
+
+    def __init__(
+        self,
+        clock: SimClock,
+        *,
+        seed: int,
+        incidents: Iterable[IncidentSpec] = (),
+        latency: Mapping[str, float] | None = None,
+    ) -> None:
+        medians = {**DEFAULT_LATENCY, **(latency or {})}
+        incidents = tuple(incidents)
+        self.banks: dict[str, FakeBank] = {}
+        self.schedules: dict[str, _Schedule] = {}
+        for name in PROVIDERS:
+            bank = FakeBank(name, secret=SECRET, clock=clock, seed=seed)
+            schedule = _Schedule(
+                incidents=[(n, i) for n, i in enumerate(incidents) if i.provider == name],
+                median=medians[name],
+                faults_rng=random.Random(f"{seed}:{name}:faults"),
+                latency_rng=random.Random(f"{seed}:{name}:latency"),
+                clock=clock,
+            )
+            bank.fault_fn = schedule.fault
+            bank.latency_fn = schedule.latency
+            self.banks[name] = bank
+            self.schedules[name] = schedule
+        self.client = DirectClient(mock_transport(*self.banks.values()))
+
+    def struck(self, index: int, provider: str) -> list[datetime]:
+        return self.schedules[provider].struck.get(index, [])
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,280 @@
+"""The ``payfallback`` command line: simulate, demo, status and reconcile."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from payfallback import ManualClock, OutcomeUnknown, SyncRouter
+from payfallback.cli import app
+from payfallback.journal import SQLiteJournal
+from payfallback.models import Instrument, Money, Order
+from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault, mock_transport
+
+runner = CliRunner()
+
+#: The primary card PG's brown-out, cut to 2.5 hours (it strikes for the last 30 minutes)
+#: and about 300 customers, in this process: a second or so.
+SHORT = [
+    "simulate",
+    "--scenario",
+    "peak-brownout",
+    "--hours",
+    "2.5",
+    "--payments",
+    "300",
+    "--workers",
+    "1",
+]
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env=env)
+
+
+def _json(*args: str) -> dict[str, Any]:
+    result = _invoke(*SHORT, "--json", *args)
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def seeded() -> dict[str, Any]:
+    return _json("--seed", "3")
+
+
+def test_simulate_json_parses_with_stable_keys(seeded: dict[str, Any]) -> None:
+    assert seeded["scenario"]["name"] == "peak-brownout"
+    assert seeded["scenario"]["end"] == "2022-10-14T18:30:00+09:00"
+    assert seeded["seed"] == 3
+    assert list(seeded["strategies"]) == ["no_fallback", "naive", "payfallback"]
+    assert set(seeded["strategies"]["payfallback"]) == {
+        "strategy",
+        "label",
+        "customers",
+        "approved",
+        "approval_rate",
+        "approval_vs_baseline",
+        "revenue_krw",
+        "lost_revenue_krw",
+        "double_charges",
+        "double_charged_krw",
+        "charged_not_recorded",
+        "charged_not_recorded_krw",
+        "waited_over_5s",
+        "checkout_p50_s",
+        "checkout_p99_s",
+        "pending_at_checkout",
+        "unresolved",
+        "declined_by_customer",
+        "failed",
+        "refunds_owed",
+        "refunds_owed_krw",
+        "refunds_settled",
+        "refunds_settled_krw",
+        "breaker",
+    }
+    (trip,) = seeded["strategies"]["payfallback"]["breaker"]
+    assert trip["provider"] == "tosspayments"
+    assert seeded["strategies"]["payfallback"]["double_charges"] == 0
+    assert 250 < seeded["customers"] < 350
+
+
+def test_simulate_is_deterministic_with_seed(seeded: dict[str, Any]) -> None:
+    assert _json("--seed", "3") == seeded
+    other = _json("--seed", "4")
+    assert other["customers"] != seeded["customers"] or other["timeline"] != seeded["timeline"]
+
+
+def test_simulate_prints_a_table() -> None:
+    result = _invoke(*SHORT, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    for text in ("approval rate", "double charges", "waited > 5 s", "breaker open"):
+        assert text in result.stdout
+    assert "customers simulated in" in result.stdout
+    # The scenario's header goes to stderr, so stdout is the report alone.
+    assert "peak-brownout (seed 3)" in result.stderr
+
+
+def test_simulate_plot_writes_a_png(tmp_path: Path) -> None:
+    out = tmp_path / "chart.png"
+    result = _invoke(*SHORT, "--quiet", "--plot", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000
+    assert f"chart written to {out}" in result.stderr
+
+
+def test_simulate_plot_without_matplotlib_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # None in sys.modules makes ``import matplotlib`` fail as if it were not installed.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "chart.png"
+    result = _invoke(*SHORT, "--plot", str(out))
+    assert result.exit_code == 1
+    assert "pip install 'payfallback[plot]'" in result.stderr
+    assert not out.exists()
+    assert "approval rate" not in result.stdout  # it stopped before simulating
+
+
+def test_simulate_lists_builtin_scenarios() -> None:
+    result = _invoke("simulate", "--list")
+    assert result.exit_code == 0
+    for name in ("kakao-fire-2022", "peak-brownout", "flapping", "maintenance"):
+        assert name in result.stdout
+
+
+def test_simulate_reports_an_invalid_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "mine"\nstart = 2022-10-15T17:00:00\nhours = 2\n'
+        '[[incident]]\nprovider = "kakaopay"\nstart = 2022-10-15T18:00:00\nhours = 1\n'
+        "faults = { down = 1.0 }\n",
+        encoding="utf-8",
+    )
+    result = _invoke("simulate", "--scenario", str(path))
+    assert result.exit_code == 2
+    assert "invalid scenario" in result.stderr
+    assert "incident[0].faults.down" in result.stderr
+
+
+def test_simulate_refuses_an_unknown_scenario() -> None:
+    result = _invoke("simulate", "--scenario", "no-such-outage")
+    assert result.exit_code == 2
+    assert "not a built-in" in result.stderr
+
+
+def test_demo_runs_without_double_charges() -> None:
+    result = _invoke("demo", "--payments", "30", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["payments"] == 30
+    assert summary["double_charges"] == 0
+
+
+# -- status and reconcile ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_journal(tmp_path: Path) -> tuple[str, FakeBank]:
+    """A journal holding one charge whose answer was lost and could not be looked up."""
+    clock = ManualClock()
+    toss = FakeBank("toss", clock=clock)
+    toss.fail_next("charge", Fault.LOST_RESPONSE)
+    toss.fail_next("lookup", Fault.UNAVAILABLE_503, times=4)
+    path = tmp_path / "journal.sqlite3"
+    journal = SQLiteJournal(path, clock=clock)
+    with httpx.Client(transport=mock_transport(toss)) as client:
+        router = SyncRouter(
+            # No idempotency key and no void: nothing but a lookup can tell what happened.
+            [FakeProvider("toss", idempotency=False, void_window=None)],
+            client=client,
+            journal=journal,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        order = Order(order_id="CLI-1", amount=Money(amount=15_000), name="tea")
+        with pytest.raises(OutcomeUnknown):
+            router.charge(order, [Instrument(provider="toss", billing_key=SecretStr("bk-ok"))])
+    journal.close()
+    assert toss.pending_faults("lookup") == 0
+    return f"sqlite:///{path}", toss
+
+
+def test_status_shows_what_the_journal_holds(open_journal: tuple[str, FakeBank]) -> None:
+    url, _ = open_journal
+    result = _invoke("status", "--journal", url, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["orders"], doc["payments"], doc["unresolved_attempts"]) == (1, 0, 1)
+    assert doc["unresolved"][0]["attempt_id"] == "CLI-1_1"
+    assert doc["unresolved"][0]["state"] == "unknown"
+
+    table = _invoke("status", env={"PAYFALLBACK_JOURNAL": url})
+    assert table.exit_code == 0, table.output
+    assert "unresolved CLI-1_1 at toss (unknown)" in table.stdout
+    assert "payfallback reconcile" in table.stdout
+
+
+def test_status_does_not_create_a_journal(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.sqlite3"
+    result = _invoke("status", "--journal", f"sqlite:///{missing}")
+    assert result.exit_code == 1
+    assert f"no journal at {missing}" in result.stderr
+    assert not missing.exists()
+
+
+def test_reconcile_settles_the_unknown_charge(open_journal: tuple[str, FakeBank]) -> None:
+    url, toss = open_journal
+    with FakeServer(toss) as server:
+        result = _invoke(
+            "reconcile", "--journal", url, "--provider", f"fake:name=toss,base_url={server.url}"
+        )
+        assert result.exit_code == 0, result.output
+        assert "paid" in result.stdout
+        again = _invoke(
+            "reconcile",
+            "--journal",
+            url,
+            "--provider",
+            f"fake:name=toss,base_url={server.url}",
+            "--json",
+        )
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["still_unresolved"] == []
+    status = json.loads(_invoke("status", "--journal", url, "--json").stdout)
+    assert (status["payments"], status["unresolved_attempts"]) == (1, 0)
+
+
+def test_reconcile_exits_1_while_something_is_open(open_journal: tuple[str, FakeBank]) -> None:
+    url, _ = open_journal
+    # Only another provider is given: the attempt at toss cannot be looked up.
+    result = _invoke("reconcile", "--journal", url, "--provider", "fake:name=nice", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["still_unresolved"] == ["CLI-1_1"]
+    assert "open work at toss, not given with --provider" in result.stderr
+
+
+def test_reconcile_reads_settings_from_the_environment(
+    open_journal: tuple[str, FakeBank],
+) -> None:
+    url, toss = open_journal
+    with FakeServer(toss) as server:
+        result = _invoke(
+            "reconcile",
+            "--journal",
+            url,
+            "--provider",
+            "fake:name=toss,base_url=env:TOSS_URL",
+            "--json",
+            env={"TOSS_URL": server.url},
+        )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["paid"] == ["CLI-1_1"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("nope", "no payment provider named 'nope' is installed"),
+        ("fake:name", "settings are key=value"),
+        ("fake:base_url=env:PAYFALLBACK_TEST_UNSET", "PAYFALLBACK_TEST_UNSET is not set"),
+        ("fake:colour=red", "unexpected keyword argument 'colour'"),
+    ],
+)
+def test_reconcile_rejects_bad_provider_specs(
+    open_journal: tuple[str, FakeBank], spec: str, expected: str
+) -> None:
+    url, _ = open_journal
+    result = _invoke("reconcile", "--journal", url, "--provider", spec)
+    assert result.exit_code == 2
+    assert expected in result.stderr
