@@ -1,0 +1,1 @@
+"""Benchmarks of payfallback's core overhead (scripts, not tests; see ``README.md``)."""

@@ -1,0 +1,909 @@
+"""What payfallback's core costs on the happy path, as ratios measured in one run.
+
+Two comparisons, each against the alternative a merchant would otherwise use:
+
+* **Breaker**: ``CircuitBreaker.admit()`` + ``record()`` around a trivial call, against
+  ``pybreaker.CircuitBreaker().call(fn)``. The bare ``fn()`` (plus loop) is measured too and
+  subtracted from both, so the goal (at most 0.5x) is judged on the breakers' own cost.
+  Measured twice: with the fresh window of a new breaker, and with the full window a
+  breaker holds under steady traffic (every bucket of its sliding window in use).
+* **Router**: ``SyncRouter.charge(order, [instrument])`` for a new order each call, against
+  the bare request (``FakeProvider.build_charge`` + ``Client.send``) on the same
+  ``httpx.Client`` and the same in-memory ``MockTransport`` to a ``FakeBank``; likewise the
+  async ``Router.charge`` against a bare ``AsyncClient.send``. The journal is a SQLite file
+  in WAL mode, with ``synchronous=NORMAL`` (``durable=False``; goal at most 1.3x) and with
+  ``synchronous=FULL`` (``durable=True``: an fsync per commit, reported without a goal).
+  The bank answers in microseconds, so these ratios are the worst case: against a real
+  provider's tens or hundreds of milliseconds the same absolute overhead is noise. The
+  sync pair is also measured over real loopback HTTP (``FakeServer``), for scale.
+
+Every variant of a group is measured in the same rounds, interleaved (the order rotates
+each round), so machine noise hits them alike; each round runs a batch of operations timed
+with ``time.perf_counter_ns``, after a warm-up. Reported: the median per-operation time
+over rounds with its interquartile range, and the median of the per-round (paired) ratios.
+The Router's events are rendered as JSON at INFO into a null sink, as a production setup
+would pay for them; one extra variant shows the cost with INFO events filtered out.
+
+Run ``python benchmarks/bench_core.py [--quick] [--json out.json] [--profile]
+[--journal-dir DIR]``; ``--quick`` is a smoke run of a few seconds (its figures are rough),
+``--profile`` adds each step of one charge timed alone and a cProfile summary.
+:func:`run` returns the same figures as a dict for programmatic use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import io
+import itertools
+import json
+import logging
+import os
+import platform
+import pstats
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+import httpx
+import pybreaker
+import structlog
+from pydantic import SecretStr
+
+from payfallback import (
+    Attempt,
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Payment,
+    PaymentStatus,
+    Router,
+    SyncRouter,
+)
+from payfallback.breaker import BreakerRegistry, CircuitBreaker
+from payfallback.events import Events
+from payfallback.journal import SQLiteJournal
+from payfallback.provider import ChargeRequest
+from payfallback.testing import FakeBank, FakeProvider, FakeServer, mock_transport
+
+__all__ = ["Report", "Row", "format_table", "main", "run"]
+
+#: Runs ``n`` operations of one variant and returns the nanoseconds they took (setup such
+#: as building the orders happens before the clock starts).
+Batch = Callable[[int], int]
+
+BREAKER_GOAL = 0.5
+ROUTER_GOAL = 1.3
+_CURRENCY = "KRW"
+
+
+class Row(TypedDict):
+    """One line of the report. Times are nanoseconds per operation."""
+
+    name: str
+    #: Median over rounds, its quartiles and the fastest round.
+    ns_per_op: float
+    ns_p25: float
+    ns_p75: float
+    ns_min: float
+    #: The row this one is compared with (``None`` for a baseline).
+    baseline: str | None
+    #: Median of the per-round ratios to the baseline, and their quartiles.
+    ratio: float | None
+    ratio_p25: float | None
+    ratio_p75: float | None
+    #: Fastest round over fastest round of the baseline: the least noisy estimate on a
+    #: busy machine (both minima are the runs that were disturbed least).
+    ratio_of_mins: float | None
+    goal: float | None
+    met: bool | None
+
+
+class Report(TypedDict):
+    meta: dict[str, Any]
+    breaker: list[Row]
+    router: list[Row]
+    #: cProfile text of ``SyncRouter.charge`` (only when asked for).
+    profile: str | None
+    #: ``(step, ns)`` for each step of one charge, measured alone (only with the profile).
+    components: list[tuple[str, float]] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    warmup: int
+    breaker_rounds: int
+    breaker_batch: int
+    router_rounds: int
+    router_batch: int
+    profile_calls: int
+
+
+_FULL = _Plan(
+    warmup=3,
+    breaker_rounds=31,
+    breaker_batch=5000,
+    router_rounds=31,
+    router_batch=60,
+    profile_calls=1000,
+)
+_QUICK = _Plan(
+    warmup=1,
+    breaker_rounds=7,
+    breaker_batch=1000,
+    router_rounds=7,
+    router_batch=20,
+    profile_calls=200,
+)
+
+
+class BenchmarkError(RuntimeError):
+    """An operation did not take the happy path: its timing would mean nothing."""
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def _measure(
+    variants: dict[str, Batch], *, rounds: int, batch: int, warmup: int
+) -> dict[str, list[float]]:
+    """Per-round ns/op of each variant; each round runs every variant once, in rotated order."""
+    names = list(variants)
+    for name in names:
+        for _ in range(warmup):
+            variants[name](batch)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            # Start each batch without the previous variant's garbage; collections that the
+            # batch itself causes stay in its time.
+            gc.collect()
+            samples[name].append(variants[name](batch) / batch)
+    return samples
+
+
+def _quartiles(xs: Sequence[float]) -> tuple[float, float, float]:
+    if len(xs) < 2:
+        return xs[0], xs[0], xs[0]
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def _row(
+    name: str,
+    per_op: Sequence[float],
+    *,
+    baseline: str | None = None,
+    ratios: Sequence[float] | None = None,
+    baseline_per_op: Sequence[float] | None = None,
+    goal: float | None = None,
+) -> Row:
+    p25, med, p75 = _quartiles(per_op)
+    r25 = rmed = r75 = None
+    if ratios is not None:
+        r25, rmed, r75 = _quartiles(ratios)
+    return Row(
+        name=name,
+        ns_per_op=med,
+        ns_p25=p25,
+        ns_p75=p75,
+        ns_min=min(per_op),
+        baseline=baseline,
+        ratio=rmed,
+        ratio_p25=r25,
+        ratio_p75=r75,
+        ratio_of_mins=None if baseline_per_op is None else min(per_op) / min(baseline_per_op),
+        goal=goal,
+        met=None if goal is None or rmed is None else rmed <= goal,
+    )
+
+
+def _paired(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
+def _minus(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
+# -- breaker -----------------------------------------------------------------------------------
+
+
+def _noop() -> None:
+    return None
+
+
+class _FastMonotonicClock:
+    """Real wall time, but monotonic time that runs ``factor`` times faster.
+
+    The breaker's sliding window keeps one bucket per ``window/60`` seconds that saw a call,
+    so a breaker under steady traffic holds ``retention/resolution`` buckets (120 with the
+    default policy) and ``record()`` sums them all. A benchmark lasting a few seconds never
+    gets there on the real clock; this one does, in its warm-up.
+    """
+
+    def __init__(self, factor: float) -> None:
+        self._factor = factor
+        self._start = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self._start + (time.monotonic() - self._start) * self._factor
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def bench_breaker(plan: _Plan) -> list[Row]:
+    """Our breaker's admit + record against pybreaker's ``call``, both around ``_noop``."""
+    ours = BreakerRegistry().get("bench", Method.CARD.value)
+    steady = BreakerRegistry(clock=_FastMonotonicClock(1000.0)).get("bench", Method.CARD.value)
+    theirs = pybreaker.CircuitBreaker()
+    fn = _noop
+
+    def bare(n: int) -> int:
+        f = fn
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            f()
+        return time.perf_counter_ns() - t0
+
+    def payfallback_breaker(breaker: CircuitBreaker) -> Batch:
+        def batch(n: int) -> int:
+            b, f = breaker, fn
+            t0 = time.perf_counter_ns()
+            for _ in range(n):
+                adm = b.admit()
+                f()
+                b.record(adm, duration=0.001, failure=False)
+            return time.perf_counter_ns() - t0
+
+        return batch
+
+    def pybreaker_call(n: int) -> int:
+        b, f = theirs, fn
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            b.call(f)
+        return time.perf_counter_ns() - t0
+
+    s = _measure(
+        {
+            "bare": bare,
+            "ours": payfallback_breaker(ours),
+            "steady": payfallback_breaker(steady),
+            "pybreaker": pybreaker_call,
+        },
+        rounds=plan.breaker_rounds,
+        batch=plan.breaker_batch,
+        warmup=plan.warmup,
+    )
+    ours_net = _minus(s["ours"], s["bare"])
+    steady_net = _minus(s["steady"], s["bare"])
+    theirs_net = _minus(s["pybreaker"], s["bare"])
+    return [
+        _row("bare fn() + loop", s["bare"]),
+        _row("pybreaker CircuitBreaker.call(fn)", s["pybreaker"]),
+        _row(
+            "breaker admit+fn()+record",
+            s["ours"],
+            baseline="pybreaker CircuitBreaker.call(fn)",
+            ratios=_paired(s["ours"], s["pybreaker"]),
+            baseline_per_op=s["pybreaker"],
+        ),
+        _row(
+            "breaker admit+record, net of fn()",
+            ours_net,
+            baseline="pybreaker call, net of fn()",
+            ratios=_paired(ours_net, theirs_net),
+            baseline_per_op=theirs_net,
+            goal=BREAKER_GOAL,
+        ),
+        _row(
+            "same, full window (steady traffic)",
+            steady_net,
+            baseline="pybreaker call, net of fn()",
+            ratios=_paired(steady_net, theirs_net),
+            baseline_per_op=theirs_net,
+            goal=BREAKER_GOAL,
+        ),
+    ]
+
+
+# -- router ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _event_logging() -> Iterator[Callable[[int], None]]:
+    """Route structlog's output to a null sink as JSON lines; yields a level setter.
+
+    The caller's structlog configuration is put back afterwards.
+    """
+    was_configured = structlog.is_configured()
+    saved = structlog.get_config()
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+
+        def set_level(level: int) -> None:
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=structlog.WriteLoggerFactory(file=sink),
+            cache_logger_on_first_use=True,
+        )
+        try:
+            yield set_level
+        finally:
+            if was_configured:
+                structlog.configure(**saved)
+            else:
+                structlog.reset_defaults()
+
+
+class _Orders:
+    """Fresh orders: every charge is for an order the journal and the bank have never seen."""
+
+    def __init__(self) -> None:
+        self._seq = itertools.count(1)
+        self._run = uuid.uuid4().hex[:8]
+
+    def take(self, n: int, tag: str) -> list[Order]:
+        amount = Money(amount=15000, currency=_CURRENCY)
+        return [
+            Order(order_id=f"{tag}-{self._run}-{next(self._seq)}", amount=amount, name="bench")
+            for _ in range(n)
+        ]
+
+
+def _unexpected(what: str) -> BenchmarkError:
+    return BenchmarkError(f"{what}: the benchmark measures the happy path only")
+
+
+def _bare_sync(
+    client: httpx.Client, provider: FakeProvider, inst: Instrument, orders: _Orders, tag: str
+) -> Batch:
+    def batch(n: int) -> int:
+        todo = orders.take(n, tag)
+        t0 = time.perf_counter_ns()
+        for order in todo:
+            req = provider.build_charge(
+                ChargeRequest(
+                    attempt_id=order.order_id + "_1",
+                    order=order,
+                    instrument=inst,
+                    idempotency_key=uuid.uuid4().hex,
+                )
+            )
+            if client.send(req).status_code != 200:
+                raise _unexpected("the bare charge was not answered 200")
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _router_sync(
+    router: SyncRouter,
+    inst: Instrument,
+    orders: _Orders,
+    tag: str,
+    set_level: Callable[[int], None] | None = None,
+) -> Batch:
+    insts = [inst]
+
+    def batch(n: int) -> int:
+        todo = orders.take(n, tag)
+        if set_level is not None:
+            set_level(logging.WARNING)
+        try:
+            t0 = time.perf_counter_ns()
+            for order in todo:
+                if router.charge(order, insts).status is not PaymentStatus.PAID:
+                    raise _unexpected("SyncRouter.charge did not pay")
+            return time.perf_counter_ns() - t0
+        finally:
+            if set_level is not None:
+                set_level(logging.INFO)
+
+    return batch
+
+
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, coro: Callable[[int], Coroutine[Any, Any, int]]
+) -> Batch:
+    return lambda n: loop.run_until_complete(coro(n))
+
+
+def _bare_async(
+    client: httpx.AsyncClient, provider: FakeProvider, inst: Instrument, orders: _Orders
+) -> Callable[[int], Coroutine[Any, Any, int]]:
+    async def batch(n: int) -> int:
+        todo = orders.take(n, "ba")
+        t0 = time.perf_counter_ns()
+        for order in todo:
+            req = provider.build_charge(
+                ChargeRequest(
+                    attempt_id=order.order_id + "_1",
+                    order=order,
+                    instrument=inst,
+                    idempotency_key=uuid.uuid4().hex,
+                )
+            )
+            if (await client.send(req)).status_code != 200:
+                raise _unexpected("the bare async charge was not answered 200")
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _router_async(
+    router: Router, inst: Instrument, orders: _Orders, tag: str
+) -> Callable[[int], Coroutine[Any, Any, int]]:
+    insts = [inst]
+
+    async def batch(n: int) -> int:
+        todo = orders.take(n, tag)
+        t0 = time.perf_counter_ns()
+        for order in todo:
+            if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
+                raise _unexpected("Router.charge did not pay")
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+BARE_SYNC = "bare Client.send(build_charge)"
+BARE_ASYNC = "bare AsyncClient.send(build_charge)"
+
+
+def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]) -> list[Row]:
+    """``SyncRouter.charge`` / ``Router.charge`` against the bare request, same transport.
+
+    Besides the in-memory ``MockTransport`` (the comparison the goal is set on), the sync
+    pair is also measured over real loopback HTTP (:class:`FakeServer`), where the bare
+    request pays for sockets and parsing as any network request does.
+    """
+    bank = FakeBank("fake")
+    transport = mock_transport(bank)
+    provider = FakeProvider("fake")
+    inst = Instrument(provider="fake", billing_key=SecretStr("bk-bench-0001"))
+    loop_bank = FakeBank("loop")
+    loop_inst = Instrument(provider="loop", billing_key=SecretStr("bk-bench-0002"))
+    orders = _Orders()
+    loop = asyncio.new_event_loop()
+    with ExitStack() as stack:
+        journals = {
+            name: stack.enter_context(
+                SQLiteJournal(os.path.join(journal_dir, f"{name}.sqlite3"), durable=durable)
+            )
+            for name, durable in (
+                ("sync-normal", False),
+                ("sync-full", True),
+                ("async-normal", False),
+                ("async-full", True),
+                ("loopback-normal", False),
+            )
+        }
+        stack.callback(loop.close)
+        client = stack.enter_context(httpx.Client(transport=transport))
+        aclient = httpx.AsyncClient(transport=transport)
+        stack.callback(lambda: loop.run_until_complete(loop.shutdown_default_executor()))
+        stack.callback(lambda: loop.run_until_complete(aclient.aclose()))
+        server = stack.enter_context(FakeServer(loop_bank))
+        loop_provider = FakeProvider("loop", base_url=server.url_for(loop_bank))
+        loop_client = stack.enter_context(httpx.Client(timeout=httpx.Timeout(5.0)))
+
+        sync_normal = SyncRouter([provider], client=client, journal=journals["sync-normal"])
+        sync_full = SyncRouter([provider], client=client, journal=journals["sync-full"])
+        async_normal = Router([provider], client=aclient, journal=journals["async-normal"])
+        async_full = Router([provider], client=aclient, journal=journals["async-full"])
+        loop_normal = SyncRouter(
+            [loop_provider], client=loop_client, journal=journals["loopback-normal"]
+        )
+        names = {
+            "bs": BARE_SYNC,
+            "sn": "SyncRouter.charge, WAL synchronous=NORMAL",
+            "sf": "SyncRouter.charge, WAL synchronous=FULL",
+            "sq": "SyncRouter.charge, NORMAL, INFO events filtered",
+            "ba": BARE_ASYNC,
+            "an": "Router.charge (async), WAL synchronous=NORMAL",
+            "af": "Router.charge (async), WAL synchronous=FULL",
+            "bl": "loopback HTTP: bare Client.send(build_charge)",
+            "ln": "loopback HTTP: SyncRouter.charge, NORMAL",
+        }
+        s = _measure(
+            {
+                "bs": _bare_sync(client, provider, inst, orders, "bs"),
+                "sn": _router_sync(sync_normal, inst, orders, "sn"),
+                "sf": _router_sync(sync_full, inst, orders, "sf"),
+                "sq": _router_sync(sync_normal, inst, orders, "sq", set_level),
+                "ba": _on_loop(loop, _bare_async(aclient, provider, inst, orders)),
+                "an": _on_loop(loop, _router_async(async_normal, inst, orders, "an")),
+                "af": _on_loop(loop, _router_async(async_full, inst, orders, "af")),
+                "bl": _bare_sync(loop_client, loop_provider, loop_inst, orders, "bl"),
+                "ln": _router_sync(loop_normal, loop_inst, orders, "ln"),
+            },
+            rounds=plan.router_rounds,
+            batch=plan.router_batch,
+            warmup=plan.warmup,
+        )
+
+    def vs(key: str, base: str, goal: float | None) -> Row:
+        return _row(
+            names[key],
+            s[key],
+            baseline=names[base],
+            ratios=_paired(s[key], s[base]),
+            baseline_per_op=s[base],
+            goal=goal,
+        )
+
+    return [
+        _row(BARE_SYNC, s["bs"]),
+        vs("sn", "bs", ROUTER_GOAL),
+        vs("sf", "bs", None),
+        vs("sq", "bs", None),
+        _row(BARE_ASYNC, s["ba"]),
+        vs("an", "ba", ROUTER_GOAL),
+        vs("af", "ba", None),
+        _row(names["bl"], s["bl"]),
+        vs("ln", "bl", None),
+    ]
+
+
+def profile_charge(calls: int, journal_dir: str) -> str:
+    """cProfile of ``SyncRouter.charge`` (WAL, synchronous=NORMAL): top 15 by cumulative
+    and by own time. The profiler inflates pure-Python code more than C (SQLite, JSON),
+    so read it for *where* the time goes, and the table for how much."""
+    bank = FakeBank("fake")
+    provider = FakeProvider("fake")
+    insts = [Instrument(provider="fake", billing_key=SecretStr("bk-bench-0001"))]
+    orders = _Orders()
+    path = os.path.join(journal_dir, "profile.sqlite3")
+    with (
+        httpx.Client(transport=mock_transport(bank)) as client,
+        SQLiteJournal(path, durable=False) as journal,
+    ):
+        router = SyncRouter([provider], client=client, journal=journal)
+        for order in orders.take(50, "pw"):
+            router.charge(order, insts)
+        todo = orders.take(calls, "pr")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for order in todo:
+            router.charge(order, insts)
+        profiler.disable()
+    out = io.StringIO()
+    for key in ("cumulative", "tottime"):
+        out.write(f"--- SyncRouter.charge x {calls}: top 15 by {key} ---\n")
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats(key).print_stats(15)
+    return out.getvalue()
+
+
+def _median_ns(op: Callable[[int], None], n: int, rounds: int = 5) -> float:
+    """Median ns per call of ``op(i)`` for ``i`` in ``range(n)``, over ``rounds`` rounds."""
+    per_op = []
+    for r in range(rounds):
+        gc.collect()
+        t0 = time.perf_counter_ns()
+        for i in range(r * n, (r + 1) * n):
+            op(i)
+        per_op.append((time.perf_counter_ns() - t0) / n)
+    return statistics.median(per_op)
+
+
+def _journal_costs(
+    journal: SQLiteJournal, orders: Sequence[Order], n: int, rounds: int
+) -> list[tuple[str, float]]:
+    """The journal calls of one charge for a new order, each timed alone."""
+    label = "FULL" if journal.durable else "NORMAL"
+    out: list[tuple[str, float]] = []
+    if not journal.durable:
+
+        def reads(i: int) -> None:
+            oid = orders[i].order_id
+            journal.get_order(oid)
+            journal.payment_for_order(oid)
+            journal.attempts_for_order(oid)
+
+        out.append(("journal: 3 reads for a new order", _median_ns(reads, n, rounds)))
+    attempts: list[Attempt] = []
+
+    def begin(i: int) -> None:
+        attempts.append(
+            journal.begin_attempt(
+                orders[i],
+                provider="fake",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key=uuid.uuid4().hex,
+                lease_seconds=120.0,
+            )
+        )
+
+    out.append((f"journal: begin_attempt ({label})", _median_ns(begin, n, rounds)))
+    payments = [
+        Payment(
+            payment_id=f"pay_{a.order_id}",
+            order_id=a.order_id,
+            provider="fake",
+            method=Method.CARD,
+            provider_txn_id=f"txn-{a.attempt_id}",
+            attempt_id=a.attempt_id,
+            amount=order.amount,
+            refunded=Money(amount=0, currency=_CURRENCY),
+            status=PaymentStatus.PAID,
+            approved_at=a.created_at,
+            attempts=1,
+        )
+        for order, a in zip(orders, attempts, strict=True)
+    ]
+
+    def succeed(i: int) -> None:
+        journal.record_success(payments[i].attempt_id, payments[i])
+
+    out.append((f"journal: record_success ({label})", _median_ns(succeed, n, rounds)))
+    return out
+
+
+def component_costs(journal_dir: str, n: int) -> list[tuple[str, float]]:
+    """What each step of one happy-path charge costs on its own (no profiler), in ns.
+
+    The steps are those ``SyncRouter.charge`` takes for a new order, called directly
+    through public APIs: three journal reads, two journal writes, two events, one breaker
+    admit/record, the adapter's build and parse, and (async ``Router`` only) one
+    ``asyncio.to_thread`` hop per journal call.
+    """
+    rounds = 5
+    orders = _Orders().take(n * rounds, "cc")
+    out: list[tuple[str, float]] = []
+    for durable in (False, True):
+        path = os.path.join(journal_dir, f"components-{durable}.sqlite3")
+        with SQLiteJournal(path, durable=durable) as journal:
+            out += _journal_costs(journal, orders, n, rounds)
+
+    events = Events()
+    fields: dict[str, Any] = {
+        "order_id": orders[0].order_id,
+        "attempt_id": orders[0].order_id + "_1",
+        "provider": "fake",
+        "method": "card",
+    }
+
+    def emit_two(i: int) -> None:
+        events.emit("payment.attempt", **fields, operation="charge", try_number=1)
+        events.emit("payment.succeeded", **fields, amount=15000, currency=_CURRENCY)
+
+    out.append(("events: 2 emits (JSON at INFO)", _median_ns(emit_two, n * 10, rounds)))
+
+    breaker = BreakerRegistry().get("fake", Method.CARD.value)
+
+    def admit_record(i: int) -> None:
+        breaker.record(breaker.admit(), duration=0.001, failure=False)
+
+    out.append(("breaker: admit + record", _median_ns(admit_record, n * 10, rounds)))
+
+    provider = FakeProvider("fake")
+    inst = Instrument(provider="fake", billing_key=SecretStr("bk-bench-0001"))
+    req = ChargeRequest(
+        attempt_id=orders[0].order_id + "_1", order=orders[0], instrument=inst, idempotency_key="k"
+    )
+    with httpx.Client(transport=mock_transport(FakeBank("fake"))) as client:
+        answer = client.send(provider.build_charge(req))
+
+    def build_parse(i: int) -> None:
+        provider.parse_charge(req, answer)
+        provider.build_charge(req)
+
+    out.append(("adapter: build_charge + parse_charge", _median_ns(build_parse, n * 10, rounds)))
+
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def hops(count: int) -> int:
+            t0 = time.perf_counter_ns()
+            for _ in range(count):
+                await asyncio.to_thread(_noop)
+            return time.perf_counter_ns() - t0
+
+        hop = statistics.median(loop.run_until_complete(hops(n)) / n for _ in range(rounds))
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+    out.append(("async: one asyncio.to_thread hop", hop))
+    return out
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def _unescape_mount(path: str) -> str:
+    # /proc/mounts writes spaces and the like as octal escapes (\040).
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def filesystem_of(path: str) -> str:
+    """The filesystem type ``path`` lives on (``tmpfs``, ``ext4``, …), from /proc/mounts."""
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "unknown"
+    best, fstype = "", "unknown"
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount = _unescape_mount(parts[1])
+        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+        # The last of equal mount points is the one in effect (it is mounted over the others).
+        if inside and len(mount) >= len(best):
+            best, fstype = mount, parts[2]
+    return fstype
+
+
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15 minute load averages: a loaded machine makes every figure noisier."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _meta(plan: _Plan, quick: bool, journal_dir: str) -> dict[str, Any]:
+    fstype = filesystem_of(journal_dir)
+    in_ram = fstype in ("tmpfs", "ramfs")
+    return {
+        "quick": quick,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": _loadavg(),
+        "httpx": httpx.__version__,
+        "pybreaker": getattr(pybreaker, "__version__", "unknown"),
+        "sqlite": __import__("sqlite3").sqlite_version,
+        "journal_dir": journal_dir,
+        "journal_fs": fstype,
+        "journal_fs_note": (
+            "in RAM: fsync costs nothing, so the FULL figure is a lower bound"
+            if in_ram
+            else "disk-backed: FULL pays an fsync per commit"
+        ),
+        "plan": {
+            "warmup_batches": plan.warmup,
+            "breaker_rounds": plan.breaker_rounds,
+            "breaker_batch": plan.breaker_batch,
+            "router_rounds": plan.router_rounds,
+            "router_batch": plan.router_batch,
+        },
+    }
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def run(quick: bool = False, *, journal_dir: str | None = None, profile: bool = False) -> Report:
+    """Measure everything once and return the figures (nothing is printed).
+
+    ``journal_dir`` is where the temporary journal files go (default: the system temp
+    dir); put it on a disk or on tmpfs to see what the FULL figure depends on.
+    """
+    plan = _QUICK if quick else _FULL
+    workdir = tempfile.mkdtemp(prefix="payfallback-bench-", dir=journal_dir)
+    started = time.perf_counter()
+    try:
+        meta = _meta(plan, quick, workdir)
+        breaker = bench_breaker(plan)
+        with _event_logging() as set_level:
+            router = bench_router(plan, workdir, set_level)
+            profiled = components = None
+            if profile:
+                profiled = profile_charge(plan.profile_calls, workdir)
+                components = component_costs(workdir, plan.profile_calls // 5)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    meta["seconds"] = round(time.perf_counter() - started, 1)
+    meta["loadavg_end"] = _loadavg()
+    return Report(
+        meta=meta, breaker=breaker, router=router, profile=profiled, components=components
+    )
+
+
+def _ns(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f} ms"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:.1f} µs"
+    return f"{value:.0f} ns"
+
+
+def format_table(report: Report) -> str:
+    """The report as a plain-text table (one section per comparison)."""
+    meta = report["meta"]
+    lines = [
+        f"payfallback core benchmarks{' (quick: rough figures)' if meta['quick'] else ''}",
+        f"python {meta['python']} on {meta['platform']}, {meta['cpus']} CPUs, "
+        f"load {meta['loadavg_start']} -> {meta['loadavg_end']}, {meta['seconds']} s",
+        f"journal: {meta['journal_dir']} on {meta['journal_fs']} ({meta['journal_fs_note']})",
+        "median per op over rounds [IQR]; ratio = median of per-round ratios [IQR]; "
+        "of min = fastest round / baseline's fastest round",
+    ]
+    header = (
+        f"{'name':<50} {'median/op':>10} {'IQR':>21} {'ratio':>6} {'IQR':>13} "
+        f"{'of min':>6} {'goal':>6} met"
+    )
+    for title, rows in (("breaker", report["breaker"]), ("router", report["router"])):
+        lines += ["", f"== {title}", header]
+        for row in rows:
+            iqr = f"[{_ns(row['ns_p25'])}, {_ns(row['ns_p75'])}]"
+            ratio = iqr_r = of_min = goal = met = ""
+            if row["ratio"] is not None:
+                ratio = f"{row['ratio']:.2f}x"
+                iqr_r = f"[{row['ratio_p25']:.2f}, {row['ratio_p75']:.2f}]"
+            if row["ratio_of_mins"] is not None:
+                of_min = f"{row['ratio_of_mins']:.2f}x"
+            if row["goal"] is not None:
+                goal = f"<={row['goal']:g}x"
+                met = "yes" if row["met"] else "NO"
+            lines.append(
+                f"{row['name']:<50} {_ns(row['ns_per_op']):>10} {iqr:>21} "
+                f"{ratio:>6} {iqr_r:>13} {of_min:>6} {goal:>6} {met}"
+            )
+            if row["baseline"] is not None:
+                lines.append(f"{'':<4}vs {row['baseline']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench_core.py",
+        description="payfallback core overhead, as ratios measured in one run",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds, rough")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile summary of SyncRouter.charge"
+    )
+    parser.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="where the temporary journals live (default: the system temp dir)",
+    )
+    args = parser.parse_args(argv)
+    report = run(quick=args.quick, journal_dir=args.journal_dir, profile=args.profile)
+    print(format_table(report))
+    if report["components"] is not None:
+        print()
+        print("--- one charge, step by step (each measured alone, no profiler) ---")
+        for step, ns in report["components"]:
+            print(f"{step:<50} {_ns(ns):>10}")
+    if report["profile"] is not None:
+        print()
+        print(report["profile"])
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
