@@ -14,6 +14,7 @@ who want it on their own log lines too::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -108,10 +109,16 @@ def scrub(text: str) -> str:
     return _AUTH.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitive(key: str) -> bool:
+    # Field names repeat on every event: decide once per name.
+    return key not in _SAFE_KEYS and _SENSITIVE_KEY.search(key) is not None
+
+
 def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
-    if key not in _SAFE_KEYS and _SENSITIVE_KEY.search(key):
+    if _sensitive(key):
         return REDACTED
     if isinstance(value, str):
         return scrub(value)
