@@ -3,8 +3,8 @@
 * ``payfallback simulate`` — replay an outage against fake providers on a simulated clock
   and compare no fallback, naive retries and payfallback (``docs/simulator.md``);
 * ``payfallback demo`` — a short failover run that prints every routing decision;
-* ``payfallback status`` — what a journal holds: orders, payments, unresolved attempts,
-  refunds owed;
+* ``payfallback status`` — breaker states (from a Redis state store) and what a journal
+  holds: orders, payments, unresolved attempts, refunds owed;
 * ``payfallback reconcile`` — settle what a journal left open (``Router.recover()``).
 
 Needs the ``cli`` extra (typer and rich): ``pip install 'payfallback[cli]'``.
@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -320,17 +320,87 @@ def _open(url: str | None) -> Journal:
     return journal
 
 
+_STATE_STORE_HELP = (
+    "Where the Routers keep breaker state: redis://host:port/db?namespace=NAME (also rediss://, "
+    "unix://), as given to the Router; default: memory, held by each running process"
+)
+
+
+def _breakers(spec: str) -> tuple[str, list[dict[str, Any]]]:
+    """``(namespace, rows)``: every breaker a Redis state store holds, one row each."""
+    try:
+        import redis  # noqa: PLC0415 - the optional 'redis' extra
+
+        from payfallback.breaker.redis import RedisStateStore  # noqa: PLC0415 - same
+    except ImportError:
+        raise _fail(
+            "reading breaker state from Redis needs redis-py: pip install 'payfallback[redis]'"
+        ) from None
+    url = httpx.URL(spec)
+    namespace = url.params.get("namespace", "payfallback")
+    bare = str(url.copy_remove_param("namespace"))
+    clock = SystemClock()
+    try:
+        # Not the Router's 50 ms: an operator's Redis may be a network away, and nobody's
+        # payment waits on this command.
+        store = RedisStateStore.from_url(bare, namespace=namespace, timeout=3.0, clock=clock)
+    except ValueError as exc:
+        raise _fail(f"--state-store: {exc}", 2) from None
+    try:
+        listed = store.breakers()
+    except redis.RedisError as exc:
+        # The class name only: a Redis error message can carry the URL, password included.
+        raise _fail(
+            f"cannot read breaker state from Redis at {url.host or url.path} "
+            f"(namespace {namespace!r}): {type(exc).__name__}"
+        ) from None
+    finally:
+        store.shutdown()
+    now_mono, now_wall = clock.monotonic(), clock.now()
+    rows: list[dict[str, Any]] = []
+    for key, view in listed:
+        provider, _, method = key.rpartition(":")
+        left = None if view.open_until is None else view.open_until - now_mono
+        rows.append(
+            {
+                "provider": provider,
+                "method": method,
+                "state": view.state.value,
+                "open_until": None
+                if left is None
+                else (now_wall + timedelta(seconds=left)).isoformat(timespec="seconds"),
+                "open_seconds_left": None if left is None else max(0.0, round(left, 1)),
+                "trips": view.trips,
+                "reason": view.reason,
+            }
+        )
+    return namespace, rows
+
+
 @app.command()
 def status(
     journal: Annotated[
         str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
     ] = None,
+    state_store: Annotated[
+        str | None,
+        typer.Option("--state-store", envvar="PAYFALLBACK_STATE_STORE", help=_STATE_STORE_HELP),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """What a journal holds: orders, payments, attempts still unresolved, refunds owed.
+    """Breaker states and what a journal holds: orders, payments, unresolved attempts, refunds
+    owed.
 
-    Breaker states live in the memory of each running process and are not shown here.
+    Breaker states are shown from a shared (Redis) state store; with the default in-memory
+    store they live in each running process and only that process can tell them.
     """
+    store_spec = state_store or "memory"
+    if store_spec != "memory" and not store_spec.startswith(("redis://", "rediss://", "unix://")):
+        raise _fail(
+            f"--state-store: unknown state store URL {store_spec.split(':', 1)[0]!r}; use "
+            "redis://host:port/db?namespace=NAME or 'memory'",
+            2,
+        )
     opened = _open(journal)
     try:
         counts = opened.counts()
@@ -338,7 +408,15 @@ def status(
         owed = list(opened.refunds_owed())
     finally:
         opened.close()
+    namespace: str | None = None
+    breakers: list[dict[str, Any]] | None = None
+    if store_spec != "memory":
+        namespace, breakers = _breakers(store_spec)
     doc: dict[str, Any] = {
+        "state_store": "memory" if breakers is None else "redis",
+        "namespace": namespace,
+        # None: in-memory state, not readable from outside the process that holds it.
+        "breakers": breakers,
         "orders": counts.orders,
         "payments": counts.payments,
         "unresolved_attempts": counts.unresolved_attempts,
@@ -368,6 +446,26 @@ def status(
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     out = Console(highlight=False)
+    if breakers is None:
+        typer.echo(
+            "breakers: state lives in the memory of each running process (no shared state "
+            "store); give --state-store redis://… or set PAYFALLBACK_STATE_STORE to see it"
+        )
+    elif not breakers:
+        typer.echo(f"breakers: none recorded in Redis namespace {namespace!r} (all closed)")
+    else:
+        shown = Table(title=f"breakers (Redis namespace {namespace})", title_justify="left")
+        for name in ("provider", "method", "state", "open until", "trips"):
+            shown.add_column(name, justify="right" if name == "trips" else "left")
+        for b in breakers:
+            until = "-"
+            if b["open_until"] is not None and b["state"] == "open":
+                left = b["open_seconds_left"]
+                until = f"{b['open_until']} " + (
+                    f"(in {left:,.0f} s)" if left > 0 else "(passed: the next call probes)"
+                )
+            shown.add_row(b["provider"], b["method"], b["state"], until, f"{b['trips']:,}")
+        out.print(shown)
     table = Table(title="journal", title_justify="left", show_header=False)
     table.add_column("")
     table.add_column("", justify="right")

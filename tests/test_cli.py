@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+import redis
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from payfallback import ManualClock, OutcomeUnknown, SyncRouter
+from payfallback import BreakerState, ManualClock, OutcomeUnknown, SyncRouter
+from payfallback.breaker.redis import RedisStateStore
 from payfallback.cli import app
 from payfallback.journal import SQLiteJournal
-from payfallback.models import Instrument, Money, Order
+from payfallback.models import Instrument, Method, Money, Order
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault, mock_transport
 
 runner = CliRunner()
@@ -278,3 +283,143 @@ def test_reconcile_rejects_bad_provider_specs(
     result = _invoke("reconcile", "--journal", url, "--provider", spec)
     assert result.exit_code == 2
     assert expected in result.stderr
+
+
+# -- status: breakers from a Redis state store -------------------------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _escaped(namespace: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in namespace)
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A namespace of this test's own (with a glob character in it, which a listing by SCAN
+    must take literally); its keys, and only those, are deleted afterwards."""
+    ns = f"pftest-cli-{uuid.uuid4().hex[:10]}?"
+    yield ns
+    admin = redis.Redis.from_url(REDIS_URL)
+    for key in admin.scan_iter(match=f"{_escaped(ns[:-1])}*"):
+        admin.delete(key)
+    admin.close()
+
+
+def result_rows(result: Any) -> list[dict[str, Any]]:
+    assert result.exit_code == 0, result.output
+    rows: list[dict[str, Any]] = json.loads(result.stdout)["breakers"]
+    return rows
+
+
+def _store_url(namespace: str) -> str:
+    return f"{REDIS_URL}?namespace={quote(namespace)}"
+
+
+def test_status_shows_breakers_from_a_redis_state_store(
+    open_journal: tuple[str, FakeBank], redis_namespace: str
+) -> None:
+    url, _ = open_journal
+    clock = ManualClock()
+    # The toss breaker trips on refused connections, as a Router sharing Redis would see it.
+    toss = FakeBank("toss", clock=clock)
+    toss.refuse = True
+    nice = FakeBank("nice", clock=clock)
+    with (
+        httpx.Client(transport=mock_transport(toss, nice)) as client,
+        SQLiteJournal(":memory:", clock=clock) as journal,
+        SyncRouter(
+            [FakeProvider("toss"), FakeProvider("nice")],
+            client=client,
+            journal=journal,
+            clock=clock,
+            sleep=clock.sleep,
+            state_store=_store_url(redis_namespace),
+        ) as router,
+    ):
+        for n in range(4):
+            card = [
+                Instrument(provider=p, billing_key=SecretStr("bk-ok")) for p in ("toss", "nice")
+            ]
+            router.charge(Order(order_id=f"BRK-{n}", amount=Money(amount=1_000), name="tea"), card)
+        assert [c.provider for c in router.available(Method.CARD)] == ["nice"]
+    # Another namespace that an unescaped "?" in the SCAN pattern would match.
+    with RedisStateStore.from_url(REDIS_URL, namespace=redis_namespace[:-1] + "x") as other:
+        other.trip("portone:card", lease=None, base=60, growth=2, cap=300, memory=600, reason="x")
+
+    result = _invoke(
+        "status", "--journal", url, "--state-store", _store_url(redis_namespace), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["state_store"], doc["namespace"]) == ("redis", redis_namespace)
+    assert [(b["provider"], b["method"], b["state"], b["trips"]) for b in doc["breakers"]] == [
+        ("toss", "card", "open", 1)
+    ]
+    assert doc["breakers"][0]["open_until"] is not None
+    assert doc["breakers"][0]["open_seconds_left"] > 0
+    assert doc["unresolved_attempts"] == 1, "the journal counts are still there"
+
+    table = _invoke(
+        "status", "--journal", url, env={"PAYFALLBACK_STATE_STORE": _store_url(redis_namespace)}
+    )
+    assert table.exit_code == 0, table.output
+    assert f"breakers (Redis namespace {redis_namespace})" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "toss" in line and "card" in line)
+    assert "open" in row
+    assert "(in " in row
+    assert "unresolved CLI-1_1 at toss (unknown)" in table.stdout
+
+
+def test_status_lists_closed_breakers_and_an_empty_namespace(
+    open_journal: tuple[str, FakeBank], redis_namespace: str
+) -> None:
+    url, _ = open_journal
+    store_url = _store_url(redis_namespace)
+    empty = _invoke("status", "--journal", url, "--state-store", store_url)
+    assert empty.exit_code == 0, empty.output
+    assert f"none recorded in Redis namespace {redis_namespace!r}" in empty.stdout
+
+    with RedisStateStore.from_url(REDIS_URL, namespace=redis_namespace) as store:
+        for key in ("toss:card", "nice:kakaopay"):
+            store.trip(key, lease=None, base=60, growth=2, cap=300, memory=600, reason="down")
+        store.close("nice:kakaopay")
+        listed = store.breakers()
+    assert [(k, v.state, v.trips) for k, v in listed] == [
+        ("nice:kakaopay", BreakerState.CLOSED, 1),
+        ("toss:card", BreakerState.OPEN, 1),
+    ]
+    result = _invoke("status", "--journal", url, "--state-store", store_url, "--json")
+    rows = [(b["provider"], b["method"], b["state"], b["open_until"]) for b in result_rows(result)]
+    assert rows[0] == ("nice", "kakaopay", "closed", None)
+    assert [(r[0], r[2]) for r in rows] == [("nice", "closed"), ("toss", "open")]
+
+
+def test_status_without_a_state_store_says_where_breaker_state_lives(
+    open_journal: tuple[str, FakeBank],
+) -> None:
+    url, _ = open_journal
+    result = _invoke("status", "--journal", url)
+    assert result.exit_code == 0, result.output
+    assert "memory of each running process" in result.stdout
+    doc = json.loads(_invoke("status", "--journal", url, "--json").stdout)
+    assert (doc["state_store"], doc["breakers"]) == ("memory", None)
+
+
+def test_status_with_redis_unreachable_fails_without_the_password(
+    open_journal: tuple[str, FakeBank],
+) -> None:
+    url, _ = open_journal
+    spec = "redis://:hunter2-secret@127.0.0.1:1/0?namespace=pftest-down"
+    result = _invoke("status", "--journal", url, "--state-store", spec)
+    assert result.exit_code == 1
+    assert "cannot read breaker state from Redis at 127.0.0.1" in result.stderr
+    assert "ConnectionError" in result.stderr
+    assert "hunter2" not in result.output
+
+
+def test_status_rejects_an_unknown_state_store(open_journal: tuple[str, FakeBank]) -> None:
+    url, _ = open_journal
+    result = _invoke("status", "--journal", url, "--state-store", "memcached://x")
+    assert result.exit_code == 2
+    assert "unknown state store URL 'memcached'" in result.stderr

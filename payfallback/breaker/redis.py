@@ -477,6 +477,46 @@ class RedisStateStore:
         """The Redis hash holding breaker ``key`` (the probe leases are this + ``:probes``)."""
         return f"{self.namespace}:breaker:{{{key}}}"
 
+    def breakers(self) -> list[tuple[str, StoreView]]:
+        """Every breaker this namespace holds in Redis, as ``(key, view)`` sorted by key.
+
+        ``key`` is ``"{provider}:{method}"``. The hashes are found with ``SCAN`` (never
+        ``KEYS``, which blocks a busy server) and each is read afresh with the same read-only
+        script as :meth:`view`, so ``open_until`` is on this store's clock; an open breaker
+        whose deadline has passed still reads OPEN until a caller takes a probe. A breaker no
+        process has tripped yet may have no hash and is then not listed.
+
+        This is for operators (``payfallback status``, a health page), not for admission: it
+        neither reads nor fills the cache, starts no refresher and has no local fallback, so a
+        Redis that cannot be reached raises ``redis.RedisError``.
+        """
+        prefix = f"{self.namespace}:breaker:"
+        # SCAN takes a glob pattern: escape the namespace's own glob characters. The braces
+        # are literal in it and exclude the ``…}:probes`` sorted sets.
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "{*}"
+        found: list[tuple[str, StoreView]] = []
+        for raw in sorted({_text(k) for k in self._client.scan_iter(match=pattern, count=500)}):
+            key = raw.removeprefix(prefix)[1:-1]
+            reply = _Reply.parse(self._peek(self._keys(key)))
+            if not reply.born:
+                continue  # deleted between the SCAN and the read
+            local_now = self._clock.monotonic()
+            open_until = (
+                None if reply.open_until is None else local_now + (reply.open_until - reply.now)
+            )
+            view = StoreView(
+                state=reply.state,
+                open_until=open_until,
+                open_seconds=reply.open_seconds,
+                trips=reply.trips,
+                probes=reply.probes,
+                successes=reply.successes,
+                reason=reply.reason,
+                version=self._epoch * _EPOCH + reply.version,
+            )
+            found.append((key, view))
+        return found
+
     # -- the StateStore protocol ---------------------------------------------------------------
 
     def view(self, key: str) -> StoreView:
