@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import structlog
 
+from benchmarks.bench_breakers import format_table as breakers_table
+from benchmarks.bench_breakers import run as run_breakers
+from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import format_table, run
 
 
@@ -21,3 +24,27 @@ def test_bench_core_quick_run_reports_every_row() -> None:
     assert any(row["goal"] is not None for row in rows)
     assert "pybreaker" in format_table(report)
     assert structlog.get_config() == before
+
+
+def test_bench_breakers_quick_compares_with_pybreaker_and_purgatory() -> None:
+    report = run_breakers(quick=True)
+    compared = [row for row in report["rows"] if row["baseline"] is not None]
+    baselines = {row["baseline"] for row in compared}
+    assert {"pybreaker call, net of fn()", "purgatory with get_breaker(), net of fn()"} <= baselines
+    for row in compared:
+        assert row["ratio"] is not None
+        assert row["ratio"] > 0
+    assert "purgatory" in breakers_table(report)
+
+
+def test_bench_brownout_quick_trips_payfallback_first_and_charges_nobody_twice() -> None:
+    # A deterministic simulation (fixed seed), so the comparison itself is checked.
+    report = run_brownout(quick=True)
+    ours, theirs = report["strategies"]
+    assert ours["strategy"] == "payfallback"
+    assert theirs["strategy"] == "pybreaker + tenacity"
+    assert ours["customers"] == theirs["customers"] > 0
+    assert ours["opened_after_s"] is not None
+    assert theirs["opened_after_s"] is None or theirs["opened_after_s"] > ours["opened_after_s"]
+    assert ours["double_charges"] == 0
+    assert ours["affected"] < theirs["affected"]
