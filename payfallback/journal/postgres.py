@@ -37,10 +37,8 @@ worker as long as their clocks agree.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -55,6 +53,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._checks import check_payment_fits, lease_duration
 from payfallback.journal._migrations import Migration
 from payfallback.journal._pg_flow import Flow, Query, Row, arun, one, rows, run
 from payfallback.journal._pg_migrations import (
@@ -118,14 +117,6 @@ _UNRESOLVED_WHERE = """
         WHERE r.attempt_id = a.attempt_id AND r.kind = 'compensation'
     ))
 """
-
-
-def _lease(lease_seconds: float) -> timedelta:
-    if isinstance(lease_seconds, bool) or not (math.isfinite(lease_seconds) and lease_seconds >= 0):
-        raise InvalidRequest(
-            f"lease_seconds must be a finite number of seconds >= 0, got {lease_seconds!r}"
-        )
-    return timedelta(seconds=lease_seconds)
 
 
 def _attempt(row: Row) -> Attempt:
@@ -262,7 +253,7 @@ class _Transactions:
         idempotency_key: str,
         lease_seconds: float,
     ) -> Flow[Attempt]:
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._clock.now()
         # A new order's row is written first so that there is a row to lock; if another
         # transaction is writing the same new order, this waits for it to finish.
@@ -403,7 +394,7 @@ class _Transactions:
     def record_success(self, attempt_id: str, payment: Payment) -> Flow[Payment]:
         now = self._clock.now()
         attempt = yield from self._lock_attempt(attempt_id)
-        self._check_payment_fits(attempt, payment)
+        check_payment_fits(attempt, payment)
         order = yield from one(
             "SELECT amount, currency FROM orders WHERE order_id = %s", (attempt.order_id,)
         )
@@ -474,31 +465,8 @@ class _Transactions:
             attempt_id=attempt_id,
         )
 
-    @staticmethod
-    def _check_payment_fits(attempt: Attempt, payment: Payment) -> None:
-        where = f"payment {payment.payment_id} for attempt {attempt.attempt_id}"
-        if payment.attempt_id != attempt.attempt_id:
-            raise InvalidRequest(
-                f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
-                attempt_id=attempt.attempt_id,
-            )
-        if payment.order_id != attempt.order_id or payment.provider != attempt.provider:
-            raise InvalidRequest(
-                f"{where} is for order {payment.order_id} at {payment.provider}, but the "
-                f"attempt is for order {attempt.order_id} at {attempt.provider}",
-                attempt_id=attempt.attempt_id,
-            )
-        if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
-            payment.status is not PaymentStatus.PAID
-        ):
-            raise InvalidRequest(
-                f"{where} must be recorded as new (status paid, nothing refunded); refunds "
-                "are journaled with add_refund",
-                attempt_id=attempt.attempt_id,
-            )
-
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> Flow[bool]:
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._clock.now()
         yield from self._lock_attempt(attempt_id)
         # A stale PENDING attempt is not revived while another attempt of the same order
@@ -750,7 +718,7 @@ class _Transactions:
         return _refund(stored)
 
     def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> Flow[bool]:
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._clock.now()
         # One UPDATE: a second claimer waits for the first one's row lock, then re-checks
         # the lease on the row the first one committed and finds it live.

@@ -20,19 +20,19 @@ raise ``InvalidRequest`` saying which id and what to fix; ``get_*`` return ``Non
 
 from __future__ import annotations
 
-import math
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._checks import check_payment_fits, lease_duration
 from payfallback.journal._migrations import migrate
 from payfallback.models import (
     Attempt,
@@ -79,14 +79,6 @@ def _ts(moment: datetime) -> str:
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def _lease(lease_seconds: float) -> timedelta:
-    if isinstance(lease_seconds, bool) or not (math.isfinite(lease_seconds) and lease_seconds >= 0):
-        raise InvalidRequest(
-            f"lease_seconds must be a finite number of seconds >= 0, got {lease_seconds!r}"
-        )
-    return timedelta(seconds=lease_seconds)
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
@@ -331,7 +323,7 @@ class SQLiteJournal:
         idempotency_key: str,
         lease_seconds: float,
     ) -> Attempt:
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._now()
         with self._transaction(write=True) as db:
             if not self._check_order_amount(db, order.order_id, order.amount):
@@ -481,7 +473,7 @@ class SQLiteJournal:
         now = self._now()
         with self._transaction(write=True) as db:
             attempt = self._require_attempt(db, attempt_id)
-            self._check_payment_fits(attempt, payment)
+            check_payment_fits(attempt, payment)
             order = self._one(
                 db, "SELECT amount, currency FROM orders WHERE order_id = ?", attempt.order_id
             )
@@ -541,29 +533,6 @@ class SQLiteJournal:
         assert stored is not None
         return stored
 
-    @staticmethod
-    def _check_payment_fits(attempt: Attempt, payment: Payment) -> None:
-        where = f"payment {payment.payment_id} for attempt {attempt.attempt_id}"
-        if payment.attempt_id != attempt.attempt_id:
-            raise InvalidRequest(
-                f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
-                attempt_id=attempt.attempt_id,
-            )
-        if payment.order_id != attempt.order_id or payment.provider != attempt.provider:
-            raise InvalidRequest(
-                f"{where} is for order {payment.order_id} at {payment.provider}, but the "
-                f"attempt is for order {attempt.order_id} at {attempt.provider}",
-                attempt_id=attempt.attempt_id,
-            )
-        if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
-            payment.status is not PaymentStatus.PAID
-        ):
-            raise InvalidRequest(
-                f"{where} must be recorded as new (status paid, nothing refunded); refunds "
-                "are journaled with add_refund",
-                attempt_id=attempt.attempt_id,
-            )
-
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
         """Claim an attempt for work if its lease ran out; True if this call claimed it.
 
@@ -571,7 +540,7 @@ class SQLiteJournal:
         claimed. A live lease is never extended, not even by the worker holding it, so two
         workers can never both hold one attempt.
         """
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._now()
         with self._transaction(write=True) as db:
             self._require_attempt(db, attempt_id)
@@ -851,7 +820,7 @@ class SQLiteJournal:
 
         Settled refunds are never claimed, and a live lease is never extended.
         """
-        lease = _lease(lease_seconds)
+        lease = lease_duration(lease_seconds)
         now = self._now()
         with self._transaction(write=True) as db:
             self._require_refund(db, refund_id)
