@@ -200,6 +200,11 @@ class BreakerPolicy:
     normal: BreakerSettings = field(default_factory=BreakerSettings)
     peak: BreakerSettings | None = None
     peak_windows: tuple[PeakWindow, ...] = ()
+    # The answer for the last whole second asked about: every admit() and record() asks,
+    # and converting to the window's time zone is most of a breaker call's cost.
+    _memo: list[tuple[int, BreakerSettings]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak_windows", tuple(self.peak_windows))
@@ -209,9 +214,18 @@ class BreakerPolicy:
     def settings_at(self, now: datetime) -> BreakerSettings:
         """The settings in force at the aware instant ``now``."""
         _aware(now, "BreakerPolicy.settings_at")
-        if self.peak is not None and any(w.contains(now) for w in self.peak_windows):
-            return self.peak
-        return self.normal
+        if self.peak is None or not self.peak_windows:
+            return self.normal
+        # Memoised per whole second, which is exact when windows start and end on whole
+        # seconds (as times of day always are in practice).
+        whole = all(w.start.microsecond == 0 and w.end.microsecond == 0 for w in self.peak_windows)
+        second = math.floor(now.timestamp())
+        memo = self._memo
+        if whole and memo and memo[0][0] == second:
+            return memo[0][1]
+        found = self.peak if any(w.contains(now) for w in self.peak_windows) else self.normal
+        memo[:] = [(second, found)]  # one store: readers on other threads see old or new
+        return found
 
     @property
     def all_settings(self) -> tuple[BreakerSettings, ...]:

@@ -252,7 +252,11 @@ class MemoryStateStore:
 
     def _entry(self, key: str) -> _Entry:
         """The entry for ``key`` with expired probe leases dropped (call with the lock held)."""
-        entry = self._entries.setdefault(key, _Entry())
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        if not entry.leases:  # the common case: nothing to expire
+            return entry
         now = self._clock.monotonic()
         expired = [token for token, until in entry.leases.items() if until <= now]
         for token in expired:
