@@ -1287,9 +1287,13 @@ class Core:
         lease = self.config.lease_seconds
         return (yield from _journal(lambda j: j.renew_refund_lease(rid, lease)))
 
-    def _still_owed(self, refund: Refund, reason: str) -> FlowGen[Refund]:
+    def _still_owed(
+        self, refund: Refund, reason: str, *, new_key: str | None = None
+    ) -> FlowGen[Refund]:
         rid = refund.refund_id
-        updated = yield from _journal(lambda j: j.update_refund(rid, state=RefundState.OWED))
+        updated = yield from _journal(
+            lambda j: j.update_refund(rid, state=RefundState.OWED, idempotency_key=new_key)
+        )
         self.events.emit(
             "refund.owed",
             refund_id=rid,
@@ -1404,8 +1408,13 @@ class Core:
                 if wait is not None:
                     yield from _sleep(wait)
                     continue
+                # Certainly not taken effect: the next try gets a key of its own, since some
+                # providers answer a known key with its stored error for days.
+                fresh = self._mint_key(provider)
                 return (
-                    yield from self._still_owed(refund, f"provider unavailable: {error.message}")
+                    yield from self._still_owed(
+                        refund, f"provider unavailable: {error.message}", new_key=fresh
+                    )
                 )
             # Unknown, or refused: ask the provider what it holds now.
             settled = yield from self._refund_settled(provider, refund, order, refunded)

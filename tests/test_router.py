@@ -565,3 +565,39 @@ def test_lookups_stop_at_the_request_deadline(
     assert waited < 20.0 + 2 * read_timeout  # bounded by the deadline, not by 10 lookups
     assert a.requests["lookup"] < 10
     assert charges(b) == 0
+
+
+def test_an_owed_refund_gets_a_new_key_after_a_try_that_certainly_failed(
+    kind: str, clock: ManualClock, journal_path: object
+) -> None:
+    # Providers that replay a stored error for a known key would otherwise refuse every
+    # later try of the owed refund with that same error.
+    bank = FakeBank("toss", clock=clock)
+    keys: list[str | None] = []
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/cancel"):
+            keys.append(request.headers.get("idempotency-key"))
+        return bank.respond(request)
+
+    journal = SQLiteJournal(str(journal_path), clock=clock)
+    with RouterHarness(
+        kind,  # type: ignore[arg-type]
+        [FakeProvider("toss")],
+        httpx.MockTransport(spy),
+        clock=clock,
+        journal=journal,
+    ) as router:
+        payment = router.charge(order(), [card("toss")])
+        bank.fail_next("cancel", Fault.UNAVAILABLE_503, times=10)
+        refund = router.refund(payment.payment_id)
+        assert refund.state == RefundState.OWED
+        assert keys
+        assert len(set(keys)) == 1  # retries within one try reuse their key
+        assert refund.idempotency_key not in keys  # the next try has a key of its own
+        bank.clear_faults()
+        report = router.recover()
+        assert report.refunds_settled == [refund.refund_id]
+        assert keys[-1] == refund.idempotency_key
+        assert bank.live_charges() == []
+    journal.close()

@@ -146,9 +146,20 @@ class Journal(Protocol):
         ...
 
     def update_refund(
-        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+        self,
+        refund_id: str,
+        *,
+        state: RefundState,
+        error_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Refund:
-        """Settle or retry-count a refund; ``SUCCEEDED`` adds to the payment's refunded sum."""
+        """Settle or retry-count a refund; ``SUCCEEDED`` adds to the payment's refunded sum.
+
+        ``idempotency_key`` replaces the key for the next try. The Router gives one only
+        after a try that certainly did not take effect: providers that replay a stored
+        error for a known key (Toss Payments keeps them 15 days) would otherwise answer
+        every later try of an owed refund with that same error.
+        """
         ...
 
     def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:

@@ -678,7 +678,12 @@ class _Transactions:
             )
 
     def update_refund(
-        self, refund_id: str, *, state: RefundState, error_code: str | None
+        self,
+        refund_id: str,
+        *,
+        state: RefundState,
+        error_code: str | None,
+        idempotency_key: str | None = None,
     ) -> Flow[Refund]:
         state = RefundState(state)
         now = self._clock.now()
@@ -696,9 +701,10 @@ class _Transactions:
         # Each try ends the lease that claimed it, so the next recover() can retry.
         stored = yield from one(
             "UPDATE refunds SET state = %s, error_code = COALESCE(%s, error_code),"
+            " idempotency_key = COALESCE(%s, idempotency_key),"
             " tries = tries + 1, lease_until = NULL, updated_at = %s WHERE refund_id = %s"
             f" RETURNING {_REFUND}",
-            (state.value, error_code, now, refund_id),
+            (state.value, error_code, idempotency_key, now, refund_id),
         )
         settles_payment = (
             state is RefundState.SUCCEEDED
@@ -1085,10 +1091,19 @@ class PostgresJournal:
         return self._run(self._tx.add_refund(refund))
 
     def update_refund(
-        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+        self,
+        refund_id: str,
+        *,
+        state: RefundState,
+        error_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Refund:
         """Record one try of a refund (it ends the refund's lease); settled is final."""
-        return self._run(self._tx.update_refund(refund_id, state=state, error_code=error_code))
+        return self._run(
+            self._tx.update_refund(
+                refund_id, state=state, error_code=error_code, idempotency_key=idempotency_key
+            )
+        )
 
     def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
         """Claim an owed refund if no other worker holds it; True if this call claimed it."""
@@ -1313,10 +1328,17 @@ class AsyncPostgresJournal:
         return await self._run(self._tx.add_refund(refund))
 
     async def update_refund(
-        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+        self,
+        refund_id: str,
+        *,
+        state: RefundState,
+        error_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Refund:
         return await self._run(
-            self._tx.update_refund(refund_id, state=state, error_code=error_code)
+            self._tx.update_refund(
+                refund_id, state=state, error_code=error_code, idempotency_key=idempotency_key
+            )
         )
 
     async def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:

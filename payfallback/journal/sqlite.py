@@ -768,7 +768,12 @@ class SQLiteJournal:
             )
 
     def update_refund(
-        self, refund_id: str, *, state: RefundState, error_code: str | None = None
+        self,
+        refund_id: str,
+        *,
+        state: RefundState,
+        error_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Refund:
         """Record one try of a refund: still ``OWED``, or settled.
 
@@ -790,8 +795,9 @@ class SQLiteJournal:
             # Each try ends the lease that claimed it, so the next recover() can retry.
             db.execute(
                 "UPDATE refunds SET state = ?, error_code = COALESCE(?, error_code),"
+                " idempotency_key = COALESCE(?, idempotency_key),"
                 " tries = tries + 1, lease_until = NULL, updated_at = ? WHERE refund_id = ?",
-                (state.value, error_code, _ts(now), refund_id),
+                (state.value, error_code, idempotency_key, _ts(now), refund_id),
             )
             settles_payment = (
                 state is RefundState.SUCCEEDED
