@@ -22,7 +22,7 @@ from payfallback.simulate import (
     simulate,
 )
 from payfallback.simulate._clock import SimClock
-from payfallback.simulate._engine import RUNS, can_fork, customers_of
+from payfallback.simulate._engine import RUNS, customers_of
 from payfallback.simulate._traffic import Intent, weight
 from payfallback.testing import Fault
 
@@ -147,8 +147,8 @@ def test_another_seed_gives_other_traffic() -> None:
     assert customers_of(scenario, 7) != customers_of(scenario, 8)
 
 
-@pytest.mark.skipif(not can_fork(), reason="runs in worker processes only where fork is safe")
 def test_worker_processes_give_the_same_report(report: SimulationReport) -> None:
+    # Forked workers where fork is safe, one run after another elsewhere: same report.
     assert simulate(_scenario(), seed=7, workers=2).to_dict() == report.to_dict()
 
 
