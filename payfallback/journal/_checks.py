@@ -1,12 +1,24 @@
-"""Checks every journal makes the same way, whatever database it writes to."""
+"""What every journal does the same way, whatever database it writes to: checks, and
+rebuilding our models from rows (``sqlite3.Row`` and psycopg dict rows alike)."""
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from payfallback.errors import InvalidRequest
-from payfallback.models import Attempt, Money, Payment, PaymentStatus
+from payfallback.models import (
+    Attempt,
+    AttemptState,
+    Method,
+    Money,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundState,
+)
 
 
 def lease_duration(lease_seconds: float) -> timedelta:
@@ -40,3 +52,71 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
             "are journaled with add_refund",
             attempt_id=attempt.attempt_id,
         )
+
+
+class RowLike(Protocol):
+    """A database row read by column name (``sqlite3.Row``, a psycopg dict row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _as_is(value: Any) -> datetime:
+    # PostgreSQL hands back aware datetimes already (timestamptz).
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+    return value
+
+
+def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Attempt:
+    return Attempt(
+        attempt_id=row["attempt_id"],
+        order_id=row["order_id"],
+        seq=row["seq"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        operation=row["operation"],
+        idempotency_key=row["idempotency_key"],
+        state=AttemptState(row["state"]),
+        provider_txn_id=row["provider_txn_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        created_at=dt(row["created_at"]),
+        updated_at=dt(row["updated_at"]),
+    )
+
+
+def payment_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Payment:
+    return Payment(
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        provider=row["provider"],
+        method=Method(row["method"]),
+        provider_txn_id=row["provider_txn_id"],
+        attempt_id=row["attempt_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        refunded=Money(amount=row["refunded"], currency=row["currency"]),
+        status=PaymentStatus(row["status"]),
+        approved_at=dt(row["approved_at"]),
+        attempts=row["attempts"],
+    )
+
+
+def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Refund:
+    return Refund(
+        refund_id=row["refund_id"],
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        attempt_id=row["attempt_id"],
+        provider=row["provider"],
+        provider_txn_id=row["provider_txn_id"],
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        expected_remaining=row["expected_remaining"],
+        reason=row["reason"],
+        kind=row["kind"],
+        idempotency_key=row["idempotency_key"],
+        state=RefundState(row["state"]),
+        error_code=row["error_code"],
+        tries=row["tries"],
+        created_at=dt(row["created_at"]),
+        updated_at=dt(row["updated_at"]),
+    )

@@ -32,7 +32,13 @@ from typing import Any, Self
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
-from payfallback.journal._checks import check_payment_fits, lease_duration
+from payfallback.journal._checks import (
+    attempt_from_row,
+    check_payment_fits,
+    lease_duration,
+    payment_from_row,
+    refund_from_row,
+)
 from payfallback.journal._migrations import migrate
 from payfallback.models import (
     Attempt,
@@ -42,7 +48,6 @@ from payfallback.models import (
     Money,
     Order,
     Payment,
-    PaymentStatus,
     Refund,
     RefundState,
 )
@@ -82,58 +87,15 @@ def _dt(text: str) -> datetime:
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        attempt_id=row["attempt_id"],
-        order_id=row["order_id"],
-        seq=row["seq"],
-        provider=row["provider"],
-        method=Method(row["method"]),
-        operation=row["operation"],
-        idempotency_key=row["idempotency_key"],
-        state=AttemptState(row["state"]),
-        provider_txn_id=row["provider_txn_id"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]),
-    )
+    return attempt_from_row(row, _dt)
 
 
 def _payment(row: sqlite3.Row) -> Payment:
-    return Payment(
-        payment_id=row["payment_id"],
-        order_id=row["order_id"],
-        provider=row["provider"],
-        method=Method(row["method"]),
-        provider_txn_id=row["provider_txn_id"],
-        attempt_id=row["attempt_id"],
-        amount=Money(amount=row["amount"], currency=row["currency"]),
-        refunded=Money(amount=row["refunded"], currency=row["currency"]),
-        status=PaymentStatus(row["status"]),
-        approved_at=_dt(row["approved_at"]),
-        attempts=row["attempts"],
-    )
+    return payment_from_row(row, _dt)
 
 
 def _refund(row: sqlite3.Row) -> Refund:
-    return Refund(
-        refund_id=row["refund_id"],
-        payment_id=row["payment_id"],
-        order_id=row["order_id"],
-        attempt_id=row["attempt_id"],
-        provider=row["provider"],
-        provider_txn_id=row["provider_txn_id"],
-        amount=Money(amount=row["amount"], currency=row["currency"]),
-        expected_remaining=row["expected_remaining"],
-        reason=row["reason"],
-        kind=row["kind"],
-        idempotency_key=row["idempotency_key"],
-        state=RefundState(row["state"]),
-        error_code=row["error_code"],
-        tries=row["tries"],
-        created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]),
-    )
+    return refund_from_row(row, _dt)
 
 
 class SQLiteJournal:
