@@ -41,6 +41,7 @@ from benchmarks.bench_core import (
     _ns,
     _paired,
     _row,
+    ratio_cells,
 )
 from payfallback.breaker import BreakerRegistry, CircuitBreaker
 from payfallback.models import Method
@@ -178,15 +179,7 @@ def format_table(report: BreakersReport) -> str:
         f"{'name':<42} {'median/op':>10} {'ratio':>6} {'IQR':>13} {'of min':>6} {'goal':>6} met",
     ]
     for row in report["rows"]:
-        ratio = iqr = of_min = goal = met = ""
-        if row["ratio"] is not None:
-            ratio = f"{row['ratio']:.2f}x"
-            iqr = f"[{row['ratio_p25']:.2f}, {row['ratio_p75']:.2f}]"
-        if row["ratio_of_mins"] is not None:
-            of_min = f"{row['ratio_of_mins']:.2f}x"
-        if row["goal"] is not None:
-            goal = f"<={row['goal']:g}x"
-            met = "yes" if row["met"] else "NO"
+        ratio, iqr, of_min, goal, met = ratio_cells(row)
         lines.append(
             f"{row['name']:<42} {_ns(row['ns_per_op']):>10} {ratio:>6} {iqr:>13} "
             f"{of_min:>6} {goal:>6} {met}"

@@ -854,15 +854,7 @@ def format_table(report: Report) -> str:
         lines += ["", f"== {title}", header]
         for row in rows:
             iqr = f"[{_ns(row['ns_p25'])}, {_ns(row['ns_p75'])}]"
-            ratio = iqr_r = of_min = goal = met = ""
-            if row["ratio"] is not None:
-                ratio = f"{row['ratio']:.2f}x"
-                iqr_r = f"[{row['ratio_p25']:.2f}, {row['ratio_p75']:.2f}]"
-            if row["ratio_of_mins"] is not None:
-                of_min = f"{row['ratio_of_mins']:.2f}x"
-            if row["goal"] is not None:
-                goal = f"<={row['goal']:g}x"
-                met = "yes" if row["met"] else "NO"
+            ratio, iqr_r, of_min, goal, met = ratio_cells(row)
             lines.append(
                 f"{row['name']:<50} {_ns(row['ns_per_op']):>10} {iqr:>21} "
                 f"{ratio:>6} {iqr_r:>13} {of_min:>6} {goal:>6} {met}"
@@ -870,6 +862,20 @@ def format_table(report: Report) -> str:
             if row["baseline"] is not None:
                 lines.append(f"{'':<4}vs {row['baseline']}")
     return "\n".join(lines)
+
+
+def ratio_cells(row: Row) -> tuple[str, str, str, str, str]:
+    """A row's ratio, its IQR, the ratio of fastest rounds, the goal and met?, as table cells."""
+    ratio = iqr = of_min = goal = met = ""
+    if row["ratio"] is not None:
+        ratio = f"{row['ratio']:.2f}x"
+        iqr = f"[{row['ratio_p25']:.2f}, {row['ratio_p75']:.2f}]"
+    if row["ratio_of_mins"] is not None:
+        of_min = f"{row['ratio_of_mins']:.2f}x"
+    if row["goal"] is not None:
+        goal = f"<={row['goal']:g}x"
+        met = "yes" if row["met"] else "NO"
+    return ratio, iqr, of_min, goal, met
 
 
 def main(argv: Sequence[str] | None = None) -> int:
