@@ -54,6 +54,27 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
         )
 
 
+def check_refund_fits(refund: Refund, payment: Payment | None) -> Payment:
+    """A ``"refund"`` must name an existing payment, its order and attempt, in its currency;
+    returns that payment."""
+    if payment is None:
+        raise InvalidRequest(
+            f"refund {refund.refund_id}: no payment {refund.payment_id} in the journal"
+        )
+    if (payment.order_id, payment.attempt_id) != (refund.order_id, refund.attempt_id):
+        raise InvalidRequest(
+            f"refund {refund.refund_id} must name order {payment.order_id} and attempt "
+            f"{payment.attempt_id}, which made payment {payment.payment_id}",
+            attempt_id=refund.attempt_id,
+        )
+    if refund.amount.currency != payment.amount.currency:
+        raise InvalidRequest(
+            f"refund {refund.refund_id} is in {refund.amount.currency}, payment "
+            f"{payment.payment_id} in {payment.amount.currency}"
+        )
+    return payment
+
+
 class RowLike(Protocol):
     """A database row read by column name (``sqlite3.Row``, a psycopg dict row)."""
 

@@ -56,6 +56,7 @@ from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlrea
 from payfallback.journal._checks import (
     attempt_from_row,
     check_payment_fits,
+    check_refund_fits,
     lease_duration,
     payment_from_row,
     refund_from_row,
@@ -607,21 +608,7 @@ class _Transactions:
                 "back a charge that is not the order's payment) may omit it"
             )
         payment = yield from self._payment_by("payment_id", refund.payment_id)
-        if payment is None:
-            raise InvalidRequest(
-                f"refund {refund.refund_id}: no payment {refund.payment_id} in the journal"
-            )
-        if (payment.order_id, payment.attempt_id) != (refund.order_id, refund.attempt_id):
-            raise InvalidRequest(
-                f"refund {refund.refund_id} must name order {payment.order_id} and attempt "
-                f"{payment.attempt_id}, which made payment {payment.payment_id}",
-                attempt_id=refund.attempt_id,
-            )
-        if refund.amount.currency != payment.amount.currency:
-            raise InvalidRequest(
-                f"refund {refund.refund_id} is in {refund.amount.currency}, payment "
-                f"{payment.payment_id} in {payment.amount.currency}"
-            )
+        payment = check_refund_fits(refund, payment)
         row = yield from one(
             "SELECT COALESCE(SUM(amount), 0) AS owed FROM refunds"
             " WHERE payment_id = %s AND kind = 'refund' AND state = 'owed'",
