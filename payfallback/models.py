@@ -28,6 +28,7 @@ from payfallback.errors import InvalidRequest
 
 __all__ = [
     "CURRENCY_EXPONENTS",
+    "MAX_AMOUNT",
     "Attempt",
     "AttemptState",
     "CheckoutSession",
@@ -59,6 +60,27 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "CAD": 2,
     "VND": 0,
 }
+
+#: The largest amount accepted, in minor units: 2**53 - 1, the largest integer a JSON number
+#: keeps exactly in every consumer (JavaScript SDKs included) and far above any provider's
+#: own limit. Larger amounts are refused with ``InvalidRequest`` before anything is written.
+MAX_AMOUNT = 2**53 - 1
+
+#: Characters no name, reason or reference may hold: C0/C1 controls (tabs and newlines
+#: included: providers print names on receipts and statements, one line each), DEL, and
+#: the Unicode line/paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_text(value: str, what: str) -> str:
+    """``value`` if it holds no control characters; else ``InvalidRequest`` naming ``what``."""
+    if m := _CONTROL.search(value):
+        raise InvalidRequest(
+            f"{what} contains the control character U+{ord(m.group(0)):04X} at position "
+            f"{m.start()}; remove line breaks, tabs and other control characters"
+        )
+    return value
+
 
 #: Order ids travel to providers inside per-attempt ids (``{order_id}_{n}``); Toss, NICEPAY
 #: and PortOne accept letters, digits, ``-`` and ``_``, at most 64 characters.
@@ -143,6 +165,12 @@ class Money(_Model):
                     f"Money.amount must not be negative, got {amount}; refunds are separate "
                     "operations, not negative charges"
                 )
+            if amount > MAX_AMOUNT:
+                raise InvalidRequest(
+                    f"Money.amount {amount} is above the largest amount payfallback accepts "
+                    f"({MAX_AMOUNT:,} minor units); check the unit (minor units, not "
+                    "thousandths) and split the sale if it is real"
+                )
             currency = data.get("currency", "KRW")
             if not isinstance(currency, str) or currency.upper() not in CURRENCY_EXPONENTS:
                 known = ", ".join(sorted(CURRENCY_EXPONENTS))
@@ -178,8 +206,13 @@ class LineItem(_Model):
     """One line of an order, for providers that show or need item detail."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    quantity: Annotated[int, Field(ge=1)] = 1
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     unit_price: Money
+
+    @model_validator(mode="after")
+    def _check_name(self) -> Self:
+        check_text(self.name, "LineItem.name")
+        return self
 
 
 class Order(_Model):
@@ -207,6 +240,9 @@ class Order(_Model):
 
     @model_validator(mode="after")
     def _check_amounts(self) -> Self:
+        check_text(self.name, f"order {self.order_id}: name")
+        if self.customer_ref is not None:
+            check_text(self.customer_ref, f"order {self.order_id}: customer_ref")
         if self.amount.amount == 0:
             raise InvalidRequest(f"order {self.order_id}: amount must be greater than zero")
         if self.tax_free_amount > self.amount.amount:
@@ -223,6 +259,10 @@ class Order(_Model):
                         f"{item.unit_price.currency}, the order in {self.amount.currency}"
                     )
                 total += item.unit_price.amount * item.quantity
+                if total > MAX_AMOUNT:
+                    raise InvalidRequest(
+                        f"order {self.order_id}: items add up to more than {MAX_AMOUNT:,}"
+                    )
             if total != self.amount.amount:
                 raise InvalidRequest(
                     f"order {self.order_id}: items add up to {total} but the amount is "
@@ -278,6 +318,14 @@ class Attempt(_Model):
     error_message: str | None = None
     created_at: datetime
     updated_at: datetime
+    #: Until when the worker that set it ``PENDING`` holds it (None once it left PENDING).
+    lease_until: datetime | None = None
+    #: The last moment a request of this attempt may have reached the provider (set when
+    #: an outcome turned out unknown): where a provider's settle window is counted from.
+    sent_at: datetime | None = None
+    #: For an attempt that ended ``FAILED`` after a request may have reached the provider:
+    #: until when ``recover()`` looks again for a charge that appears late.
+    recheck_until: datetime | None = None
 
 
 class PaymentStatus(StrEnum):
@@ -338,6 +386,13 @@ class Refund(_Model):
     tries: int = 0
     created_at: datetime
     updated_at: datetime
+    #: The tax-free (면세) part of ``amount``, sent where the provider has the field.
+    tax_free_amount: int = 0
+    #: The merchant's idempotency key for this refund (``refund(..., idempotency_key=)``):
+    #: a repeat with the same key returns this refund and sends nothing.
+    request_key: str | None = None
+    #: The arguments the key was first used with, to refuse the same key with others.
+    request_fingerprint: str | None = None
 
 
 class CheckoutSession(_Model):

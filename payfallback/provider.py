@@ -80,6 +80,7 @@ __all__ = [
     "LookupRequest",
     "Operation",
     "Outcome",
+    "Proof",
     "Provider",
     "ReadyRequest",
     "Redirect",
@@ -114,6 +115,26 @@ class Flow(StrEnum):
     SERVER_CHARGE = "server_charge"  # charge with a stored instrument, no customer present
 
 
+class Proof(StrEnum):
+    """Positive proof that an attempt which may have reached the provider moved no money.
+
+    Only these end such an attempt ``FAILED``; a return URL's failure parameters, or one
+    "not found" right after a timeout, never do (the provider may still be committing it).
+    Strongest first.
+    """
+
+    #: Replaying the same request with the same idempotency key answers with the first
+    #: request's outcome (or runs it, once): Toss Payments, PortOne.
+    REPLAY = "replay"
+    #: An acknowledged void / net cancel undoes whatever the request did (NICEPAY).
+    VOID = "void"
+    #: The provider's record of the transaction says it failed or was never completed.
+    RECORD = "record"
+    #: "Not found" once the provider's documented settle window has passed since the
+    #: request last left.
+    NOT_FOUND_AFTER_SETTLE = "not_found_after_settle"
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a provider can do; the Router plans retries and recovery from this."""
@@ -139,6 +160,30 @@ class Capabilities:
     #: client-side (Toss ``paymentKey``, Naver Pay ``paymentId``, NICEPAY ``tid``); the
     #: Router uses it to look the approval up if its answer is lost.
     callback_txn_id_param: str | None = None
+    #: How long after a request may have reached the provider it can still commit it:
+    #: a lookup answering "not found" is proof that nothing moved only once this much time
+    #: has passed since the request last left. None: "not found" is never proof (the
+    #: attempt stays unknown until a replay, a void or the provider's own record proves
+    #: it). Cite the provider's documentation for the value in the adapter.
+    settle_window: timedelta | None = None
+    #: Whether a lookup's record of a failed/abandoned transaction (``NOT_PAID``) is final.
+    #: False where the customer can pay again on the same provider id after a failure
+    #: (PortOne lets a paymentId be retried until it is paid).
+    failed_record_is_final: bool = True
+
+    @property
+    def proofs(self) -> tuple[Proof, ...]:
+        """The proofs this provider offers that an attempt moved no money, strongest first."""
+        out: list[Proof] = []
+        if self.idempotency_header is not None:
+            out.append(Proof.REPLAY)
+        if self.void_window is not None:
+            out.append(Proof.VOID)
+        if self.failed_record_is_final:
+            out.append(Proof.RECORD)
+        if self.settle_window is not None:
+            out.append(Proof.NOT_FOUND_AFTER_SETTLE)
+        return tuple(out)
 
 
 # -- what the Router hands an adapter --------------------------------------------------------
@@ -194,6 +239,10 @@ class CancelRequest:
     expected_remaining: int
     reason: str
     idempotency_key: str
+    #: The tax-free (면세) part of ``amount``; adapters send it where the provider has the
+    #: field (Toss ``taxFreeAmount``, NICEPAY ``taxFreeAmt``, PortOne ``taxFreeAmount``).
+    #: The Router computes it (see ``Router.refund``).
+    tax_free_amount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +414,7 @@ def classify_http_status(
     attempt_id: str,
     provider_code: str | None = None,
     message: str | None = None,
+    request_id: str | None = None,
 ) -> PayfallbackError:
     """Fallback classification by HTTP status, for answers no code table explains.
 
@@ -378,7 +428,7 @@ def classify_http_status(
         "operation": operation.value,
         "attempt_id": attempt_id,
         "provider_code": provider_code,
-        "provider_request_id": _request_id(response),
+        "provider_request_id": request_id or _request_id(response),
     }
     text = f"HTTP {status}" + (f": {message}" if message else "")
     if status in (429, 503):
@@ -399,7 +449,8 @@ def classify_http_status(
 
 
 def _request_id(response: httpx.Response) -> str | None:
-    for header in ("x-request-id", "x-tosspayments-trace-id", "x-amzn-trace-id", "x-trace-id"):
+    # Generic names only: an adapter passes its provider's own header (AdapterKit).
+    for header in ("x-request-id", "x-trace-id"):
         if value := response.headers.get(header):
             return str(value)
     return None

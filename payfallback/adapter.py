@@ -1,0 +1,567 @@
+"""The adapter kit: the money rules every adapter shares, written once.
+
+An adapter keeps its provider's wire models, its code table and its real quirks. What
+decides money — which error a provider's answer becomes — lives here, so a new adapter
+cannot get it wrong:
+
+* :class:`Verdict` and :class:`CodeRule` — one row of a code table: what a documented code
+  means on a money-moving call, and (where it differs) on a cancel and on a read-only call.
+* :meth:`AdapterKit.classify` — the one classifier: table → verdict for the operation →
+  an unmapped code on a money-moving call is :class:`~payfallback.errors.OutcomeUnknown`
+  (never success) → otherwise the HTTP status decides (:func:`classify_http_status`).
+* :class:`Secrets` and :meth:`AdapterKit.clean` — provider text (a ``message`` field, an
+  echoed body) always passes through the scrubber before it becomes part of an error: the
+  values the adapter declares (keys, auth header values) are removed by value, and card
+  numbers and key-shaped tokens by shape. The Router scrubs once more with the request's
+  own secrets (billing keys, one-time tokens), so nothing it was sent can come back out.
+* :meth:`AdapterKit.context` — the keyword context every error carries (provider,
+  operation, attempt, provider code, and the provider's request id from the headers the
+  adapter declares).
+* Common input checks (:meth:`AdapterKit.check_currency`, :meth:`~AdapterKit.check_cancel`,
+  :meth:`~AdapterKit.check_length`, :meth:`~AdapterKit.check_instrument`) and
+  :meth:`AdapterKit.body` (a pydantic wire model, or an ``InvalidRequest`` naming every
+  field the provider would reject).
+
+A minimal adapter::
+
+    KIT = dict(provider="yourpg", label="YourPG", codes=CODES, request_id_headers=("x-trace",))
+
+    class YourPG:
+        def __init__(self, *, secret_key: SecretStr) -> None:
+            self.kit = AdapterKit(**KIT, secrets=Secrets(secret_key))
+            self.secrets = self.kit.secrets  # the Router scrubs these from everything
+
+        def parse_charge(self, req, response):
+            if response.is_success:
+                ...
+            body = read_object(response) or {}
+            return Failed(self.kit.classify(
+                Operation.CHARGE, req.attempt_id, response,
+                code=body.get("code"), message=body.get("message"),
+            ))
+
+The ``secrets`` attribute is part of the provider contract (optional, but every adapter in
+this repository declares it): the Router reads it once and scrubs those values, by value,
+from every error, event, log line and journal row.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+
+from payfallback.errors import (
+    ConfigurationError,
+    Declined,
+    InvalidRequest,
+    OutcomeUnknown,
+    PayfallbackError,
+    ProviderUnavailable,
+)
+from payfallback.events import REDACTED, scrub
+from payfallback.models import Instrument, Method, Money
+from payfallback.provider import (
+    MONEY_MOVING,
+    CancelRequest,
+    Capabilities,
+    Operation,
+    classify_http_status,
+    parse_retry_after,
+)
+
+__all__ = [
+    "AdapterKit",
+    "CodeRule",
+    "Secrets",
+    "Verdict",
+    "basic_auth",
+    "code_table",
+    "read_object",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Verdict(StrEnum):
+    """What a provider's code means for the one question: could the provider have acted?"""
+
+    #: The customer's card, account or wallet said no, or the customer gave up: Declined.
+    DECLINED = "declined"
+    #: Certainly not processed (maintenance, rate limit, bank hours): ProviderUnavailable.
+    UNAVAILABLE = "unavailable"
+    #: The provider may have acted (5xx, "already processed", a temporary error during
+    #: processing): OutcomeUnknown, resolved by lookup or a same-key replay.
+    UNKNOWN = "unknown"
+    #: The first request with this idempotency key is still running (Toss ``409
+    #: IDEMPOTENT_REQUEST_PROCESSING``): OutcomeUnknown with a ``retry_after`` hint;
+    #: replaying with the SAME key later returns the first request's answer.
+    IN_FLIGHT = "in_flight"
+    #: The provider has no such transaction. On a lookup an answer (the adapter returns
+    #: ``Status(NOT_FOUND)``); elsewhere an invalid request.
+    NOT_FOUND = "not_found"
+    #: Our request is wrong; nothing moved: InvalidRequest.
+    INVALID = "invalid"
+    #: Credentials or merchant set-up are wrong: ConfigurationError.
+    CONFIGURATION = "configuration"
+
+
+#: On a call that moves no money, "may have acted" means nothing: it just did not work.
+_READ_ONLY = MappingProxyType(
+    {Verdict.UNKNOWN: Verdict.UNAVAILABLE, Verdict.IN_FLIGHT: Verdict.UNAVAILABLE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRule:
+    """One documented code: its verdict on money-moving calls (approve, charge, void),
+    with optional overrides on a cancel and on read-only calls (ready, lookup).
+
+    Without ``read``, a read-only call takes ``verdict`` with UNKNOWN and IN_FLIGHT read as
+    UNAVAILABLE (nothing can have moved). ``source`` says where the meaning was read.
+    """
+
+    verdict: Verdict
+    meaning: str = ""
+    cancel: Verdict | None = None
+    read: Verdict | None = None
+    source: str = ""
+
+    def verdict_for(self, operation: Operation) -> Verdict:
+        if operation in (Operation.LOOKUP, Operation.READY):
+            if self.read is not None:
+                return self.read
+            return _READ_ONLY.get(self.verdict, self.verdict)
+        if operation is Operation.CANCEL and self.cancel is not None:
+            return self.cancel
+        return self.verdict
+
+
+def code_table(rows: Mapping[str, CodeRule]) -> Mapping[str, CodeRule]:
+    """A read-only code table (codes compared as given; normalise case before lookup)."""
+    return MappingProxyType(dict(rows))
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+_MIN_SECRET = 4  # shorter values would mask ordinary words; no real key is this short
+
+
+def _raw(value: SecretStr | SecretBytes | str | bytes) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, SecretBytes):
+        return value.get_secret_value().decode("utf-8", "replace")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+class Secrets:
+    """Values that must never appear in an error, an event, a log line or the journal.
+
+    Scrubbed by value, together with the forms they travel in (URL-escaped, JSON-escaped);
+    an adapter declares its keys and the auth header values it builds from them. Then
+    :func:`payfallback.events.scrub` masks card numbers and key-shaped tokens by shape.
+    """
+
+    __slots__ = ("_pattern", "_values")
+
+    def __init__(self, *values: SecretStr | SecretBytes | str | bytes | None) -> None:
+        found: set[str] = set()
+        for value in values:
+            if value is None:
+                continue
+            raw = _raw(value).strip()
+            if len(raw) < _MIN_SECRET:
+                continue
+            found.update({raw, quote(raw, safe=""), quote(raw, safe="/"), _json_escaped(raw)})
+        self._set(frozenset(v for v in found if len(v) >= _MIN_SECRET))
+
+    def _set(self, values: frozenset[str]) -> None:
+        self._values = values
+        # Longest first, so a value that contains another is masked whole.
+        ordered = sorted(values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+
+    def __repr__(self) -> str:  # never the values
+        return f"Secrets({len(self._values)} values)"
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def __or__(self, other: Secrets) -> Secrets:
+        merged = Secrets()
+        merged._set(self._values | other._values)
+        return merged
+
+    def contains(self, text: str) -> bool:
+        """Whether any declared value occurs in ``text`` (for tests and assertions)."""
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every declared value masked, then card numbers and key shapes."""
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        return scrub(text)
+
+    def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
+        """Scrub an error's message and code in place (they may quote provider text)."""
+        message = self.scrub(error.message)
+        if message != error.message:
+            error.message = message
+            error.args = (message, *error.args[1:])
+        for attr in ("provider_code", "provider_request_id"):
+            value = getattr(error, attr)
+            if isinstance(value, str) and self.contains(value):
+                setattr(error, attr, REDACTED)
+        return error
+
+
+def _json_escaped(raw: str) -> str:
+    return raw.replace("\\", "\\\\").replace('"', '\\"').replace("/", "\\/")
+
+
+def basic_auth(user: str, password: str = "") -> str:
+    """The ``Basic …`` value for ``user:password`` (declare it in :class:`Secrets` too)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+# -- reading answers ----------------------------------------------------------------------------
+
+
+def read_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response's JSON object, or None when the body is not a JSON object."""
+    try:
+        data = response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- the kit ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdapterKit:
+    """One adapter's error rules: its code table, its name in messages, its request-id
+    headers, its hints and its secrets. Build one per adapter instance (the secrets are the
+    instance's credentials) and make every error through it."""
+
+    provider: str
+    #: The provider's name in messages ("Toss", "NICEPAY").
+    label: str
+    codes: Mapping[str, CodeRule] = field(default_factory=dict)
+    #: Response headers that carry the provider's request/trace id, most specific first.
+    request_id_headers: tuple[str, ...] = ("x-request-id",)
+    #: What to do about a code, appended to its message.
+    hints: Mapping[str, str] = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=Secrets)
+    #: ``retry_after`` for IN_FLIGHT answers that carry no ``Retry-After``: a hint to the
+    #: Router's replay policy, not a promise.
+    in_flight_retry_after: float = 1.0
+    message_max: int = 300
+
+    # -- context ----------------------------------------------------------------------------
+
+    def request_id(self, response: httpx.Response | None) -> str | None:
+        if response is None:
+            return None
+        for header in self.request_id_headers:
+            if value := response.headers.get(header):
+                return str(value)
+        return None
+
+    def context(
+        self,
+        operation: Operation,
+        attempt_id: str,
+        response: httpx.Response | None = None,
+        code: str | None = None,
+    ) -> dict[str, Any]:
+        """The keyword context of an error: provider, operation, attempt, code, request id."""
+        return {
+            "provider": self.provider,
+            "operation": operation.value,
+            "attempt_id": attempt_id,
+            "provider_code": self.clean(code, limit=64) if code else None,
+            "provider_request_id": self.request_id(response),
+        }
+
+    def clean(self, text: object, *, limit: int | None = None) -> str | None:
+        """Provider text fit for a message: secrets removed, whitespace folded, clipped."""
+        if text is None:
+            return None
+        value = text if isinstance(text, str) else str(text)
+        value = self.secrets.scrub(" ".join(value.split()))
+        cap = self.message_max if limit is None else limit
+        if not value:
+            return None
+        return value if len(value) <= cap else value[: cap - 1] + "…"
+
+    # -- making errors ----------------------------------------------------------------------
+
+    def error(
+        self,
+        verdict: Verdict,
+        operation: Operation,
+        attempt_id: str,
+        *,
+        response: httpx.Response | None = None,
+        code: str | None = None,
+        message: object = None,
+        text: str | None = None,
+    ) -> PayfallbackError:
+        """The error a verdict becomes. ``message`` is the provider's own text (cleaned
+        here); ``text`` replaces the standard sentence when the adapter has a better one."""
+        where = self.context(operation, attempt_id, response, code)
+        said = self.clean(message)
+        told = f": {said}" if said else ""
+        hint = self.hints.get(code or "")
+        tail = f" — {hint}" if hint else ""
+        retry_after = (
+            parse_retry_after(response.headers.get("retry-after")) if response is not None else None
+        )
+        op = operation.value
+        subject = (
+            "cancel"
+            if operation is Operation.CANCEL
+            else "payment"
+            if operation in MONEY_MOVING
+            else op
+        )
+        name = self.label
+        if verdict is Verdict.DECLINED:
+            verb = "refused the cancel" if operation is Operation.CANCEL else "declined the payment"
+            return Declined(text or f"{name} {verb}{told}{tail}", **where)
+        if verdict is Verdict.UNAVAILABLE:
+            return ProviderUnavailable(
+                text or f"{name} did not process the {subject}; try later{told}{tail}",
+                retry_after=retry_after,
+                **where,
+            )
+        if verdict is Verdict.IN_FLIGHT:
+            if operation not in MONEY_MOVING:
+                return ProviderUnavailable(
+                    text or f"{name} is still processing an earlier {op}{told}{tail}",
+                    retry_after=retry_after,
+                    **where,
+                )
+            return OutcomeUnknown(
+                text
+                or f"the first {op} request with this idempotency key is still being processed "
+                f"at {name}{told}{tail}",
+                retry_after=retry_after if retry_after is not None else self.in_flight_retry_after,
+                **where,
+            )
+        if verdict is Verdict.UNKNOWN:
+            if operation not in MONEY_MOVING:
+                return ProviderUnavailable(
+                    text or f"{name} could not answer the {op}{told}{tail}",
+                    retry_after=retry_after,
+                    **where,
+                )
+            return OutcomeUnknown(
+                text
+                or f"{name} may have processed the {subject}{told}; look it up before "
+                f"acting again{tail}",
+                retry_after=retry_after,
+                **where,
+            )
+        if verdict is Verdict.CONFIGURATION:
+            return ConfigurationError(
+                text or f"{name} rejected the merchant set-up{told}{tail}", **where
+            )
+        if verdict is Verdict.NOT_FOUND:
+            return InvalidRequest(text or f"{name} has no such transaction{told}{tail}", **where)
+        return InvalidRequest(text or f"{name} rejected the {op} request{told}{tail}", **where)
+
+    def classify(
+        self,
+        operation: Operation,
+        attempt_id: str,
+        response: httpx.Response,
+        *,
+        code: str | None,
+        message: object = None,
+    ) -> PayfallbackError:
+        """The one classifier for an answer that is not a success.
+
+        1. A code in the table: its verdict for this operation.
+        2. A code the table does not know, on a money-moving call: ``OutcomeUnknown`` —
+           unless the HTTP status itself says "not processed" (429, 503).
+        3. No code (or an unknown code on a read-only call): the HTTP status decides.
+        """
+        rule = self.codes.get(code) if code else None
+        if rule is not None:
+            return self.error(
+                rule.verdict_for(operation),
+                operation,
+                attempt_id,
+                response=response,
+                code=code,
+                message=message,
+            )
+        said = self.clean(message)
+        if code and operation in MONEY_MOVING and response.status_code not in (429, 503):
+            return OutcomeUnknown(
+                f"{self.label} answered the {operation.value} with HTTP {response.status_code} "
+                "and a code this adapter does not know"
+                + (f" ({said})" if said else "")
+                + "; it may have been processed — look it up",
+                **self.context(operation, attempt_id, response, code),
+            )
+        return classify_http_status(
+            response,
+            provider=self.provider,
+            operation=operation,
+            attempt_id=attempt_id,
+            provider_code=self.clean(code, limit=64) if code else None,
+            message=said,
+            request_id=self.request_id(response),
+        )
+
+    def verdict(self, code: str | None, operation: Operation) -> Verdict | None:
+        """The table's verdict for ``code`` on ``operation``; None when it is not listed."""
+        rule = self.codes.get(code) if code else None
+        return rule.verdict_for(operation) if rule is not None else None
+
+    def invalid(
+        self,
+        text: str,
+        operation: Operation,
+        attempt_id: str,
+        response: httpx.Response | None = None,
+    ) -> InvalidRequest:
+        where = self.context(operation, attempt_id, response)
+        return InvalidRequest(self.secrets.scrub(text), **where)
+
+    def unknown(
+        self,
+        text: str,
+        operation: Operation,
+        attempt_id: str,
+        response: httpx.Response | None = None,
+        code: str | None = None,
+    ) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            self.secrets.scrub(text), **self.context(operation, attempt_id, response, code)
+        )
+
+    def unreadable(
+        self, text: str, operation: Operation, attempt_id: str, response: httpx.Response
+    ) -> PayfallbackError:
+        """An answer we cannot read: unknown on a money-moving call, else unavailable."""
+        if operation in MONEY_MOVING:
+            return self.unknown(text, operation, attempt_id, response)
+        return ProviderUnavailable(
+            self.secrets.scrub(text), **self.context(operation, attempt_id, response)
+        )
+
+    # -- input checks -----------------------------------------------------------------------
+
+    def check_currency(
+        self, money: Money, capabilities: Capabilities, operation: Operation, attempt_id: str
+    ) -> None:
+        if money.currency not in capabilities.currencies:
+            takes = ", ".join(sorted(capabilities.currencies))
+            raise self.invalid(
+                f"{self.provider} takes {takes}, not {money.currency}", operation, attempt_id
+            )
+
+    def check_method(
+        self, method: Method, capabilities: Capabilities, operation: Operation, attempt_id: str
+    ) -> None:
+        if method not in capabilities.methods:
+            raise self.invalid(
+                f"{method.value} is not offered by this {self.provider} configuration",
+                operation,
+                attempt_id,
+            )
+
+    def check_length(
+        self,
+        value: str | None,
+        what: str,
+        operation: Operation,
+        attempt_id: str,
+        *,
+        maximum: int,
+        minimum: int = 1,
+    ) -> str:
+        """``value`` when it has ``minimum``..``maximum`` characters; else InvalidRequest
+        (naming ``what``, never quoting the value: it may be a key)."""
+        if value is None or not minimum <= len(value) <= maximum:
+            raise self.invalid(
+                f"{what} must be {minimum}-{maximum} characters for {self.label}",
+                operation,
+                attempt_id,
+            )
+        return value
+
+    def check_instrument(self, instrument: Instrument, attempt_id: str) -> str:
+        """The billing key of an instrument that belongs to this provider."""
+        if instrument.provider != self.provider:
+            raise self.invalid(
+                f"the instrument belongs to {instrument.provider!r}, not {self.provider!r}",
+                Operation.CHARGE,
+                attempt_id,
+            )
+        return instrument.billing_key.get_secret_value()
+
+    def check_cancel(self, req: CancelRequest, capabilities: Capabilities) -> None:
+        """A cancel the provider would refuse: wrong currency, nothing to cancel, more than
+        is left, or a partial cancel where the provider has none."""
+        op = Operation.CANCEL
+        self.check_currency(req.amount, capabilities, op, req.attempt_id)
+        if req.amount.currency != req.order.amount.currency:
+            raise self.invalid(
+                f"cancel in {req.amount.currency} of an order paid in {req.order.amount.currency}",
+                op,
+                req.attempt_id,
+            )
+        if req.amount.amount <= 0:
+            raise self.invalid("the cancel amount must be greater than zero", op, req.attempt_id)
+        if req.amount.amount > req.expected_remaining:
+            raise self.invalid(
+                f"cannot cancel {req.amount.amount}: only {req.expected_remaining} is still "
+                "cancellable on this payment",
+                op,
+                req.attempt_id,
+            )
+        if not capabilities.partial_cancel and req.amount.amount != req.expected_remaining:
+            raise self.invalid(
+                f"{self.label} cancels only in full ({req.expected_remaining})",
+                op,
+                req.attempt_id,
+            )
+        if not 0 <= req.tax_free_amount <= req.amount.amount:
+            raise self.invalid(
+                f"the tax-free share {req.tax_free_amount} must be between 0 and the cancel "
+                f"amount {req.amount.amount}",
+                op,
+                req.attempt_id,
+            )
+
+    def body(self, model: type[M], operation: Operation, attempt_id: str, **fields: Any) -> M:
+        """A wire model built from ``fields``, or InvalidRequest naming what is wrong
+        (never the values: they may be secret)."""
+        try:
+            return model(**fields)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            )
+            raise self.invalid(
+                f"request {self.label} would reject: {problems}", operation, attempt_id
+            ) from None
