@@ -1,6 +1,19 @@
 """Durable journals: the contract and the embedded SQLite implementation."""
 
-from payfallback.journal._base import AttemptInFlight, Journal, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._base import (
+    AttemptInFlight,
+    Journal,
+    JournalCounts,
+    OrderAlreadyPaid,
+    TxnAlreadyRecorded,
+)
 from payfallback.journal.sqlite import SQLiteJournal
 
-__all__ = ["AttemptInFlight", "Journal", "JournalCounts", "OrderAlreadyPaid", "SQLiteJournal"]
+__all__ = [
+    "AttemptInFlight",
+    "Journal",
+    "JournalCounts",
+    "OrderAlreadyPaid",
+    "SQLiteJournal",
+    "TxnAlreadyRecorded",
+]

@@ -7,12 +7,23 @@ Rules every implementation keeps (SQLite here, PostgreSQL in ``payfallback.journ
   transaction.
 * An order has at most one ``SUCCEEDED`` attempt and at most one payment: a unique
   constraint in the database, not a check in Python.
+* A provider transaction (``provider``, ``provider_txn_id``) is the payment of at most one
+  order: a unique index; recording it for a second order raises ``TxnAlreadyRecorded``.
 * An order has at most one ``PENDING`` attempt whose lease has not run out, so two workers
-  racing on one order never both send.
+  racing on one order never both send; :meth:`Journal.in_flight_attempts` lists those
+  that may be moving money right now.
+* An attempt that ended ``FAILED`` after its request may have reached the provider can
+  carry ``recheck_until``: until then :meth:`Journal.attempts_to_recheck` lists it, so a
+  charge that appears late is still found. Only a ``FAILED`` attempt has one (a check in
+  the database); any other state clears it.
 * A refund row is written (``OWED``) before its cancel is sent and is never deleted; it is
-  returned by :meth:`Journal.refunds_owed` until it settles.
+  returned by :meth:`Journal.refunds_owed` until it settles. A refund's tax-free part
+  never exceeds its amount (a check), and a payment has at most one refund per merchant
+  request key (a unique index): journaling the same key again returns the first refund.
 * Amounts of an order never change once journaled: a second call with the same order id
   and a different amount or currency is refused with ``InvalidRequest``.
+* Schema changes are numbered steps applied when a journal is opened; a database made by
+  an older release is upgraded in place, one step per transaction.
 
 Methods are synchronous. The async Router calls them in a worker thread so the event loop
 never blocks on a commit.
@@ -22,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from payfallback.errors import PayfallbackError
@@ -41,6 +53,7 @@ __all__ = [
     "Journal",
     "JournalCounts",
     "OrderAlreadyPaid",
+    "TxnAlreadyRecorded",
 ]
 
 
@@ -60,6 +73,20 @@ class OrderAlreadyPaid(PayfallbackError):
 
     def __init__(self, payment: Payment) -> None:
         super().__init__(f"order {payment.order_id} is already paid", provider=payment.provider)
+        self.payment = payment
+
+
+class TxnAlreadyRecorded(PayfallbackError):
+    """The provider transaction is already the payment of another order; ``payment`` is
+    that payment. Nothing was written: one charge never pays two orders."""
+
+    def __init__(self, payment: Payment, *, attempt_id: str | None = None) -> None:
+        super().__init__(
+            f"this {payment.provider} transaction is already payment {payment.payment_id} "
+            f"of order {payment.order_id}; it cannot pay another order",
+            provider=payment.provider,
+            attempt_id=attempt_id,
+        )
         self.payment = payment
 
 
@@ -103,8 +130,22 @@ class Journal(Protocol):
         provider_txn_id: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        sent: bool = False,
+        recheck_until: datetime | None = None,
     ) -> Attempt:
-        """Move an attempt to ``state``; ``provider_txn_id`` is kept once learned."""
+        """Move an attempt to ``state``; ``None`` never erases a value already journaled.
+
+        ``SUCCEEDED`` is reached only through :meth:`record_success`, and a ``SUCCEEDED``
+        attempt never moves again; every other move is allowed (a ``FAILED`` attempt whose
+        charge appears late becomes ``SUPERSEDED``, or ``UNKNOWN`` while it is looked up).
+        Leaving ``PENDING`` ends the lease; going back to ``PENDING`` raises
+        ``AttemptInFlight`` while another attempt of the order is live.
+
+        ``sent=True`` stamps ``sent_at`` with the journal's now: the last moment a request
+        of this attempt may have reached the provider. ``recheck_until`` is stored with
+        ``state=FAILED`` only (``InvalidRequest`` otherwise); a failed attempt keeps the
+        one it has when none is given, and a move to any other state clears it.
+        """
         ...
 
     def record_success(self, attempt_id: str, payment: Payment) -> Payment:
@@ -112,7 +153,10 @@ class Journal(Protocol):
 
         If the order already has a payment from another attempt, the attempt becomes
         ``SUPERSEDED`` instead and the existing payment is returned: the caller must then
-        compensate (refund or void) this attempt's charge.
+        compensate (refund or void) this attempt's charge. Recording the same attempt
+        again returns its payment. Raises ``TxnAlreadyRecorded`` (writing nothing) if the
+        payment's provider transaction is already the payment of another order. Either
+        way the attempt's ``recheck_until`` is cleared.
         """
         ...
 
@@ -140,9 +184,17 @@ class Journal(Protocol):
         """Journal a refund as ``OWED`` before anything is sent.
 
         For ``kind="refund"`` the amount must fit in the payment's refundable amount minus
-        refunds already owed: otherwise ``InvalidRequest`` says how much is left. A refund
-        with the same ``refund_id`` already journaled is returned unchanged.
+        refunds already owed: otherwise ``InvalidRequest`` says how much is left. Its
+        ``tax_free_amount`` must be from 0 to its amount. A refund with the same
+        ``refund_id``, or with the same ``request_key`` for the same payment, already
+        journaled is returned unchanged (before any check of what is left): the caller
+        compares ``request_fingerprint`` to tell a repeat from a key reused for another
+        request. A ``request_key`` needs a ``payment_id``.
         """
+        ...
+
+    def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
+        """The refund of ``payment_id`` journaled with the merchant's ``request_key``."""
         ...
 
     def update_refund(
@@ -174,7 +226,18 @@ class Journal(Protocol):
 
     def unresolved_attempts(self) -> Sequence[Attempt]:
         """``UNKNOWN`` attempts, ``PENDING`` ones whose lease ran out, and ``SUPERSEDED``
-        ones with no refund journaled yet; oldest first."""
+        ones with no refund journaled yet; oldest first. Neither a ``FAILED`` attempt
+        waiting for a recheck nor one in flight is listed."""
+        ...
+
+    def attempts_to_recheck(self) -> Sequence[Attempt]:
+        """``FAILED`` attempts whose ``recheck_until`` is after now; oldest first."""
+        ...
+
+    def in_flight_attempts(self) -> Sequence[Attempt]:
+        """``PENDING`` attempts whose lease is live and that may be moving money, oldest
+        first: every operation but ``ready`` (starting a checkout moves nothing), and a
+        ``ready`` attempt whose checkout is saved (it went back to ``PENDING`` to approve)."""
         ...
 
     def counts(self) -> JournalCounts: ...

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from payfallback.errors import InvalidRequest
 from payfallback.models import (
+    MAX_AMOUNT,
     Attempt,
     AttemptState,
     Method,
@@ -20,14 +21,62 @@ from payfallback.models import (
     RefundState,
 )
 
+#: The longest lease taken: a lease guards one request (seconds, minutes); anything longer
+#: is a unit mistake, and would overflow ``datetime`` long before it meant anything.
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+#: The largest count (attempts, tries) a PostgreSQL ``integer`` column holds.
+MAX_COUNT = 2**31 - 1
+REFUND_KINDS = ("refund", "compensation")
+
 
 def lease_duration(lease_seconds: float) -> timedelta:
-    """A lease length from seconds, refusing what is not a finite, non-negative number."""
-    if isinstance(lease_seconds, bool) or not (math.isfinite(lease_seconds) and lease_seconds >= 0):
+    """A lease length from seconds, refusing what is not a finite number of seconds from 0
+    to a week."""
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, int | float)
+        or not (math.isfinite(lease_seconds) and 0 <= lease_seconds <= MAX_LEASE_SECONDS)
+    ):
         raise InvalidRequest(
-            f"lease_seconds must be a finite number of seconds >= 0, got {lease_seconds!r}"
+            f"lease_seconds must be a finite number of seconds from 0 to {MAX_LEASE_SECONDS} "
+            f"(a week), got {lease_seconds!r}"
         )
     return timedelta(seconds=lease_seconds)
+
+
+def utc(moment: datetime, what: str) -> datetime:
+    """``moment`` in UTC (a naive one is taken as UTC, the only zone the journal stores);
+    ``InvalidRequest`` naming ``what`` if it has no UTC equivalent a ``datetime`` can hold."""
+    if not isinstance(moment, datetime):
+        raise InvalidRequest(f"{what} must be a datetime, got {type(moment).__name__}")
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(f"{what} {moment.isoformat()} is out of range") from None
+
+
+def check_attempt_update(
+    attempt_id: str, state: AttemptState, recheck_until: datetime | None
+) -> datetime | None:
+    """What ``update_attempt`` refuses before it reads anything; the recheck time in UTC."""
+    if state is AttemptState.SUCCEEDED:
+        raise InvalidRequest(
+            f"attempt {attempt_id} cannot be marked succeeded by update_attempt; use "
+            "record_success, which stores its payment in the same transaction",
+            attempt_id=attempt_id,
+        )
+    if recheck_until is None:
+        return None
+    if state is not AttemptState.FAILED:
+        raise InvalidRequest(
+            f"attempt {attempt_id}: recheck_until is kept only for an attempt that ends "
+            f"failed, not {state.value} (every other state is looked after by recover() "
+            "already)",
+            attempt_id=attempt_id,
+        )
+    return utc(recheck_until, f"attempt {attempt_id}: recheck_until")
 
 
 def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
@@ -44,6 +93,12 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
             f"attempt is for order {attempt.order_id} at {attempt.provider}",
             attempt_id=attempt.attempt_id,
         )
+    if isinstance(payment.attempts, bool) or not 0 <= payment.attempts <= MAX_COUNT:
+        raise InvalidRequest(
+            f"{where}: attempts must be a count from 0 to {MAX_COUNT}, got {payment.attempts}",
+            attempt_id=attempt.attempt_id,
+        )
+    utc(payment.approved_at, f"{where}: approved_at")
     if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
         payment.status is not PaymentStatus.PAID
     ):
@@ -52,6 +107,44 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
             "are journaled with add_refund",
             attempt_id=attempt.attempt_id,
         )
+
+
+def check_new_refund(refund: Refund) -> None:
+    """What ``add_refund`` refuses before it reads anything."""
+    if refund.kind not in REFUND_KINDS:
+        raise InvalidRequest(
+            f"refund {refund.refund_id}: kind must be 'refund' or 'compensation', got "
+            f"{refund.kind!r}"
+        )
+    if refund.state is not RefundState.OWED or refund.tries != 0:
+        raise InvalidRequest(
+            f"refund {refund.refund_id} must be journaled as owed with no tries; "
+            "update_refund records what happened next"
+        )
+    if refund.amount.amount <= 0:
+        raise InvalidRequest(f"refund {refund.refund_id}: amount must be greater than zero")
+    if not 0 <= refund.tax_free_amount <= refund.amount.amount:
+        raise InvalidRequest(
+            f"refund {refund.refund_id}: tax_free_amount {refund.tax_free_amount} must be "
+            f"from 0 to the refund's amount {refund.amount.amount}"
+        )
+    if not 0 <= refund.expected_remaining <= MAX_AMOUNT:
+        raise InvalidRequest(
+            f"refund {refund.refund_id}: expected_remaining {refund.expected_remaining} must "
+            f"be from 0 to {MAX_AMOUNT}"
+        )
+    if refund.request_key is not None and refund.payment_id is None:
+        raise InvalidRequest(
+            f"refund {refund.refund_id} has a request_key but names no payment; a request "
+            "key is unique per payment"
+        )
+    if refund.request_fingerprint is not None and refund.request_key is None:
+        raise InvalidRequest(
+            f"refund {refund.refund_id} has a request_fingerprint but no request_key; the "
+            "fingerprint records what its key was first used with"
+        )
+    utc(refund.created_at, f"refund {refund.refund_id}: created_at")
+    utc(refund.updated_at, f"refund {refund.refund_id}: updated_at")
 
 
 def check_refund_fits(refund: Refund, payment: Payment | None) -> Payment:
@@ -88,7 +181,12 @@ def _as_is(value: Any) -> datetime:
     return value
 
 
+def _maybe(dt: Callable[[Any], datetime], value: Any) -> datetime | None:
+    return None if value is None else dt(value)
+
+
 def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Attempt:
+    state = AttemptState(row["state"])
     return Attempt(
         attempt_id=row["attempt_id"],
         order_id=row["order_id"],
@@ -97,12 +195,17 @@ def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> At
         method=Method(row["method"]),
         operation=row["operation"],
         idempotency_key=row["idempotency_key"],
-        state=AttemptState(row["state"]),
+        state=state,
         provider_txn_id=row["provider_txn_id"],
         error_code=row["error_code"],
         error_message=row["error_message"],
         created_at=dt(row["created_at"]),
         updated_at=dt(row["updated_at"]),
+        # The column also holds recovery's claims on settled-or-waiting attempts; the
+        # model shows a lease only where it means "being sent".
+        lease_until=dt(row["lease_until"]) if state is AttemptState.PENDING else None,
+        sent_at=_maybe(dt, row["sent_at"]),
+        recheck_until=_maybe(dt, row["recheck_until"]),
     )
 
 
@@ -140,4 +243,7 @@ def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Ref
         tries=row["tries"],
         created_at=dt(row["created_at"]),
         updated_at=dt(row["updated_at"]),
+        tax_free_amount=row["tax_free_amount"],
+        request_key=row["request_key"],
+        request_fingerprint=row["request_fingerprint"],
     )

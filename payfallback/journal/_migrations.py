@@ -14,13 +14,19 @@ What the database itself enforces (so no code path, and no hand-written SQL, can
 
 * at most one ``succeeded`` attempt per order (a partial unique index) and at most one
   payment per order and per attempt (unique columns), made by an attempt of that order;
+* at most one payment per provider transaction (``provider``, ``provider_txn_id``): a
+  charge never pays two orders (unique index, version 2);
 * no new attempt for an order that has a payment, no second ``pending`` attempt (new or
   moved back to pending) while another one's lease is live, and a ``succeeded`` attempt
   never changes state (triggers; the journal checks first to raise a typed error, the
   triggers are the backstop);
 * an order's amount and currency never change (trigger);
 * money and counters are integers (``typeof`` checks: a float never gets in), refunded
-  never exceeds the amount paid (check);
+  never exceeds the amount paid, a refund's tax-free part never exceeds the refund
+  (checks);
+* only a ``failed`` attempt has a ``recheck_until`` (check);
+* at most one refund per payment and merchant request key (partial unique index), and a
+  request key only on a refund that names its payment (check);
 * an ``owed`` refund row cannot be deleted (trigger).
 
 Timestamps are ISO-8601 UTC text with microseconds and a ``Z`` suffix
@@ -224,8 +230,53 @@ _V1 = Migration(
     ),
 )
 
+_V2 = Migration(
+    version=2,
+    name="attempt send and recheck times, one payment per provider transaction, refund keys",
+    statements=(
+        # When a request of the attempt last may have reached the provider.
+        "ALTER TABLE attempts ADD COLUMN sent_at TEXT",
+        # Until when recover() looks again at a failed attempt for a charge appearing late;
+        # only a failed attempt has one.
+        """
+        ALTER TABLE attempts ADD COLUMN recheck_until TEXT
+            CHECK (recheck_until IS NULL OR state = 'failed')
+        """,
+        # Ranged on the time, so windows long past cost nothing to skip.
+        """
+        CREATE INDEX attempts_to_recheck ON attempts (recheck_until)
+            WHERE state = 'failed' AND recheck_until IS NOT NULL
+        """,
+        # One provider transaction pays at most one order. A v1 file holding two payments
+        # with the same transaction fails this step and stays at version 1: one charge
+        # counted as two orders' payment must be sorted out by hand before upgrading.
+        """
+        CREATE UNIQUE INDEX payments_one_per_provider_txn
+            ON payments (provider, provider_txn_id)
+        """,
+        """
+        ALTER TABLE refunds ADD COLUMN tax_free_amount INTEGER NOT NULL DEFAULT 0
+            CHECK (typeof(tax_free_amount) = 'integer'
+                   AND tax_free_amount >= 0 AND tax_free_amount <= amount)
+        """,
+        # The merchant's own key for a refund request, unique per payment.
+        """
+        ALTER TABLE refunds ADD COLUMN request_key TEXT
+            CHECK (request_key IS NULL OR payment_id IS NOT NULL)
+        """,
+        """
+        ALTER TABLE refunds ADD COLUMN request_fingerprint TEXT
+            CHECK (request_fingerprint IS NULL OR request_key IS NOT NULL)
+        """,
+        """
+        CREATE UNIQUE INDEX refunds_one_per_request_key
+            ON refunds (payment_id, request_key) WHERE request_key IS NOT NULL
+        """,
+    ),
+)
+
 #: Every schema step, oldest first; ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 _CREATE_VERSION_TABLE = """

@@ -20,12 +20,18 @@ errors; these are the backstop, for hand-written SQL too):
 * at most one ``succeeded`` attempt per order (a partial unique index); at most one payment
   per order and per attempt (unique columns), made by an attempt of that order (a foreign
   key on ``(attempt_id, order_id)``);
+* at most one payment per provider transaction (``provider``, ``provider_txn_id``): a
+  charge never pays two orders (unique index, version 2);
 * no new attempt for an order that has a payment, no second ``pending`` attempt (new or
   moved back to pending) while another one's lease is live, and a ``succeeded`` attempt
   never changes state (a trigger, which first locks the order's row, so two transactions
   cannot both pass the check);
 * an order's amount and currency never change (trigger);
-* money is ``bigint`` and positive where it must be; refunded never exceeds the amount paid;
+* money is ``bigint`` and positive where it must be; refunded never exceeds the amount paid,
+  and a refund's tax-free part never exceeds the refund;
+* only a ``failed`` attempt has a ``recheck_until`` (check);
+* at most one refund per payment and merchant request key (partial unique index), and a
+  request key only on a refund that names its payment (check);
 * an ``owed`` refund row cannot be deleted (trigger).
 
 Timestamps are ``timestamptz`` (microseconds, like Python's ``datetime``). Rows also carry a
@@ -242,8 +248,54 @@ _V1 = Migration(
     ),
 )
 
+_V2 = Migration(
+    version=2,
+    name="attempt send and recheck times, one payment per provider transaction, refund keys",
+    statements=(
+        # sent_at: when a request of the attempt last may have reached the provider.
+        # recheck_until: until when recover() looks again at a failed attempt for a charge
+        # appearing late; only a failed attempt has one.
+        """
+        ALTER TABLE attempts
+            ADD COLUMN sent_at timestamptz,
+            ADD COLUMN recheck_until timestamptz,
+            ADD CONSTRAINT attempts_recheck_only_failed
+                CHECK (recheck_until IS NULL OR state = 'failed')
+        """,
+        # Ranged on the time, so windows long past cost nothing to skip.
+        """
+        CREATE INDEX attempts_to_recheck ON attempts (recheck_until)
+            WHERE state = 'failed' AND recheck_until IS NOT NULL
+        """,
+        # One provider transaction pays at most one order. A v1 schema holding two payments
+        # with the same transaction fails this step and stays at version 1: one charge
+        # counted as two orders' payment must be sorted out by hand before upgrading.
+        """
+        CREATE UNIQUE INDEX payments_one_per_provider_txn
+            ON payments (provider, provider_txn_id)
+        """,
+        """
+        ALTER TABLE refunds
+            ADD COLUMN tax_free_amount bigint NOT NULL DEFAULT 0,
+            ADD COLUMN request_key text,
+            ADD COLUMN request_fingerprint text,
+            ADD CONSTRAINT refunds_tax_free_within_amount
+                CHECK (tax_free_amount >= 0 AND tax_free_amount <= amount),
+            ADD CONSTRAINT refunds_request_key_of_a_payment
+                CHECK (request_key IS NULL OR payment_id IS NOT NULL),
+            ADD CONSTRAINT refunds_fingerprint_of_a_key
+                CHECK (request_fingerprint IS NULL OR request_key IS NOT NULL)
+        """,
+        # The merchant's own key for a refund request, unique per payment.
+        """
+        CREATE UNIQUE INDEX refunds_one_per_request_key
+            ON refunds (payment_id, request_key) WHERE request_key IS NOT NULL
+        """,
+    ),
+)
+
 #: Every schema step, oldest first; ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 #: First key of the advisory lock taken while migrating ("pfjl"); the second is the

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -52,9 +53,16 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._base import (
+    AttemptInFlight,
+    JournalCounts,
+    OrderAlreadyPaid,
+    TxnAlreadyRecorded,
+)
 from payfallback.journal._checks import (
     attempt_from_row,
+    check_attempt_update,
+    check_new_refund,
     check_payment_fits,
     check_refund_fits,
     lease_duration,
@@ -95,14 +103,14 @@ _CONNECT_TIMEOUT_S = 10
 _POOL_TIMEOUT_S = 30.0
 _URL_PREFIXES = ("postgresql://", "postgres://")
 _PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?]*:)[^@/?]*@")
-_REFUND_KINDS = ("refund", "compensation")
 
 # Columns are named, never ``*``: psycopg prepares statements it runs often, and PostgreSQL
 # refuses to run a prepared statement whose result columns changed, so a worker still
 # running the previous release would fail the moment a newer one added a column.
 _ATTEMPT = (
     "attempt_id, order_id, seq, provider, method, operation, idempotency_key, state,"
-    " provider_txn_id, error_code, error_message, created_at, updated_at"
+    " provider_txn_id, error_code, error_message, created_at, updated_at, lease_until,"
+    " sent_at, recheck_until"
 )
 _PAYMENT = (
     "payment_id, order_id, attempt_id, provider, method, provider_txn_id, amount, refunded,"
@@ -111,7 +119,7 @@ _PAYMENT = (
 _REFUND = (
     "refund_id, payment_id, order_id, attempt_id, provider, provider_txn_id, amount, currency,"
     " expected_remaining, reason, kind, idempotency_key, state, error_code, tries, created_at,"
-    " updated_at"
+    " updated_at, tax_free_amount, request_key, request_fingerprint"
 )
 
 # Shared by unresolved_attempts() and counts() so the two can never disagree.
@@ -122,6 +130,15 @@ _UNRESOLVED_WHERE = """
         SELECT 1 FROM refunds r
         WHERE r.attempt_id = a.attempt_id AND r.kind = 'compensation'
     ))
+"""
+
+# Pending attempts with a live lease that may be moving money: a ``ready`` attempt moves
+# none while it starts its checkout, but once the checkout is saved, going back to
+# ``pending`` means its approval is being sent.
+_IN_FLIGHT_WHERE = """
+    a.state = 'pending' AND a.lease_until > %(now)s
+    AND (a.operation <> 'ready'
+         OR EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = a.attempt_id))
 """
 
 
@@ -306,14 +323,11 @@ class _Transactions:
         provider_txn_id: str | None,
         error_code: str | None,
         error_message: str | None,
+        sent: bool,
+        recheck_until: datetime | None,
     ) -> Flow[Attempt]:
         state = AttemptState(state)
-        if state is AttemptState.SUCCEEDED:
-            raise InvalidRequest(
-                f"attempt {attempt_id} cannot be marked succeeded by update_attempt; use "
-                "record_success, which stores its payment in the same transaction",
-                attempt_id=attempt_id,
-            )
+        recheck = check_attempt_update(attempt_id, state, recheck_until)
         now = self._clock.now()
         current = yield from self._lock_attempt(attempt_id)
         if current.state is AttemptState.SUCCEEDED:
@@ -339,6 +353,9 @@ class _Transactions:
             " error_code = COALESCE(%(code)s, error_code),"
             " error_message = COALESCE(%(message)s, error_message),"
             " lease_until = CASE WHEN %(pending)s THEN lease_until ELSE %(now)s END,"
+            " sent_at = CASE WHEN %(sent)s THEN %(now)s ELSE sent_at END,"
+            " recheck_until = CASE WHEN %(failed)s"
+            "   THEN COALESCE(%(recheck)s, recheck_until) END,"
             " updated_at = %(now)s WHERE attempt_id = %(id)s"
             f" RETURNING {_ATTEMPT}",
             {
@@ -347,6 +364,9 @@ class _Transactions:
                 "code": error_code,
                 "message": error_message,
                 "pending": state is AttemptState.PENDING,
+                "sent": bool(sent),
+                "failed": state is AttemptState.FAILED,
+                "recheck": recheck,
                 "now": now,
                 "id": attempt_id,
             },
@@ -376,7 +396,8 @@ class _Transactions:
             if existing.attempt_id != attempt_id:
                 yield Query(
                     "UPDATE attempts SET state = 'superseded',"
-                    " provider_txn_id = COALESCE(%s, provider_txn_id), updated_at = %s"
+                    " provider_txn_id = COALESCE(%s, provider_txn_id),"
+                    " recheck_until = NULL, updated_at = %s"
                     " WHERE attempt_id = %s",
                     (payment.provider_txn_id, now, attempt_id),
                 )
@@ -384,12 +405,21 @@ class _Transactions:
         clash = yield from self._payment_by("payment_id", payment.payment_id)
         if clash is not None:
             raise self._payment_id_taken(payment.payment_id, f"order {clash.order_id}", attempt_id)
+        # This order has no payment yet (its row is locked), so a payment with this
+        # transaction is another order's: the same charge cannot pay both.
+        taken = yield from self._payment_by_txn(payment.provider, payment.provider_txn_id)
+        if taken is not None:
+            raise TxnAlreadyRecorded(taken, attempt_id=attempt_id)
         try:
+            # Orders do not lock each other: another order may record the same transaction
+            # meanwhile. The unique index decides; DO NOTHING (after waiting for that
+            # order's transaction) keeps this one alive to read the winner.
             stored = yield from one(
                 "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
                 " created_at, updated_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s)"
+                " ON CONFLICT (provider, provider_txn_id) DO NOTHING"
                 f" RETURNING {_PAYMENT}",
                 (
                     payment.payment_id,
@@ -413,13 +443,24 @@ class _Transactions:
                     payment.payment_id, "another order", attempt_id
                 ) from exc
             raise
+        if stored is None:
+            winner = yield from self._payment_by_txn(payment.provider, payment.provider_txn_id)
+            assert winner is not None  # the conflicting row is committed; payments stay
+            raise TxnAlreadyRecorded(winner, attempt_id=attempt_id)
         yield Query(
-            "UPDATE attempts SET state = 'succeeded', provider_txn_id = %s, updated_at = %s"
-            " WHERE attempt_id = %s",
+            "UPDATE attempts SET state = 'succeeded', provider_txn_id = %s,"
+            " recheck_until = NULL, updated_at = %s WHERE attempt_id = %s",
             (payment.provider_txn_id, now, attempt_id),
         )
-        assert stored is not None
         return _payment(stored)
+
+    @staticmethod
+    def _payment_by_txn(provider: str, provider_txn_id: str) -> Flow[Payment | None]:
+        row = yield from one(
+            f"SELECT {_PAYMENT} FROM payments WHERE provider = %s AND provider_txn_id = %s",
+            (provider, provider_txn_id),
+        )
+        return None if row is None else _payment(row)
 
     @staticmethod
     def _payment_id_taken(payment_id: str, owner: str, attempt_id: str) -> InvalidRequest:
@@ -475,6 +516,22 @@ class _Transactions:
         )
         return [_attempt(row) for row in found]
 
+    def attempts_to_recheck(self) -> Flow[Sequence[Attempt]]:
+        found = yield from rows(
+            f"SELECT {_ATTEMPT} FROM attempts WHERE state = 'failed' AND recheck_until > %s"
+            " ORDER BY created_at, row_no",
+            (self._clock.now(),),
+        )
+        return [_attempt(row) for row in found]
+
+    def in_flight_attempts(self) -> Flow[Sequence[Attempt]]:
+        found = yield from rows(
+            f"SELECT {_ATTEMPT} FROM attempts a WHERE {_IN_FLIGHT_WHERE}"
+            " ORDER BY a.created_at, a.row_no",
+            {"now": self._clock.now()},
+        )
+        return [_attempt(row) for row in found]
+
     # -- checkouts ------------------------------------------------------------------------
 
     def save_checkout(self, session: CheckoutSession) -> Flow[None]:
@@ -518,25 +575,30 @@ class _Transactions:
 
     # -- refunds --------------------------------------------------------------------------
 
-    def add_refund(self, refund: Refund) -> Flow[Refund]:
-        if refund.kind not in _REFUND_KINDS:
-            raise InvalidRequest(
-                f"refund {refund.refund_id}: kind must be 'refund' or 'compensation', got "
-                f"{refund.kind!r}"
-            )
-        if refund.state is not RefundState.OWED or refund.tries != 0:
-            raise InvalidRequest(
-                f"refund {refund.refund_id} must be journaled as owed with no tries; "
-                "update_refund records what happened next"
-            )
-        if refund.amount.amount <= 0:
-            raise InvalidRequest(f"refund {refund.refund_id}: amount must be greater than zero")
+    def _same_refund(self, refund: Refund) -> Flow[Refund | None]:
+        """The refund already journaled with ``refund``'s id, or its payment and key."""
         existing = yield from self._refund_row(refund.refund_id)
+        if existing is None and refund.request_key is not None:
+            assert refund.payment_id is not None  # check_new_refund
+            existing = yield from self._refund_by_key(refund.payment_id, refund.request_key)
+        return existing
+
+    @staticmethod
+    def _refund_by_key(payment_id: str, request_key: str) -> Flow[Refund | None]:
+        row = yield from one(
+            f"SELECT {_REFUND} FROM refunds WHERE payment_id = %s AND request_key = %s",
+            (payment_id, request_key),
+        )
+        return None if row is None else _refund(row)
+
+    def add_refund(self, refund: Refund) -> Flow[Refund]:
+        check_new_refund(refund)
+        existing = yield from self._same_refund(refund)
         if existing is not None:
             return existing
         attempt = yield from self._lock_attempt(refund.attempt_id)
         # Again under the lock: the same refund may have been journaled meanwhile.
-        existing = yield from self._refund_row(refund.refund_id)
+        existing = yield from self._same_refund(refund)
         if existing is not None:
             return existing
         if attempt.order_id != refund.order_id:
@@ -564,9 +626,14 @@ class _Transactions:
                 "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
                 " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
                 " idempotency_key, state, error_code, tries, lease_until, created_at,"
-                " updated_at)"
+                " updated_at, tax_free_amount, request_key, request_fingerprint)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'owed', %s, 0, NULL,"
-                " %s, %s)"
+                " %s, %s, %s, %s, %s)"
+                # A refund naming the payment under another order's lock (a compensation
+                # may) could take the key meanwhile: the unique index decides, and DO
+                # NOTHING keeps this transaction alive to return that refund.
+                " ON CONFLICT (payment_id, request_key) WHERE request_key IS NOT NULL"
+                " DO NOTHING"
                 f" RETURNING {_REFUND}",
                 (
                     refund.refund_id,
@@ -584,6 +651,9 @@ class _Transactions:
                     refund.error_code,
                     refund.created_at,
                     refund.updated_at,
+                    refund.tax_free_amount,
+                    refund.request_key,
+                    refund.request_fingerprint,
                 ),
             )
         except psycopg.Error as exc:
@@ -591,7 +661,12 @@ class _Transactions:
             if _violates(exc, "refunds_key_once"):
                 raise self._refund_key_reused("of another order", refund.refund_id) from exc
             raise
-        assert stored is not None
+        if stored is None:
+            assert refund.payment_id is not None
+            assert refund.request_key is not None
+            same = yield from self._refund_by_key(refund.payment_id, refund.request_key)
+            assert same is not None  # the conflicting row is committed; refunds stay
+            return same
         return _refund(stored)
 
     @staticmethod
@@ -691,6 +766,9 @@ class _Transactions:
 
     def get_refund(self, refund_id: str) -> Flow[Refund | None]:
         return (yield from self._refund_row(refund_id))
+
+    def refund_by_request_key(self, payment_id: str, request_key: str) -> Flow[Refund | None]:
+        return (yield from self._refund_by_key(payment_id, request_key))
 
     def refunds_for_order(self, order_id: str) -> Flow[Sequence[Refund]]:
         found = yield from rows(
@@ -981,6 +1059,8 @@ class PostgresJournal:
         provider_txn_id: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        sent: bool = False,
+        recheck_until: datetime | None = None,
     ) -> Attempt:
         """Move an attempt to ``state``; ``None`` never erases a value already journaled.
 
@@ -988,7 +1068,9 @@ class PostgresJournal:
         <payfallback.journal.sqlite.SQLiteJournal.update_attempt>`: ``SUCCEEDED`` only
         through :meth:`record_success`, a succeeded attempt never moves, leaving
         ``PENDING`` ends the lease, and going back to ``PENDING`` raises
-        ``AttemptInFlight`` while another attempt of the order is live.
+        ``AttemptInFlight`` while another attempt of the order is live. ``sent`` stamps
+        ``sent_at``; ``recheck_until`` goes with ``FAILED`` only, and any other state
+        clears it.
         """
         return self._run(
             self._tx.update_attempt(
@@ -997,11 +1079,16 @@ class PostgresJournal:
                 provider_txn_id=provider_txn_id,
                 error_code=error_code,
                 error_message=error_message,
+                sent=sent,
+                recheck_until=recheck_until,
             )
         )
 
     def record_success(self, attempt_id: str, payment: Payment) -> Payment:
-        """See :meth:`Journal.record_success`; the payment must fit its attempt and order."""
+        """See :meth:`Journal.record_success`; the payment must fit its attempt and order.
+
+        Two orders racing to record one provider transaction: the first to commit makes
+        the payment, the other gets ``TxnAlreadyRecorded``."""
         return self._run(self._tx.record_success(attempt_id, payment))
 
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
@@ -1061,6 +1148,10 @@ class PostgresJournal:
     def get_refund(self, refund_id: str) -> Refund | None:
         return self._read(self._tx.get_refund(refund_id))
 
+    def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
+        """See :meth:`Journal.refund_by_request_key`."""
+        return self._read(self._tx.refund_by_request_key(payment_id, request_key))
+
     def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
         return self._read(self._tx.refunds_for_order(order_id))
 
@@ -1070,6 +1161,14 @@ class PostgresJournal:
     def unresolved_attempts(self) -> Sequence[Attempt]:
         """See :meth:`Journal.unresolved_attempts`; oldest first."""
         return self._read(self._tx.unresolved_attempts())
+
+    def attempts_to_recheck(self) -> Sequence[Attempt]:
+        """See :meth:`Journal.attempts_to_recheck`; oldest first."""
+        return self._read(self._tx.attempts_to_recheck())
+
+    def in_flight_attempts(self) -> Sequence[Attempt]:
+        """See :meth:`Journal.in_flight_attempts`; oldest first."""
+        return self._read(self._tx.in_flight_attempts())
 
     def counts(self) -> JournalCounts:
         return self._read(self._tx.counts())
@@ -1235,6 +1334,8 @@ class AsyncPostgresJournal:
         provider_txn_id: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        sent: bool = False,
+        recheck_until: datetime | None = None,
     ) -> Attempt:
         return await self._run(
             self._tx.update_attempt(
@@ -1243,6 +1344,8 @@ class AsyncPostgresJournal:
                 provider_txn_id=provider_txn_id,
                 error_code=error_code,
                 error_message=error_message,
+                sent=sent,
+                recheck_until=recheck_until,
             )
         )
 
@@ -1296,6 +1399,9 @@ class AsyncPostgresJournal:
     async def get_refund(self, refund_id: str) -> Refund | None:
         return await self._read(self._tx.get_refund(refund_id))
 
+    async def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
+        return await self._read(self._tx.refund_by_request_key(payment_id, request_key))
+
     async def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
         return await self._read(self._tx.refunds_for_order(order_id))
 
@@ -1304,6 +1410,12 @@ class AsyncPostgresJournal:
 
     async def unresolved_attempts(self) -> Sequence[Attempt]:
         return await self._read(self._tx.unresolved_attempts())
+
+    async def attempts_to_recheck(self) -> Sequence[Attempt]:
+        return await self._read(self._tx.attempts_to_recheck())
+
+    async def in_flight_attempts(self) -> Sequence[Attempt]:
+        return await self._read(self._tx.in_flight_attempts())
 
     async def counts(self) -> JournalCounts:
         return await self._read(self._tx.counts())

@@ -25,20 +25,28 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.journal._base import AttemptInFlight, JournalCounts, OrderAlreadyPaid
+from payfallback.journal._base import (
+    AttemptInFlight,
+    JournalCounts,
+    OrderAlreadyPaid,
+    TxnAlreadyRecorded,
+)
 from payfallback.journal._checks import (
     attempt_from_row,
+    check_attempt_update,
+    check_new_refund,
     check_payment_fits,
     check_refund_fits,
     lease_duration,
     payment_from_row,
     refund_from_row,
+    utc,
 )
 from payfallback.journal._migrations import migrate
 from payfallback.models import (
@@ -60,7 +68,6 @@ _MEMORY = ":memory:"
 #: How long a write waits for another process holding the file's write lock. Journal
 #: transactions last milliseconds, so reaching this means something is wrong.
 _BUSY_TIMEOUT_S = 10.0
-_REFUND_KINDS = ("refund", "compensation")
 #: Attempts with nothing left to do: recovery never claims them.
 _SETTLED_ATTEMPTS = (AttemptState.SUCCEEDED, AttemptState.FAILED)
 
@@ -74,13 +81,20 @@ _UNRESOLVED_WHERE = """
     ))
 """
 
+# Pending attempts with a live lease that may be moving money: a ``ready`` attempt moves
+# none while it starts its checkout, but once the checkout is saved, going back to
+# ``pending`` means its approval is being sent.
+_IN_FLIGHT_WHERE = """
+    a.state = 'pending' AND a.lease_until > :now
+    AND (a.operation <> 'ready'
+         OR EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = a.attempt_id))
+"""
+
 
 def _ts(moment: datetime) -> str:
     """Fixed-width UTC text: sorts and compares in SQL exactly as the instants do."""
-    if moment.tzinfo is None:
-        # Naive datetimes are taken as UTC, the only zone the journal stores.
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Naive datetimes are taken as UTC, the only zone the journal stores.
+    return utc(moment, "time").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dt(text: str) -> datetime:
@@ -250,6 +264,17 @@ class SQLiteJournal:
         row = self._one(db, "SELECT * FROM refunds WHERE refund_id = ?", refund_id)
         return None if row is None else _refund(row)
 
+    def _refund_by_key(
+        self, db: sqlite3.Connection, payment_id: str, request_key: str
+    ) -> Refund | None:
+        row = self._one(
+            db,
+            "SELECT * FROM refunds WHERE payment_id = ? AND request_key = ?",
+            payment_id,
+            request_key,
+        )
+        return None if row is None else _refund(row)
+
     def _require_refund(self, db: sqlite3.Connection, refund_id: str) -> Refund:
         refund = self._refund_row(db, refund_id)
         if refund is None:
@@ -363,6 +388,8 @@ class SQLiteJournal:
         provider_txn_id: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        sent: bool = False,
+        recheck_until: datetime | None = None,
     ) -> Attempt:
         """Move an attempt to ``state``; ``None`` never erases a value already journaled.
 
@@ -371,14 +398,11 @@ class SQLiteJournal:
         attempt back to ``PENDING`` (say, a redirected checkout whose approval is about to
         be sent, after :meth:`renew_lease` claimed it) raises ``AttemptInFlight`` if another
         attempt of the order is pending with a live lease, as :meth:`begin_attempt` does.
+        ``sent`` and ``recheck_until`` are as :meth:`Journal.update_attempt
+        <payfallback.journal.Journal.update_attempt>` says.
         """
         state = AttemptState(state)
-        if state is AttemptState.SUCCEEDED:
-            raise InvalidRequest(
-                f"attempt {attempt_id} cannot be marked succeeded by update_attempt; use "
-                "record_success, which stores its payment in the same transaction",
-                attempt_id=attempt_id,
-            )
+        recheck = check_attempt_update(attempt_id, state, recheck_until)
         now = self._now()
         with self._transaction(write=True) as db:
             current = self._require_attempt(db, attempt_id)
@@ -403,22 +427,25 @@ class SQLiteJournal:
             # over, so its lease ends with it (a redirected checkout must be claimable the
             # moment the customer comes back).
             db.execute(
-                "UPDATE attempts SET state = ?,"
-                " provider_txn_id = COALESCE(?, provider_txn_id),"
-                " error_code = COALESCE(?, error_code),"
-                " error_message = COALESCE(?, error_message),"
-                " lease_until = CASE WHEN ? = 'pending' THEN lease_until ELSE ? END,"
-                " updated_at = ? WHERE attempt_id = ?",
-                (
-                    state.value,
-                    provider_txn_id,
-                    error_code,
-                    error_message,
-                    state.value,
-                    _ts(now),
-                    _ts(now),
-                    attempt_id,
-                ),
+                "UPDATE attempts SET state = :state,"
+                " provider_txn_id = COALESCE(:txn, provider_txn_id),"
+                " error_code = COALESCE(:code, error_code),"
+                " error_message = COALESCE(:message, error_message),"
+                " lease_until = CASE WHEN :state = 'pending' THEN lease_until ELSE :now END,"
+                " sent_at = CASE WHEN :sent THEN :now ELSE sent_at END,"
+                " recheck_until = CASE WHEN :state = 'failed'"
+                "   THEN COALESCE(:recheck, recheck_until) END,"
+                " updated_at = :now WHERE attempt_id = :id",
+                {
+                    "state": state.value,
+                    "txn": provider_txn_id,
+                    "code": error_code,
+                    "message": error_message,
+                    "now": _ts(now),
+                    "sent": bool(sent),
+                    "recheck": None if recheck is None else _ts(recheck),
+                    "id": attempt_id,
+                },
             )
             stored = self._attempt_row(db, attempt_id)
         assert stored is not None
@@ -431,7 +458,9 @@ class SQLiteJournal:
         ``SUPERSEDED`` (keeping ``payment.provider_txn_id``, which its compensation needs)
         and the existing payment is returned. Recording the same attempt twice returns the
         stored payment. ``payment`` must be new (nothing refunded, status ``PAID``), name
-        this attempt, its order and provider, and carry the order's journaled amount.
+        this attempt, its order and provider, and carry the order's journaled amount. A
+        provider transaction that is already another order's payment raises
+        ``TxnAlreadyRecorded`` and writes nothing.
         """
         now = self._now()
         with self._transaction(write=True) as db:
@@ -455,7 +484,8 @@ class SQLiteJournal:
                 if existing.attempt_id != attempt_id:
                     db.execute(
                         "UPDATE attempts SET state = 'superseded',"
-                        " provider_txn_id = COALESCE(?, provider_txn_id), updated_at = ?"
+                        " provider_txn_id = COALESCE(?, provider_txn_id),"
+                        " recheck_until = NULL, updated_at = ?"
                         " WHERE attempt_id = ?",
                         (payment.provider_txn_id, _ts(now), attempt_id),
                     )
@@ -467,6 +497,16 @@ class SQLiteJournal:
                     f"{clash.order_id}; payment ids are unique",
                     attempt_id=attempt_id,
                 )
+            # This order has no payment yet, so a payment with this transaction is another
+            # order's: the same charge cannot pay both.
+            taken = self._one(
+                db,
+                "SELECT * FROM payments WHERE provider = ? AND provider_txn_id = ?",
+                payment.provider,
+                payment.provider_txn_id,
+            )
+            if taken is not None:
+                raise TxnAlreadyRecorded(_payment(taken), attempt_id=attempt_id)
             db.execute(
                 "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
@@ -488,8 +528,8 @@ class SQLiteJournal:
                 ),
             )
             db.execute(
-                "UPDATE attempts SET state = 'succeeded', provider_txn_id = ?, updated_at = ?"
-                " WHERE attempt_id = ?",
+                "UPDATE attempts SET state = 'succeeded', provider_txn_id = ?,"
+                " recheck_until = NULL, updated_at = ? WHERE attempt_id = ?",
                 (payment.provider_txn_id, _ts(now), attempt_id),
             )
             stored = self._payment_by(db, "payment_id", payment.payment_id)
@@ -559,6 +599,26 @@ class SQLiteJournal:
             ).fetchall()
         return [_attempt(row) for row in rows]
 
+    def attempts_to_recheck(self) -> Sequence[Attempt]:
+        """See :meth:`Journal.attempts_to_recheck`; oldest first."""
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM attempts WHERE state = 'failed' AND recheck_until > ?"
+                " ORDER BY created_at, rowid",
+                (_ts(self._now()),),
+            ).fetchall()
+        return [_attempt(row) for row in rows]
+
+    def in_flight_attempts(self) -> Sequence[Attempt]:
+        """See :meth:`Journal.in_flight_attempts`; oldest first."""
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT a.* FROM attempts a WHERE {_IN_FLIGHT_WHERE}"
+                " ORDER BY a.created_at, a.rowid",
+                {"now": _ts(self._now())},
+            ).fetchall()
+        return [_attempt(row) for row in rows]
+
     # -- checkouts ------------------------------------------------------------------------
 
     def save_checkout(self, session: CheckoutSession) -> None:
@@ -620,22 +680,15 @@ class SQLiteJournal:
         The refund must be new (``OWED``, no tries) with a positive amount, and its
         attempt must be journaled for its order. A ``"refund"`` names its payment and that
         payment's attempt, in the payment's currency. The new row has no lease: the caller
-        claims it with :meth:`renew_refund_lease` before sending its cancel.
+        claims it with :meth:`renew_refund_lease` before sending its cancel. A refund with
+        the same id, or the same ``request_key`` for its payment, is returned unchanged.
         """
-        if refund.kind not in _REFUND_KINDS:
-            raise InvalidRequest(
-                f"refund {refund.refund_id}: kind must be 'refund' or 'compensation', got "
-                f"{refund.kind!r}"
-            )
-        if refund.state is not RefundState.OWED or refund.tries != 0:
-            raise InvalidRequest(
-                f"refund {refund.refund_id} must be journaled as owed with no tries; "
-                "update_refund records what happened next"
-            )
-        if refund.amount.amount <= 0:
-            raise InvalidRequest(f"refund {refund.refund_id}: amount must be greater than zero")
+        check_new_refund(refund)
         with self._transaction(write=True) as db:
             existing = self._refund_row(db, refund.refund_id)
+            if existing is None and refund.request_key is not None:
+                assert refund.payment_id is not None  # check_new_refund
+                existing = self._refund_by_key(db, refund.payment_id, refund.request_key)
             if existing is not None:
                 return existing
             attempt = self._require_attempt(db, refund.attempt_id)
@@ -668,8 +721,8 @@ class SQLiteJournal:
                 "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
                 " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
                 " idempotency_key, state, error_code, tries, lease_until, created_at,"
-                " updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'owed', ?, 0, NULL, ?, ?)",
+                " updated_at, tax_free_amount, request_key, request_fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'owed', ?, 0, NULL, ?, ?, ?, ?, ?)",
                 (
                     refund.refund_id,
                     refund.payment_id,
@@ -686,6 +739,9 @@ class SQLiteJournal:
                     refund.error_code,
                     _ts(refund.created_at),
                     _ts(refund.updated_at),
+                    refund.tax_free_amount,
+                    refund.request_key,
+                    refund.request_fingerprint,
                 ),
             )
             stored = self._refund_row(db, refund.refund_id)
@@ -790,6 +846,11 @@ class SQLiteJournal:
         with self._transaction(write=False) as db:
             return self._refund_row(db, refund_id)
 
+    def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
+        """See :meth:`Journal.refund_by_request_key`."""
+        with self._transaction(write=False) as db:
+            return self._refund_by_key(db, payment_id, request_key)
+
     def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
         with self._transaction(write=False) as db:
             rows = db.execute(
@@ -813,13 +874,16 @@ class SQLiteJournal:
                 f"SELECT COUNT(*) FROM attempts a WHERE {_UNRESOLVED_WHERE}",
                 {"now": _ts(self._now())},
             ).fetchone()[0]
-            owed, owed_amount = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM refunds WHERE state = 'owed'"
+            # SQLite's SUM fails past 2**63. Amounts are below 2**53: summed as high and low
+            # 32 bits apart, the total stays exact up to two billion owed refunds.
+            owed, high, low = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(amount >> 32), 0),"
+                " COALESCE(SUM(amount & 4294967295), 0) FROM refunds WHERE state = 'owed'"
             ).fetchone()
         return JournalCounts(
             orders=int(orders),
             payments=int(payments),
             unresolved_attempts=int(unresolved),
             refunds_owed=int(owed),
-            refunds_owed_amount=int(owed_amount),
+            refunds_owed_amount=(int(high) << 32) + int(low),
         )
