@@ -7,7 +7,7 @@ providers and your httpx client; everything else has embedded defaults.
 """
 
 from payfallback._clock import Clock, ManualClock, SystemClock
-from payfallback._core import Choice, RecoveryReport
+from payfallback._core import Choice, InFlight, RecoveryReport
 from payfallback.breaker import (
     BreakerPolicy,
     BreakerSettings,
@@ -24,6 +24,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.events import EVENT_NAMES, redact_processor
 from payfallback.models import (
@@ -64,6 +65,7 @@ __all__ = [
     "ConfigurationError",
     "Declined",
     "Flow",
+    "InFlight",
     "Instrument",
     "InvalidRequest",
     "LineItem",
@@ -83,6 +85,7 @@ __all__ = [
     "RecoveryReport",
     "Refund",
     "RefundState",
+    "RequestInFlight",
     "RetryPolicy",
     "ReturnUrls",
     "Router",

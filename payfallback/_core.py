@@ -33,13 +33,15 @@ The money rules live here:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import httpx
 
 from payfallback._clock import Clock
+from payfallback.adapter import Secrets
 from payfallback.breaker import Admission, BreakerRegistry, CircuitBreaker
 from payfallback.errors import (
     AllProvidersUnavailable,
@@ -49,9 +51,10 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
-from payfallback.events import Events, scrub
-from payfallback.journal import AttemptInFlight, Journal, OrderAlreadyPaid
+from payfallback.events import Events, is_sensitive_key
+from payfallback.journal import AttemptInFlight, Journal, OrderAlreadyPaid, TxnAlreadyRecorded
 from payfallback.models import (
     Attempt,
     AttemptState,
@@ -66,6 +69,7 @@ from payfallback.models import (
     Refund,
     RefundState,
     ReturnUrls,
+    check_text,
 )
 from payfallback.provider import (
     MONEY_MOVING,
@@ -79,6 +83,7 @@ from payfallback.provider import (
     LookupRequest,
     Operation,
     Outcome,
+    Proof,
     Provider,
     ReadyRequest,
     Redirect,
@@ -142,9 +147,26 @@ class Choice:
     method: Method
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An attempt another worker (or a process that died) holds until ``lease_until``: its
+    request may be at the provider right now, so nothing can be said of it before then."""
+
+    attempt_id: str
+    order_id: str
+    provider: str
+    lease_until: datetime | None
+
+
 @dataclass(slots=True)
 class RecoveryReport:
-    """What :meth:`Router.recover` settled and what is still open."""
+    """What :meth:`Router.recover` settled and what is still open.
+
+    ``clean`` is True only when nothing is open: no attempt of unknown outcome, no refund
+    owed, and no attempt in flight (a lease still live after a crash is *not* clean: the
+    killed worker's request may have charged; call ``recover()`` again after
+    ``in_flight[i].lease_until``).
+    """
 
     resolved: list[str] = field(default_factory=list)  # attempt ids settled either way
     paid: list[str] = field(default_factory=list)  # attempt ids that turned out paid
@@ -152,10 +174,13 @@ class RecoveryReport:
     refunds_settled: list[str] = field(default_factory=list)
     still_unresolved: list[str] = field(default_factory=list)
     refunds_still_owed: list[str] = field(default_factory=list)
+    in_flight: list[InFlight] = field(default_factory=list)
+    #: Attempts that had ended failed and turned out charged after all (refund journaled).
+    late_charges: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.still_unresolved and not self.refunds_still_owed
+        return not self.still_unresolved and not self.refunds_still_owed and not self.in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +224,129 @@ class CoreConfig:
     compensate: bool = False
     fallback_methods: Mapping[Method, Sequence[Method]] = field(default_factory=dict)
     lease_seconds: float = 120.0
+    #: How long ``recover()`` keeps looking for a late charge on an attempt that ended
+    #: failed after its request may have reached the provider.
+    recheck_window: timedelta = timedelta(days=1)
+
+
+def _secrets_of(provider: Provider) -> Secrets:
+    """What an adapter declared as secret (``provider.secrets``), as one :class:`Secrets`."""
+    declared = getattr(provider, "secrets", None)
+    if declared is None:
+        return Secrets()
+    if isinstance(declared, Secrets):
+        return declared
+    if isinstance(declared, str | bytes):
+        return Secrets(declared)
+    if isinstance(declared, Iterable):
+        return Secrets(*declared)
+    return Secrets(declared)
+
+
+def _request_secrets(req: object) -> Secrets:
+    """The secrets a request carries that the adapter could not declare up front: the
+    instrument's billing key, one-time tokens in the return URL's parameters."""
+    if isinstance(req, ChargeRequest):
+        return Secrets(req.instrument.billing_key)
+    if isinstance(req, ApproveRequest):
+        return Secrets(*(v for k, v in req.callback_params.items() if is_sensitive_key(k)))
+    return Secrets()
+
+
+_REQUEST_KEY_MAX = 255
+
+
+def _method(value: object, what: str) -> Method:
+    """A Method from a Method or its string value ("card"), or InvalidRequest listing them."""
+    if isinstance(value, Method):
+        return value
+    if isinstance(value, str):
+        try:
+            return Method(value)
+        except ValueError:
+            pass
+    names = ", ".join(m.value for m in Method)
+    raise InvalidRequest(f"{what}: {value!r} is not a payment method; use one of {names}")
+
+
+def _check_refund_args(
+    payment_id: object,
+    amount: object,
+    reason: object,
+    idempotency_key: object,
+    tax_free_amount: object,
+) -> None:
+    """Refund arguments of the right types, or an ``InvalidRequest`` saying what to pass."""
+    if not isinstance(payment_id, str) or not payment_id:
+        raise InvalidRequest(
+            f"payment_id must be the Payment.payment_id string, got {type(payment_id).__name__}"
+        )
+    if amount is not None and not isinstance(amount, Money):
+        raise InvalidRequest(
+            f"amount must be Money(amount=..., currency=...) or None for all that is left, "
+            f"got {type(amount).__name__} {amount!r}"
+        )
+    if not isinstance(reason, str):
+        raise InvalidRequest(f"reason must be a string, got {type(reason).__name__}")
+    check_text(reason, "the refund reason")
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str)
+        or not 1 <= len(idempotency_key) <= _REQUEST_KEY_MAX
+        or not idempotency_key.isascii()
+        or not idempotency_key.isprintable()
+    ):
+        raise InvalidRequest(
+            f"idempotency_key must be 1-{_REQUEST_KEY_MAX} printable ASCII characters "
+            "(e.g. the id of the refund request in your system, or a uuid4)"
+        )
+    if tax_free_amount is not None and (
+        isinstance(tax_free_amount, bool) or not isinstance(tax_free_amount, int)
+    ):
+        raise InvalidRequest(
+            f"tax_free_amount must be an int in minor units or None, got "
+            f"{type(tax_free_amount).__name__}"
+        )
+
+
+def _refund_fingerprint(amount: Money | None, reason: str, tax_free_amount: int | None) -> str:
+    what = "all that is left" if amount is None else str(amount)
+    tax_free = "pro rata" if tax_free_amount is None else f"tax-free {tax_free_amount}"
+    return f"{what}, {tax_free}, reason {reason!r}"
+
+
+def _tax_free_share(
+    payment: Payment,
+    order: Order,
+    amount: int,
+    earlier: Sequence[Refund],
+    asked: int | None,
+) -> int:
+    """The tax-free (면세) part of a refund of ``amount``.
+
+    Default: pro rata of the order's ``tax_free_amount`` (rounded down), and the refund
+    that empties the payment takes whatever tax-free part is left, so the parts add up to
+    the order's exactly. An explicit share is checked against what is left of both parts.
+    """
+    tax_free_total = min(order.tax_free_amount, payment.amount.amount)
+    left_tax_free = tax_free_total - sum(r.tax_free_amount for r in earlier)
+    left_total = payment.amount.amount - sum(r.amount.amount for r in earlier)
+    after = left_total - amount  # what stays refundable after this one
+    # This refund must take at least what cannot fit in what stays, and at most what is
+    # left of the tax-free part (and of the refund itself).
+    lowest = max(0, left_tax_free - after)
+    highest = max(0, min(amount, left_tax_free))
+    if asked is not None:
+        if not lowest <= asked <= highest:
+            raise InvalidRequest(
+                f"tax_free_amount {asked} does not fit this refund of {amount}: it must be "
+                f"between {lowest} and {highest} ({left_tax_free} of the order's tax-free "
+                f"{tax_free_total} is left to refund)"
+            )
+        return asked
+    if after <= 0:
+        return highest
+    share = amount * tax_free_total // payment.amount.amount
+    return min(max(share, lowest), highest)
 
 
 class Core:
@@ -233,6 +381,23 @@ class Core:
         self.events = events
         self.clock = clock
         self.config = config
+        # The one place secrets are scrubbed from what leaves the core: every error an
+        # adapter raises or returns, every event, every journal row.
+        self._secrets: dict[str, Secrets] = {n: _secrets_of(p) for n, p in self.providers.items()}
+        self._all_secrets = Secrets()
+        for declared in self._secrets.values():
+            self._all_secrets = self._all_secrets | declared
+        if self._all_secrets:
+            events.scrub_with(self._all_secrets.scrub)
+
+    def _clean(
+        self, provider: Provider, error: PayfallbackError, extra: Secrets | None = None
+    ) -> PayfallbackError:
+        """An error from an adapter with every secret it could quote masked."""
+        secrets = self._secrets.get(provider.name, Secrets())
+        if extra:
+            secrets = secrets | extra
+        return secrets.scrub_error(error)
 
     # -- availability ----------------------------------------------------------------------
 
@@ -284,8 +449,10 @@ class Core:
         attempt_id: str,
         timeouts: Mapping[str, float | None] | None,
         parse: Callable[[httpx.Response], Outcome],
+        secrets: Secrets | None = None,
     ) -> FlowGen[tuple[Outcome, float, bool]]:
-        """Send once; returns (outcome, duration, hard failure?)."""
+        """Send once; returns (outcome, duration, hard failure?). A failure's error comes
+        back with the provider's and the request's secrets masked."""
         if timeouts is not None:
             request.extensions["timeout"] = dict(timeouts)
         sent: Sent = yield Send(provider, request)
@@ -316,6 +483,8 @@ class Core:
                     attempt_id=attempt_id,
                 )
             outcome = Failed(unreadable)
+        if isinstance(outcome, Failed):
+            self._clean(provider, outcome.error, secrets)
         return outcome, sent.duration, False
 
     def _record(
@@ -365,13 +534,22 @@ class Core:
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""
+        if not isinstance(order, Order):
+            raise InvalidRequest(
+                f"expected an Order(order_id=..., amount=Money(...), name=...), got "
+                f"{type(order).__name__}"
+            )
         known = yield from _journal(lambda j: j.get_order(order.order_id))
-        if known is not None and (
-            known.amount != order.amount or known.tax_free_amount != order.tax_free_amount
-        ):
+        if known is not None and known.amount != order.amount:
             raise InvalidRequest(
                 f"order {order.order_id} was already journaled for {known.amount}, not "
                 f"{order.amount}; an order's amount never changes — use a new order id"
+            )
+        if known is not None and known.tax_free_amount != order.tax_free_amount:
+            raise InvalidRequest(
+                f"order {order.order_id} was already journaled with a tax-free part of "
+                f"{known.tax_free_amount}, not {order.tax_free_amount}; an order's amounts "
+                "never change — use a new order id"
             )
         return (yield from _journal(lambda j: j.payment_for_order(order.order_id)))
 
@@ -435,6 +613,37 @@ class Core:
         )
         return outcome
 
+    def _proves_nothing_moved(
+        self, provider: Provider, status: Status, sent_at: datetime | None
+    ) -> bool:
+        """Whether a lookup's answer is *proof* that the attempt moved no money.
+
+        This is the one place that decides it. A fully cancelled transaction holds nothing.
+        The provider's record of a failed transaction is proof where such a record is final
+        (``Capabilities.failed_record_is_final``). "Not found" is proof only once the
+        provider's documented settle window has passed since the request last left
+        (``sent_at``): right after a timeout the provider may still be committing it, and
+        a lookup then answers "not found" for a charge that lands a second later.
+        """
+        caps = provider.capabilities
+        if status.state == TxnState.CANCELLED:
+            return True
+        if status.state == TxnState.NOT_PAID:
+            return caps.failed_record_is_final
+        if status.state == TxnState.NOT_FOUND:
+            window = caps.settle_window
+            if window is None or sent_at is None:
+                return False
+            return self.clock.now() - sent_at >= window
+        return False
+
+    @staticmethod
+    def _sent_at(attempt: Attempt) -> datetime:
+        """When a journaled attempt's request last may have left: ``sent_at`` once an
+        outcome turned out unknown, else the last write before the send (later than the
+        send, so a settle window counted from it is never cut short)."""
+        return attempt.sent_at or attempt.updated_at
+
     def _resolve(
         self,
         provider: Provider,
@@ -444,13 +653,17 @@ class Core:
         *,
         lookups: int | None = None,
         deadline_at: float | None = None,
+        sent_at: datetime | None = None,
     ) -> FlowGen[_Resolution]:
         """Bounded status inquiries for an attempt whose outcome is unknown.
 
         At most ``lookups`` inquiries, and none started after ``deadline_at`` (monotonic)
         but the first: a customer at the till is not kept waiting past the request's
-        deadline; what is still unknown then stays journaled for later.
+        deadline; what is still unknown then stays journaled for later. "Not paid" only on
+        proof (:meth:`_proves_nothing_moved`), counted from ``sent_at`` (default: what the
+        journal says of the attempt).
         """
+        since = sent_at if sent_at is not None else self._sent_at(attempt)
         count = self.retry.lookup_attempts if lookups is None else lookups
         last: PayfallbackError | None = None
         for n in range(1, count + 1):
@@ -476,9 +689,10 @@ class Core:
                         provider_status=outcome.provider_status,
                     )
                     return _Resolution(_PAID, approved=approved)
-                elif state in (TxnState.NOT_PAID, TxnState.NOT_FOUND, TxnState.CANCELLED):
+                elif self._proves_nothing_moved(provider, outcome, since):
                     return _Resolution(_NOT_PAID)
-                # IN_PROGRESS / AWAITING_CUSTOMER: ask again after a pause.
+                # IN_PROGRESS / AWAITING_CUSTOMER, or "not found" / a failed record that
+                # proves nothing yet: ask again after a pause.
             elif isinstance(outcome, Failed):
                 last = outcome.error
             if n < count:
@@ -531,6 +745,8 @@ class Core:
         build: Callable[[], httpx.Request],
         parse: Callable[[httpx.Response], Outcome],
         txn_id: str | None,
+        secrets: Secrets | None = None,
+        uncertain: OutcomeUnknown | None = None,
     ) -> FlowGen[Payment | PayfallbackError]:
         """Send one attempt with safe retries and resolve an unknown outcome.
 
@@ -542,13 +758,16 @@ class Core:
         try:
             request = build()
         except PayfallbackError as exc:
+            self._clean(provider, exc, secrets)
             yield from self._finish(attempt, AttemptState.FAILED, exc)
             breaker.release(adm)
             return exc
         timeouts = self._timeouts(provider, adm)
         state = self.retry.start(self.clock.monotonic())
         replays = 0
-        uncertain: OutcomeUnknown | None = None
+        # When the last request that may have reached the provider came back: a settle
+        # window is counted from here.
+        unknown_since: datetime | None = None
         while True:
             self.events.emit(
                 "payment.attempt",
@@ -560,7 +779,7 @@ class Core:
                 try_number=state.attempt_number,
             )
             outcome, duration, hard = yield from self._send(
-                provider, request, operation, attempt.attempt_id, timeouts, parse
+                provider, request, operation, attempt.attempt_id, timeouts, parse, secrets
             )
             self._record(breaker, adm, outcome, duration, hard)
 
@@ -585,7 +804,8 @@ class Core:
 
             if isinstance(error, OutcomeUnknown):
                 uncertain = error
-                yield from self._finish(attempt, AttemptState.UNKNOWN, error)
+                unknown_since = self.clock.now()
+                yield from self._finish(attempt, AttemptState.UNKNOWN, error, sent=True)
                 self.events.emit(
                     "payment.unknown",
                     order_id=order.order_id,
@@ -600,6 +820,7 @@ class Core:
                     order,
                     txn_id,
                     deadline_at=state.start_time + self.retry.deadline,
+                    sent_at=unknown_since,
                 )
                 if resolution.state == _PAID and resolution.approved is not None:
                     self.events.emit(
@@ -621,13 +842,21 @@ class Core:
                         result="not_paid",
                     )
                     done = ProviderUnavailable(
-                        f"{error.message}; a status inquiry found no payment",
+                        f"{error.message}; the provider's record proves no payment was made",
                         **error.context(),  # type: ignore[arg-type]
                     )
-                    yield from self._finish(attempt, AttemptState.FAILED, done)
+                    yield from self._finish(attempt, AttemptState.FAILED, done, recheck=True)
                     return done
                 # Still unknown. Where the provider keys requests, replaying the same request
-                # with the same key is safe and tells us the truth.
+                # with the same key is safe and tells us the truth. "Still running" answers
+                # do not use up the replays: only the request's deadline bounds them.
+                if (
+                    isinstance(error, RequestInFlight)
+                    and (wait := self._in_flight_wait(state, error)) is not None
+                ):
+                    yield from _sleep(wait)
+                    yield from self._journal_pending(attempt)
+                    continue
                 if (
                     provider.capabilities.idempotency_header is not None
                     and replays < self.retry.attempts_per_provider
@@ -642,7 +871,7 @@ class Core:
                         f"{error.message}; the approval was voided",
                         **error.context(),  # type: ignore[arg-type]
                     )
-                    yield from self._finish(attempt, AttemptState.FAILED, done)
+                    yield from self._finish(attempt, AttemptState.FAILED, done, recheck=True)
                     return done
                 return error
 
@@ -667,9 +896,21 @@ class Core:
                 yield from self._finish(attempt, AttemptState.FAILED, error)
                 return error
 
-            # Declined, InvalidRequest, ConfigurationError: no money moved.
-            yield from self._finish(attempt, AttemptState.FAILED, error)
+            # Declined, InvalidRequest, ConfigurationError: no money moved. After an unknown
+            # outcome this is a same-key replay's answer: the proof, kept under watch.
+            yield from self._finish(
+                attempt, AttemptState.FAILED, error, recheck=uncertain is not None
+            )
             return error
+
+    def _in_flight_wait(self, state: Any, error: RequestInFlight) -> float | None:
+        """How long to wait before replaying a request the provider is still running, or
+        None when that would pass the request's deadline."""
+        wait = error.retry_after if error.retry_after is not None else 1.0
+        wait = min(max(wait, 0.0), self.retry.max_wait)
+        if self.clock.monotonic() + wait >= state.start_time + self.retry.deadline:
+            return None
+        return wait
 
     def _replay_wait(self, state: Any, error: PayfallbackError) -> float | None:
         # A replay with the same idempotency key is safe, so ask the retry policy as if the
@@ -685,13 +926,31 @@ class Core:
         yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.PENDING))
 
     def _finish(
-        self, attempt: Attempt, state: AttemptState, error: PayfallbackError | None
+        self,
+        attempt: Attempt,
+        state: AttemptState,
+        error: PayfallbackError | None,
+        *,
+        sent: bool = False,
+        recheck: bool = False,
     ) -> FlowGen[None]:
+        """Journal an attempt's new state. ``sent``: a request may have reached the provider
+        just now (the settle window counts from here). ``recheck``: it ends failed after a
+        request may have reached the provider, so ``recover()`` keeps looking for a late
+        charge until ``recheck_window`` has passed."""
         aid = attempt.attempt_id
         code = error.provider_code if error else None
-        message = scrub(error.message)[:500] if error else None
+        message = self._all_secrets.scrub(error.message)[:500] if error else None
+        until = self.clock.now() + self.config.recheck_window if recheck else None
         yield from _journal(
-            lambda j: j.update_attempt(aid, state=state, error_code=code, error_message=message)
+            lambda j: j.update_attempt(
+                aid,
+                state=state,
+                error_code=code,
+                error_message=message,
+                sent=sent,
+                recheck_until=until,
+            )
         )
 
     def _succeed(
@@ -718,7 +977,20 @@ class Core:
             )
             return exc
         payment = self._payment(attempt, order, approved, method)
-        stored = yield from _journal(lambda j: j.record_success(aid, payment))
+        try:
+            stored = yield from _journal(lambda j: j.record_success(aid, payment))
+        except TxnAlreadyRecorded as exc:
+            # The provider's transaction already pays another order: this attempt did not
+            # make a charge of its own (a forged or misbound return). Nothing to refund —
+            # refunding would give back the other order's payment.
+            refused = InvalidRequest(
+                f"{provider.name} transaction {txn} already pays order {exc.payment.order_id}; "
+                f"it is not order {order.order_id}'s payment",
+                provider=provider.name,
+                attempt_id=aid,
+            )
+            yield from self._finish(attempt, AttemptState.FAILED, refused)
+            return refused
         if stored.attempt_id != aid:
             # Another attempt already paid this order (a second checkout approved, a
             # racing worker): give this charge back.
@@ -752,6 +1024,7 @@ class Core:
             expected_remaining=approved.amount.amount,
             reason=reason,
             kind="compensation",
+            tax_free_amount=min(order.tax_free_amount, approved.amount.amount),
             idempotency_key=self._mint_key(provider),
             state=RefundState.OWED,
             created_at=now,
@@ -778,6 +1051,11 @@ class Core:
                 "charge() needs at least one Instrument (a billing key at a provider)"
             )
         for inst in instruments:
+            if not isinstance(inst, Instrument):
+                raise InvalidRequest(
+                    "charge() takes a list of Instrument(provider=..., billing_key=...), got "
+                    f"a {type(inst).__name__}"
+                )
             p = self._provider(inst.provider)
             caps = p.capabilities
             if Flow.SERVER_CHARGE not in caps.flows:
@@ -793,7 +1071,7 @@ class Core:
         paid = yield from self._check_same_order(order)
         if paid is not None:
             return self._duplicate(paid)
-        settled = yield from self._settle_open_attempts(order)
+        settled = yield from self._settle_open_attempts(order, instruments)
         if settled is not None:
             return settled
 
@@ -858,6 +1136,7 @@ class Core:
                 lambda: provider.build_charge(req),
                 lambda resp: provider.parse_charge(req, resp),
                 None,
+                _request_secrets(req),
             )
             if isinstance(result, Payment):
                 return result
@@ -890,8 +1169,11 @@ class Core:
             f"no provider could charge order {order.order_id}", skipped=skipped
         )
 
-    def _settle_open_attempts(self, order: Order) -> FlowGen[Payment | None]:
-        """Before a new attempt: resolve this order's attempts of unknown outcome."""
+    def _settle_open_attempts(
+        self, order: Order, instruments: Sequence[Instrument]
+    ) -> FlowGen[Payment | None]:
+        """Before a new attempt: resolve this order's attempts of unknown outcome — by
+        lookup, then by replaying the charge with its own key where that proves it."""
         attempts = yield from _journal(lambda j: j.attempts_for_order(order.order_id))
         now = self.clock.now()
         for attempt in attempts:
@@ -924,17 +1206,78 @@ class Core:
                 yield from self._finish(
                     attempt,
                     AttemptState.FAILED,
-                    ProviderUnavailable("a status inquiry found no payment"),
+                    ProviderUnavailable("the provider's record proves no payment was made"),
+                    recheck=True,
                 )
-            elif not (self.config.compensate and provider.capabilities.lookup_by_order_id):
-                raise OutcomeUnknown(
-                    f"order {order.order_id} has an earlier attempt at {attempt.provider} whose "
-                    "outcome is still unknown; it will not be charged elsewhere until that is "
-                    "resolved — try again later or run recover()",
-                    attempt_id=attempt.attempt_id,
-                    provider=attempt.provider,
-                )
+            else:
+                replayed = yield from self._replay_charge(provider, attempt, order, instruments)
+                if isinstance(replayed, Payment):
+                    return replayed
+                if isinstance(replayed, Declined):
+                    raise replayed
+                if replayed is None or isinstance(replayed, OutcomeUnknown):
+                    if self.config.compensate and provider.capabilities.lookup_by_order_id:
+                        continue
+                    raise OutcomeUnknown(
+                        f"order {order.order_id} has an earlier attempt at {attempt.provider} "
+                        "whose outcome is still unknown; it will not be charged elsewhere "
+                        "until that is resolved — try again later or run recover()",
+                        attempt_id=attempt.attempt_id,
+                        provider=attempt.provider,
+                    )
         return None
+
+    def _replay_charge(
+        self,
+        provider: Provider,
+        attempt: Attempt,
+        order: Order,
+        instruments: Sequence[Instrument],
+    ) -> FlowGen[Payment | PayfallbackError | None]:
+        """Replay an unresolved charge with its own idempotency key, where the provider
+        answers a replay with the first request's outcome (``Proof.REPLAY``). Needs the
+        caller's instrument (billing keys are never journaled); None when it cannot."""
+        if Proof.REPLAY not in provider.capabilities.proofs:
+            return None
+        if attempt.operation != Operation.CHARGE.value:
+            return None
+        inst = next(
+            (i for i in instruments if i.provider == provider.name and i.method == attempt.method),
+            None,
+        )
+        if inst is None:
+            return None
+        aid = attempt.attempt_id
+        claimed = yield from _journal(lambda j: j.renew_lease(aid, self.config.lease_seconds))
+        if not claimed:
+            return None  # another worker is on it
+        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.PENDING))
+        req = ChargeRequest(
+            attempt_id=aid, order=order, instrument=inst, idempotency_key=attempt.idempotency_key
+        )
+        breaker = self.breakers.get(provider.name, inst.method.value)
+        earlier = OutcomeUnknown(
+            attempt.error_message or "an earlier request's outcome is unknown",
+            provider=provider.name,
+            operation=Operation.CHARGE.value,
+            attempt_id=aid,
+        )
+        return (
+            yield from self._run_attempt(
+                provider,
+                breaker,
+                self._unconditional(provider.name, inst.method.value),
+                attempt,
+                order,
+                inst.method,
+                Operation.CHARGE,
+                lambda: provider.build_charge(req),
+                lambda r: provider.parse_charge(req, r),
+                None,
+                _request_secrets(req),
+                uncertain=earlier,
+            )
+        )
 
     # -- redirect checkout ---------------------------------------------------------------------
 
@@ -946,6 +1289,14 @@ class Core:
         platform: Platform,
         fallback_methods: Sequence[Method] | None,
     ) -> FlowGen[CheckoutSession]:
+        method = _method(method, "method")
+        if fallback_methods is not None:
+            fallback_methods = [_method(m, "fallback_methods") for m in fallback_methods]
+        if not isinstance(return_urls, ReturnUrls):
+            raise InvalidRequest(
+                "return_urls must be ReturnUrls(success=..., cancel=..., fail=...), got "
+                f"{type(return_urls).__name__}"
+            )
         methods = [
             method,
             *(
@@ -1102,6 +1453,33 @@ class Core:
                 yield from self._settle_second_checkout(session, attempt, order, callback_params)
             return self._duplicate(paid)
         provider = self._provider(session.provider)
+        if attempt.state not in _OPEN_CHECKOUT:
+            raise InvalidRequest(
+                f"checkout session {session_id} is {attempt.state.value}; start a new checkout"
+            )
+        txn_id = session.provider_txn_id
+        param = provider.capabilities.callback_txn_id_param
+        if txn_id is None and param is not None and callback_params.get(param):
+            txn_id = callback_params[param]
+        req = ApproveRequest(
+            attempt_id=session_id,
+            order=order,
+            method=session.method,
+            provider_txn_id=txn_id,
+            callback_params=dict(callback_params),
+            idempotency_key=self._derived_key(provider, attempt, "-approve"),
+        )
+        secrets = _request_secrets(req)
+        # Read the return before anything is written: anyone can call a return URL, so a
+        # hit that says "failed" or carries a wrong amount must not end or block the
+        # checkout — the genuine return still completes it.
+        try:
+            request = provider.build_approve(req)
+        except Declined as exc:
+            self._clean(provider, exc, secrets)
+            return (yield from self._failed_return(provider, session, attempt, order, txn_id, exc))
+        except PayfallbackError as exc:
+            raise self._clean(provider, exc, secrets) from None
         claimed = yield from _journal(
             lambda j: j.renew_lease(session_id, self.config.lease_seconds)
         )
@@ -1109,10 +1487,6 @@ class Core:
             return (
                 yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))
             )
-        txn_id = session.provider_txn_id
-        param = provider.capabilities.callback_txn_id_param
-        if txn_id is None and param is not None and callback_params.get(param):
-            txn_id = callback_params[param]
         if attempt.state == AttemptState.UNKNOWN:
             res = yield from self._resolve(
                 provider, attempt, order, attempt.provider_txn_id or txn_id
@@ -1129,22 +1503,10 @@ class Core:
                     provider=provider.name,
                     attempt_id=session_id,
                 )
-        elif attempt.state not in (AttemptState.REDIRECTED, AttemptState.PENDING):
-            raise InvalidRequest(
-                f"checkout session {session_id} is {attempt.state.value}; start a new checkout"
-            )
         yield from self._journal_pending(attempt)
         breaker = self.breakers.get(provider.name, session.method.value)
         # The customer already approved there: never skip it, but let it count.
         adm = self._unconditional(provider.name, session.method.value)
-        req = ApproveRequest(
-            attempt_id=session_id,
-            order=order,
-            method=session.method,
-            provider_txn_id=txn_id,
-            callback_params=dict(callback_params),
-            idempotency_key=self._derived_key(provider, attempt, "-approve"),
-        )
         result = yield from self._run_attempt(
             provider,
             breaker,
@@ -1153,9 +1515,10 @@ class Core:
             order,
             session.method,
             Operation.APPROVE,
-            lambda: provider.build_approve(req),
+            lambda: request,
             lambda r: provider.parse_approve(req, r),
             txn_id,
+            secrets,
         )
         if isinstance(result, ProviderUnavailable):
             # Certainly not approved: the customer may try the same session again.
@@ -1178,6 +1541,42 @@ class Core:
                 provider=provider.name,
             )
         return self._raise_or_payment(result)
+
+    def _failed_return(
+        self,
+        provider: Provider,
+        session: CheckoutSession,
+        attempt: Attempt,
+        order: Order,
+        txn_id: str | None,
+        declined: Declined,
+    ) -> FlowGen[Payment]:
+        """A return whose parameters say the payment failed. They are the browser's word,
+        not the provider's: ask the provider. A payment it holds is recorded; otherwise the
+        checkout stays open (the customer may pay again on it, and the genuine return still
+        completes it) and the decline goes to the caller."""
+        outcome = yield from self._lookup(
+            provider, attempt, order, txn_id or attempt.provider_txn_id
+        )
+        if isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount:
+            approved = Approved(
+                provider_txn_id=outcome.provider_txn_id or txn_id or "",
+                amount=outcome.amount,
+                provider_status=outcome.provider_status,
+            )
+            if approved.provider_txn_id:
+                result = yield from self._succeed(
+                    provider, attempt, order, session.method, approved
+                )
+                return self._raise_or_payment(result)
+        self.events.emit(
+            "payment.declined",
+            order_id=order.order_id,
+            provider=provider.name,
+            code=declined.provider_code,
+            reason=declined.message,
+        )
+        raise declined
 
     def _settle_second_checkout(
         self,
@@ -1204,9 +1603,15 @@ class Core:
             if approved.provider_txn_id:
                 yield from self._succeed(provider, attempt, order, session.method, approved)
                 return
-        if isinstance(outcome, Status) and outcome.state in _NOTHING_MOVED:
+        if isinstance(outcome, Status) and (
+            # Never approved by us: nothing moved so far. Or an approve that may have
+            # been sent, with proof that it did not go through.
+            (attempt.state == AttemptState.REDIRECTED and outcome.state in _NOTHING_MOVED)
+            or self._proves_nothing_moved(provider, outcome, self._sent_at(attempt))
+        ):
             abandoned = Declined("the order was paid by another checkout")
-            yield from self._finish(attempt, AttemptState.FAILED, abandoned)
+            # The provider's own page may still charge it (PortOne): keep looking.
+            yield from self._finish(attempt, AttemptState.FAILED, abandoned, recheck=True)
             return
         # Cannot tell now: keep it open for recover(), which compensates a late charge.
         aid = attempt.attempt_id
@@ -1220,7 +1625,22 @@ class Core:
 
     # -- refunds ---------------------------------------------------------------------------------
 
-    def refund(self, payment_id: str, amount: Money | None, reason: str) -> FlowGen[Refund]:
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | None,
+        reason: str,
+        *,
+        idempotency_key: str | None = None,
+        tax_free_amount: int | None = None,
+    ) -> FlowGen[Refund]:
+        _check_refund_args(payment_id, amount, reason, idempotency_key, tax_free_amount)
+        fingerprint = _refund_fingerprint(amount, reason, tax_free_amount)
+        if idempotency_key is not None:
+            key = idempotency_key
+            earlier = yield from _journal(lambda j: j.refund_by_request_key(payment_id, key))
+            if earlier is not None:
+                return self._same_refund(earlier, fingerprint)
         payment = yield from _journal(lambda j: j.get_payment(payment_id))
         if payment is None:
             raise InvalidRequest(f"unknown payment {payment_id!r}; use Payment.payment_id")
@@ -1246,6 +1666,18 @@ class Core:
         order = yield from _journal(lambda j: j.get_order(payment.order_id))
         if order is None:  # pragma: no cover - the journal keeps orders with payments
             raise InvalidRequest(f"payment {payment_id} has no journaled order")
+        earlier_refunds = yield from _journal(lambda j: j.refunds_for_order(payment.order_id))
+        tax_free = _tax_free_share(
+            payment,
+            order,
+            amount.amount,
+            [
+                r
+                for r in earlier_refunds
+                if r.payment_id == payment_id and r.state != RefundState.FAILED
+            ],
+            tax_free_amount,
+        )
         now = self.clock.now()
         refund = Refund(
             refund_id=f"rf_{uuid.uuid4().hex[:20]}",
@@ -1262,18 +1694,37 @@ class Core:
             state=RefundState.OWED,
             created_at=now,
             updated_at=now,
+            tax_free_amount=tax_free,
+            request_key=idempotency_key,
+            request_fingerprint=fingerprint if idempotency_key is not None else None,
         )
-        refund, mine = yield from self._journal_refund(refund)
+        stored, mine = yield from self._journal_refund(refund)
+        if stored.refund_id != refund.refund_id:
+            # Two clicks at once with the same key: the other one journaled it first.
+            return self._same_refund(stored, fingerprint)
         if not mine:
-            return refund  # another worker is sending it
+            return stored  # another worker is sending it
         self.events.emit(
             "refund.requested",
-            refund_id=refund.refund_id,
+            refund_id=stored.refund_id,
             payment_id=payment_id,
             provider=provider.name,
             amount=amount.amount,
         )
-        return (yield from self._execute_refund(refund, order))
+        return (yield from self._execute_refund(stored, order))
+
+    @staticmethod
+    def _same_refund(earlier: Refund, fingerprint: str) -> Refund:
+        """A repeat of a refund request with the same idempotency key: the same refund,
+        nothing sent — unless the arguments differ, which is a mistake to report."""
+        if earlier.request_fingerprint is not None and earlier.request_fingerprint != fingerprint:
+            raise InvalidRequest(
+                f"idempotency_key {earlier.request_key!r} was already used for refund "
+                f"{earlier.refund_id} of payment {earlier.payment_id} with other arguments "
+                f"({earlier.request_fingerprint}, now {fingerprint}); use a new key for a "
+                "different refund"
+            )
+        return earlier
 
     def _journal_refund(self, refund: Refund) -> FlowGen[tuple[Refund, bool]]:
         """Journal a refund as OWED before anything is sent, and claim it for sending.
@@ -1366,10 +1817,12 @@ class Core:
             expected_remaining=expected,
             reason=refund.reason,
             idempotency_key=refund.idempotency_key,
+            tax_free_amount=refund.tax_free_amount,
         )
         try:
             request = provider.build_cancel(req)
         except PayfallbackError as exc:
+            self._clean(provider, exc)
             code = exc.provider_code
             yield from _journal(
                 lambda j: j.update_refund(rid, state=RefundState.FAILED, error_code=code)
@@ -1473,7 +1926,17 @@ class Core:
             aid = attempt.attempt_id
             claimed = yield from _journal(lambda j: j.renew_lease(aid, self.config.lease_seconds))
             if not claimed:
-                continue  # another worker holds it
+                # Another worker holds it now: open, and not ours to settle.
+                held = yield from _journal(lambda j: j.get_attempt(aid))
+                report.in_flight.append(
+                    InFlight(
+                        aid,
+                        attempt.order_id,
+                        attempt.provider,
+                        held.lease_until if held is not None else None,
+                    )
+                )
+                continue
             order = yield from _journal(lambda j: j.get_order(attempt.order_id))
             provider = self.providers.get(attempt.provider)
             if order is None or provider is None:
@@ -1505,13 +1968,26 @@ class Core:
                 yield from self._finish(
                     attempt,
                     AttemptState.FAILED,
-                    ProviderUnavailable("a status inquiry found no payment"),
+                    ProviderUnavailable("the provider's record proves no payment was made"),
+                    recheck=True,
                 )
                 report.resolved.append(aid)
             else:
                 if attempt.state == AttemptState.PENDING:
-                    yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.UNKNOWN))
+                    # Crashed after the request may have left: from now on it is unknown,
+                    # and its settle window counts from no earlier than now.
+                    yield from self._finish(attempt, AttemptState.UNKNOWN, None, sent=True)
                 report.still_unresolved.append(aid)
+        in_flight = yield from _journal(lambda j: j.in_flight_attempts())
+        known = {f.attempt_id for f in report.in_flight}
+        for attempt in in_flight:
+            if attempt.attempt_id not in known and attempt.attempt_id not in report.resolved:
+                report.in_flight.append(
+                    InFlight(
+                        attempt.attempt_id, attempt.order_id, attempt.provider, attempt.lease_until
+                    )
+                )
+        yield from self._recheck_failed(report)
         owed = yield from _journal(lambda j: j.refunds_owed())
         for refund in owed:
             rid = refund.refund_id
@@ -1539,5 +2015,53 @@ class Core:
             refunds_settled=len(report.refunds_settled),
             still_unresolved=len(report.still_unresolved),
             refunds_still_owed=len(report.refunds_still_owed),
+            in_flight=len(report.in_flight),
+            late_charges=len(report.late_charges),
         )
         return report
+
+    def _recheck_failed(self, report: RecoveryReport) -> FlowGen[None]:
+        """Look again at attempts that ended failed after a request may have reached the
+        provider (within ``recheck_window``): a charge that appears late is given back,
+        journaled first — the caller was told it failed."""
+        watched = yield from _journal(lambda j: j.attempts_to_recheck())
+        for attempt in watched:
+            provider = self.providers.get(attempt.provider)
+            order = yield from _journal(lambda j: j.get_order(attempt.order_id))
+            if provider is None or order is None:
+                continue
+            outcome = yield from self._lookup(provider, attempt, order, attempt.provider_txn_id)
+            if not (
+                isinstance(outcome, Status)
+                and outcome.state == TxnState.PAID
+                and outcome.amount is not None
+                and (outcome.provider_txn_id or attempt.provider_txn_id)
+            ):
+                continue
+            approved = Approved(
+                provider_txn_id=outcome.provider_txn_id or attempt.provider_txn_id or "",
+                amount=outcome.amount,
+                provider_status=outcome.provider_status,
+            )
+            aid = attempt.attempt_id
+            txn = approved.provider_txn_id
+            note = "charged after the attempt had ended failed; being given back"
+            yield from _journal(
+                lambda j: j.update_attempt(
+                    aid, state=AttemptState.SUPERSEDED, provider_txn_id=txn, error_message=note
+                )
+            )
+            self.events.emit(
+                "payment.late_charge",
+                order_id=order.order_id,
+                attempt_id=aid,
+                provider=provider.name,
+                amount=approved.amount.amount,
+            )
+            refund = yield from self._compensate(
+                provider, attempt, order, approved, reason="late charge on a failed attempt"
+            )
+            report.late_charges.append(aid)
+            report.compensations.append(refund.refund_id)
+            if refund.state != RefundState.SUCCEEDED:
+                report.refunds_still_owed.append(refund.refund_id)

@@ -66,6 +66,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.events import REDACTED, scrub
 from payfallback.models import Instrument, Method, Money
@@ -356,7 +357,7 @@ class AdapterKit:
                     retry_after=retry_after,
                     **where,
                 )
-            return OutcomeUnknown(
+            return RequestInFlight(
                 text
                 or f"the first {op} request with this idempotency key is still being processed "
                 f"at {name}{told}{tail}",

@@ -11,9 +11,11 @@ PayfallbackError
  │    └── AllProvidersUnavailable
  │                         every candidate was skipped or failed; `.skipped` says why each.
  ├── OutcomeUnknown        it may have taken effect: read/write timeout after the request
- │                         left, 5xx on a money-moving call, a success body missing what we
- │                         need, an unmapped code. Resolved by a status inquiry or an
- │                         idempotent replay, never by a blind second attempt.
+ │    │                    left, 5xx on a money-moving call, a success body missing what we
+ │    │                    need, an unmapped code. Resolved by a status inquiry or an
+ │    │                    idempotent replay, never by a blind second attempt.
+ │    └── RequestInFlight  the provider is still running the first request with this
+ │                         idempotency key; a replay with the same key later answers.
  ├── InvalidRequest        our side is wrong (bad amount, unknown currency, refund larger
  │                         than what is left). Says what to fix; nothing was sent.
  └── ConfigurationError    the integration is wrong (bad or revoked key, unknown merchant
@@ -38,6 +40,7 @@ __all__ = [
     "OutcomeUnknown",
     "PayfallbackError",
     "ProviderUnavailable",
+    "RequestInFlight",
 ]
 
 
@@ -119,6 +122,12 @@ class OutcomeUnknown(PayfallbackError):
     """The provider may have acted; the outcome is being (or must be) resolved by lookup."""
 
     may_have_acted = True
+
+
+class RequestInFlight(OutcomeUnknown):
+    """The provider is still processing the first request with this idempotency key (Toss
+    ``409 IDEMPOTENT_REQUEST_PROCESSING``); replaying it with the same key after
+    ``retry_after`` returns the first request's answer."""
 
 
 class InvalidRequest(PayfallbackError):

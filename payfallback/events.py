@@ -26,6 +26,7 @@ __all__ = [
     "EVENT_NAMES",
     "Events",
     "Listener",
+    "is_sensitive_key",
     "redact",
     "redact_processor",
     "scrub",
@@ -46,6 +47,7 @@ EVENT_NAMES = frozenset(
         "payment.duplicate",
         "payment.in_flight",
         "payment.compensating",
+        "payment.late_charge",
         "checkout.started",
         "checkout.completed",
         "refund.requested",
@@ -115,6 +117,12 @@ def _sensitive(key: str) -> bool:
     return key not in _SAFE_KEYS and _SENSITIVE_KEY.search(key) is not None
 
 
+def is_sensitive_key(key: str) -> bool:
+    """Whether a field or parameter of this name holds a secret (``pg_token``, ``authToken``,
+    ``billingKey``, ``signature`` …); its value is never shown."""
+    return _sensitive(key)
+
+
 def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
@@ -153,6 +161,24 @@ class Events:
     def __init__(self, listeners: Iterable[Listener] = (), *, logger_name: str = "payfallback"):
         self._listeners = tuple(listeners)
         self._logger_name = logger_name
+        self._scrubber: Callable[[str], str] | None = None
+
+    def scrub_with(self, scrubber: Callable[[str], str]) -> None:
+        """Also pass every string of every event through ``scrubber`` (the Router gives the
+        secrets its providers declared, masked by value)."""
+        self._scrubber = scrubber
+
+    def _by_value(self, value: Any) -> Any:
+        scrubber = self._scrubber
+        if scrubber is None:
+            return value
+        if isinstance(value, str):
+            return scrubber(value)
+        if isinstance(value, Mapping):
+            return {k: self._by_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._by_value(v) for v in value)
+        return value
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
@@ -165,6 +191,8 @@ class Events:
         if name not in EVENT_NAMES:  # a typo here would silently break dashboards
             raise ValueError(f"unknown event name {name!r}")
         clean = redact(fields)
+        if self._scrubber is not None:
+            clean = {k: self._by_value(v) for k, v in clean.items()}
         # Looked up on every call (not cached) so structlog configuration changes, such as
         # structlog.testing.capture_logs, take effect.
         level = "warning" if name in _WARNINGS else "info"
@@ -174,7 +202,9 @@ class Events:
                 listener(name, clean)
             except Exception as exc:  # a broken metrics hook must never break a payment
                 structlog.get_logger(self._logger_name).error(
-                    "listener.failed", listener=repr(listener), error=scrub(repr(exc))
+                    "listener.failed",
+                    listener=repr(listener),
+                    error=self._by_value(scrub(repr(exc))),
                 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
@@ -100,6 +101,10 @@ class RouterOptions(TypedDict, total=False):
         e.g. ``{Method.KAKAOPAY: [Method.NAVERPAY, Method.TOSSPAY]}``.
     lease_seconds
         How long an in-flight attempt holds its order before it counts as crashed.
+    recheck_window
+        How long :meth:`~SyncRouter.recover` keeps looking for a late charge on an attempt
+        that ended failed after its request may have reached the provider (default one
+        day); one that shows up is refunded automatically, journaled first.
     """
 
     journal: Journal | str | None
@@ -113,6 +118,7 @@ class RouterOptions(TypedDict, total=False):
     compensate: bool
     fallback_methods: Mapping[Method, Sequence[Method]] | None
     lease_seconds: float
+    recheck_window: timedelta
 
 
 def open_journal(spec: Journal | str | None, clock: Clock) -> tuple[Journal, bool]:
@@ -194,6 +200,7 @@ class _RouterBase:
                 compensate=options.get("compensate", False),
                 fallback_methods=options.get("fallback_methods") or {},
                 lease_seconds=options.get("lease_seconds", 120.0),
+                recheck_window=options.get("recheck_window", timedelta(days=1)),
             ),
         )
 
@@ -297,16 +304,42 @@ class SyncRouter(_RouterBase):
         """
         return self._run(self._core.complete_checkout(session_id, callback_params))
 
-    def refund(self, payment_id: str, amount: Money | None = None, *, reason: str = "") -> Refund:
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str = "",
+        idempotency_key: str | None = None,
+        tax_free_amount: int | None = None,
+    ) -> Refund:
         """Refund (all that is left of) a payment at the provider that charged it.
 
         If the provider cannot confirm the cancel now, the refund is kept ``OWED`` in the
         journal and :meth:`recover` retries it; it is never dropped.
+
+        ``idempotency_key`` (stripe-python's convention) makes a 환불 button safe to
+        double-click: a repeat with the same key returns the same ``Refund`` and sends
+        nothing; the same key with other arguments is an ``InvalidRequest``.
+        ``tax_free_amount`` is the tax-free (면세) part of the refund; by default the
+        order's tax-free amount is shared pro rata and the refund that empties the payment
+        takes what is left, so the parts add up exactly.
         """
-        return self._run(self._core.refund(payment_id, amount, reason))
+        return self._run(
+            self._core.refund(
+                payment_id,
+                amount,
+                reason,
+                idempotency_key=idempotency_key,
+                tax_free_amount=tax_free_amount,
+            )
+        )
 
     def recover(self) -> RecoveryReport:
-        """Settle what is left open: unknown attempts (by lookup) and owed refunds."""
+        """Settle what is left open: unknown attempts (by lookup), owed refunds, and late
+        charges on attempts that ended failed. The report is ``clean`` only when nothing is
+        open — attempts another worker (or a killed process) still holds are listed in
+        ``in_flight`` with when their lease ends."""
         return self._run(self._core.recover())
 
     def close(self) -> None:
@@ -392,10 +425,24 @@ class Router(_RouterBase):
         return await self._run(self._core.complete_checkout(session_id, callback_params))
 
     async def refund(
-        self, payment_id: str, amount: Money | None = None, *, reason: str = ""
+        self,
+        payment_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str = "",
+        idempotency_key: str | None = None,
+        tax_free_amount: int | None = None,
     ) -> Refund:
         """Async :meth:`SyncRouter.refund`."""
-        return await self._run(self._core.refund(payment_id, amount, reason))
+        return await self._run(
+            self._core.refund(
+                payment_id,
+                amount,
+                reason,
+                idempotency_key=idempotency_key,
+                tax_free_amount=tax_free_amount,
+            )
+        )
 
     async def recover(self) -> RecoveryReport:
         """Async :meth:`SyncRouter.recover`."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -141,10 +142,14 @@ def _router(
     compensate: bool,
 ) -> tuple[RouterHarness, SQLiteJournal]:
     journal = SQLiteJournal(path, clock=clock)
+    # A crash right before or right after a send looks the same in the journal: only
+    # proof settles it. Recovery cannot replay a billing charge (billing keys are never
+    # journaled), so here "not found" once the settle window has passed is that proof.
+    settle = timedelta(seconds=30)
     providers = [
-        FakeProvider("toss"),
-        FakeProvider("nice", idempotency=False),
-        FakeProvider("portone", idempotency=False, void_window=None),
+        FakeProvider("toss", settle_window=settle),
+        FakeProvider("nice", idempotency=False, settle_window=settle),
+        FakeProvider("portone", idempotency=False, void_window=None, settle_window=settle),
     ]
     harness = RouterHarness(
         kind,  # type: ignore[arg-type]

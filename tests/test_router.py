@@ -132,17 +132,37 @@ def test_hang_before_processing_is_looked_up_then_rerouted(
     make_router: MakeRouter, banks: tuple[FakeBank, ...]
 ) -> None:
     a, b, _ = banks
-    a.fail_next("charge", Fault.HANG)
-    # No idempotency replay: the lookup alone must decide.
-    router = make_router(
-        a, b, providers=[FakeProvider("toss", idempotency=False), FakeProvider("nice")]
+    a.fail_next("charge", Fault.HANG, times=2)
+    # No idempotency replay and no void: only "not found" once the provider's settle window
+    # has passed since the request left proves nothing was charged. The lookups right after
+    # the hang take at least 0.75 s (RetryPolicy's lookup waits).
+    toss = FakeProvider(
+        "toss", idempotency=False, void_window=None, settle_window=timedelta(seconds=0.5)
     )
+    router = make_router(a, b, providers=[toss, FakeProvider("nice")])
     payment = router.charge(order(), [card("toss"), card("nice")])
     assert payment.provider == "nice"
-    assert a.requests["lookup"] >= 1
+    assert a.requests["lookup"] >= 2
     assert a.live_charges() == []
     attempts = router.router.journal.attempts_for_order("ORD-1")
     assert [x.state for x in attempts] == [AttemptState.FAILED, AttemptState.SUCCEEDED]
+    # Failed after a request may have reached the provider: recover() keeps watching it.
+    assert attempts[0].recheck_until is not None
+
+
+def test_hang_without_proof_keeps_the_order_where_it_is(
+    make_router: MakeRouter, banks: tuple[FakeBank, ...]
+) -> None:
+    a, b, _ = banks
+    a.fail_next("charge", Fault.HANG)
+    # "Not found" right after the hang proves nothing: Toss may still be committing it.
+    toss = FakeProvider("toss", idempotency=False, void_window=None)
+    router = make_router(a, b, providers=[toss, FakeProvider("nice")])
+    with pytest.raises(OutcomeUnknown, match="will not be sent elsewhere"):
+        router.charge(order(), [card("toss"), card("nice")])
+    assert charges(b) == 0
+    attempts = router.router.journal.attempts_for_order("ORD-1")
+    assert [x.state for x in attempts] == [AttemptState.UNKNOWN]
 
 
 def test_unresolvable_unknown_outcome_is_never_sent_elsewhere(

@@ -98,8 +98,23 @@ class RouterHarness:
         result: Payment = self._call("complete_checkout", session_id, callback_params)
         return result
 
-    def refund(self, payment_id: str, amount: Money | None = None, *, reason: str = "") -> Refund:
-        result: Refund = self._call("refund", payment_id, amount, reason=reason)
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str = "",
+        idempotency_key: str | None = None,
+        tax_free_amount: int | None = None,
+    ) -> Refund:
+        result: Refund = self._call(
+            "refund",
+            payment_id,
+            amount,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            tax_free_amount=tax_free_amount,
+        )
         return result
 
     def recover(self) -> RecoveryReport:

@@ -23,6 +23,7 @@ from payfallback.errors import (
 )
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.models import (
+    AttemptState,
     Method,
     Money,
     Order,
@@ -31,7 +32,15 @@ from payfallback.models import (
     RefundState,
     ReturnUrls,
 )
-from payfallback.provider import Flow, Operation, Provider, ReadyRequest
+from payfallback.provider import (
+    Flow,
+    LookupRequest,
+    Operation,
+    Provider,
+    ReadyRequest,
+    Status,
+    TxnState,
+)
 from payfallback.retry import RetryPolicy
 from payfallback.testing._harness import Kind, RouterHarness
 from payfallback.testing.conformance import ConformanceKit
@@ -49,14 +58,22 @@ class ScriptedTransport(httpx.MockTransport):
         self.kit = kit
         self.script: deque[tuple[Operation, Handler]] = deque()
         self.calls: list[tuple[Operation, httpx.Request]] = []
+        self.standing: dict[Operation, Handler] = {}
         super().__init__(self._handle)
 
     def expect(self, op: Operation, handler: Handler) -> None:
         self.script.append((op, handler))
 
+    def always(self, op: Operation, handler: Handler) -> None:
+        """Answer every ``op`` request the script does not expect next with ``handler``
+        (for lookups, whose number depends on the retry policy)."""
+        self.standing[op] = handler
+
     def _handle(self, request: httpx.Request) -> httpx.Response:
         op = self.kit.operation_of(request)
         self.calls.append((op, request))
+        if op in self.standing and (not self.script or self.script[0][0] != op):
+            return self.standing[op](request)
         if not self.script:
             raise AssertionError(f"unexpected {op.value} request: {request.method} {request.url}")
         expected, handler = self.script.popleft()
@@ -264,11 +281,54 @@ def _lost_answer_then_lookup(c: Case, lost: Handler) -> None:
 
 
 def unknown_then_not_paid(c: Case) -> None:
-    not_paid = (Operation.LOOKUP, lambda r: c.kit.lookup_not_paid_response(r, txn_id=TXN))
-    expected = ProviderUnavailable
-    _raises(expected, lambda: c.pay((c.money_op, _raise(httpx.ReadTimeout)), not_paid))
+    """A lost answer, then lookups that find no payment. Whether that ends the attempt
+    depends on what the provider's answer proves (``Capabilities.proofs``): a final record
+    of a failure does; "not found" right after the timeout does not, and then the Router
+    uses the provider's next proof — a same-key replay, a net cancel — or keeps the order
+    where it is."""
+    c.transport.always(Operation.LOOKUP, lambda r: c.kit.lookup_not_paid_response(r, txn_id=TXN))
+    caps = c.provider.capabilities
+    lost = (c.money_op, _raise(httpx.ReadTimeout))
+    if _not_paid_is_a_final_record(c):
+        _raises(ProviderUnavailable, lambda: c.pay(lost))
+        assert c.transport.ops().count(c.money_op) == 1
+    elif caps.idempotency_header is not None:
+        # The replay is the proof: its answer (here a decline) is the first request's.
+        _raises(Declined, lambda: c.pay(lost, (c.money_op, c.kit.decline_response)))
+        money = [r for op, r in c.transport.calls if op == c.money_op]
+        assert len({r.headers.get(caps.idempotency_header) for r in money}) == 1
+    elif caps.void_window is not None and c.kit.void_response(_PROBE) is not None:
+
+        def void(request: httpx.Request) -> httpx.Response:
+            response = c.kit.void_response(request)
+            assert response is not None
+            return response
+
+        _raises(ProviderUnavailable, lambda: c.pay(lost, (Operation.VOID, void)))
+        assert c.transport.ops().count(c.money_op) == 1
+    else:
+        _raises(OutcomeUnknown, lambda: c.pay(lost))
+        assert c.transport.ops().count(c.money_op) == 1
+        attempts = c.journal.attempts_for_order(c.order.order_id)
+        assert attempts[-1].state == AttemptState.UNKNOWN, "no proof: still open"
     assert c.journal.payment_for_order(c.order.order_id) is None
-    assert c.transport.ops().count(c.money_op) == 1
+
+
+_PROBE = httpx.Request("POST", "https://probe.invalid/")
+
+
+def _not_paid_is_a_final_record(c: Case) -> bool:
+    """Whether the kit's "no payment" lookup answer is proof by itself."""
+    order = c.order
+    req = LookupRequest(attempt_id=f"{order.order_id}_1", order=order, provider_txn_id=TXN)
+    response = c.kit.lookup_not_paid_response(c.provider.build_lookup(req), txn_id=TXN)
+    status = c.provider.parse_lookup(req, response)
+    caps = c.provider.capabilities
+    if not isinstance(status, Status):
+        return False
+    if status.state == TxnState.CANCELLED:
+        return True
+    return status.state == TxnState.NOT_PAID and caps.failed_record_is_final
 
 
 def full_cancel(c: Case) -> None:

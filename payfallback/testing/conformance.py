@@ -99,6 +99,10 @@ class ConformanceKit(abc.ABC):
     def bad_credentials_response(self, request: httpx.Request) -> httpx.Response:
         """The provider rejecting our key."""
 
+    def void_response(self, request: httpx.Request) -> httpx.Response | None:
+        """An acknowledged void / net cancel; None if the provider has none."""
+        return None
+
     def replay_in_progress_response(self, request: httpx.Request) -> httpx.Response | None:
         """Idempotent replay while the first request is still processing; None if the
         provider has no idempotency header."""
