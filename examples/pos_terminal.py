@@ -258,8 +258,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="",
         help="fake providers that refuse every connection, e.g. kakaopay or kakaopay,naverpay",
     )
+    parser.add_argument(
+        "--refund",
+        metavar="ORDER_ID",
+        help="refund (all that is left of) this order's payment; pressing it twice refunds once",
+    )
     parser.add_argument("--journal", type=Path, default=Path("pos-journal.sqlite3"))
     return parser.parse_args(argv)
+
+
+def refund(router: SyncRouter, order_id: str) -> int:
+    """Refund an order's payment at the till. The idempotency key is the order's own, so a
+    second press of 환불 (or a retry after a crash) returns the same refund and sends
+    nothing; a refund the provider cannot confirm now stays owed and is retried."""
+    payment = router.journal.payment_for_order(order_id)
+    if payment is None:
+        print(f"order {order_id} has no payment to refund", file=sys.stderr)
+        return BAD_INPUT
+    done = router.refund(
+        payment.payment_id, reason="refund at the till", idempotency_key=f"till-{order_id}"
+    )
+    print(f"refund receipt — {SHOP}")
+    for label_, value in (
+        ("Order", order_id),
+        ("Refund id", done.refund_id),
+        ("Refunded", str(done.amount)),
+        ("Tax-free part", f"{done.tax_free_amount:,} {done.amount.currency}"),
+        ("State", "done" if done.state.value == "succeeded" else "owed (will be retried)"),
+    ):
+        print(f"  {label_:<14}{value}")
+    return PAID
 
 
 def _ask(prompt: str) -> str:
@@ -285,6 +313,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with client, router:
         status = " (fake providers; down: " + (", ".join(down) or "none") + ")"
         print(f"payfallback POS — {SHOP}{status}")
+        if args.refund is not None:
+            try:
+                return refund(router, args.refund)
+            except InvalidRequest as exc:
+                print(exc.message, file=sys.stderr)
+                return BAD_INPUT
         if args.amount is not None and args.method is not None:
             terminal = Terminal(router, ask=None)
             try:

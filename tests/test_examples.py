@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -148,6 +149,35 @@ def test_pos_charged_twice_for_one_order_returns_the_first_payment(tmp_path: Pat
     assert again.returncode == 0, again.stderr
     assert receipt_fields(again.stdout)["Paid with"] == "Naver Pay (naverpay)"
     assert receipt_fields(again.stdout)["Payment id"] == receipt_fields(first.stdout)["Payment id"]
+
+
+def test_pos_refund_pressed_twice_refunds_once(tmp_path: Path) -> None:
+    journal = ["--journal", str(tmp_path / "pos.sqlite3")]
+    sold = run_program(
+        POS,
+        "--amount",
+        "4500",
+        "--method",
+        "card",
+        "--order-id",
+        "POS-RF-1",
+        *journal,
+        cwd=tmp_path,
+    )
+    assert sold.returncode == 0, sold.stderr
+    first = run_program(POS, "--refund", "POS-RF-1", *journal, cwd=tmp_path)
+    again = run_program(POS, "--refund", "POS-RF-1", *journal, cwd=tmp_path)
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    ids = [re.search(r"Refund id\s+(\S+)", r.stdout) for r in (first, again)]
+    assert ids[0] is not None
+    assert ids[1] is not None
+    assert ids[0].group(1) == ids[1].group(1)
+    assert "4,500 KRW" in first.stdout
+    with sqlite3.connect(tmp_path / "pos.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM refunds").fetchone() == (1,)
+    missing = run_program(POS, "--refund", "POS-NOPE", *journal, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no payment to refund" in missing.stderr
 
 
 def test_pos_takes_a_card_when_both_wallets_are_down(tmp_path: Path) -> None:

@@ -344,7 +344,10 @@ def create_app(
             back = f"/orders/{order_id}"
             text = "This order has no payment to refund."
             return _html(pages.message_page("Refund", text, back=back), 400)
-        raw = (await _form(request)).get("amount", "").strip()
+        form = await _form(request)
+        raw = form.get("amount", "").strip()
+        # The form's own id: a double-clicked 환불 button is one refund.
+        request_id = form.get("request_id", "").strip() or None
         amount = None
         if raw:
             if not raw.isdigit():
@@ -353,7 +356,10 @@ def create_app(
             amount = Money(amount=int(raw), currency=payment.amount.currency)
         try:
             done = await shop.router.refund(
-                payment.payment_id, amount, reason="requested by the customer"
+                payment.payment_id,
+                amount,
+                reason="requested by the customer",
+                idempotency_key=request_id,
             )
         except InvalidRequest as exc:
             back = f"/orders/{order_id}"

@@ -5,6 +5,7 @@ PortOne start their checkout in the browser)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from zoneinfo import ZoneInfo
@@ -210,6 +211,8 @@ def order_page(
         if payment.refundable.amount > 0:
             parts.append(
                 f"<form method='post' action='/orders/{escape(order.order_id)}/refund'>"
+                # One id per rendered form: a double click sends it twice, refunds once.
+                f"<input type='hidden' name='request_id' value='{uuid.uuid4().hex}'>"
                 f"<button class='button' id='refund'>Refund {escape(str(payment.refundable))}"
                 "</button></form>"
             )
