@@ -520,9 +520,11 @@ def reconcile(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """Settle what the journal left open: look unknown attempts up, send owed refunds.
+    """Settle what the journal left open: look unknown attempts up, send owed refunds,
+    give back charges that appeared late on attempts that had failed.
 
-    Exits 1 while anything is still open, so a cron job can alert on it.
+    Exits 1 while anything is still open — attempts still in flight included — so a cron
+    job can alert on it.
     """
     providers = [_provider(spec) for spec in provider]
     opened = _open(journal)
@@ -554,11 +556,21 @@ def reconcile(
         "refunds_settled": report.refunds_settled,
         "still_unresolved": report.still_unresolved,
         "refunds_still_owed": report.refunds_still_owed,
+        "late_charges": report.late_charges,
+        # Held by a worker (or a process that died) until the lease ends: may be charging.
+        "in_flight": [f.attempt_id for f in report.in_flight],
     }
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         for key, ids in doc.items():
             typer.echo(f"{key.replace('_', ' '):<20} {len(ids):>6}  {' '.join(ids[:5])}")
+    for held in report.in_flight:
+        until = held.lease_until.isoformat() if held.lease_until else "unknown"
+        typer.echo(
+            f"in flight: {held.attempt_id} at {held.provider} until {until}; "
+            "run reconcile again after that",
+            err=True,
+        )
     if not report.clean:
         raise typer.Exit(1)

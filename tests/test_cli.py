@@ -249,6 +249,26 @@ def test_reconcile_exits_1_while_something_is_open(open_journal: tuple[str, Fake
     assert "open work at toss, not given with --provider" in result.stderr
 
 
+def test_reconcile_is_not_clean_while_an_attempt_is_in_flight(tmp_path: Path) -> None:
+    # A POS died mid-charge a moment ago: its lease is live, its request may be charging.
+    path = tmp_path / "journal.sqlite3"
+    with SQLiteJournal(path) as journal:
+        journal.begin_attempt(
+            Order(order_id="CLI-2", amount=Money(amount=4_500), name="latte"),
+            provider="toss",
+            method=Method.CARD,
+            operation="charge",
+            idempotency_key="k-cli-2",
+            lease_seconds=300,
+        )
+    result = _invoke(
+        "reconcile", "--journal", f"sqlite:///{path}", "--provider", "fake:name=toss", "--json"
+    )
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["in_flight"] == ["CLI-2_1"]
+    assert "in flight: CLI-2_1 at toss until" in result.stderr
+
+
 def test_reconcile_reads_settings_from_the_environment(
     open_journal: tuple[str, FakeBank],
 ) -> None:
