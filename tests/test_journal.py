@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -41,12 +41,19 @@ from hypothesis.stateful import (
 )
 
 from payfallback._clock import Clock, ManualClock
-from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.journal import AttemptInFlight, Journal, JournalCounts, OrderAlreadyPaid
+from payfallback.errors import ConfigurationError, InvalidRequest, PayfallbackError
+from payfallback.journal import (
+    AttemptInFlight,
+    Journal,
+    JournalCounts,
+    OrderAlreadyPaid,
+    TxnAlreadyRecorded,
+)
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.models import (
+    MAX_AMOUNT,
     Attempt,
     AttemptState,
     CheckoutSession,
@@ -850,6 +857,376 @@ class TestJournalContract:
             refunds_owed_amount=4_000,
         )
 
+    # -- sending, rechecking, in flight (schema version 2) ------------------------------
+
+    def test_an_attempt_shows_its_lease_only_while_pending(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order, provider="kakaopay", lease=30)
+        assert attempt.lease_until == clock.now() + timedelta(seconds=30)
+        assert (attempt.sent_at, attempt.recheck_until) == (None, None)
+        redirected = journal.update_attempt(attempt.attempt_id, state=AttemptState.REDIRECTED)
+        assert redirected.lease_until is None
+        clock.advance(1)
+        assert journal.renew_lease(attempt.attempt_id, 60) is True
+        claimed = journal.get_attempt(attempt.attempt_id)
+        assert claimed is not None
+        assert claimed.lease_until is None  # a recovery claim, not a request being sent
+        approving = journal.update_attempt(attempt.attempt_id, state=AttemptState.PENDING)
+        assert approving.lease_until == clock.now() + timedelta(seconds=60)
+        assert journal.get_attempt(attempt.attempt_id) == approving
+
+    def test_sent_stamps_the_last_moment_a_request_may_have_left(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        attempt = begin(journal, make_order())
+        clock.advance(2)
+        first = journal.update_attempt(attempt.attempt_id, state=AttemptState.PENDING, sent=True)
+        assert first.sent_at == clock.now()
+        clock.advance(3)
+        unknown = journal.update_attempt(attempt.attempt_id, state=AttemptState.UNKNOWN)
+        assert unknown.sent_at == first.sent_at  # not sent again: the stamp stays
+        clock.advance(4)
+        again = journal.update_attempt(attempt.attempt_id, state=AttemptState.UNKNOWN, sent=True)
+        assert again.sent_at == clock.now()
+        assert journal.get_attempt(attempt.attempt_id) == again
+
+    def test_a_failed_attempt_is_rechecked_until_its_window_ends(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        first = begin(journal, make_order("ord-1"))
+        clock.advance(1)
+        second = begin(journal, make_order("ord-2"))
+        plain = begin(journal, make_order("ord-3"))
+        journal.update_attempt(plain.attempt_id, state=AttemptState.FAILED)
+        # The later one is failed first: the list is oldest first all the same.
+        later = clock.now() + timedelta(minutes=30)
+        got = journal.update_attempt(
+            second.attempt_id, state=AttemptState.FAILED, sent=True, recheck_until=later
+        )
+        assert (got.state, got.recheck_until, got.sent_at) == (
+            AttemptState.FAILED,
+            later,
+            clock.now(),
+        )
+        sooner = clock.now() + timedelta(minutes=10)
+        journal.update_attempt(first.attempt_id, state=AttemptState.FAILED, recheck_until=sooner)
+        assert ids(journal.attempts_to_recheck()) == [first.attempt_id, second.attempt_id]
+        # Nothing for recovery to settle: a recheck is not an unresolved attempt.
+        assert journal.unresolved_attempts() == []
+        assert journal.counts().unresolved_attempts == 0
+        # Failed again without a window keeps the one it has.
+        kept = journal.update_attempt(first.attempt_id, state=AttemptState.FAILED)
+        assert kept.recheck_until == sooner
+        clock.advance(600)  # exactly the end of the first window: over
+        assert ids(journal.attempts_to_recheck()) == [second.attempt_id]
+        clock.advance(1200)
+        assert journal.attempts_to_recheck() == []
+        still = journal.get_attempt(second.attempt_id)
+        assert still is not None
+        assert still.recheck_until == later  # kept as a record, no longer listed
+
+    def test_a_naive_recheck_time_is_utc(self, journal: Journal, clock: ManualClock) -> None:
+        attempt = begin(journal, make_order())
+        until = clock.now() + timedelta(minutes=5)
+        got = journal.update_attempt(
+            attempt.attempt_id,
+            state=AttemptState.FAILED,
+            recheck_until=until.astimezone(UTC).replace(tzinfo=None),
+        )
+        assert got.recheck_until == until
+        assert ids(journal.attempts_to_recheck()) == [attempt.attempt_id]
+
+    @pytest.mark.parametrize(
+        "state",
+        [
+            AttemptState.PENDING,
+            AttemptState.REDIRECTED,
+            AttemptState.UNKNOWN,
+            AttemptState.SUPERSEDED,
+        ],
+    )
+    def test_only_a_failed_attempt_takes_a_recheck_window(
+        self, journal: Journal, clock: ManualClock, state: AttemptState
+    ) -> None:
+        attempt = begin(journal, make_order())
+        with pytest.raises(InvalidRequest, match="recheck_until is kept only for an attempt"):
+            journal.update_attempt(
+                attempt.attempt_id, state=state, recheck_until=clock.now() + timedelta(hours=1)
+            )
+        assert journal.get_attempt(attempt.attempt_id) == attempt
+
+    @pytest.mark.parametrize("state", [AttemptState.SUPERSEDED, AttemptState.UNKNOWN])
+    def test_a_failed_attempt_can_still_turn_out_charged(
+        self, journal: Journal, clock: ManualClock, state: AttemptState
+    ) -> None:
+        # Failed on the provider's word, then its charge shows up late: superseded (to be
+        # given back) or unknown (to be looked up). Either way recovery owns it again.
+        attempt = begin(journal, make_order())
+        journal.update_attempt(
+            attempt.attempt_id,
+            state=AttemptState.FAILED,
+            recheck_until=clock.now() + timedelta(hours=1),
+        )
+        moved = journal.update_attempt(attempt.attempt_id, state=state, provider_txn_id="T-late")
+        assert (moved.state, moved.provider_txn_id, moved.recheck_until) == (state, "T-late", None)
+        assert journal.attempts_to_recheck() == []
+        assert ids(journal.unresolved_attempts()) == [attempt.attempt_id]
+        if state is AttemptState.SUPERSEDED:
+            order = make_order()
+            journal.add_refund(make_compensation(moved, order, clock))
+            assert journal.unresolved_attempts() == []
+
+    def test_a_late_charge_on_a_failed_attempt_ends_its_recheck(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        first = begin(journal, order, lease=0)
+        window = clock.now() + timedelta(hours=1)
+        journal.update_attempt(first.attempt_id, state=AttemptState.FAILED, recheck_until=window)
+        second = begin(journal, make_order("ord-2"), lease=0)
+        journal.update_attempt(second.attempt_id, state=AttemptState.FAILED, recheck_until=window)
+        # The first one's charge was found and is the order's payment.
+        payment = journal.record_success(first.attempt_id, make_payment(first, order, clock))
+        # The second order was paid by another attempt meanwhile; its late charge is not.
+        _, _, paid = paid_order(journal, clock, make_order("ord-2"))
+        late = make_payment(second, make_order("ord-2"), clock, txn="T-late")
+        assert journal.record_success(second.attempt_id, late) == paid
+        assert [(a.state, a.recheck_until) for a in journal.attempts_for_order("ord-1")] == [
+            (AttemptState.SUCCEEDED, None)
+        ]
+        superseded = journal.get_attempt(second.attempt_id)
+        assert superseded is not None
+        assert (superseded.state, superseded.recheck_until) == (AttemptState.SUPERSEDED, None)
+        assert journal.attempts_to_recheck() == []
+        assert journal.payment_for_order("ord-1") == payment
+
+    def test_in_flight_attempts_are_the_live_ones_that_may_move_money(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        charging = begin(journal, make_order("ord-charge"), lease=60)
+        clock.advance(1)
+        # Starting a checkout moves no money.
+        starting = journal.begin_attempt(
+            make_order("ord-ready"),
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            operation="ready",
+            idempotency_key="k-ready",
+            lease_seconds=60,
+        )
+        approving = journal.begin_attempt(
+            make_order("ord-approve"),
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            operation="ready",
+            idempotency_key="k-approve",
+            lease_seconds=60,
+        )
+        journal.save_checkout(
+            CheckoutSession(
+                session_id=approving.attempt_id,
+                order_id="ord-approve",
+                provider="kakaopay",
+                method=Method.KAKAOPAY,
+                provider_txn_id="T-ready",
+                redirect_urls={Platform.PC: "https://pay.example/pc"},
+            )
+        )
+        waiting = begin(journal, make_order("ord-waiting"), provider="kakaopay", lease=60)
+        journal.update_attempt(waiting.attempt_id, state=AttemptState.REDIRECTED)
+        unknown = begin(journal, make_order("ord-unknown"), lease=60)
+        journal.update_attempt(unknown.attempt_id, state=AttemptState.UNKNOWN)
+        stale = begin(journal, make_order("ord-stale"), lease=5)
+        assert ids(journal.in_flight_attempts()) == [charging.attempt_id, stale.attempt_id]
+        # The customer approved: the approval is being sent, and money may move.
+        journal.renew_lease(approving.attempt_id, 60)
+        journal.update_attempt(approving.attempt_id, state=AttemptState.PENDING)
+        assert ids(journal.in_flight_attempts()) == [
+            charging.attempt_id,
+            approving.attempt_id,
+            stale.attempt_id,
+        ]
+        clock.advance(5)  # the stale one's lease runs out: recovery's, not in flight
+        assert ids(journal.in_flight_attempts()) == [charging.attempt_id, approving.attempt_id]
+        assert stale.attempt_id in ids(journal.unresolved_attempts())
+        assert starting.attempt_id not in ids(journal.in_flight_attempts())
+        clock.advance(55)
+        assert journal.in_flight_attempts() == []
+        # Claimed by recovery and sent again: in flight once more.
+        assert journal.renew_lease(stale.attempt_id, 30) is True
+        assert ids(journal.in_flight_attempts()) == [stale.attempt_id]
+
+    # -- one payment per provider transaction -------------------------------------------
+
+    def test_a_provider_transaction_pays_one_order(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        other = make_order("ord-2")
+        attempt = begin(journal, other)
+        window = clock.now() + timedelta(hours=1)
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED, recheck_until=window)
+        before = journal.get_attempt(attempt.attempt_id)
+        same_txn = make_payment(attempt, other, clock, txn=payment.provider_txn_id)
+        with pytest.raises(TxnAlreadyRecorded) as caught:
+            journal.record_success(attempt.attempt_id, same_txn)
+        assert isinstance(caught.value, PayfallbackError)
+        assert caught.value.payment == payment
+        assert caught.value.attempt_id == attempt.attempt_id
+        assert "order ord-1" in str(caught.value)
+        # Nothing was written: no payment, the attempt as it was.
+        assert journal.payment_for_order("ord-2") is None
+        assert journal.get_attempt(attempt.attempt_id) == before
+        assert journal.counts().payments == 1
+        # The same transaction id at another provider is another transaction.
+        elsewhere = begin(journal, make_order("ord-3"), provider="nicepay")
+        stored = journal.record_success(
+            elsewhere.attempt_id,
+            make_payment(elsewhere, make_order("ord-3"), clock, txn=payment.provider_txn_id),
+        )
+        assert stored.provider_txn_id == payment.provider_txn_id
+
+    def test_recording_the_same_attempt_again_still_returns_its_payment(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order, attempt, payment = paid_order(journal, clock)
+        same = make_payment(attempt, order, clock, txn=payment.provider_txn_id)
+        assert journal.record_success(attempt.attempt_id, same) == payment
+
+    def test_racing_orders_cannot_both_record_one_transaction(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(2)]
+        orders = [make_order(f"ord-{n}") for n in range(6)]
+        attempts = [begin(journals[0], o) for o in orders]
+        results = race(
+            [
+                partial(
+                    journals[n % 2].record_success,
+                    a.attempt_id,
+                    make_payment(a, orders[n], clock, txn="T-shared"),
+                )
+                for n, a in enumerate(attempts)
+            ]
+        )
+        payments = [r for r in results if isinstance(r, Payment)]
+        refused = [r for r in results if isinstance(r, TxnAlreadyRecorded)]
+        assert (len(payments), len(refused)) == (1, 5)
+        assert all(r.payment == payments[0] for r in refused)
+        assert journals[1].counts().payments == 1
+
+    # -- refund request keys and tax-free amounts ---------------------------------------
+
+    def test_a_refund_keeps_its_tax_free_part_and_request_key(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        refund = make_refund(payment, clock, refund_id="rf-1", amount=4_000).model_copy(
+            update={"tax_free_amount": 1_000, "request_key": "req-1", "request_fingerprint": "f1"}
+        )
+        assert journal.add_refund(refund) == refund
+        assert journal.get_refund("rf-1") == refund
+        assert journal.refund_by_request_key(payment.payment_id, "req-1") == refund
+        assert journal.refund_by_request_key(payment.payment_id, "req-2") is None
+        assert journal.refund_by_request_key("pay_other", "req-1") is None
+        plain = journal.add_refund(make_refund(payment, clock, refund_id="rf-2", amount=1_000))
+        assert (plain.tax_free_amount, plain.request_key, plain.request_fingerprint) == (
+            0,
+            None,
+            None,
+        )
+
+    @pytest.mark.parametrize("tax_free", [-1, 4_001])
+    def test_the_tax_free_part_fits_in_the_refund(
+        self, journal: Journal, clock: ManualClock, tax_free: int
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        refund = make_refund(payment, clock, refund_id="rf-1", amount=4_000)
+        with pytest.raises(InvalidRequest, match="tax_free_amount"):
+            journal.add_refund(refund.model_copy(update={"tax_free_amount": tax_free}))
+        assert journal.get_refund("rf-1") is None
+        full = refund.model_copy(update={"tax_free_amount": 4_000})
+        assert journal.add_refund(full).tax_free_amount == 4_000
+
+    def test_a_request_key_journals_one_refund_per_payment(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        first = make_refund(payment, clock, refund_id="rf-1", amount=10_000).model_copy(
+            update={"request_key": "req-1", "request_fingerprint": "amount=10000"}
+        )
+        journal.add_refund(first)
+        journal.update_refund("rf-1", state=RefundState.SUCCEEDED)
+        stored = journal.get_refund("rf-1")
+        # A repeat with the same key returns the first refund as it stands, even with other
+        # arguments and nothing left to refund: the caller compares the fingerprints.
+        repeat = make_refund(payment, clock, refund_id="rf-2", amount=500).model_copy(
+            update={"request_key": "req-1", "request_fingerprint": "amount=500"}
+        )
+        assert journal.add_refund(repeat) == stored
+        assert journal.get_refund("rf-2") is None
+        assert ids(journal.refunds_for_order(payment.order_id)) == ["rf-1"]
+        # Another payment has keys of its own.
+        _, _, other = paid_order(journal, clock, make_order("ord-2"))
+        theirs = make_refund(other, clock, refund_id="rf-3", amount=500).model_copy(
+            update={"request_key": "req-1"}
+        )
+        assert journal.add_refund(theirs) == theirs
+
+    def test_a_request_key_needs_a_payment(self, journal: Journal, clock: ManualClock) -> None:
+        order, superseded, _ = superseded_attempt(journal, clock)
+        comp = make_compensation(superseded, order, clock)
+        with pytest.raises(InvalidRequest, match="request_key but names no payment"):
+            journal.add_refund(comp.model_copy(update={"request_key": "req-1"}))
+        with pytest.raises(InvalidRequest, match="request_fingerprint but no request_key"):
+            journal.add_refund(comp.model_copy(update={"request_fingerprint": "f"}))
+        assert journal.refunds_for_order(order.order_id) == []
+
+    def test_racing_refunds_with_one_request_key_journal_one(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(2)]
+        _, _, payment = paid_order(journals[0], clock)
+        results = race(
+            [
+                partial(
+                    journals[n % 2].add_refund,
+                    make_refund(payment, clock, refund_id=f"rf-{n}", amount=3_000).model_copy(
+                        update={"request_key": "req-1"}
+                    ),
+                )
+                for n in range(6)
+            ]
+        )
+        refunds = [r for r in results if isinstance(r, Refund)]
+        assert len(refunds) == 6
+        assert len({r.refund_id for r in refunds}) == 1
+        assert journals[1].counts().refunds_owed_amount == 3_000
+
+    # -- values the databases cannot hold -----------------------------------------------
+
+    def test_values_beyond_what_is_stored_are_invalid_requests(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        with pytest.raises(InvalidRequest, match="lease_seconds"):
+            begin(journal, make_order(), lease=1e12)
+        order = make_order()
+        attempt = begin(journal, order, lease=0)
+        huge = make_payment(attempt, order, clock).model_copy(update={"attempts": 2**63})
+        with pytest.raises(InvalidRequest, match="attempts must be a count"):
+            journal.record_success(attempt.attempt_id, huge)
+        far = datetime.max.replace(tzinfo=timezone(timedelta(hours=-1)))
+        with pytest.raises(InvalidRequest, match="out of range"):
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED, recheck_until=far)
+        _, _, payment = paid_order(journal, clock, make_order("ord-2"))
+        refund = make_refund(payment, clock, refund_id="rf-1", amount=1_000)
+        with pytest.raises(InvalidRequest, match="expected_remaining"):
+            journal.add_refund(refund.model_copy(update={"expected_remaining": 2**64}))
+        assert journal.get_refund("rf-1") is None
+        assert journal.payment_for_order(order.order_id) is None
+
     # -- durability ---------------------------------------------------------------------
 
     def test_a_returned_write_is_visible_to_another_process(
@@ -1011,6 +1388,8 @@ class _AttemptModel:
     state: AttemptState
     lease_until: datetime
     txn: str | None = None
+    sent_at: datetime | None = None
+    recheck_until: datetime | None = None
 
 
 @dataclass
@@ -1104,11 +1483,25 @@ class JournalMachine(RuleBasedStateMachine):
             ]
         ),
         txn=st.sampled_from([None, "T-1", "T-2"]),
+        sent=st.booleans(),
+        recheck=st.sampled_from([None, 0, 30, 120]),
     )
-    def update(self, data: st.DataObject, state: AttemptState, txn: str | None) -> None:
+    def update(
+        self,
+        data: st.DataObject,
+        state: AttemptState,
+        txn: str | None,
+        sent: bool,
+        recheck: int | None,
+    ) -> None:
         attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
         model = self.attempts[attempt_id]
         now = self.clock.now()
+        until = None if recheck is None else now + timedelta(seconds=recheck)
+        if state is not AttemptState.FAILED and until is not None:
+            with pytest.raises(InvalidRequest, match="recheck_until"):
+                self.journal.update_attempt(attempt_id, state=state, recheck_until=until)
+            return
         if model.state is AttemptState.SUCCEEDED:
             with pytest.raises(InvalidRequest):
                 self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
@@ -1126,12 +1519,21 @@ class JournalMachine(RuleBasedStateMachine):
                 self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
             assert flight.value.attempt_id in others_live
             return
-        got = self.journal.update_attempt(attempt_id, state=state, provider_txn_id=txn)
+        got = self.journal.update_attempt(
+            attempt_id, state=state, provider_txn_id=txn, sent=sent, recheck_until=until
+        )
         model.state = state
         model.txn = txn or model.txn
         if state is not AttemptState.PENDING:
             model.lease_until = now  # leaving PENDING ends the lease
+        if sent:
+            model.sent_at = now
+        if state is AttemptState.FAILED:
+            model.recheck_until = until or model.recheck_until
+        else:
+            model.recheck_until = None
         assert (got.state, got.provider_txn_id) == (state, model.txn)
+        assert (got.sent_at, got.recheck_until) == (model.sent_at, model.recheck_until)
 
     @precondition(lambda self: self.attempts)
     @rule(data=st.data())
@@ -1148,6 +1550,31 @@ class JournalMachine(RuleBasedStateMachine):
         assert stored.attempt_id == owner
         model.state = AttemptState.SUCCEEDED if owner == attempt_id else AttemptState.SUPERSEDED
         model.txn = txn
+        model.recheck_until = None
+
+    @precondition(lambda self: self.paid_by)
+    @rule(data=st.data())
+    def record_a_taken_transaction(self, data: st.DataObject) -> None:
+        unpaid = sorted(i for i, a in self.attempts.items() if a.order_id not in self.paid_by)
+        if not unpaid:
+            return
+        attempt_id = data.draw(st.sampled_from(unpaid))
+        attempt = self.journal.get_attempt(attempt_id)
+        assert attempt is not None
+        taken = [
+            payment
+            for payment in map(self._payment, sorted(self.paid_by))
+            if payment.provider == attempt.provider
+        ]
+        if not taken:
+            return
+        other = data.draw(st.sampled_from(taken))
+        order = self._order(attempt.order_id)
+        stolen = make_payment(attempt, order, self.clock, txn=other.provider_txn_id)
+        with pytest.raises(TxnAlreadyRecorded) as caught:
+            self.journal.record_success(attempt_id, stolen)
+        assert caught.value.payment == other
+        assert self.journal.get_attempt(attempt_id) == attempt
 
     @rule(seconds=st.sampled_from([1, 10, 30, 90]))
     def tick(self, seconds: int) -> None:
@@ -1291,6 +1718,35 @@ class JournalMachine(RuleBasedStateMachine):
         assert counts.refunds_owed_amount == sum(self.refunds[i].amount for i in owed)
 
     @invariant()
+    def attempts_carry_their_lease_send_and_recheck_times(self) -> None:
+        for attempt_id, model in self.attempts.items():
+            got = self.journal.get_attempt(attempt_id)
+            assert got is not None
+            lease = model.lease_until if model.state is AttemptState.PENDING else None
+            assert (got.lease_until, got.sent_at, got.recheck_until) == (
+                lease,
+                model.sent_at,
+                model.recheck_until,
+            )
+
+    @invariant()
+    def rechecks_and_in_flight_are_exactly_the_models(self) -> None:
+        now = self.clock.now()
+        # Oldest first; attempts begun at the same instant keep the order they were begun.
+        assert ids(self.journal.attempts_to_recheck()) == [
+            attempt_id
+            for attempt_id, a in self.attempts.items()
+            if a.state is AttemptState.FAILED
+            and a.recheck_until is not None
+            and a.recheck_until > now
+        ]
+        assert ids(self.journal.in_flight_attempts()) == [
+            attempt_id
+            for attempt_id, a in self.attempts.items()
+            if a.state is AttemptState.PENDING and a.lease_until > now
+        ]
+
+    @invariant()
     def unresolved_attempts_are_exactly_the_open_ones(self) -> None:
         now = self.clock.now()
         compensated = {r.attempt_id for r in self.refunds.values() if r.kind == "compensation"}
@@ -1304,6 +1760,92 @@ class JournalMachine(RuleBasedStateMachine):
         # Oldest first; attempts begun at the same instant keep the order they were begun.
         assert ids(self.journal.unresolved_attempts()) == expected
         assert self.journal.counts().unresolved_attempts == len(expected)
+
+
+# --------------------------------------------------------------------------------------
+# A database written by schema version 1, for the upgrade tests of both backends.
+# --------------------------------------------------------------------------------------
+
+_V1_TS = "'2022-10-15T06:30:00.000000Z'"  # the ManualClock's start; text SQLite and PostgreSQL
+_V1_ORDER = (
+    "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
+    " VALUES ('{id}', 10000, 'KRW', '{json}', " + _V1_TS + ")"
+)
+_V1_ATTEMPT = (
+    "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+    " idempotency_key, state, provider_txn_id, lease_until, created_at, updated_at)"
+    " VALUES ('{order}_{seq}', '{order}', {seq}, 'tosspayments', 'card', 'charge',"
+    " 'k-{order}-{seq}', '{state}', {txn}, {lease}, " + _V1_TS + ", " + _V1_TS + ")"
+)
+_V1_PAYMENT = (
+    "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
+    " provider_txn_id, amount, refunded, currency, status, approved_at, attempts, created_at,"
+    " updated_at) VALUES ('{id}', '{order}', '{order}_{seq}', 'tosspayments', 'card', 'T-1',"
+    " 10000, 0, 'KRW', 'paid', " + _V1_TS + ", {seq}, " + _V1_TS + ", " + _V1_TS + ")"
+)
+#: Rows as a version 1 journal wrote them: ord-1 paid with T-1 and partly refunded (owed),
+#: ord-2's attempt failed, ord-3's attempt in flight until 2030.
+V1_ROWS: tuple[str, ...] = (
+    *(
+        _V1_ORDER.format(id=order_id, json=make_order(order_id).model_dump_json())
+        for order_id in ("ord-1", "ord-2", "ord-3")
+    ),
+    _V1_ATTEMPT.format(order="ord-1", seq=1, state="succeeded", txn="'T-1'", lease=_V1_TS),
+    _V1_ATTEMPT.format(order="ord-2", seq=1, state="failed", txn="NULL", lease=_V1_TS),
+    _V1_ATTEMPT.format(
+        order="ord-3", seq=1, state="pending", txn="NULL", lease="'2030-01-01T00:00:00.000000Z'"
+    ),
+    _V1_PAYMENT.format(id="pay-1", order="ord-1", seq=1),
+    "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+    " provider_txn_id, amount, currency, expected_remaining, reason, kind, idempotency_key,"
+    " state, error_code, tries, lease_until, created_at, updated_at) VALUES ('rf-1', 'pay-1',"
+    " 'ord-1', 'ord-1_1', 'tosspayments', 'T-1', 1000, 'KRW', 10000, 'customer asked',"
+    f" 'refund', 'key-rf-1', 'owed', NULL, 0, NULL, {_V1_TS}, {_V1_TS})",
+)
+#: ord-2 paid too, by a second attempt, with ord-1's transaction: version 1 allowed it.
+V1_SAME_TXN_ROWS: tuple[str, ...] = (
+    _V1_ATTEMPT.format(order="ord-2", seq=2, state="succeeded", txn="'T-1'", lease=_V1_TS),
+    _V1_PAYMENT.format(id="pay-2", order="ord-2", seq=2),
+)
+
+
+def check_upgraded_v1_rows(journal: Journal, clock: ManualClock) -> None:
+    """The rows of :data:`V1_ROWS` read back through a journal at the latest version, and
+    the new rules hold for them."""
+    paid = journal.get_attempt("ord-1_1")
+    assert paid is not None
+    assert (paid.state, paid.provider_txn_id) == (AttemptState.SUCCEEDED, "T-1")
+    assert (paid.lease_until, paid.sent_at, paid.recheck_until) == (None, None, None)
+    payment = journal.payment_for_order("ord-1")
+    assert payment is not None
+    assert (payment.payment_id, payment.provider_txn_id) == ("pay-1", "T-1")
+    refund = journal.get_refund("rf-1")
+    assert refund is not None
+    assert (refund.amount.amount, refund.tax_free_amount) == (1_000, 0)
+    assert (refund.request_key, refund.request_fingerprint) == (None, None)
+    assert ids(journal.refunds_owed()) == ["rf-1"]
+    flying = journal.in_flight_attempts()
+    assert ids(flying) == ["ord-3_1"]
+    assert flying[0].lease_until == datetime(2030, 1, 1, tzinfo=UTC)
+    assert journal.unresolved_attempts() == []
+    assert journal.counts() == JournalCounts(3, 1, 0, 1, 1_000)
+    # The failed attempt takes a recheck window.
+    window = clock.now() + timedelta(hours=1)
+    journal.update_attempt("ord-2_1", state=AttemptState.FAILED, recheck_until=window)
+    assert ids(journal.attempts_to_recheck()) == ["ord-2_1"]
+    # T-1 already pays ord-1: it cannot pay ord-2 too.
+    order = make_order("ord-2")
+    attempt = begin(journal, order)
+    with pytest.raises(TxnAlreadyRecorded) as caught:
+        journal.record_success(attempt.attempt_id, make_payment(attempt, order, clock, txn="T-1"))
+    assert caught.value.payment == payment
+    # Refund request keys work on an old payment.
+    keyed = make_refund(payment, clock, refund_id="rf-2", amount=2_000).model_copy(
+        update={"request_key": "req-1", "tax_free_amount": 500}
+    )
+    assert journal.add_refund(keyed) == keyed
+    again = keyed.model_copy(update={"refund_id": "rf-3"})
+    assert journal.add_refund(again) == keyed
 
 
 # --------------------------------------------------------------------------------------
@@ -1385,6 +1927,53 @@ _RAW_ATTEMPT = (
 )
 
 
+def guarded_rows(journal: Journal, clock: ManualClock) -> None:
+    """What the raw-write tests of both backends try to break: ord-1 paid (T-1 style txn)
+    with an owed refund under a request key, ord-2 with a failed and a live attempt."""
+    _, _, payment = paid_order(journal, clock)
+    failed = begin(journal, make_order("ord-2"), lease=0)
+    journal.update_attempt(failed.attempt_id, state=AttemptState.FAILED)
+    begin(journal, make_order("ord-2"), lease=600)
+    refund = make_refund(payment, clock, refund_id="rf-1", amount=100)
+    journal.add_refund(refund.model_copy(update={"request_key": "req-1"}))
+
+
+#: Raw writes breaking the rules of schema version 2, on the rows of :func:`guarded_rows`;
+#: the same SQL for SQLite and PostgreSQL.
+RAW_WRITES_V2 = [
+    pytest.param(
+        "INSERT INTO payments SELECT 'pay-2', 'ord-2', 'ord-2_1', provider, method,"
+        " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+        " created_at, updated_at FROM payments",
+        id="another-orders-payment-with-the-same-txn",
+    ),
+    pytest.param(
+        "UPDATE attempts SET recheck_until = '2030-01-01T00:00:00.000000Z'"
+        " WHERE attempt_id = 'ord-2_2'",
+        id="recheck-on-a-pending-attempt",
+    ),
+    pytest.param("UPDATE refunds SET tax_free_amount = amount + 1", id="tax-free-over-refund"),
+    pytest.param("UPDATE refunds SET tax_free_amount = -1", id="negative-tax-free"),
+    pytest.param(
+        "UPDATE refunds SET kind = 'compensation', payment_id = NULL",
+        id="request-key-without-payment",
+    ),
+    pytest.param(
+        "UPDATE refunds SET request_key = NULL, request_fingerprint = 'f'",
+        id="fingerprint-without-request-key",
+    ),
+    pytest.param(
+        "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+        " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+        " idempotency_key, state, tries, created_at, updated_at, request_key)"
+        " SELECT 'rf-2', payment_id, order_id, attempt_id, provider, provider_txn_id, amount,"
+        " currency, expected_remaining, reason, kind, 'another-key', state, tries, created_at,"
+        " updated_at, request_key FROM refunds",
+        id="second-refund-with-the-request-key",
+    ),
+]
+
+
 class TestSQLiteSchemaGuards:
     """The database refuses what the journal never writes, even from hand-written SQL."""
 
@@ -1456,16 +2045,14 @@ class TestSQLiteSchemaGuards:
                 id="succeeded-attempt-moved",
             ),
             pytest.param("DELETE FROM refunds WHERE state = 'owed'", id="owed-refund-deleted"),
+            *RAW_WRITES_V2,
+            pytest.param("UPDATE refunds SET tax_free_amount = 0.5", id="float-tax-free"),
         ],
     )
     def test_raw_writes_that_break_a_rule_are_refused(self, db_path: Path, sql: str) -> None:
         clock = ManualClock()
         with SQLiteJournal(db_path, clock=clock) as journal:
-            _, _, payment = paid_order(journal, clock)
-            failed = begin(journal, make_order("ord-2"), lease=0)
-            journal.update_attempt(failed.attempt_id, state=AttemptState.FAILED)
-            begin(journal, make_order("ord-2"), lease=600)
-            journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=100))
+            guarded_rows(journal, clock)
         conn = raw(db_path)
         before = {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
@@ -1481,7 +2068,67 @@ class TestSQLiteSchemaGuards:
         conn.close()
 
 
+class TestSQLiteSums:
+    def test_owed_amounts_are_counted_exactly_beyond_64_bits(self, db_path: Path) -> None:
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            _, _, payment = paid_order(journal, clock, make_order(amount=MAX_AMOUNT))
+            journal.add_refund(make_refund(payment, clock, refund_id="rf-0", amount=MAX_AMOUNT))
+            conn = raw(db_path)
+            # 1,100 owed refunds of the largest amount, written by hand (the journal keeps
+            # each payment's refunds within what it paid): together past 2**63.
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1099)"
+                " INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " idempotency_key, state, tries, created_at, updated_at)"
+                " SELECT 'rf-' || i, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " 'key-' || i, state, tries, created_at, updated_at FROM n, refunds"
+                " WHERE refund_id = 'rf-0'"
+            )
+            with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+                conn.execute("SELECT SUM(amount) FROM refunds").fetchone()
+            conn.close()
+            counts = journal.counts()
+        assert counts.refunds_owed == 1_100
+        assert counts.refunds_owed_amount == 1_100 * MAX_AMOUNT > 2**63
+
+
 class TestSQLiteMigrations:
+    def test_a_version_1_file_is_upgraded_in_place(self, db_path: Path) -> None:
+        conn = raw(db_path)
+        assert migrate(conn, applied_at="v1", where="test", migrations=MIGRATIONS[:1]) == 1
+        for statement in V1_ROWS:
+            conn.execute(statement)
+        conn.close()
+        clock = ManualClock()
+        with SQLiteJournal(db_path, clock=clock) as journal:
+            check_upgraded_v1_rows(journal, clock)
+        conn = raw(db_path)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        conn.close()
+
+    def test_a_version_1_file_with_one_charge_paying_two_orders_stays_at_version_1(
+        self, db_path: Path
+    ) -> None:
+        conn = raw(db_path)
+        migrate(conn, applied_at="v1", where="test", migrations=MIGRATIONS[:1])
+        for statement in (*V1_ROWS, *V1_SAME_TXN_ROWS):
+            conn.execute(statement)
+        conn.close()
+        with pytest.raises(ConfigurationError, match=r"schema migration 2 \(") as caught:
+            SQLiteJournal(db_path)
+        message = str(caught.value)
+        assert "stays at version 1" in message
+        assert "payments.provider, payments.provider_txn_id" in message
+        conn = raw(db_path)
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*) FROM payments").fetchone() == (2,)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(attempts)")]
+        assert "recheck_until" not in columns
+        conn.close()
+
     def test_a_new_file_gets_every_step(self, db_path: Path) -> None:
         SQLiteJournal(db_path).close()
         conn = raw(db_path)

@@ -14,10 +14,10 @@ import inspect
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from queue import Queue
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -26,20 +26,36 @@ from psycopg.conninfo import make_conninfo
 
 from payfallback._clock import ManualClock
 from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.journal import AttemptInFlight, Journal, JournalCounts
+from payfallback.journal import AttemptInFlight, Journal, JournalCounts, TxnAlreadyRecorded
 from payfallback.journal._migrations import Migration
 from payfallback.journal._pg_flow import run
 from payfallback.journal._pg_migrations import LATEST_VERSION, MIGRATIONS, migrate_step
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
-from payfallback.models import Attempt, AttemptState, Method, Money, Payment, RefundState
+from payfallback.models import (
+    MAX_AMOUNT,
+    Attempt,
+    AttemptState,
+    Method,
+    Money,
+    Payment,
+    Refund,
+    RefundState,
+)
 from payfallback.retry import RetryPolicy
 from payfallback.router import SyncRouter, open_journal
 from payfallback.testing import FakeBank, FakeProvider, double_charges, mock_transport
 from tests.helpers import card, order
 from tests.test_journal import (
     PG_URL,
+    RAW_WRITES_V2,
+    V1_ROWS,
+    V1_SAME_TXN_ROWS,
+    AsyncJournalOnALoop,
+    LoopThread,
     PgSchemas,
     begin,
+    check_upgraded_v1_rows,
+    guarded_rows,
     ids,
     make_order,
     make_payment,
@@ -215,7 +231,7 @@ class TestSchemaGuards:
                 ).fetchall()
             )
         money = ["orders.amount", "payments.amount", "payments.refunded", "refunds.amount"]
-        money.append("refunds.expected_remaining")
+        money += ["refunds.expected_remaining", "refunds.tax_free_amount"]
         assert {types[c] for c in money} == {"bigint"}
         times = [c for c in types if c.endswith(("_at", ".lease_until"))]
         assert len(times) >= 12
@@ -234,6 +250,26 @@ class TestSchemaGuards:
         refunded = journal.get_payment(payment.payment_id)
         assert refunded is not None
         assert refunded.refunded == Money(amount=3_000_000_000)
+
+    def test_owed_amounts_are_counted_exactly_beyond_64_bits(
+        self, journal: PostgresJournal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock, make_order(amount=MAX_AMOUNT))
+        journal.add_refund(make_refund(payment, clock, refund_id="rf-0", amount=MAX_AMOUNT))
+        with raw(journal.schema) as conn:
+            # Written by hand: the journal keeps each payment's refunds within what it paid.
+            conn.execute(
+                "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " idempotency_key, state, tries, created_at, updated_at)"
+                " SELECT 'rf-' || i, payment_id, order_id, attempt_id, provider,"
+                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                " 'key-' || i, state, tries, created_at, updated_at"
+                " FROM generate_series(1, 1099) AS i, refunds WHERE refund_id = 'rf-0'"
+            )
+        counts = journal.counts()
+        assert counts.refunds_owed == 1_100
+        assert counts.refunds_owed_amount == 1_100 * MAX_AMOUNT > 2**63
 
     def test_two_successes_for_one_order_violate_a_unique_index(
         self, journal: PostgresJournal, clock: ManualClock
@@ -284,16 +320,13 @@ class TestSchemaGuards:
             pytest.param(
                 "UPDATE refunds SET order_id = 'ord-2'", id="refund-of-another-orders-attempt"
             ),
+            *RAW_WRITES_V2,
         ],
     )
     def test_raw_writes_that_break_a_rule_are_refused(
         self, journal: PostgresJournal, clock: ManualClock, statement: str
     ) -> None:
-        _, _, payment = paid_order(journal, clock)
-        failed = begin(journal, make_order("ord-2"), lease=0)
-        journal.update_attempt(failed.attempt_id, state=AttemptState.FAILED)
-        begin(journal, make_order("ord-2"), lease=600)
-        journal.add_refund(make_refund(payment, clock, refund_id="rf-1", amount=100))
+        guarded_rows(journal, clock)
         with raw(journal.schema) as conn:
 
             def tables() -> dict[str, list[tuple[Any, ...]]]:
@@ -435,6 +468,54 @@ class TestMigrations:
         assert journal.payment_for_order("ord-1") == payment
         assert journal.get_attempt(attempt.attempt_id) is not None
         assert ids(journal.refunds_owed()) == ["rf-1"]
+
+    @pytest.mark.parametrize("kind", ["sync", "async"])
+    def test_a_version_1_schema_is_upgraded_in_place(
+        self, schemas: PgSchemas, clock: ManualClock, kind: str
+    ) -> None:
+        schema = schemas.name(f"v1_{kind}")
+        made = clock.now()
+        assert migrate_raw(schema, list(MIGRATIONS[:1]), made) == 1
+        with raw(schema) as conn:
+            for statement in V1_ROWS:
+                conn.execute(statement)
+        clock.advance(60)
+        if kind == "sync":
+            with PostgresJournal(PG_URL, schema=schema, pool_size=2, clock=clock) as journal:
+                check_upgraded_v1_rows(journal, clock)
+        else:
+            loop = LoopThread()
+            opened = AsyncPostgresJournal(PG_URL, schema=schema, pool_size=2, clock=clock)
+            try:
+                face = AsyncJournalOnALoop(loop.run(opened.open()), loop)
+                check_upgraded_v1_rows(cast(Journal, face), clock)
+            finally:
+                loop.run(opened.close())
+                loop.stop()
+        assert applied(schema) == [(1, made), (2, made + timedelta(seconds=60))]
+
+    def test_a_version_1_schema_with_one_charge_paying_two_orders_stays_at_version_1(
+        self, open_journal_in: OpenJournal, schemas: PgSchemas, clock: ManualClock
+    ) -> None:
+        schema = schemas.name("v1_same_txn")
+        migrate_raw(schema, list(MIGRATIONS[:1]), clock.now())
+        with raw(schema) as conn:
+            for statement in (*V1_ROWS, *V1_SAME_TXN_ROWS):
+                conn.execute(statement)
+        with pytest.raises(ConfigurationError, match=r"schema migration 2 \(") as caught:
+            open_journal_in("v1_same_txn")
+        message = str(caught.value)
+        assert "stays at version 1" in message
+        assert "payments_one_per_provider_txn" in message
+        assert [version for version, _ in applied(schema)] == [1]
+        with raw(schema) as conn:
+            assert scalar(conn, "SELECT COUNT(*) FROM payments") == 2
+            columns = conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = 'attempts'",
+                (schema,),
+            ).fetchall()
+        assert ("recheck_until",) not in columns
 
     def test_versions_must_count_from_one(self, schemas: PgSchemas, clock: ManualClock) -> None:
         with pytest.raises(ValueError, match="expected 1"):
@@ -595,6 +676,61 @@ class TestWorkers:
         assert reader.counts() == JournalCounts(3, 1, 2, 1, 2_500)
         assert ids(reader.unresolved_attempts()) == [unknown.attempt_id, stale.attempt_id]
 
+    def test_a_transaction_recorded_by_another_order_meanwhile_is_refused(
+        self, journal: PostgresJournal, clock: ManualClock
+    ) -> None:
+        mine = make_order("ord-2")
+        begin(journal, make_order("ord-1"))
+        attempt = begin(journal, mine)
+        payment = make_payment(attempt, mine, clock, txn="T-shared")
+        with raw(journal.schema) as conn, raw(journal.schema) as watcher:
+            with conn.transaction():
+                # Another worker records T-shared for ord-1 and has not committed yet: the
+                # journal's own check cannot see it, the unique index makes it wait.
+                conn.execute(
+                    "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
+                    " provider_txn_id, amount, refunded, currency, status, approved_at,"
+                    " attempts, created_at, updated_at) VALUES ('pay-other', 'ord-1', 'ord-1_1',"
+                    " 'tosspayments', 'card', 'T-shared', 10000, 0, 'KRW', 'paid', now(), 1,"
+                    " now(), now())"
+                )
+                outcome = in_a_thread(partial(journal.record_success, attempt.attempt_id, payment))
+                wait_until_blocked(watcher, scalar(conn, "SELECT pg_backend_pid()"), outcome)
+            refused = outcome.result()
+        assert isinstance(refused, TxnAlreadyRecorded)
+        assert refused.payment.payment_id == "pay-other"
+        assert "order ord-1" in str(refused)
+        assert journal.payment_for_order("ord-2") is None
+        assert journal.get_attempt(attempt.attempt_id) == attempt
+
+    def test_a_request_key_taken_meanwhile_returns_that_refund(
+        self, journal: PostgresJournal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        other = begin(journal, make_order("ord-2"))
+        refund = make_refund(payment, clock, refund_id="rf-mine", amount=1_000).model_copy(
+            update={"request_key": "req-1"}
+        )
+        with raw(journal.schema) as conn, raw(journal.schema) as watcher:
+            with conn.transaction():
+                # A compensation of another order's attempt naming the payment takes the
+                # key, uncommitted: it holds no lock on ord-1, only the index entry.
+                conn.execute(
+                    "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
+                    " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
+                    " idempotency_key, state, tries, created_at, updated_at, request_key)"
+                    " VALUES ('rf-other', %s, 'ord-2', %s, 'tosspayments', 'T-9', 500, 'KRW',"
+                    " 500, 'stray charge', 'compensation', 'k-other', 'owed', 0, now(), now(),"
+                    " 'req-1')",
+                    (payment.payment_id, other.attempt_id),
+                )
+                outcome = in_a_thread(partial(journal.add_refund, refund))
+                wait_until_blocked(watcher, scalar(conn, "SELECT pg_backend_pid()"), outcome)
+            got = outcome.result()
+        assert isinstance(got, Refund)
+        assert got.refund_id == "rf-other"
+        assert journal.get_refund("rf-mine") is None
+
     def test_a_key_taken_by_another_order_meanwhile_is_invalid(
         self, journal: PostgresJournal
     ) -> None:
@@ -602,6 +738,44 @@ class TestWorkers:
         with pytest.raises(InvalidRequest, match="already used this idempotency key"):
             begin(journal, make_order("ord-2"), key="shared")
         assert journal.get_order("ord-2") is None
+
+
+class _Outcome:
+    """What a call run in a thread of its own returned or raised."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._done: Queue[Any] = Queue()
+        self.thread = threading.Thread(target=self._run, args=(call,))
+        self.thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._done.put(call())
+        except Exception as exc:  # handed to the test to assert on
+            self._done.put(exc)
+
+    def result(self) -> Any:
+        self.thread.join(timeout=30)
+        return self._done.get_nowait()
+
+
+def in_a_thread(call: Callable[[], Any]) -> _Outcome:
+    return _Outcome(call)
+
+
+def wait_until_blocked(watcher: psycopg.Connection[Any], holder: int, outcome: _Outcome) -> None:
+    """Poll (bounded) until PostgreSQL shows a session waiting on ``holder``'s locks; from a
+    connection outside the holder's transaction, whose view of activity is frozen."""
+    for _ in range(1000):
+        blocked = scalar(
+            watcher,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+            holder,
+        )
+        if blocked or not outcome.thread.is_alive():
+            break
+        threading.Event().wait(0.01)
+    assert blocked == 1, "the journal never waited on the other transaction"
 
 
 def record_success_in_a_process(
