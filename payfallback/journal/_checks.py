@@ -24,7 +24,7 @@ from payfallback.models import (
 #: The longest lease taken: a lease guards one request (seconds, minutes); anything longer
 #: is a unit mistake, and would overflow ``datetime`` long before it meant anything.
 MAX_LEASE_SECONDS = 7 * 24 * 3600
-#: The largest count (attempts, tries) a PostgreSQL ``integer`` column holds.
+#: The largest count (a payment's ``attempts``) a PostgreSQL ``integer`` column holds.
 MAX_COUNT = 2**31 - 1
 REFUND_KINDS = ("refund", "compensation")
 
@@ -201,8 +201,8 @@ def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> At
         error_message=row["error_message"],
         created_at=dt(row["created_at"]),
         updated_at=dt(row["updated_at"]),
-        # The column also holds recovery's claims on settled-or-waiting attempts; the
-        # model shows a lease only where it means "being sent".
+        # The column also holds recovery's claims on redirected, unknown and superseded
+        # attempts; the model shows a lease only where it means "being sent".
         lease_until=dt(row["lease_until"]) if state is AttemptState.PENDING else None,
         sent_at=_maybe(dt, row["sent_at"]),
         recheck_until=_maybe(dt, row["recheck_until"]),

@@ -19,6 +19,10 @@ attempts, payment or refunds first locks that order's row (``SELECT … FOR UPDA
   (``OrderAlreadyPaid``); orders never wait on each other;
 * two workers racing ``record_success`` on one order make one payment; the other attempt
   becomes ``SUPERSEDED`` and both get the same ``Payment``;
+* two orders racing to record one provider transaction make one payment: orders do not
+  lock each other, so the unique index on (provider, provider_txn_id) decides, and the
+  other gets ``TxnAlreadyRecorded``; likewise two refunds of one payment racing with one
+  request key: both get the refund journaled first;
 * claims (``renew_lease``, ``renew_refund_lease``) are decided on the latest committed row
   by whoever holds the lock, so ``recover()`` running in several workers at once gives each
   attempt or refund to exactly one of them. A claim waits for the lock rather than skipping
