@@ -14,26 +14,25 @@ cancel     ``POST /online/v1/payment/cancel``    full or partial, guarded by
 charge     ``POST /online/v1/payment/subscription``  with the ``sid`` from the Instrument
 void       —                                     Kakao Pay has no void
 =========  ====================================  ===========================================
+
+Every error is made by the instance's :class:`~payfallback.adapter.AdapterKit`; what stays
+here are Kakao's quirks: the error body of two generations with the payment method's own
+code under ``extras``, HTTP 401 meaning credentials whatever the body says, and a bare 4xx
+on a money-moving call that cannot prove nothing moved.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
-from typing import Final, TypedDict, TypeVar
+from typing import Final, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
+from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
+from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.models import Instrument, Method, Money, Order, Platform
 from payfallback.provider import (
     MONEY_MOVING,
@@ -53,18 +52,15 @@ from payfallback.provider import (
     Status,
     TxnState,
     VoidRequest,
-    classify_http_status,
 )
 from payfallback_kakaopay._wire import (
-    ERROR_CODES,
-    METHOD_RESULT_CODES,
+    CODES,
     STATUS_STATES,
     Amount,
     ApproveAnswer,
     ApproveBody,
     CancelAnswer,
     CancelBody,
-    CodeRule,
     ErrorAnswer,
     KakaoStatus,
     OrderAnswer,
@@ -72,7 +68,6 @@ from payfallback_kakaopay._wire import (
     ReadyAnswer,
     ReadyBody,
     SubscriptionBody,
-    Verdict,
     parse_kst,
 )
 
@@ -86,6 +81,7 @@ __all__ = [
 ]
 
 NAME: Final = "kakaopay"
+LABEL: Final = "Kakao Pay"
 CURRENT_HOST: Final = "https://open-api.kakaopay.com"
 LEGACY_HOST: Final = "https://kapi.kakao.com"
 _CURRENT_PREFIX: Final = "/online/v1/payment"
@@ -104,9 +100,12 @@ TEST_SUBSCRIPTION_CID: Final = "TCSUBSCRIP"
 #: :class:`~payfallback.errors.Declined` without calling Kakao Pay.
 RESULT_PARAM: Final = "payfallback_result"
 
+#: Kakao Pay documents no request-id response header; a generic one is read when present.
+_REQUEST_ID_HEADERS: Final = ("x-request-id",)
+_PAYLOAD_MAX: Final = 200
+
 _T = TypeVar("_T", bound=BaseModel)
 _TXN_SEP: Final = ":"
-_MESSAGE_LIMIT: Final = 200
 
 
 class KakaoPay:
@@ -122,6 +121,12 @@ class KakaoPay:
     - ``cid_secret``: the merchant code's secret, sent on every call when set.
     - ``legacy``: use the Kakao Developers generation (``kapi.kakao.com``, ``/v1/payment/…``,
       ``Authorization: KakaoAK {admin_key}``, form-encoded bodies) with ``admin_key``.
+
+    Secrets. :attr:`secrets` holds the secret key, the admin key, the cid secret and the
+    ``Authorization`` values built from them; the Router scrubs them from everything, and
+    every error text here passes through the kit's cleaner, which scrubs them too. The
+    ``sid`` of a charge and the one-time ``pg_token`` of an approve are request secrets:
+    the parse of that request scrubs them as well. The ``tid`` is not a secret.
 
     Ids. ``partner_order_id`` is our **attempt id** (``ORDER123_1``), not the merchant's
     order id: every attempt is a new Kakao order, so a retry after a fallback elsewhere
@@ -146,6 +151,30 @@ class KakaoPay:
     it surfaces as ``OutcomeUnknown`` and an inquiry settles it); a lost subscription
     ``charge`` returns a tid we never saw, so it cannot be looked up, and the Router must
     neither charge again nor reroute past it.
+
+    What proves a payment did not go through (``Capabilities.proofs``):
+
+    - RECORD — offered. The order inquiry returns Kakao's record of the tid with a
+      ``status``; ``FAIL_AUTH_PASSWORD`` (사용자 비밀번호 인증 실패), ``QUIT_PAYMENT``
+      (사용자 결제 중단) and ``FAIL_PAYMENT`` (결제 승인 실패) are documented final
+      failures, and ``ISSUED_SID`` says only a subscription key was issued; all four
+      read ``NOT_PAID``. ``SELECT_METHOD`` and ``AUTH_PASSWORD`` (the customer has
+      authenticated, the approve has not committed) read ``IN_PROGRESS``. Source: the
+      status table of the order inquiry, https://developers.kakaopay.com/docs/payment/online/common
+      and https://developers.kakao.com/docs/restapi/kakaopay-api, read through client
+      copies that quote it verbatim [official via copy; likely]. A new payment always
+      gets a new tid from ready, so a failed tid is final (``failed_record_is_final``)
+      [inferred; likely].
+    - REPLAY — not offered: no idempotency header in either generation (searched
+      https://developers.kakao.com/docs/latest/ko/kakaopay/single-payment and the
+      developers.kakaopay.com copies) [official by absence; likely].
+    - VOID — not offered: Kakao Pay has no net cancel; ``cancel`` needs a paid tid.
+    - NOT_FOUND_AFTER_SETTLE — not offered: no document states how long after a request
+      Kakao may still commit it (searched the single-payment, cancellation and common
+      pages above; the tid lifetime after ready and the approve deadline are not
+      published), so ``settle_window`` is None. The inquiry is by the tid ready
+      returned, so "no such transaction" does not arise for an approve; Kakao documents
+      no code for it, and an unknown tid surfaces as an error, never ``NOT_FOUND``.
     """
 
     name: str = NAME
@@ -158,6 +187,10 @@ class KakaoPay:
         partial_cancel=True,
         void_window=None,
         currencies=frozenset({"KRW"}),
+        # No documented settle window: "not found" is never proof (see the class docstring).
+        settle_window=None,
+        # A failed tid stays failed; paying again means a new ready and a new tid.
+        failed_record_is_final=True,
     )
 
     def __init__(
@@ -197,19 +230,43 @@ class KakaoPay:
         self._subscription_cid = subscription_cid
         self._host = LEGACY_HOST if legacy else CURRENT_HOST
         self._prefix = _LEGACY_PREFIX if legacy else _CURRENT_PREFIX
+        if legacy:
+            assert self._admin_key is not None  # checked above
+            self._auth = SecretStr(f"KakaoAK {self._admin_key.get_secret_value()}")
+        else:
+            assert self._secret_key is not None  # checked above
+            self._auth = SecretStr(f"SECRET_KEY {self._secret_key.get_secret_value()}")
+        #: Every credential and the Authorization value built from them; the Router
+        #: scrubs these from every error, event, log line and journal row.
+        self.secrets: Secrets = Secrets(
+            self._secret_key, self._admin_key, self._cid_secret, self._auth
+        )
+        self.kit = AdapterKit(
+            provider=NAME,
+            label=LABEL,
+            codes=CODES,
+            request_id_headers=_REQUEST_ID_HEADERS,
+            secrets=self.secrets,
+        )
 
     def __repr__(self) -> str:
         return f"KakaoPay(cid={self._cid!r}, legacy={self._legacy})"
 
+    @property
+    def legacy(self) -> bool:
+        """Whether this instance talks to the Kakao Developers generation (kapi.kakao.com)."""
+        return self._legacy
+
     # -- ready ---------------------------------------------------------------------------
 
     def build_ready(self, req: ReadyRequest) -> httpx.Request:
-        self._check_method(req.method, req.attempt_id, "ready")
-        _check_krw(req.order.amount, req.attempt_id, "ready")
-        body = _body(
+        op, kit = Operation.READY, self.kit
+        kit.check_method(req.method, self.capabilities, op, req.attempt_id)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
+        body = kit.body(
             ReadyBody,
+            op,
             req.attempt_id,
-            "ready",
             cid=self._cid,
             cid_secret=self._cid_secret_value(),
             partner_order_id=req.attempt_id,
@@ -225,20 +282,21 @@ class KakaoPay:
         return self._post("ready", body)
 
     def parse_ready(self, req: ReadyRequest, response: httpx.Response | None) -> Outcome:
-        op = Operation.READY
+        op, kit = Operation.READY, self.kit
         if response is None:
             return Failed(
-                ProviderUnavailable(
-                    "kakaopay: ready always calls Kakao Pay; no answer was given to parse",
-                    provider=NAME,
-                    operation=op.value,
-                    attempt_id=req.attempt_id,
+                kit.error(
+                    Verdict.UNAVAILABLE,
+                    op,
+                    req.attempt_id,
+                    text="ready always calls Kakao Pay; no answer was given to parse",
                 )
             )
         if not response.is_success:
-            return self._failure(op, req.attempt_id, response)
+            return self._failure(kit, op, req.attempt_id, response)
         answer = _answer(ReadyAnswer, response)
         urls: dict[Platform, str] = {}
+        client_params: dict[str, str] = {}
         if answer is not None:
             for platform, url in (
                 (Platform.PC, answer.next_redirect_pc_url),
@@ -247,25 +305,29 @@ class KakaoPay:
             ):
                 if url:
                     urls[platform] = url
-        if answer is None or not answer.tid or not urls:
-            # Nothing was charged and no customer was sent anywhere: safe to reroute.
-            return Failed(
-                ProviderUnavailable(
-                    "kakaopay: ready answered without a tid or a redirect URL",
-                    provider=NAME,
-                    operation=op.value,
-                    attempt_id=req.attempt_id,
-                    provider_request_id=_request_id(response),
-                )
-            )
-        client_params = {
-            key: value
             for key, value in (
                 ("android_app_scheme", answer.android_app_scheme),
                 ("ios_app_scheme", answer.ios_app_scheme),
+            ):
+                if value:
+                    client_params[key] = value
+        if answer is None or not answer.tid or not urls:
+            # Nothing was charged and no customer was sent anywhere: safe to reroute.
+            return Failed(
+                kit.unreadable(
+                    "ready answered without a tid or a redirect URL", op, req.attempt_id, response
+                )
             )
-            if value
-        }
+        if _carries(kit, answer.tid, *urls.values(), *client_params.values()):
+            # A credential in a URL the customer would be sent to: never pass it on.
+            return Failed(
+                kit.unreadable(
+                    "ready answered with a credential in its tid or redirect URLs",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
+            )
         return Redirect(provider_txn_id=answer.tid, redirect_urls=urls, client_params=client_params)
 
     # -- approve -------------------------------------------------------------------------
@@ -278,6 +340,7 @@ class KakaoPay:
         is ``cancel`` or ``fail`` and there is no ``pg_token``): with Kakao Pay money
         moves only when the merchant approves, so nothing was charged.
         """
+        op, kit = Operation.APPROVE, self.kit
         params = req.callback_params
         pg_token = params.get("pg_token")
         if not pg_token:
@@ -288,33 +351,27 @@ class KakaoPay:
                     if result == "cancel"
                     else "Kakao Pay reported the payment failed"
                 )
-                raise Declined(
-                    f"{what} (returned to {result}_url); nothing was charged",
-                    provider=NAME,
-                    operation=Operation.APPROVE.value,
-                    attempt_id=req.attempt_id,
-                    provider_code=f"{result}_url",
+                raise kit.error(
+                    Verdict.DECLINED,
+                    op,
+                    req.attempt_id,
+                    code=f"{result}_url",
+                    text=f"{what} (returned to {result}_url); nothing was charged",
                 )
-            raise InvalidRequest(
-                "kakaopay: approve needs the pg_token Kakao Pay appends to approval_url; pass "
-                "all query parameters of the return request as callback_params",
-                provider=NAME,
-                operation=Operation.APPROVE.value,
-                attempt_id=req.attempt_id,
+            raise kit.invalid(
+                "approve needs the pg_token Kakao Pay appends to approval_url; pass all "
+                "query parameters of the return request as callback_params",
+                op,
+                req.attempt_id,
             )
         if not req.provider_txn_id:
-            raise InvalidRequest(
-                "kakaopay: approve needs the tid that ready returned",
-                provider=NAME,
-                operation=Operation.APPROVE.value,
-                attempt_id=req.attempt_id,
-            )
-        _check_krw(req.order.amount, req.attempt_id, "approve")
+            raise kit.invalid("approve needs the tid that ready returned", op, req.attempt_id)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         cid, tid = self._split_txn(req.provider_txn_id)
-        body = _body(
+        body = self._kit(pg_token).body(
             ApproveBody,
+            op,
             req.attempt_id,
-            "approve",
             cid=cid,
             cid_secret=self._cid_secret_value(),
             tid=tid,
@@ -326,34 +383,34 @@ class KakaoPay:
         return self._post("approve", body)
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
-        expected = self._split_txn(req.provider_txn_id)[1] if req.provider_txn_id else None
+        sent = self._split_txn(req.provider_txn_id) if req.provider_txn_id else None
         return self._parse_paid(
-            Operation.APPROVE, req.attempt_id, req.order, response, expected_tid=expected
+            self._kit(req.callback_params.get("pg_token")),
+            Operation.APPROVE,
+            req.attempt_id,
+            req.order,
+            response,
+            cid=sent[0] if sent else self._cid,
+            expected_tid=sent[1] if sent else None,
         )
 
     # -- charge --------------------------------------------------------------------------
 
     def build_charge(self, req: ChargeRequest) -> httpx.Request:
         """Charge a subscription: ``Instrument.billing_key`` holds the Kakao ``sid``."""
-        instrument = req.instrument
-        if instrument.provider != NAME:
-            raise InvalidRequest(
-                f"kakaopay: the instrument belongs to {instrument.provider!r}; a Kakao Pay "
-                "charge needs a Kakao Pay sid",
-                provider=NAME,
-                operation=Operation.CHARGE.value,
-                attempt_id=req.attempt_id,
-            )
-        _check_krw(req.order.amount, req.attempt_id, "charge")
-        body = _body(
+        op = Operation.CHARGE
+        sid = self.kit.check_instrument(req.instrument, req.attempt_id)
+        kit = self._kit(sid)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
+        body = kit.body(
             SubscriptionBody,
+            op,
             req.attempt_id,
-            "charge",
             cid=self._subscription_cid,
             cid_secret=self._cid_secret_value(),
-            sid=instrument.billing_key.get_secret_value(),
+            sid=sid,
             partner_order_id=req.attempt_id,
-            partner_user_id=_user_id(req.order, instrument),
+            partner_user_id=_user_id(req.order, req.instrument),
             item_name=req.order.name,
             quantity=_quantity(req.order),
             total_amount=req.order.amount.amount,
@@ -362,52 +419,57 @@ class KakaoPay:
         return self._post("subscription", body)
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        sid = req.instrument.billing_key.get_secret_value()
-        return self._parse_paid(Operation.CHARGE, req.attempt_id, req.order, response, hide=(sid,))
+        return self._parse_paid(
+            self._kit(req.instrument.billing_key),
+            Operation.CHARGE,
+            req.attempt_id,
+            req.order,
+            response,
+            cid=self._subscription_cid,
+        )
 
     # -- lookup --------------------------------------------------------------------------
 
     def build_lookup(self, req: LookupRequest) -> httpx.Request:
+        op, kit = Operation.LOOKUP, self.kit
         if not req.provider_txn_id:
-            raise InvalidRequest(
-                "kakaopay: Kakao Pay looks payments up by tid only; there is no inquiry by "
-                "partner_order_id",
-                provider=NAME,
-                operation=Operation.LOOKUP.value,
-                attempt_id=req.attempt_id,
+            raise kit.invalid(
+                "Kakao Pay looks payments up by tid only; there is no inquiry by partner_order_id",
+                op,
+                req.attempt_id,
             )
         cid, tid = self._split_txn(req.provider_txn_id)
-        body = _body(
-            OrderBody,
-            req.attempt_id,
-            "lookup",
-            cid=cid,
-            cid_secret=self._cid_secret_value(),
-            tid=tid,
+        body = kit.body(
+            OrderBody, op, req.attempt_id, cid=cid, cid_secret=self._cid_secret_value(), tid=tid
         )
         return self._post("order", body)
 
     def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
-        op = Operation.LOOKUP
+        """The order's status as a :class:`Status`.
+
+        ``NOT_PAID`` only for the documented final failures (and ``ISSUED_SID``); an
+        authenticated customer whose approve has not committed is ``IN_PROGRESS``; an
+        undocumented status is never concluded (``OutcomeUnknown``).
+        """
+        op, kit = Operation.LOOKUP, self.kit
         if not response.is_success:
-            return self._failure(op, req.attempt_id, response)
+            return self._failure(kit, op, req.attempt_id, response)
         answer = _answer(OrderAnswer, response)
         if answer is None or not answer.status:
             return Failed(
-                ProviderUnavailable(
-                    "kakaopay: order answered without a status",
-                    **_where(op, req.attempt_id, response),
-                )
+                kit.unreadable("order answered without a status", op, req.attempt_id, response)
             )
         try:
             status = KakaoStatus(answer.status)
         except ValueError:
             # Neither "paid" nor "not paid" can be concluded from a value we do not know.
             return Failed(
-                OutcomeUnknown(
-                    f"kakaopay: undocumented order status {answer.status!r}; check the "
-                    "payment in the Kakao Pay partner admin",
-                    **_where(op, req.attempt_id, response, answer.status),
+                kit.unknown(
+                    "undocumented order status; check the payment in the Kakao Pay partner admin",
+                    op,
+                    req.attempt_id,
+                    response,
+                    code=answer.status,
                 )
             )
         state = STATUS_STATES[status]
@@ -415,9 +477,13 @@ class KakaoPay:
         cancelled = _total(answer.canceled_amount)
         if state in (TxnState.PAID, TxnState.CANCELLED) and total is None:
             return Failed(
-                ProviderUnavailable(
-                    f"kakaopay: order answered {status.value} without the amount",
-                    **_where(op, req.attempt_id, response, status.value),
+                kit.error(
+                    Verdict.UNAVAILABLE,
+                    op,
+                    req.attempt_id,
+                    response=response,
+                    code=status.value,
+                    text=f"order answered {status.value} without the amount",
                 )
             )
         if state is TxnState.CANCELLED and not cancelled:
@@ -433,51 +499,46 @@ class KakaoPay:
     # -- cancel --------------------------------------------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
-        """Full or partial cancel; ``expected_remaining`` travels as the double-cancel guard."""
-        op = Operation.CANCEL.value
-        _check_krw(req.amount, req.attempt_id, "cancel")
-        amount = req.amount.amount
-        if amount <= 0:
-            raise InvalidRequest(
-                "kakaopay: a cancel amount must be greater than zero",
-                provider=NAME,
-                operation=op,
-                attempt_id=req.attempt_id,
-            )
-        if amount > req.expected_remaining:
-            raise InvalidRequest(
-                f"kakaopay: cannot cancel {amount}: only {req.expected_remaining} is still "
-                "cancellable on this payment",
-                provider=NAME,
-                operation=op,
-                attempt_id=req.attempt_id,
-            )
+        """Full or partial cancel; ``expected_remaining`` travels as the double-cancel guard.
+
+        ``CancelRequest.tax_free_amount`` is sent as ``cancel_tax_free_amount`` (required
+        by Kakao); ``cancel_vat_amount`` is left out, so Kakao computes it as
+        (cancel - tax-free) / 11, rounded. Source:
+        https://developers.kakao.com/docs/latest/ko/kakaopay/cancellation (request body
+        table: "cancel_tax_free_amount Integer 취소 비과세 금액 O", "cancel_vat_amount …
+        값을 전달하지 않을 경우, (취소 금액 - 취소 비과세 금액)/11, 소숫점이하 반올림")
+        [official; sure].
+        """
+        op, kit = Operation.CANCEL, self.kit
+        kit.check_cancel(req, self.capabilities)
         cid, tid = self._split_txn(req.provider_txn_id)
-        body = _body(
+        body = kit.body(
             CancelBody,
+            op,
             req.attempt_id,
-            "cancel",
             cid=cid,
             cid_secret=self._cid_secret_value(),
             tid=tid,
-            cancel_amount=amount,
-            cancel_tax_free_amount=_cancel_tax_free(req.order, amount),
+            cancel_amount=req.amount.amount,
+            cancel_tax_free_amount=req.tax_free_amount,
             cancel_available_amount=req.expected_remaining,
-            payload=_clip(req.reason) or None,
+            payload=_payload(req.reason),
         )
         return self._post("cancel", body)
 
     def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
-        op = Operation.CANCEL
+        op, kit = Operation.CANCEL, self.kit
         if not response.is_success:
-            return self._failure(op, req.attempt_id, response)
+            return self._failure(kit, op, req.attempt_id, response)
         answer = _answer(CancelAnswer, response)
         done = _total(answer.approved_cancel_amount) if answer is not None else None
         if answer is None or not answer.tid or not done:
             return Failed(
-                OutcomeUnknown(
-                    "kakaopay: cancel answered without the tid or the cancelled amount",
-                    **_where(op, req.attempt_id, response),
+                kit.unknown(
+                    "cancel answered without the tid or the cancelled amount",
+                    op,
+                    req.attempt_id,
+                    response,
                 )
             )
         return Cancelled(
@@ -496,36 +557,30 @@ class KakaoPay:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
+        """The kit, also scrubbing secrets of one request (``sid``, ``pg_token``)."""
+        extra = Secrets(*request_secrets)
+        if not extra:
+            return self.kit
+        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
+
     def _post(self, path: str, body: BaseModel) -> httpx.Request:
         fields = body.model_dump(exclude_none=True)
         if self._legacy:
-            assert self._admin_key is not None  # checked in __init__
-            auth = f"KakaoAK {self._admin_key.get_secret_value()}"
             content = urlencode({k: str(v) for k, v in fields.items()}).encode("ascii")
             content_type = _FORM
         else:
-            assert self._secret_key is not None  # checked in __init__
-            auth = f"SECRET_KEY {self._secret_key.get_secret_value()}"
             content = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
             content_type = _JSON
         return httpx.Request(
             "POST",
             f"{self._host}{self._prefix}/{path}",
-            headers={"Authorization": auth, "Content-Type": content_type},
+            headers={
+                "Authorization": self._auth.get_secret_value(),
+                "Content-Type": content_type,
+            },
             content=content,
         )
-
-    def _hide_secrets(self, text: str | None, extra: tuple[str, ...]) -> str | None:
-        """Provider wording goes into messages; a key it echoes back must not."""
-        if not text:
-            return text
-        secrets = [
-            s.get_secret_value() for s in (self._secret_key, self._admin_key, self._cid_secret) if s
-        ]
-        for secret in (*secrets, *extra):
-            if secret:
-                text = text.replace(secret, "**********")
-        return text
 
     def _cid_secret_value(self) -> str | None:
         return None if self._cid_secret is None else self._cid_secret.get_secret_value()
@@ -535,113 +590,118 @@ class KakaoPay:
         cid, sep, tid = txn_id.partition(_TXN_SEP)
         return (cid, tid) if sep else (self._cid, txn_id)
 
-    def _join_txn(self, cid: str | None, tid: str) -> str:
-        cid = cid or self._subscription_cid
+    def _join_txn(self, cid: str, tid: str) -> str:
         return tid if cid == self._cid else f"{cid}{_TXN_SEP}{tid}"
-
-    def _check_method(self, method: Method, attempt_id: str, op: str) -> None:
-        if method not in self.capabilities.methods:
-            raise InvalidRequest(
-                f"kakaopay: {op} supports only method 'kakaopay', not {method.value!r}",
-                provider=NAME,
-                operation=op,
-                attempt_id=attempt_id,
-            )
 
     def _parse_paid(
         self,
+        kit: AdapterKit,
         op: Operation,
         attempt_id: str,
         order: Order,
         response: httpx.Response,
         *,
+        cid: str,
         expected_tid: str | None = None,
-        hide: tuple[str, ...] = (),
     ) -> Outcome:
-        """Approve and subscription answers share a shape; both must name tid and amount."""
+        """Approve and subscription answers share a shape; both must name tid and amount.
+
+        The transaction id is built from the cid we sent (Kakao finds a tid only under
+        the cid it was made under), never from an echoed one.
+        """
         if not response.is_success:
-            return self._failure(op, attempt_id, response, hide=hide)
-        where = _where(op, attempt_id, response)
+            return self._failure(kit, op, attempt_id, response)
         answer = _answer(ApproveAnswer, response)
         total = _total(answer.amount) if answer is not None else None
         if answer is None or not answer.tid or not total:
             return Failed(
-                OutcomeUnknown(
-                    f"kakaopay: {op.value} answered success without the tid or the amount",
-                    **where,
+                kit.unknown(
+                    f"{op.value} answered success without the tid or the amount",
+                    op,
+                    attempt_id,
+                    response,
                 )
             )
         if expected_tid is not None and answer.tid != expected_tid:
             return Failed(
-                OutcomeUnknown(
-                    f"kakaopay: {op.value} answered for another tid than the one approved",
-                    **where,
+                kit.unknown(
+                    f"{op.value} answered for another tid than the one approved",
+                    op,
+                    attempt_id,
+                    response,
                 )
             )
-        if op is Operation.CHARGE:
-            txn_id = self._join_txn(answer.cid or self._subscription_cid, answer.tid)
-        else:
-            txn_id = self._join_txn(answer.cid or self._cid, answer.tid)
+        if _carries(kit, answer.tid):
+            return Failed(
+                kit.unknown(
+                    f"{op.value} answered success with a credential as its tid",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
         return Approved(
-            provider_txn_id=txn_id,
+            provider_txn_id=self._join_txn(cid, answer.tid),
             amount=Money(amount=total, currency=order.amount.currency),
             approved_at=parse_kst(answer.approved_at),
         )
 
     def _failure(
-        self,
-        op: Operation,
-        attempt_id: str,
-        response: httpx.Response,
-        *,
-        hide: tuple[str, ...] = (),
+        self, kit: AdapterKit, op: Operation, attempt_id: str, response: httpx.Response
     ) -> Failed:
-        """Classify a non-2xx answer by the code table, then by HTTP status."""
+        """A non-2xx answer, through the kit; Kakao's quirks decide only which code and
+        which rule.
+
+        - Two codes: ``error_code`` (``code`` on the legacy API) and the payment method's
+          ``extras.method_result_code``. The method's is looked up first (it is the more
+          specific); the error carries both as ``"-780/USER_LOCKED"``.
+        - HTTP 401 is Kakao's answer to bad credentials, whatever code the body carries.
+        - A 4xx without a Kakao error body did not come from the payment logic we know;
+          on a money-moving call it cannot prove that nothing moved.
+        """
         body = _answer(ErrorAnswer, response)
         code = body.code_text if body is not None else None
         method_code = body.method_code if body is not None else None
-        text = self._hide_secrets(_provider_text(body), hide)
         provider_code = f"{code}/{method_code}" if code and method_code else code or method_code
-        where = _where(op, attempt_id, response, provider_code)
-        money = op in MONEY_MOVING
+        said = _provider_text(body)
         if response.status_code == 401:
+            told = kit.clean(said)
+            setting = "admin_key" if self._legacy else "secret_key"
             return Failed(
-                ConfigurationError(
-                    "kakaopay: Kakao Pay rejected the credentials (HTTP 401); check "
-                    + ("admin_key" if self._legacy else "secret_key")
-                    + " and cid"
-                    + _suffix(text),
-                    **where,
+                kit.error(
+                    Verdict.CONFIGURATION,
+                    op,
+                    attempt_id,
+                    response=response,
+                    code=provider_code,
+                    text=f"Kakao Pay rejected the credentials (HTTP 401); check {setting} and cid"
+                    + (f": {told}" if told else ""),
                 )
             )
-        rule: CodeRule | None = None
-        if method_code is not None:
-            rule = METHOD_RESULT_CODES.get(method_code)
-        if rule is None and code is not None:
-            rule = ERROR_CODES.get(code)
-        if rule is not None:
-            verdict = rule.money_moving if money else rule.read_only
-            return Failed(_error(verdict, f"kakaopay: {rule.meaning}{_suffix(text)}", where))
-        if money and (code is not None or method_code is not None):
-            return Failed(
-                OutcomeUnknown(
-                    f"kakaopay: undocumented error code on {op.value}; it may have taken effect"
-                    + _suffix(text),
-                    **where,
+        for lookup_code in (method_code, code):
+            rule = CODES.get(lookup_code) if lookup_code else None
+            if rule is not None:
+                message = f"{rule.meaning} — {said}" if said else rule.meaning
+                return Failed(
+                    kit.error(
+                        rule.verdict_for(op),
+                        op,
+                        attempt_id,
+                        response=response,
+                        code=provider_code,
+                        message=message,
+                    )
                 )
+        error = kit.classify(op, attempt_id, response, code=provider_code, message=said)
+        if op in MONEY_MOVING and provider_code is None and isinstance(error, InvalidRequest):
+            error = kit.error(
+                Verdict.UNKNOWN,
+                op,
+                attempt_id,
+                response=response,
+                text=f"HTTP {response.status_code} without a Kakao Pay error body on "
+                f"{op.value}; it may have been processed — look it up",
             )
-        error = classify_http_status(
-            response,
-            provider=NAME,
-            operation=op,
-            attempt_id=attempt_id,
-            provider_code=provider_code,
-            message=_clip(text) if text else None,
-        )
-        if money and isinstance(error, InvalidRequest):
-            # A 4xx without a Kakao error body did not come from the payment logic we know;
-            # it cannot prove that nothing moved.
-            error = OutcomeUnknown(f"kakaopay: HTTP {response.status_code} on {op.value}", **where)
         return Failed(error)
 
 
@@ -655,29 +715,9 @@ def _secret(value: SecretStr | str | None) -> SecretStr | None:
     return secret if secret.get_secret_value().strip() else None
 
 
-def _body(model: type[_T], attempt_id: str, op: str, **fields: object) -> _T:
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        # Field names and limits only: input values may carry a sid or a customer id.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
-        )
-        raise InvalidRequest(
-            f"kakaopay: the {op} request would be refused by Kakao Pay ({problems})",
-            provider=NAME,
-            operation=op,
-            attempt_id=attempt_id,
-        ) from None
-
-
 def _answer(model: type[_T], response: httpx.Response) -> _T | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = read_object(response)
+    if data is None:
         return None
     try:
         return model.model_validate(data)
@@ -685,14 +725,9 @@ def _answer(model: type[_T], response: httpx.Response) -> _T | None:
         return None
 
 
-def _check_krw(money: Money, attempt_id: str, op: str) -> None:
-    if money.currency != "KRW":
-        raise InvalidRequest(
-            f"kakaopay: Kakao Pay takes KRW only, not {money.currency}",
-            provider=NAME,
-            operation=op,
-            attempt_id=attempt_id,
-        )
+def _carries(kit: AdapterKit, *values: str) -> bool:
+    """Whether a value we would hand back contains a secret the kit knows."""
+    return any(kit.secrets.contains(value) for value in values)
 
 
 def _user_id(order: Order, instrument: Instrument | None = None) -> str:
@@ -706,14 +741,12 @@ def _quantity(order: Order) -> int:
     return sum(item.quantity for item in order.items) or 1
 
 
-def _cancel_tax_free(order: Order, amount: int) -> int:
-    """Tax-free part of a cancel: all of it on a full cancel, pro rata (floored) otherwise."""
-    tax_free, total = order.tax_free_amount, order.amount.amount
-    if tax_free == 0:
-        return 0
-    if amount >= total:
-        return tax_free
-    return tax_free * amount // total
+def _payload(reason: str) -> str | None:
+    """The cancel reason as Kakao's ``payload`` (≤200 characters), on one line."""
+    flat = " ".join(reason.split())
+    if not flat:
+        return None
+    return flat if len(flat) <= _PAYLOAD_MAX else flat[: _PAYLOAD_MAX - 1] + "…"
 
 
 def _tag_url(url: str, result: str) -> str:
@@ -723,26 +756,6 @@ def _tag_url(url: str, result: str) -> str:
     return urlunsplit(parts._replace(query=f"{query}{RESULT_PARAM}={result}"))
 
 
-class _Where(TypedDict):
-    provider: str
-    operation: str
-    attempt_id: str
-    provider_code: str | None
-    provider_request_id: str | None
-
-
-def _where(
-    op: Operation, attempt_id: str, response: httpx.Response, code: str | None = None
-) -> _Where:
-    return _Where(
-        provider=NAME,
-        operation=op.value,
-        attempt_id=attempt_id,
-        provider_code=code,
-        provider_request_id=_request_id(response),
-    )
-
-
 def _total(amount: Amount | None) -> int | None:
     """An amount object's ``total``, or None when absent or nonsensical (negative)."""
     if amount is None or amount.total is None or amount.total < 0:
@@ -750,41 +763,9 @@ def _total(amount: Amount | None) -> int | None:
     return amount.total
 
 
-def _error(verdict: Verdict, message: str, where: _Where) -> PayfallbackError:
-    cls: type[PayfallbackError] = {
-        Verdict.DECLINED: Declined,
-        Verdict.UNAVAILABLE: ProviderUnavailable,
-        Verdict.UNKNOWN: OutcomeUnknown,
-        Verdict.INVALID: InvalidRequest,
-        Verdict.CONFIG: ConfigurationError,
-    }[verdict]
-    return cls(message, **where)
-
-
 def _provider_text(body: ErrorAnswer | None) -> str | None:
+    """Kakao's own wording (raw: the kit cleans and scrubs it before it reaches a message)."""
     if body is None:
         return None
     parts = [p for p in (body.message_text, body.method_message) if p]
     return " / ".join(parts) or None
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def _clip(text: str | None) -> str:
-    """Provider wording for a message: one line, bounded."""
-    if not text:
-        return ""
-    flat = _SPACE.sub(" ", text).strip()
-    return flat if len(flat) <= _MESSAGE_LIMIT else flat[: _MESSAGE_LIMIT - 1] + "…"
-
-
-def _suffix(text: str | None) -> str:
-    clipped = _clip(text)
-    return f" ({clipped})" if clipped else ""
-
-
-def _request_id(response: httpx.Response) -> str | None:
-    # Kakao Pay documents no request-id header; a generic one is used when present.
-    value = response.headers.get("x-request-id")
-    return str(value) if value else None

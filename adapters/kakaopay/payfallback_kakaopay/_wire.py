@@ -6,17 +6,17 @@ fields without notice), but every value we rely on is optional here and checked 
 operations module: a success answer that lacks the tid or the amount is an unknown
 outcome, never a guess.
 
-The code table (:data:`ERROR_CODES`, :data:`METHOD_RESULT_CODES`, :data:`STATUS_STATES`)
-maps every code we could confirm to one verdict. Anything not in it is decided by
-:mod:`payfallback_kakaopay._ops`: ``OutcomeUnknown`` on a money-moving call, the central
-HTTP-status fallback otherwise. See the package docstring for the sources and for what
-could not be confirmed.
+The code table (:data:`ERROR_CODES`, :data:`METHOD_RESULT_CODES`, merged in :data:`CODES`)
+maps every code we could confirm to one :class:`payfallback.adapter.Verdict`;
+:data:`STATUS_STATES` maps every documented order status. Anything not in the tables is
+decided by the adapter kit's classifier: ``OutcomeUnknown`` on a money-moving call, the
+HTTP status otherwise. See the package docstring for the sources and for what could not be
+confirmed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from types import MappingProxyType
@@ -24,9 +24,11 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from payfallback.adapter import CodeRule, Verdict, code_table
 from payfallback.provider import TxnState
 
 __all__ = [
+    "CODES",
     "ERROR_CODES",
     "KST",
     "METHOD_RESULT_CODES",
@@ -36,7 +38,6 @@ __all__ = [
     "ApproveBody",
     "CancelAnswer",
     "CancelBody",
-    "CodeRule",
     "ErrorAnswer",
     "KakaoStatus",
     "OrderAnswer",
@@ -44,7 +45,6 @@ __all__ = [
     "ReadyAnswer",
     "ReadyBody",
     "SubscriptionBody",
-    "Verdict",
     "parse_kst",
 ]
 
@@ -278,152 +278,98 @@ def parse_kst(value: str | None) -> datetime | None:
 
 # -- the code table --------------------------------------------------------------------------
 
+_KAKAO_COMMON = "https://developers.kakao.com/docs/latest/ko/rest-api/error-code (공통) [official]"
+_THIRD_PARTY_780 = "error bodies seen in independent client test suites [3rd-party]"
+_THIRD_PARTY_METHOD = "method_result_code seen in client code [3rd-party]"
 
-class Verdict(StrEnum):
-    """Which error a code becomes (see ``payfallback.errors``)."""
-
-    DECLINED = "declined"
-    UNAVAILABLE = "unavailable"
-    UNKNOWN = "unknown"
-    INVALID = "invalid"
-    CONFIG = "config"
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRule:
-    """What one documented code means, per kind of call.
-
-    ``money_moving`` applies to approve, charge and cancel (a lost or ambiguous answer may
-    mean money moved); ``read_only`` to ready and lookup, which move nothing.
-    """
-
-    meaning: str
-    money_moving: Verdict
-    read_only: Verdict
-    source: str
-
-
-_KAKAO_COMMON = "developers.kakao.com/docs/latest/ko/rest-api/error-code (공통)"
-_THIRD_PARTY_780 = (
-    "error bodies seen in independent client test suites (reference §1.6) [3rd-party]"
-)
-
-#: ``error_code`` (current API) / ``code`` (legacy), as text.
-ERROR_CODES: Final[Mapping[str, CodeRule]] = MappingProxyType(
+#: ``error_code`` (current API) / ``code`` (legacy), as text. Without ``read``, a read-only
+#: call (ready, lookup) reads UNKNOWN as UNAVAILABLE: nothing can have moved.
+ERROR_CODES: Final[Mapping[str, CodeRule]] = code_table(
     {
         # Kakao platform common codes. Documented for the kapi.kakao.com generation; the
         # current API shares its negative-number scheme (-780 appears in both), so the same
         # meanings are applied to both.
         "-1": CodeRule(
-            "internal error while the server was processing",
             # Kakao says "retry", but a fault during processing may follow the charge.
-            money_moving=Verdict.UNKNOWN,
-            read_only=Verdict.UNAVAILABLE,
+            Verdict.UNKNOWN,
+            "internal error while the server was processing",
             source=_KAKAO_COMMON,
         ),
         "-2": CodeRule(
+            Verdict.INVALID,
             "a required parameter is missing or a value is out of range",
-            money_moving=Verdict.INVALID,
-            read_only=Verdict.INVALID,
             source=_KAKAO_COMMON,
         ),
         "-3": CodeRule(
+            Verdict.CONFIGURATION,
             "a feature this API needs is not enabled for the app",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
             source=_KAKAO_COMMON,
         ),
         "-4": CodeRule(
-            "the account is blocked or restricted",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
-            source=_KAKAO_COMMON,
+            Verdict.CONFIGURATION, "the account is blocked or restricted", source=_KAKAO_COMMON
         ),
         "-5": CodeRule(
-            "the app has no permission for this API",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
-            source=_KAKAO_COMMON,
+            Verdict.CONFIGURATION, "the app has no permission for this API", source=_KAKAO_COMMON
         ),
         "-6": CodeRule(
-            "the requested action is not allowed",
-            money_moving=Verdict.INVALID,
-            read_only=Verdict.INVALID,
-            source=_KAKAO_COMMON,
+            Verdict.INVALID, "the requested action is not allowed", source=_KAKAO_COMMON
         ),
         "-7": CodeRule(
-            "service maintenance or an internal problem",
             # "or an internal problem": not provably before processing on a money call.
-            money_moving=Verdict.UNKNOWN,
-            read_only=Verdict.UNAVAILABLE,
+            Verdict.UNKNOWN,
+            "service maintenance or an internal problem",
             source=_KAKAO_COMMON,
         ),
-        "-8": CodeRule(
-            "invalid request header",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
-            source=_KAKAO_COMMON,
-        ),
+        "-8": CodeRule(Verdict.CONFIGURATION, "invalid request header", source=_KAKAO_COMMON),
         "-9": CodeRule(
-            "this API has been discontinued",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
-            source=_KAKAO_COMMON,
+            Verdict.CONFIGURATION, "this API has been discontinued", source=_KAKAO_COMMON
         ),
         "-10": CodeRule(
-            "request quota exceeded",
             # A quota is checked before the request is processed.
-            money_moving=Verdict.UNAVAILABLE,
-            read_only=Verdict.UNAVAILABLE,
+            Verdict.UNAVAILABLE,
+            "request quota exceeded",
             source=_KAKAO_COMMON,
         ),
         "-11": CodeRule(
+            Verdict.CONFIGURATION,
             "daily or monthly spending limit of a paid API exceeded",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
             source=_KAKAO_COMMON,
         ),
         "-12": CodeRule(
+            Verdict.CONFIGURATION,
             "the Kakao Developers app or developer account is suspended",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
             source=_KAKAO_COMMON,
         ),
         "-401": CodeRule(
+            Verdict.CONFIGURATION,
             "invalid key, or the app does not match the registered app",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
             source=_KAKAO_COMMON,
         ),
         "-603": CodeRule(
+            Verdict.UNKNOWN,
             "timeout inside the Kakao platform while processing",
-            money_moving=Verdict.UNKNOWN,
-            read_only=Verdict.UNAVAILABLE,
             source=_KAKAO_COMMON,
         ),
         "-903": CodeRule(
+            Verdict.CONFIGURATION,
             "the key belongs to an unregistered developer",
-            money_moving=Verdict.CONFIG,
-            read_only=Verdict.CONFIG,
             source=_KAKAO_COMMON,
         ),
         "-9798": CodeRule(
-            "service under maintenance",
             # Announced maintenance (HTTP 503): the request was not processed.
-            money_moving=Verdict.UNAVAILABLE,
-            read_only=Verdict.UNAVAILABLE,
+            Verdict.UNAVAILABLE,
+            "service under maintenance",
             source=_KAKAO_COMMON,
         ),
         # Kakao Pay's own family. Only -780 could be confirmed; the full -7xx table on
         # developers.kakaopay.com was not readable anywhere, so other -7xx codes stay
         # unmapped (OutcomeUnknown on a money-moving call).
         "-780": CodeRule(
-            "approval failure",
             # The reason is in extras.method_result_code (METHOD_RESULT_CODES). Without a
             # known one we cannot tell "declined" from "still in progress"; a lookup can
             # (FAIL_PAYMENT vs SUCCESS_PAYMENT), so ask it rather than guess.
-            money_moving=Verdict.UNKNOWN,
-            read_only=Verdict.UNAVAILABLE,
+            Verdict.UNKNOWN,
+            "approval failure",
             source=_THIRD_PARTY_780,
         ),
     }
@@ -431,52 +377,60 @@ ERROR_CODES: Final[Mapping[str, CodeRule]] = MappingProxyType(
 
 #: ``extras.method_result_code``: what the payment method itself answered. Takes
 #: precedence over ``error_code`` because it is the more specific of the two.
-METHOD_RESULT_CODES: Final[Mapping[str, CodeRule]] = MappingProxyType(
+METHOD_RESULT_CODES: Final[Mapping[str, CodeRule]] = code_table(
     {
         "USER_LOCKED": CodeRule(
-            "a transaction is already in progress for this customer; try again shortly",
             # The transaction in progress may be our own earlier, lost request on the
             # same tid or sid: it may complete. Resolve by lookup, never by a new charge.
-            money_moving=Verdict.UNKNOWN,
-            # On ready nothing was created: a clean "come back later".
-            read_only=Verdict.UNAVAILABLE,
+            # On ready (read-only) nothing was created: a clean "come back later".
+            Verdict.UNKNOWN,
+            "a transaction is already in progress for this customer",
             source=_THIRD_PARTY_780,
         ),
         "LACK_BALANCE": CodeRule(
-            "insufficient balance",
-            money_moving=Verdict.DECLINED,
-            read_only=Verdict.DECLINED,
-            source="method_result_code seen in client code (reference §1.6) [3rd-party]",
+            Verdict.DECLINED, "insufficient balance", source=_THIRD_PARTY_METHOD
         ),
-        "8326": CodeRule(
-            "payment limit exceeded",
-            money_moving=Verdict.DECLINED,
-            read_only=Verdict.DECLINED,
-            source="method_result_code seen in client code (reference §1.6) [3rd-party]",
-        ),
+        "8326": CodeRule(Verdict.DECLINED, "payment limit exceeded", source=_THIRD_PARTY_METHOD),
     }
 )
 
+#: The one table the adapter kit classifies with: error codes (``-…``) and method result
+#: codes (names, ``8326``) never share a key. Which of the two an answer is looked up by
+#: is the adapter's quirk (the method result first).
+CODES: Final[Mapping[str, CodeRule]] = code_table({**ERROR_CODES, **METHOD_RESULT_CODES})
+
 #: Order-inquiry status → what it tells about money. Every documented value is here.
+#: Source: the status table of the order inquiry (주문 조회, "결제 상태 값") on
+#: https://developers.kakaopay.com/docs/payment/online/common and
+#: https://developers.kakao.com/docs/restapi/kakaopay-api — read through client copies that
+#: quote it verbatim (e.g. ``SELECT_METHOD`` "결제 수단 선택, 인증 완료", ``AUTH_PASSWORD``
+#: "비밀번호 인증 완료", ``FAIL_PAYMENT`` "결제 승인 실패") [official via copy; likely].
 STATUS_STATES: Final[Mapping[KakaoStatus, TxnState]] = MappingProxyType(
     {
-        # Before the customer finished at Kakao Pay: nothing can have moved yet, and the
-        # customer may still finish or walk away.
+        # Before the customer finished at Kakao Pay: nothing can have moved yet (money
+        # moves only when the merchant approves with a pg_token, which Kakao issues only
+        # once the customer has authenticated), and the customer may still finish or
+        # walk away.
         KakaoStatus.READY: TxnState.AWAITING_CUSTOMER,
         KakaoStatus.SEND_TMS: TxnState.AWAITING_CUSTOMER,
         KakaoStatus.OPEN_PAYMENT: TxnState.AWAITING_CUSTOMER,
-        KakaoStatus.SELECT_METHOD: TxnState.AWAITING_CUSTOMER,
         KakaoStatus.ARS_WAITING: TxnState.AWAITING_CUSTOMER,
-        # The customer is done; only the merchant's approve is missing. That approve may
-        # be in flight right now (it is exactly what a lost approve looks like), so this
-        # is "ask again", not "waiting for the customer" and certainly not "not paid".
+        # The customer has authenticated ("결제 수단 선택, 인증 완료" / "비밀번호 인증
+        # 완료"); only the merchant's approve is missing. Kakao sends the customer to
+        # approval_url with the pg_token once the method is chosen, so that approve may be
+        # in flight right now (it is exactly what a lost approve looks like): "ask
+        # again", never "waiting for the customer" and certainly not "not paid".
+        KakaoStatus.SELECT_METHOD: TxnState.IN_PROGRESS,
         KakaoStatus.AUTH_PASSWORD: TxnState.IN_PROGRESS,
-        # A subscription key was issued and nothing was charged. Terminal for the tid.
+        # A subscription key was issued and nothing was charged ("정기 결제 시 SID만 발급
+        # 한 경우"). Terminal for the tid: nothing moved and nothing can move on it.
         KakaoStatus.ISSUED_SID: TxnState.NOT_PAID,
         KakaoStatus.SUCCESS_PAYMENT: TxnState.PAID,
         # Still (partly) paid: the money is held; `cancelled` carries the cancelled part.
         KakaoStatus.PART_CANCEL_PAYMENT: TxnState.PAID,
         KakaoStatus.CANCEL_PAYMENT: TxnState.CANCELLED,
+        # The documented final failures: the provider's own record that this tid moved
+        # no money (the proof RECORD).
         KakaoStatus.FAIL_AUTH_PASSWORD: TxnState.NOT_PAID,
         KakaoStatus.QUIT_PAYMENT: TxnState.NOT_PAID,
         KakaoStatus.FAIL_PAYMENT: TxnState.NOT_PAID,

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from kakaopay_support import TID, documented
 from payfallback_kakaopay import KakaoPay, KakaoStatus
-from payfallback_kakaopay._wire import ERROR_CODES, METHOD_RESULT_CODES, STATUS_STATES, Verdict
+from payfallback_kakaopay._wire import CODES, ERROR_CODES, METHOD_RESULT_CODES, STATUS_STATES
 
+from payfallback.adapter import CodeRule, Verdict
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -19,13 +20,16 @@ from payfallback.errors import (
     PayfallbackError,
     ProviderUnavailable,
 )
+from payfallback.models import Money
 from payfallback.provider import (
     ApproveRequest,
     CancelRequest,
     ChargeRequest,
     Failed,
     LookupRequest,
+    Operation,
     Outcome,
+    Proof,
     ReadyRequest,
     Status,
     TxnState,
@@ -38,7 +42,7 @@ ERROR_CLASS: dict[Verdict, type[PayfallbackError]] = {
     Verdict.UNAVAILABLE: ProviderUnavailable,
     Verdict.UNKNOWN: OutcomeUnknown,
     Verdict.INVALID: InvalidRequest,
-    Verdict.CONFIG: ConfigurationError,
+    Verdict.CONFIGURATION: ConfigurationError,
 }
 
 
@@ -100,6 +104,17 @@ def test_the_table_holds_only_documented_codes() -> None:
     # A code in the table with no source is a guess; keep the data and the table in step.
     assert set(ERROR_CODES) == set(ERRORS)
     assert set(METHOD_RESULT_CODES) == set(METHODS)
+    # The kit classifies with one table; the two kinds of code never share a key.
+    assert set(CODES) == set(ERRORS) | set(METHODS)
+    assert not set(ERRORS) & set(METHODS)
+
+
+@pytest.mark.parametrize("code", list(CODES))
+def test_every_rule_is_a_kit_rule_with_a_meaning_and_a_source(code: str) -> None:
+    rule = CODES[code]
+    assert isinstance(rule, CodeRule)
+    assert rule.meaning
+    assert rule.source
 
 
 def test_every_documented_status_is_mapped() -> None:
@@ -117,8 +132,7 @@ def test_every_documented_status_is_mapped() -> None:
 def test_each_documented_code_becomes_its_verdict(
     parsers: dict[str, Parse], code: str, op: str
 ) -> None:
-    rule = ERROR_CODES[code]
-    verdict = rule.money_moving if op in MONEY_MOVING else rule.read_only
+    verdict = ERROR_CODES[code].verdict_for(Operation(op))
     response = httpx.Response(400, json=kakao_error(int(code)), headers={"x-request-id": "rq-1"})
     error = error_of(parsers[op](response))
     assert type(error) is ERROR_CLASS[verdict]
@@ -176,7 +190,7 @@ def test_declined_payload(
 
 @pytest.mark.parametrize("op", MONEY_MOVING)
 @pytest.mark.parametrize("legacy", [False, True])
-@pytest.mark.parametrize("status", [400, 403, 409, 429, 500, 503])
+@pytest.mark.parametrize("status", [400, 403, 409, 500])
 def test_an_unmapped_code_on_a_money_moving_call_is_unknown(
     parsers: dict[str, Parse], op: str, legacy: bool, status: int
 ) -> None:
@@ -185,6 +199,20 @@ def test_an_unmapped_code_on_a_money_moving_call_is_unknown(
     # The body carried a code we do not know; that decides, whatever the HTTP status.
     assert isinstance(error, OutcomeUnknown)
     assert error.provider_code == "-799"
+
+
+@pytest.mark.parametrize("op", MONEY_MOVING)
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_unmapped_code_with_a_not_processed_status_is_unavailable(
+    parsers: dict[str, Parse], op: str, status: int
+) -> None:
+    # The kit's shared rule: 429 and 503 say "not processed, come back later" by
+    # themselves, whatever code the body carries.
+    response = httpx.Response(status, json=kakao_error(-799), headers={"retry-after": "3"})
+    error = error_of(parsers[op](response))
+    assert isinstance(error, ProviderUnavailable)
+    assert error.provider_code == "-799"
+    assert error.retry_after == 3.0
 
 
 @pytest.mark.parametrize("op", MONEY_MOVING)
@@ -276,9 +304,51 @@ def test_not_paid_only_where_no_money_can_have_moved() -> None:
         KakaoStatus.FAIL_PAYMENT,
         KakaoStatus.ISSUED_SID,
     }
-    # The customer authenticated: our approve may be in flight, so "ask again".
-    assert STATUS_STATES[KakaoStatus.AUTH_PASSWORD] is TxnState.IN_PROGRESS
+    # The customer authenticated (method chosen / password done): Kakao has sent the
+    # pg_token, our approve may be in flight, so "ask again" — never "not paid" and never
+    # "waiting for the customer" (which closes an abandoned checkout as nothing moved).
+    in_progress = {s for s, state in STATUS_STATES.items() if state is TxnState.IN_PROGRESS}
+    assert in_progress == {KakaoStatus.SELECT_METHOD, KakaoStatus.AUTH_PASSWORD}
+    awaiting = {s for s, state in STATUS_STATES.items() if state is TxnState.AWAITING_CUSTOMER}
+    assert awaiting == {
+        KakaoStatus.READY,
+        KakaoStatus.SEND_TMS,
+        KakaoStatus.OPEN_PAYMENT,
+        KakaoStatus.ARS_WAITING,
+    }
     assert STATUS_STATES[KakaoStatus.PART_CANCEL_PAYMENT] is TxnState.PAID
+
+
+def test_the_record_is_the_only_proof_kakao_offers(kakao: KakaoPay) -> None:
+    caps = kakao.capabilities
+    assert caps.proofs == (Proof.RECORD,)
+    assert caps.settle_window is None
+    assert caps.failed_record_is_final is True
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("FAIL_AUTH_PASSWORD", TxnState.NOT_PAID),
+        ("QUIT_PAYMENT", TxnState.NOT_PAID),
+        ("FAIL_PAYMENT", TxnState.NOT_PAID),
+        ("SELECT_METHOD", TxnState.IN_PROGRESS),
+        ("AUTH_PASSWORD", TxnState.IN_PROGRESS),
+    ],
+)
+def test_a_record_after_a_lost_approve(
+    parsers: dict[str, Parse],
+    payload: Callable[[str], dict[str, Any]],
+    status: str,
+    state: TxnState,
+) -> None:
+    # What the order inquiry answers for a tid whose approve never committed.
+    body = payload("order_ready")
+    body["status"] = status
+    outcome = parsers["lookup"](httpx.Response(200, json=body))
+    assert outcome == Status(
+        state=state, provider_txn_id=TID, amount=Money(amount=2200), provider_status=status
+    )
 
 
 def test_an_undocumented_status_is_never_concluded(

@@ -569,27 +569,57 @@ def test_cancel_over_the_cancellable_amount_is_refused(
         kakao.build_cancel(zero)
 
 
-@pytest.mark.parametrize(
-    ("tax_free", "cancel", "expected"),
-    [(0, 5000, 0), (3000, 10000, 3000), (3000, 5000, 1500), (3000, 3333, 999), (10000, 4000, 4000)],
-)
-def test_cancel_tax_free_part(kakao: KakaoPay, tax_free: int, cancel: int, expected: int) -> None:
+def _mixed_cancel(amount: int, tax_free: int, *, remaining: int = 10000) -> CancelRequest:
+    # An order of 10,000 KRW of which 3,000 is tax-free (면세); the Router computes the
+    # cancel's tax-free share and the adapter sends it as it is.
     order = Order(
-        order_id="TAXFREE1", amount=Money(amount=10000), name="mixed", tax_free_amount=tax_free
+        order_id="TAXFREE1", amount=Money(amount=10000), name="mixed", tax_free_amount=3000
     )
-    request = kakao.build_cancel(
-        CancelRequest(
-            refund_id="R",
-            attempt_id="TAXFREE1_1",
-            order=order,
-            provider_txn_id=TID,
-            amount=Money(amount=cancel),
-            expected_remaining=10000,
-            reason="",
-            idempotency_key="k",
+    return CancelRequest(
+        refund_id="R",
+        attempt_id="TAXFREE1_1",
+        order=order,
+        provider_txn_id=TID,
+        amount=Money(amount=amount),
+        expected_remaining=remaining,
+        reason="partial refund",
+        idempotency_key="k",
+        tax_free_amount=tax_free,
+    )
+
+
+def test_partial_cancel_sends_its_tax_free_share(kakao: KakaoPay, payload: Payload) -> None:
+    with respx.mock(base_url=CURRENT_HOST, assert_all_called=True) as mock:
+        route = mock.post("/online/v1/payment/cancel").respond(200, json=payload("cancel_partial"))
+        kakao.parse_cancel(
+            _mixed_cancel(5000, 1500), send(kakao.build_cancel(_mixed_cancel(5000, 1500)))
         )
+    assert json_body(route.calls.last.request) == {
+        "cid": "TC0ONETIME",
+        "tid": TID,
+        "cancel_amount": 5000,
+        "cancel_tax_free_amount": 1500,
+        "cancel_available_amount": 10000,
+        "payload": "partial refund",
+    }
+
+
+def test_partial_cancel_without_a_tax_free_share_sends_zero(kakao: KakaoPay) -> None:
+    # cancel_tax_free_amount is required by Kakao even when it is zero; cancel_vat_amount
+    # is left to Kakao's default, (cancel - tax-free) / 11.
+    body = json_body(kakao.build_cancel(_mixed_cancel(5000, 0)))
+    assert body["cancel_tax_free_amount"] == 0
+    assert "cancel_vat_amount" not in body
+    form = form_body(
+        KakaoPay(legacy=True, admin_key=ADMIN_KEY).build_cancel(_mixed_cancel(5000, 1500))
     )
-    assert json_body(request)["cancel_tax_free_amount"] == expected
+    assert (form["cancel_amount"], form["cancel_tax_free_amount"]) == ("5000", "1500")
+
+
+@pytest.mark.parametrize("tax_free", [-1, 5001])
+def test_a_tax_free_share_outside_the_cancel_is_refused(kakao: KakaoPay, tax_free: int) -> None:
+    with pytest.raises(InvalidRequest, match="tax-free share"):
+        kakao.build_cancel(_mixed_cancel(5000, tax_free))
 
 
 def test_quantity_is_the_sum_of_item_quantities(kakao: KakaoPay, urls: ReturnUrls) -> None:
