@@ -27,9 +27,20 @@ Sources followed (copies of unknown age; provenance as tagged in the project ref
   the ``ApiErrorCause`` enum of Kakao's Android SDK reference (developers.kakao.com/sdk/
   reference/android-rx) [official]. Legacy error body ``{"code": -401, "msg": …}``:
   https://devtalk.kakao.com/t/topic/134883 [official forum].
+- Cancel body ``cancel_amount``, ``cancel_tax_free_amount`` (required), ``cancel_vat_amount``
+  (optional; default (cancel - tax-free) / 11, rounded), ``cancel_available_amount``:
+  https://developers.kakao.com/docs/latest/ko/kakaopay/cancellation [official; sure].
+  ``CancelRequest.tax_free_amount`` travels as ``cancel_tax_free_amount``.
+- ``pg_token`` is appended to ``approval_url`` once the customer has chosen the method and
+  authenticated ("사용자 결제 수단 선택 완료 시, approval_url로 redirection해줄 때
+  pg_token을 query string으로 전달"):
+  https://developers.kakao.com/docs/latest/ko/kakaopay/single-payment [official; likely].
 - Order-inquiry ``status`` values (all thirteen) and the order answer's fields: Kakao's
-  status table as copied into ``iceCreamParlor/mipong``
-  ``packages/payments/src/payments/kakaopay/type.ts`` and other clients [3rd-party].
+  status table ("결제 상태 값", developers.kakaopay.com/docs/payment/online/common and
+  https://developers.kakao.com/docs/restapi/kakaopay-api), read through copies that quote
+  it verbatim in ``iceCreamParlor/mipong``
+  ``packages/payments/src/payments/kakaopay/type.ts`` and other clients [official via
+  copy; likely].
 - Error body ``{error_code, error_message, extras{method_result_code,
   method_result_message}}`` and ``-780`` "approval failure!" with ``USER_LOCKED``:
   independent client test suites [3rd-party]; ``LACK_BALANCE`` and ``8326`` likewise.
@@ -38,12 +49,19 @@ Sources followed (copies of unknown age; provenance as tagged in the project ref
   tax_free_amount`` and the test CID ``TCSUBSCRIP``: several public clients calling
   ``open-api.kakaopay.com`` [3rd-party].
 
+What proves a payment did not go through: only RECORD — the order inquiry's
+``FAIL_AUTH_PASSWORD``, ``QUIT_PAYMENT``, ``FAIL_PAYMENT`` (and ``ISSUED_SID``, nothing
+charged) are ``NOT_PAID``; no idempotency header (no REPLAY), no void (no VOID), no
+documented settle window (no NOT_FOUND_AFTER_SETTLE). :class:`KakaoPay` gives the sources.
+
 Searched for and **not** confirmed (so handled the safe way): Kakao Pay's numeric error
 table (the -7xx family beyond -780) on developers.kakaopay.com could not be read in any
 copy; those codes are unmapped, hence ``OutcomeUnknown`` on approve, charge and cancel
 (resolved by an order inquiry) and the HTTP-status fallback on ready and lookup. Also
 unconfirmed: the code for approving an already-approved tid, the tid lifetime after
-ready (no ``expires_at`` is reported), rate limits, and a request-id response header.
+ready (no ``expires_at`` is reported) and how long a request may still commit (so no
+settle window), the answer to an inquiry for an unknown tid, rate limits, and a
+request-id response header.
 """
 
 from payfallback_kakaopay._ops import (
