@@ -36,6 +36,7 @@ from payfallback.provider import (
     Failed,
     LookupRequest,
     Outcome,
+    Proof,
     Provider,
     ReadyRequest,
     Redirect,
@@ -502,6 +503,8 @@ CHARGE_FAULTS: dict[Fault, tuple[int | type[httpx.TransportError], str | None]] 
     Fault.MISSING_FIELDS: (200, "paid"),
     Fault.BAD_CREDENTIALS: (401, None),
     Fault.SLOW: (200, "paid"),
+    # Committed only after the read timeout and a delay (see the late-commit tests).
+    Fault.LATE_COMMIT: (httpx.ReadTimeout, None),
 }
 
 
@@ -666,6 +669,256 @@ def test_refuse_flag_and_clear_faults(bank: FakeBank, client: httpx.Client) -> N
     assert bank.refuse is False
     assert bank.pending_faults("charge") == 0
     assert charge(client).status_code == 200
+
+
+# -- late commits ---------------------------------------------------------------------------------
+
+# A bank under load: LATE_COMMIT commits 3 s after the client's 5 s read timeout, and lookups
+# do not see the commit for 20 s after it.
+DELAY, LAG, READ = 3.0, 20.0, 5.0
+
+
+@pytest.fixture
+def busy(clock: ManualClock) -> FakeBank:
+    return FakeBank("toss", clock=clock, late_commit_delay=DELAY, lookup_lag=LAG)
+
+
+@pytest.fixture
+def busy_client(busy: FakeBank) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=busy.base_url, headers=AUTH, transport=busy.transport(), timeout=TIMEOUT
+    ) as client:
+        yield client
+
+
+def lookup_ref(client: httpx.Client, order_ref: str = "ORD-1_1") -> httpx.Response:
+    return client.get("/v1/payments", params={"order_ref": order_ref})
+
+
+def test_late_commit_charges_after_the_clients_read_timeout(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    sent_at, before = clock.now(), clock.monotonic()
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client)
+    assert clock.monotonic() - before == READ, "the client gave up at its read timeout"
+    assert (busy.ledger, busy.pending_commits()) == ([], 1)
+    clock.advance(DELAY - 0.5)
+    assert (busy.ledger, busy.pending_commits()) == ([], 1)
+    clock.advance(0.5)
+    [entry] = busy.ledger
+    committed_at = sent_at + timedelta(seconds=READ + DELAY)
+    assert (entry.order_ref, entry.kind, entry.status, entry.amount) == (
+        "ORD-1_1",
+        "charge",
+        "paid",
+        39_000,
+    )
+    assert (entry.created_at, entry.approved_at) == (committed_at, committed_at)
+    assert entry.idempotency_key is None
+    assert busy.pending_commits() == 0
+    assert (busy.requests["charge"], busy.faults) == (1, {Fault.LATE_COMMIT: 1})
+
+
+def test_late_commit_lookup_says_not_found_until_the_lag_has_passed(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client)
+    assert code(lookup_ref(busy_client)) == "NOT_FOUND", "not committed yet"
+    clock.advance(DELAY)
+    [entry] = busy.live_charges()  # the ledger holds it from the commit on
+    clock.advance(LAG - 0.5)
+    for response in (lookup_ref(busy_client), busy_client.get(f"/v1/payments/{entry.txn_id}")):
+        assert (response.status_code, code(response)) == (404, "NOT_FOUND")
+    clock.advance(0.5)
+    for response in (lookup_ref(busy_client), busy_client.get(f"/v1/payments/{entry.txn_id}")):
+        assert response.status_code == 200
+        assert (response.json()["tid"], response.json()["status"]) == (entry.txn_id, "paid")
+    assert busy.requests["lookup"] == 5
+
+
+def test_without_lookup_lag_the_commit_is_seen_at_once(clock: ManualClock) -> None:
+    bank = FakeBank("toss", clock=clock, late_commit_delay=1.0, lookup_lag=0.0)
+    with httpx.Client(
+        base_url=bank.base_url, headers=AUTH, transport=bank.transport(), timeout=TIMEOUT
+    ) as client:
+        bank.fail_next("charge", Fault.LATE_COMMIT)
+        with pytest.raises(httpx.ReadTimeout):
+            charge(client)
+        clock.advance(1.0)
+        assert lookup_ref(client).json()["status"] == "paid"
+    assert [e.status for e in bank.ledger] == ["paid"]
+
+
+def test_same_key_replay_is_in_flight_until_the_commit_then_the_stored_answer(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client, key="idem-1")
+    early = charge(busy_client, key="idem-1")
+    assert (early.status_code, code(early)) == (409, "IDEMPOTENT_REQUEST_PROCESSING")
+    assert early.headers["retry-after"] == "1"
+    other = charge(busy_client, amount=1_000, key="idem-1")
+    assert (other.status_code, code(other)) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert busy.ledger == []
+    clock.advance(DELAY)
+    replay = charge(busy_client, key="idem-1")
+    [entry] = busy.ledger
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert (replay.json()["tid"], replay.json()["status"]) == (entry.txn_id, "paid")
+    assert entry.idempotency_key == "idem-1"
+    assert charge(busy_client, key="idem-1").content == replay.content
+    assert len(busy.ledger) == 1
+    assert busy.requests["charge"] == 5
+
+
+def test_a_repeat_without_the_key_is_refused_while_committing_and_after(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client)
+    repeat = charge(busy_client)
+    assert (repeat.status_code, code(repeat)) == (409, "IN_PROGRESS")
+    assert (busy.ledger, busy.pending_commits()) == ([], 1)
+    clock.advance(DELAY)
+    assert code(charge(busy_client)) == "DUPLICATE_ORDER_REF"
+    assert [(e.order_ref, e.status) for e in busy.ledger] == [("ORD-1_1", "paid")]
+    # A repeat that meets the fault too while the order_ref is held: nothing more to commit.
+    busy.fail_next("charge", Fault.LATE_COMMIT, times=2)
+    for _ in range(2):
+        with pytest.raises(httpx.ReadTimeout):
+            charge(busy_client, "ORD-2_1")
+    assert busy.pending_commits() == 0, "the first committed while the repeat timed out"
+    assert [(e.order_ref, e.status) for e in busy.ledger] == [
+        ("ORD-1_1", "paid"),
+        ("ORD-2_1", "paid"),
+    ]
+
+
+def test_naive_failover_under_late_commit_charges_twice(clock: ManualClock) -> None:
+    toss = FakeBank("toss", clock=clock, late_commit_delay=DELAY, lookup_lag=LAG)
+    nice = FakeBank("nice", clock=clock)
+    toss.fail_next("charge", Fault.LATE_COMMIT)
+    body = {"billing_key": "bk-ok", "amount": 39_000, "currency": "KRW"}
+    with httpx.Client(headers=AUTH, transport=mock_transport(toss, nice), timeout=TIMEOUT) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("https://toss.fake.test/v1/charges", json={**body, "order_ref": "A_1"})
+        # "Not found" right after the timeout, and the next provider charges.
+        lookup = c.get("https://toss.fake.test/v1/payments", params={"order_ref": "A_1"})
+        assert code(lookup) == "NOT_FOUND"
+        paid = c.post("https://nice.fake.test/v1/charges", json={**body, "order_ref": "A_2"})
+        assert paid.json()["status"] == "paid"
+        assert double_charges(toss, nice) == {}
+        clock.advance(DELAY)
+        # Still "not found" to a lookup, but charged.
+        lookup = c.get("https://toss.fake.test/v1/payments", params={"order_ref": "A_1"})
+        assert code(lookup) == "NOT_FOUND"
+    doubles = double_charges(toss, nice)
+    assert {o: [(e.provider, e.order_ref) for e in es] for o, es in doubles.items()} == {
+        "A": [("toss", "A_1"), ("nice", "A_2")]
+    }
+
+
+def test_void_by_order_ref_before_the_commit_finds_nothing_and_the_commit_stands(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client)
+    void = busy_client.post("/v1/orders/ORD-1_1/void", json={"amount": 39_000})
+    assert (void.status_code, code(void)) == (404, "NOT_FOUND")
+    clock.advance(DELAY)
+    assert [(e.status, e.live) for e in busy.ledger] == [("paid", True)]
+    # Once committed, a void reaches it even while lookups lag.
+    void = busy_client.post("/v1/orders/ORD-1_1/void", json={"amount": 39_000})
+    assert void.json()["status"] == "cancelled"
+    assert busy.live_charges() == []
+
+
+def test_late_commit_of_an_approval(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    tid = checkout(busy_client)
+    busy.fail_next("approve", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        approve(busy_client, tid)
+    assert busy_client.get(f"/v1/payments/{tid}").json()["status"] == "ready"
+    again = approve(busy_client, tid)
+    assert (again.status_code, code(again)) == (409, "IN_PROGRESS")
+    clock.advance(DELAY)
+    [entry] = busy.ledger
+    assert (entry.txn_id, entry.status, entry.live) == (tid, "paid", True)
+    # A lagging lookup still shows the checkout as it was before the approval.
+    for response in (busy_client.get(f"/v1/payments/{tid}"), lookup_ref(busy_client)):
+        assert (response.json()["status"], response.json()["approved_at"]) == ("ready", None)
+    assert code(approve(busy_client, tid)) == "ALREADY_APPROVED"
+    clock.advance(LAG)
+    assert busy_client.get(f"/v1/payments/{tid}").json()["status"] == "paid"
+
+
+def test_void_of_a_checkout_before_its_late_approval_commits_makes_it_fail(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    tid = checkout(busy_client)
+    busy.fail_next("approve", Fault.LATE_COMMIT)
+    body = {"token": f"ok-{tid}", "amount": 39_000}
+    headers = {"idempotency-key": "idem-approve"}
+    with pytest.raises(httpx.ReadTimeout):
+        busy_client.post(f"/v1/checkouts/{tid}/approve", json=body, headers=headers)
+    assert busy_client.post(f"/v1/payments/{tid}/void").json()["status"] == "failed"
+    clock.advance(DELAY)
+    assert [(e.status, e.live) for e in busy.ledger] == [("failed", False)]
+    replay = busy_client.post(f"/v1/checkouts/{tid}/approve", json=body, headers=headers)
+    assert (replay.status_code, code(replay)) == (409, "NOT_APPROVABLE")
+
+
+def test_a_late_decline_commits_the_decline(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    busy.fail_next("charge", Fault.LATE_COMMIT)
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client, billing_key="bk-declined", key="idem-1")
+    clock.advance(DELAY)
+    assert [(e.status, e.live) for e in busy.ledger] == [("failed", False)]
+    assert code(charge(busy_client, billing_key="bk-declined", key="idem-1")) == "CARD_DECLINED"
+
+
+def test_late_commit_is_for_paying_operations_only(
+    busy: FakeBank, busy_client: httpx.Client, clock: ManualClock
+) -> None:
+    with pytest.raises(ValueError, match="approve and charge only"):
+        busy.fail_next("lookup", Fault.LATE_COMMIT)
+    busy.set_mode(Fault.LATE_COMMIT)
+    tid = checkout(busy_client)  # ready is untouched
+    assert code(lookup_ref(busy_client, "ORD-9_1")) == "NOT_FOUND"
+    with pytest.raises(httpx.ReadTimeout):
+        charge(busy_client)
+    with pytest.raises(httpx.ReadTimeout):
+        approve(busy_client, tid)
+    assert busy.faults == {Fault.LATE_COMMIT: 2}
+    assert busy.pending_commits() == 1, "the charge committed while the approve timed out"
+    busy.set_mode(None)
+    clock.advance(DELAY)
+    assert sorted((e.kind, e.status) for e in busy.ledger) == [
+        ("charge", "paid"),
+        ("checkout", "paid"),
+    ]
+
+
+def test_without_a_read_timeout_the_commit_follows_the_request(clock: ManualClock) -> None:
+    bank = FakeBank("toss", clock=clock, late_commit_delay=2.0)
+    bank.fail_next("charge", Fault.LATE_COMMIT)
+    body = b'{"order_ref":"ORD-1_1","billing_key":"bk-ok","amount":500,"currency":"KRW"}'
+    reply = bank.handle("POST", "/v1/charges", authorization=AUTH["authorization"], body=body)
+    assert reply.delivery.value == "drop"
+    clock.advance(2.0)
+    assert [e.status for e in bank.ledger] == ["paid"]
 
 
 # -- latency and timeouts on a manual clock ---------------------------------------------------
@@ -869,6 +1122,26 @@ def test_server_lost_answer_and_hang_are_read_timeouts() -> None:
         ("ORD-1_1", "paid"),
         ("ORD-3_1", "paid"),
     ]
+
+
+def test_server_late_commit_is_a_read_timeout_then_a_charge(clock: ManualClock) -> None:
+    bank = FakeBank("toss", clock=clock, late_commit_delay=2.0)
+    with (
+        FakeServer(bank, hang_seconds=0.5) as server,
+        httpx.Client(
+            base_url=server.url, headers=AUTH, timeout=httpx.Timeout(2.0, read=0.1)
+        ) as client,
+    ):
+        bank.fail_next("charge", Fault.LATE_COMMIT)
+        with pytest.raises(httpx.ReadTimeout):
+            charge(client, key="idem-1")
+        assert code(charge(client, key="idem-1")) == "IDEMPOTENT_REQUEST_PROCESSING"
+        # The server holds it for hang_seconds; the commit follows 2 s later, bank time.
+        clock.advance(2.4)
+        assert bank.pending_commits() == 1
+        clock.advance(0.1)
+        assert charge(client, key="idem-1").json()["status"] == "paid"
+    assert [(e.order_ref, e.status) for e in bank.ledger] == [("ORD-1_1", "paid")]
 
 
 def test_server_refusal_resets_and_refused_url_refuses() -> None:
@@ -1316,3 +1589,54 @@ def test_secrets_never_reach_errors(provider: FakeProvider, bank: FakeBank) -> N
             assert BILLING_KEY not in text
             assert "fake-secret" not in text
             assert "wrong-secret" not in text
+
+
+def test_provider_declares_its_settle_window_and_secrets() -> None:
+    provider = FakeProvider("toss", secret="s3cr3t-value")
+    caps = provider.capabilities
+    assert caps.settle_window == timedelta(seconds=30)
+    assert caps.proofs == (Proof.REPLAY, Proof.VOID, Proof.RECORD, Proof.NOT_FOUND_AFTER_SETTLE)
+    assert provider.secrets.contains("Authorization: Bearer s3cr3t-value")
+    assert not provider.secrets.contains("fake-secret")
+    assert "s3cr3t-value" not in repr(provider.secrets)
+    never = FakeProvider("toss", settle_window=None, idempotency=False).capabilities
+    assert never.settle_window is None
+    assert never.proofs == (Proof.VOID, Proof.RECORD)
+
+
+def test_adapter_through_a_late_commit(provider: FakeProvider, clock: ManualClock) -> None:
+    bank = FakeBank("toss", clock=clock, late_commit_delay=2.0, lookup_lag=10.0)
+    req = charge_req()
+    lookup = LookupRequest("ORD-1_1", ORDER, None)
+    bank.fail_next("charge", Fault.LATE_COMMIT)
+    with httpx.Client(transport=bank.transport(), timeout=TIMEOUT) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.send(provider.build_charge(req))
+        busy = error_of(provider.parse_charge(req, client.send(provider.build_charge(req))))
+        assert type(busy) is OutcomeUnknown
+        assert (busy.provider_code, busy.retry_after) == ("IDEMPOTENT_REQUEST_PROCESSING", 1.0)
+        found = provider.parse_lookup(lookup, client.send(provider.build_lookup(lookup)))
+        assert isinstance(found, Status)
+        assert found.state is TxnState.NOT_FOUND
+        clock.advance(2.0)
+        approved = provider.parse_charge(req, client.send(provider.build_charge(req)))
+        assert isinstance(approved, Approved)
+        found = provider.parse_lookup(lookup, client.send(provider.build_lookup(lookup)))
+        assert isinstance(found, Status)
+        assert found.state is TxnState.NOT_FOUND, "lookups lag the commit"
+        clock.advance(10.0)
+        found = provider.parse_lookup(lookup, client.send(provider.build_lookup(lookup)))
+        assert isinstance(found, Status)
+        assert (found.state, found.provider_txn_id) == (TxnState.PAID, approved.provider_txn_id)
+    [entry] = bank.ledger
+    assert (entry.txn_id, entry.idempotency_key, entry.live) == (
+        approved.provider_txn_id,
+        "key-charge",
+        True,
+    )
+
+
+def test_in_progress_is_unknown_on_a_charge(provider: FakeProvider) -> None:
+    error = error_of(provider.parse_charge(charge_req(), answer(409, {"code": "IN_PROGRESS"})))
+    assert type(error) is OutcomeUnknown
+    assert error.retry_after is None

@@ -31,7 +31,10 @@ returns the stored answer of the first request, byte for byte, with
 ``Idempotent-Replayed: true``; the same key on a different request is
 ``422 IDEMPOTENCY_KEY_REUSED``. What is stored is the answer as the bank gave it, before
 any fault struck it on the way out, and nothing is stored for a request a fault stopped
-before the bank acted. Every answer carries ``X-Request-Id``.
+before the bank acted. While the first request with a key is still being processed (a
+late commit, below), the same key answers ``409 IDEMPOTENT_REQUEST_PROCESSING`` with
+``Retry-After: 1``, as Toss Payments does; once it is committed, the stored answer. Every
+answer carries ``X-Request-Id``.
 
 =======  ========================================  ========================================
 op       request                                   body → answer
@@ -58,7 +61,9 @@ void     ``POST /v1/orders/{order_ref}/void``      [amount] → payment
   ``cancelled``, ``failed``; ``approved_at`` is ISO 8601 or null.
 * error: ``{"code", "message"}`` (declines also carry ``tid``).
 
-``order_ref`` is our attempt id. ``approve`` takes the token the return URL carried: the
+``order_ref`` is our attempt id. A ``charge`` for an ``order_ref``, or an ``approve`` of a
+checkout, that an earlier request is still committing is ``409 IN_PROGRESS``.
+``approve`` takes the token the return URL carried: the
 token ``cancel`` means the customer cancelled (``400 USER_CANCELLED``, the checkout
 fails); any token but ``ok-<tid>`` is ``400 INVALID_TOKEN``; an amount other than the
 checkout's is ``400 AMOUNT_MISMATCH``. A checkout is approved once: again is
@@ -107,18 +112,39 @@ MALFORMED           200 with a body that is not JSON                       yes
 MISSING_FIELDS      200 with a JSON body that lacks every field            yes
 BAD_CREDENTIALS     401 UNAUTHORIZED                                       no
 SLOW                the normal answer, ``slow_seconds`` late               yes
+LATE_COMMIT         ``httpx.ReadTimeout``; the bank commits the request    later
+                    after the client gave up (approve and charge only)
 ==================  =====================================================  =========
 
-DECLINE and INSUFFICIENT_FUNDS from ``fault_fn`` or a mode on other operations are
-ignored, so a random schedule need not care which operation it hits; queueing them for
-another operation is an error.
+DECLINE, INSUFFICIENT_FUNDS and LATE_COMMIT from ``fault_fn`` or a mode on other
+operations are ignored, so a random schedule need not care which operation it hits;
+queueing them for another operation is an error.
+
+Late commits
+------------
+
+What breaks naive failover when a provider is under load: the request hangs past the
+client's read timeout, and the provider commits it a moment later. LATE_COMMIT holds the
+request (the client sees a read timeout) and commits it ``bank.late_commit_delay``
+seconds (2 by default) after the client's read timeout, on the bank's clock: the
+transaction is recorded as of that moment, the first answer is stored for its
+idempotency key, and a declined or invalid request commits its error just the same.
+Until then nothing is in the ledger; the ``order_ref`` or checkout is reserved
+(``409 IN_PROGRESS`` to another request) and the key answers ``409
+IDEMPOTENT_REQUEST_PROCESSING``. A void by ``order_ref`` meanwhile finds nothing
+(``404 NOT_FOUND``) and the commit stands; a void of the checkout closes it, so the
+approval fails when it commits. Once committed, lookups keep answering from before the
+commit for ``bank.lookup_lag`` seconds more (10 by default): a charge is ``404
+NOT_FOUND`` by its tid and by ``order_ref``, a checkout still ``ready``. A commit falls
+due on the clock alone; it is applied when the bank next answers a request or reads its
+ledger (``bank.pending_commits()`` counts those not yet due).
 
 Latency is ``bank.latency_fn(op)`` seconds (default none) plus ``slow_seconds`` for SLOW.
 Through the mock transport nothing sleeps: the bank advances its clock by the latency when
 the clock can be advanced (:class:`~payfallback._clock.ManualClock`), and when the latency
 exceeds the client's read timeout (``request.extensions["timeout"]["read"]``) it advances
 by the timeout instead and raises :class:`httpx.ReadTimeout`; the request was processed
-(or not) as its fault says. HANG and LOST_RESPONSE advance by the read timeout,
+(or not) as its fault says. HANG, LOST_RESPONSE and LATE_COMMIT advance by the read timeout,
 CONNECT_TIMEOUT by the connect timeout. With a clock that cannot be advanced no time
 passes, but timeouts are raised all the same, so outcomes never depend on the clock.
 :class:`~payfallback.testing.FakeServer` really sleeps; see there for how each fault looks
@@ -132,7 +158,7 @@ import random
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 from html import escape
@@ -177,6 +203,8 @@ ERROR_CODES = frozenset(
         "NOT_VOIDABLE",
         "VOID_WINDOW_EXPIRED",
         "IDEMPOTENCY_KEY_REUSED",
+        "IDEMPOTENT_REQUEST_PROCESSING",
+        "IN_PROGRESS",
         "MAINTENANCE",
         "RATE_LIMITED",
         "INTERNAL_ERROR",
@@ -204,9 +232,12 @@ class Fault(StrEnum):
     MISSING_FIELDS = "missing_fields"
     BAD_CREDENTIALS = "bad_credentials"
     SLOW = "slow"
+    LATE_COMMIT = "late_commit"
 
 
 _DECLINES = frozenset({Fault.DECLINE, Fault.INSUFFICIENT_FUNDS})
+#: Faults that only a request that can pay can meet.
+_PAYING_ONLY = _DECLINES | {Fault.LATE_COMMIT}
 _PAYING_OPS = frozenset({"approve", "charge"})
 
 
@@ -298,6 +329,23 @@ def _invalid(op: str, what: str) -> Reply:
     return _error(op, 400, "INVALID_REQUEST", f"{op} needs {what}")
 
 
+def _in_progress(op: str, what: str) -> Reply:
+    return _error(op, 409, "IN_PROGRESS", f"an earlier request for {what} is being processed")
+
+
+def _fingerprint(call: _Call) -> _Fingerprint:
+    return (call.method, call.path, call.body)
+
+
+def _tid_of(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    tid = data.get("tid") if isinstance(data, dict) else None
+    return tid if isinstance(tid, str) else ""
+
+
 def _payment(op: str, entry: LedgerEntry) -> Reply:
     return Reply(
         op,
@@ -339,10 +387,30 @@ class _Call:
     key: str | None  # Idempotency-Key
     base_url: str
     fault: Fault | None = None
+    #: The client's read timeout, when the transport knows it.
+    read_timeout: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
 _Handler = Callable[["FakeBank", _Call], Reply]
+_Fingerprint = tuple[str, str, bytes]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A request held by LATE_COMMIT: what to run, and when it commits."""
+
+    handler: _Handler
+    call: _Call
+    #: ``("charge", order_ref)`` or ``("approve", tid)``: what it holds until it commits.
+    reservation: tuple[str, str]
+    fingerprint: _Fingerprint
+    #: Monotonic time it arrived and the one it commits at, and the wall time it commits at.
+    arrived: float
+    due: float
+    at: datetime
+    #: Seconds after the commit that lookups still answer from before it.
+    lookup_lag: float
 
 
 class FakeBank:
@@ -366,6 +434,8 @@ class FakeBank:
         retry_after: int = 30,
         void_window: timedelta = timedelta(hours=1),
         idempotency_retention: timedelta = timedelta(days=15),
+        late_commit_delay: float = 2.0,
+        lookup_lag: float = 10.0,
     ) -> None:
         self.name = name
         self.host = f"{name}.fake.test"
@@ -375,6 +445,10 @@ class FakeBank:
         self.retry_after = retry_after
         self.void_window = void_window
         self.idempotency_retention = idempotency_retention
+        #: LATE_COMMIT commits this many seconds after the client's read timeout.
+        self.late_commit_delay = late_commit_delay
+        #: Lookups do not see a late commit until this many seconds after it.
+        self.lookup_lag = lookup_lag
         #: Refuse every connection (``httpx.ConnectError``; a reset on the loopback server).
         self.refuse = False
         #: ``(op, now) -> Fault | None`` for scenario-driven faults (an outage from 15:30).
@@ -395,9 +469,17 @@ class FakeBank:
         self._entries: dict[str, LedgerEntry] = {}
         self._by_ref: dict[str, list[LedgerEntry]] = {}
         self._pages: dict[str, tuple[str, str]] = {}
-        # key -> (fingerprint of the first request, its reply, monotonic time stored)
-        self._idempotency: dict[str, tuple[tuple[str, str, bytes], Reply, float]] = {}
+        # key -> (fingerprint of the first request, its reply or None while it is still
+        # being processed, monotonic time stored)
+        self._idempotency: dict[str, tuple[_Fingerprint, Reply | None, float]] = {}
         self._seq = 0
+        # Late commits not yet due, in the order they arrived, and what they reserve.
+        self._pending: list[_Pending] = []
+        self._reserved: set[tuple[str, str]] = set()
+        # txn_id -> monotonic time from which lookups see it (late commits only).
+        self._hidden: dict[str, float] = {}
+        # The wall time a late commit is recorded at, while it is being applied.
+        self._stamp: datetime | None = None
 
     def __repr__(self) -> str:
         return f"FakeBank({self.name!r}, entries={len(self._entries)})"
@@ -412,7 +494,7 @@ class FakeBank:
         """
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}; use one of {sorted(OPERATIONS)}")
-        if fault in _DECLINES and op not in _PAYING_OPS:
+        if fault in _PAYING_ONLY and op not in _PAYING_OPS:
             raise ValueError(f"{fault} applies to approve and charge only, not {op}")
         if times < 0:
             raise ValueError("times must not be negative")
@@ -442,13 +524,24 @@ class FakeBank:
 
     @property
     def ledger(self) -> list[LedgerEntry]:
-        """Every transaction, oldest first; the entries are the bank's own, kept current."""
+        """Every transaction, oldest first; the entries are the bank's own, kept current.
+
+        Late commits that have fallen due are in it, whether or not lookups see them yet.
+        """
         with self._lock:
+            self._settle()
             return list(self._entries.values())
 
     def entry(self, txn_id: str) -> LedgerEntry | None:
         with self._lock:
+            self._settle()
             return self._entries.get(txn_id)
+
+    def pending_commits(self) -> int:
+        """Requests held by LATE_COMMIT whose commit has not fallen due yet."""
+        with self._lock:
+            self._settle()
+            return len(self._pending)
 
     def live_charges(self) -> list[LedgerEntry]:
         """Transactions that took money and did not give all of it back."""
@@ -468,6 +561,8 @@ class FakeBank:
     def respond(self, request: httpx.Request) -> httpx.Response:
         """Answer one ``httpx`` request, or raise the transport error its fault calls for."""
         url = request.url
+        timeout: dict[str, float | None] = request.extensions.get("timeout") or {}
+        read = timeout.get("read")
         reply = self.handle(
             request.method,
             url.path,
@@ -476,15 +571,14 @@ class FakeBank:
             idempotency_key=request.headers.get("idempotency-key"),
             body=request.content,
             base_url=f"{url.scheme}://{url.netloc.decode('ascii')}",
+            read_timeout=read,
         )
-        timeout: dict[str, float | None] = request.extensions.get("timeout") or {}
         delivery = reply.delivery
         if delivery is Delivery.REFUSE:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if delivery is Delivery.CONNECT_TIMEOUT:
             self._pass_time(timeout.get("connect"))
             raise httpx.ConnectTimeout("timed out while connecting", request=request)
-        read = timeout.get("read")
         if delivery is Delivery.DROP or (read is not None and reply.latency > read):
             self._pass_time(read)
             raise httpx.ReadTimeout("timed out waiting for the answer", request=request)
@@ -511,15 +605,19 @@ class FakeBank:
         idempotency_key: str | None = None,
         body: bytes = b"",
         base_url: str | None = None,
+        read_timeout: float | None = None,
     ) -> Reply:
         """Decide the reply to one request: route it, apply its fault, process it.
 
         Transport-neutral: :meth:`respond` and the loopback server both call it and carry
         out the :class:`Delivery` and latency it returns. ``base_url`` is where the client
-        reached the bank, for the approval page's address.
+        reached the bank, for the approval page's address; ``read_timeout`` is how long the
+        client waits for an answer, for LATE_COMMIT (unknown: it commits
+        ``late_commit_delay`` after the request).
         """
         op, handler, arg, allowed = _route(path)
         with self._lock:
+            self._settle()
             self._seq += 1
             request_id = f"{self.name}-req-{self._seq}"
             self.requests[op] += 1
@@ -542,6 +640,7 @@ class FakeBank:
                     idempotency_key,
                     base_url or self.base_url,
                     fault,
+                    read_timeout,
                 )
                 reply = self._faulted(handler, call)
         reply.headers = (*reply.headers, ("x-request-id", request_id))
@@ -565,7 +664,7 @@ class FakeBank:
                 and (mode.rate >= 1.0 or self._random.random() < mode.rate)
             ):
                 fault = mode.fault
-            if fault in _DECLINES and op not in _PAYING_OPS:
+            if fault in _PAYING_ONLY and op not in _PAYING_OPS:
                 fault = None
         if fault is not None:
             self.faults[fault] += 1
@@ -590,6 +689,8 @@ class FakeBank:
             return _error(op, 500, "INTERNAL_ERROR", "internal error")
         if fault is Fault.BAD_CREDENTIALS or (op != "page" and call.authorization != self._auth):
             return _error(op, 401, "UNAUTHORIZED", "the secret key is not valid")
+        if fault is Fault.LATE_COMMIT:
+            return self._defer(handler, call)
 
         reply = self._idempotent(handler, call)
         # Faults that strike after the bank acted.
@@ -608,25 +709,46 @@ class FakeBank:
         if key is None or call.method != "POST":
             return self._run(handler, call)
         now = self.clock.monotonic()
-        fingerprint = (call.method, call.path, call.body)
-        stored = self._idempotency.get(key)
-        if stored is not None and now - stored[2] <= self.idempotency_retention.total_seconds():
-            first = stored[1]
-            if stored[0] != fingerprint:
-                return _error(
-                    call.op,
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was sent with a different request",
-                )
-            replayed = (("idempotent-replayed", "true"),)
-            return Reply(call.op, first.status, first.body, first.content_type, replayed)
+        fingerprint = _fingerprint(call)
+        replay = self._replay(call, fingerprint, now)
+        if replay is not None:
+            return replay
         reply = self._run(handler, call)
         # Stored as first answered: later faults on this request must not be replayed.
         self._idempotency[key] = (fingerprint, Reply(reply.op, reply.status, reply.body), now)
         return reply
 
+    def _replay(self, call: _Call, fingerprint: _Fingerprint, now: float) -> Reply | None:
+        """The answer to a key seen before (within the retention), None for a new key."""
+        stored = self._idempotency.get(call.key or "")
+        if stored is None or now - stored[2] > self.idempotency_retention.total_seconds():
+            return None
+        if stored[0] != fingerprint:
+            return _error(
+                call.op,
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was sent with a different request",
+            )
+        first = stored[1]
+        if first is None:
+            reply = _error(
+                call.op,
+                409,
+                "IDEMPOTENT_REQUEST_PROCESSING",
+                "the first request with this Idempotency-Key is still being processed",
+            )
+            reply.headers = (("retry-after", "1"),)
+            return reply
+        replayed = (("idempotent-replayed", "true"),)
+        return Reply(call.op, first.status, first.body, first.content_type, replayed)
+
     def _run(self, handler: _Handler, call: _Call) -> Reply:
+        invalid = self._parse(call)
+        return invalid if invalid is not None else handler(self, call)
+
+    def _parse(self, call: _Call) -> Reply | None:
+        """Read the JSON body into ``call.data``; the error reply if it is not an object."""
         data: Any = {}
         if call.body:
             try:
@@ -636,7 +758,86 @@ class FakeBank:
             if not isinstance(data, dict):
                 return _error(call.op, 400, "INVALID_REQUEST", "send a JSON object")
         call.data = data
-        return handler(self, call)
+        return None
+
+    # -- late commits (called with the lock held) -----------------------------------------
+
+    def _defer(self, handler: _Handler, call: _Call) -> Reply:
+        """LATE_COMMIT: hold the request past the read timeout and commit it afterwards.
+
+        A key seen before, a body that cannot be read, or an ``order_ref``/checkout that
+        another request is committing: nothing to hold, so it is answered now (and the
+        answer lost, as the fault says).
+        """
+        now = self.clock.monotonic()
+        fingerprint = _fingerprint(call)
+        reservation: tuple[str, str] | None = None
+        if (call.key is None or self._replay(call, fingerprint, now) is None) and (
+            self._parse(call) is None
+        ):
+            ref = call.arg if call.op == "approve" else _str(call.data, "order_ref")
+            reservation = (call.op, ref) if ref else None
+        if reservation is None or reservation in self._reserved:
+            reply = self._idempotent(handler, call)
+            reply.delivery = Delivery.DROP
+            return reply
+        wait = (call.read_timeout or 0.0) + self.late_commit_delay
+        call.fault = None  # what commits is the request itself
+        self._pending.append(
+            _Pending(
+                handler=handler,
+                call=call,
+                reservation=reservation,
+                fingerprint=fingerprint,
+                arrived=now,
+                due=now + wait,
+                at=self.clock.now() + timedelta(seconds=wait),
+                lookup_lag=self.lookup_lag,
+            )
+        )
+        self._reserved.add(reservation)
+        if call.key is not None:
+            self._idempotency[call.key] = (fingerprint, None, now)
+        return Reply(call.op, delivery=Delivery.DROP)
+
+    def _settle(self) -> None:
+        """Commit every held request whose time has come, oldest first."""
+        if not self._pending:
+            return
+        now = self.clock.monotonic()
+        due = sorted((p for p in self._pending if p.due <= now), key=lambda p: p.due)
+        if not due:
+            return
+        self._pending = [p for p in self._pending if p.due > now]
+        for pending in due:
+            self._reserved.discard(pending.reservation)
+            call = pending.call
+            self._stamp = pending.at
+            try:
+                reply = pending.handler(self, call)
+            finally:
+                self._stamp = None
+            if call.key is not None:
+                first = Reply(reply.op, reply.status, reply.body)
+                self._idempotency[call.key] = (pending.fingerprint, first, pending.arrived)
+            tid = _tid_of(reply.body)
+            if tid in self._entries and pending.lookup_lag > 0:
+                self._hidden[tid] = pending.due + pending.lookup_lag
+
+    def _as_seen(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """An entry as a lookup sees it: a late commit still lagging is not there yet."""
+        until = self._hidden.get(entry.txn_id)
+        if until is None:
+            return entry
+        if self.clock.monotonic() >= until:
+            del self._hidden[entry.txn_id]
+            return entry
+        if entry.kind == "checkout":
+            return replace(entry, status="ready", cancelled_amount=0, approved_at=None)
+        return None
+
+    def _now(self) -> datetime:
+        return self._stamp if self._stamp is not None else self.clock.now()
 
     # -- operations (called with the lock held) ------------------------------------------
 
@@ -659,7 +860,7 @@ class FakeBank:
             idempotency_key=key,
             provider=self.name,
             kind=kind,
-            created_at=self.clock.now(),
+            created_at=self._now(),
         )
         self._entries[tid] = entry
         self._by_ref.setdefault(order_ref, []).append(entry)
@@ -680,7 +881,7 @@ class FakeBank:
             entry.status = "failed"
             return _error(op, 402, "INSUFFICIENT_FUNDS", "balance too low", tid=entry.txn_id)
         entry.status = "paid"
-        entry.approved_at = self.clock.now()
+        entry.approved_at = self._now()
         entry.idempotency_key = call.key
         return _payment(op, entry)
 
@@ -703,6 +904,8 @@ class FakeBank:
         entry = self._entries.get(tid)
         if entry is None or entry.kind != "checkout":
             return _error("approve", 404, "NOT_FOUND", f"no checkout {tid}")
+        if ("approve", tid) in self._reserved:
+            return _in_progress("approve", f"checkout {tid}")
         if entry.approved_at is not None:
             return _error("approve", 409, "ALREADY_APPROVED", f"checkout {tid} was approved")
         if entry.status != "ready":
@@ -725,6 +928,8 @@ class FakeBank:
             return _invalid("charge", "order_ref, a positive int amount and currency")
         if billing_key is None:
             return _invalid("charge", "billing_key")
+        if ("charge", order_ref) in self._reserved:
+            return _in_progress("charge", f"order_ref {order_ref}")
         for other in self._by_ref.get(order_ref, ()):
             if other.kind == "charge" and other.status != "failed":
                 return _error(
@@ -741,11 +946,13 @@ class FakeBank:
         return self._pay("charge", entry, call)
 
     def _lookup(self, call: _Call) -> Reply:
+        entry: LedgerEntry | None = None
         if call.arg:
-            entry = self._entries.get(call.arg)
-        else:
-            refs = parse_qs(call.query).get("order_ref")
-            entry = self._find(refs[0]) if refs else None
+            found = self._entries.get(call.arg)
+            entry = self._as_seen(found) if found is not None else None
+        elif refs := parse_qs(call.query).get("order_ref"):
+            seen = [s for e in self._by_ref.get(refs[0], ()) if (s := self._as_seen(e))]
+            entry = next((e for e in seen if e.approved_at is not None), seen[-1] if seen else None)
         if entry is None:
             return _error("lookup", 404, "NOT_FOUND", "no such payment")
         return _payment("lookup", entry)
@@ -790,7 +997,7 @@ class FakeBank:
         if entry.status == "partially_cancelled":
             return _error("void", 409, "NOT_VOIDABLE", "partly cancelled already; use cancel")
         assert entry.approved_at is not None  # paid
-        if self.clock.now() - entry.approved_at > self.void_window:
+        if self._now() - entry.approved_at > self.void_window:
             return _error("void", 409, "VOID_WINDOW_EXPIRED", "too late to void; use cancel")
         amount = call.data.get("amount")
         if amount is not None and amount != entry.amount:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from payfallback.adapter import Secrets
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -75,6 +76,11 @@ CODE_TABLE: dict[str, type[PayfallbackError] | None] = {
     "NOT_VOIDABLE": InvalidRequest,
     "VOID_WINDOW_EXPIRED": InvalidRequest,
     "IDEMPOTENCY_KEY_REUSED": InvalidRequest,
+    # The first request with this key is still being processed (a late commit): it may
+    # yet pay. Replaying the same key later answers with its outcome.
+    "IDEMPOTENT_REQUEST_PROCESSING": OutcomeUnknown,
+    # Another request for this order_ref or checkout is being committed: it may yet pay.
+    "IN_PROGRESS": OutcomeUnknown,
     "MAINTENANCE": ProviderUnavailable,
     "RATE_LIMITED": ProviderUnavailable,
     "INTERNAL_ERROR": None,
@@ -100,6 +106,12 @@ class FakeProvider:
     providers without idempotency keys (``idempotency=False``: no header is sent and
     the Router must look up before a repeat), without lookup by our attempt id, or
     without void.
+
+    ``settle_window`` is the fake's documented promise: a request that may have reached
+    the bank is committed, and visible to lookups, within this long after it left. The
+    bank keeps it as long as the client's read timeout plus its ``late_commit_delay`` and
+    ``lookup_lag`` (2 s and 10 s by default) stay within it, so with the default 30 s any
+    read timeout up to 18 s. None declares no settle window ("not found" is never proof).
     """
 
     def __init__(
@@ -112,10 +124,14 @@ class FakeProvider:
         idempotency: bool = True,
         lookup_by_order_id: bool = True,
         void_window: timedelta | None = timedelta(hours=1),
+        settle_window: timedelta | None = timedelta(seconds=30),
+        failed_record_is_final: bool = True,
     ) -> None:
         self.name = name
         self.base_url = (base_url or f"https://{name}.fake.test").rstrip("/")
         self._secret = secret if isinstance(secret, SecretStr) else SecretStr(secret)
+        #: The key and the header value built from it, scrubbed from everything by the Router.
+        self.secrets = Secrets(self._secret, f"Bearer {self._secret.get_secret_value()}")
         self._idempotency = idempotency
         self.capabilities = Capabilities(
             methods=frozenset(methods),
@@ -128,6 +144,8 @@ class FakeProvider:
             currencies=frozenset(CURRENCY_EXPONENTS),
             # The approval page sends the customer back with ``tid`` in the return URL.
             callback_txn_id_param="tid",
+            settle_window=settle_window,
+            failed_record_is_final=failed_record_is_final,
         )
 
     def __repr__(self) -> str:
@@ -405,9 +423,10 @@ class FakeProvider:
             )
             return Failed(by_status)
         message = f"HTTP {status} {code}"
-        if cls is ProviderUnavailable:
+        if cls is ProviderUnavailable or cls is OutcomeUnknown:
+            # For an unknown outcome, when to ask again (a request still being processed).
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            return Failed(ProviderUnavailable(message, retry_after=retry_after, **where))
+            return Failed(cls(message, retry_after=retry_after, **where))
         if cls is ConfigurationError:
             message += "; check the fake provider's secret"
         return Failed(cls(message, **where))

@@ -16,6 +16,10 @@ Faults look as they would on a network, within what a listening socket can do:
 * latency and SLOW really wait (``asyncio.sleep``) before answering;
 * HANG and LOST_RESPONSE keep the connection silent for ``hang_seconds`` and then close
   it, so set the client's read timeout below that (LOST_RESPONSE has been processed);
+* LATE_COMMIT is silent in the same way, and the bank commits the request
+  ``late_commit_delay`` seconds after ``hang_seconds`` have passed, on its own clock (the
+  server cannot know when the client gave up; it takes ``hang_seconds`` as the read
+  timeout);
 * CONNECT_TIMEOUT behaves like HANG: the connection was accepted, so the client can only
   see a read timeout;
 * CONNECT_REFUSED and ``bank.refuse`` reset the connection (TCP RST) as soon as the
@@ -213,6 +217,7 @@ class FakeServer:
             idempotency_key=headers.get("idempotency-key"),
             body=body,
             base_url=self.url + prefix,
+            read_timeout=self.hang_seconds,
         )
         if reply.delivery is Delivery.REFUSE:
             sock = writer.get_extra_info("socket")
