@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from payfallback.simulate import (
@@ -23,6 +24,7 @@ from payfallback.simulate import (
 )
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._engine import RUNS, customers_of
+from payfallback.simulate._shop import SECRET, Shop
 from payfallback.simulate._traffic import Intent, weight
 from payfallback.testing import Fault
 
@@ -170,6 +172,124 @@ def test_report_document_has_stable_keys(report: SimulationReport) -> None:
     assert sum(doc["timeline"]["customers"]) == report.customers
 
 
+# -- late commits ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def late_report() -> SimulationReport:
+    # The built-in scenario's first 2.5 hours: the card PG commits late for the last 30
+    # minutes, with about 400 customers in all (half a second a run).
+    scenario = load_scenario("late-commit").trimmed(2.5).with_payments(400)
+    return simulate(scenario, seed=1, workers=1)
+
+
+def test_late_commit_scenario_is_the_card_pg_committing_after_the_timeout() -> None:
+    scenario = load_scenario("late-commit")
+    (incident,) = scenario.incidents
+    assert (incident.provider, incident.label) == ("tosspayments", "Toss Payments committing late")
+    assert incident.faults == ((Fault.LATE_COMMIT, 0.2),)
+    assert incident.operations == frozenset({"charge"})
+    assert (incident.commit_delay, incident.lookup_lag) == (2.0, 10.0)
+    assert incident.start == datetime(2022, 10, 14, 18, 0, tzinfo=SEOUL)
+    assert incident.end - incident.start == timedelta(hours=2)
+
+
+def test_late_commit_breaks_naive_failover_and_not_payfallback(
+    late_report: SimulationReport,
+) -> None:
+    assert (late_report.customers, late_report.baseline.approved) == (390, 376)
+    charged = {
+        k: (r.double_charges, r.double_charged_krw, r.charged_not_recorded)
+        for k, r in late_report.strategies.items()
+        if k != "payfallback"
+    }
+    assert charged == {
+        # The charge lands after the shop gave up on it: taken, never recorded.
+        "no_fallback": (0, 0, 16),
+        # Timed out, retried into 409 IN_PROGRESS or DUPLICATE_ORDER_REF, sent on to NICEPAY
+        # while the first charge was still committing.
+        "naive": (14, 469_000, 0),
+    }
+    naive = late_report.strategies["naive"]
+    assert naive.double_charges > 0
+    assert (naive.approved, naive.approval_vs_baseline) == (376, 1.0)
+    assert (naive.refunds_owed, naive.refunds_owed_krw, naive.refunds_settled) == (14, 469_000, 0)
+    # "Not found" right after a timeout is no proof: payfallback charges nobody twice.
+    pf = late_report.strategies["payfallback"]
+    assert pf.double_charges == 0
+    assert (pf.double_charged_krw, pf.charged_not_recorded, pf.unresolved) == (0, 0, 0)
+    assert pf.approval_vs_baseline >= 0.99
+    [trip] = pf.breaker
+    assert (trip.incident, trip.provider, trip.announced) == (
+        "Toss Payments committing late",
+        "tosspayments",
+        False,
+    )
+    assert trip.failed_calls_before_open >= 1
+
+
+def test_late_commit_report_document(late_report: SimulationReport) -> None:
+    doc = late_report.to_dict()
+    assert doc["scenario"]["name"] == "late-commit"
+    assert doc["scenario"]["incidents"] == [
+        {
+            "label": "Toss Payments committing late",
+            "provider": "tosspayments",
+            "start": "2022-10-14T18:00:00+09:00",
+            "end": "2022-10-14T20:00:00+09:00",
+            "announced": False,
+        }
+    ]
+    naive = doc["strategies"]["naive"]
+    assert (naive["double_charges"], naive["double_charged_krw"]) == (14, 469_000)
+    assert (naive["refunds_owed"], naive["refunds_settled"]) == (14, 0)
+
+
+def test_late_commit_timings_follow_the_incident_that_struck() -> None:
+    scenario = _scenario(
+        _HEAD + '[[incident]]\nprovider = "tosspayments"\nstart = 2022-10-15T18:00:00\n'
+        "minutes = 30\nfaults = { late_commit = 1.0 }\ncommit_delay = 1.0\nlookup_lag = 0.0\n"
+        '[[incident]]\nprovider = "tosspayments"\nstart = 2022-10-15T18:30:00\n'
+        "minutes = 30\nfaults = { late_commit = 1.0 }\n"
+    )
+    first, second = scenario.incidents
+    assert (second.commit_delay, second.lookup_lag) == (2.0, 10.0), "the defaults"
+    clock = SimClock(first.start)
+    shop = Shop(clock, seed=1, incidents=scenario.incidents)
+    bank = shop.banks["tosspayments"]
+    body = {"billing_key": "bk-ok", "amount": 5_000, "currency": "KRW"}
+    auth = {"authorization": f"Bearer {SECRET}"}
+    timeout = httpx.Timeout(10.0)
+    url = "https://tosspayments.fake.test"
+    try:
+        for n, incident in enumerate((first, second), start=1):
+            clock.arrive(incident.start)
+            with pytest.raises(httpx.ReadTimeout):
+                shop.client.post(
+                    f"{url}/v1/charges",
+                    json={**body, "order_ref": f"A{n}_1"},
+                    headers=auth,
+                    timeout=timeout,
+                )
+            assert (bank.late_commit_delay, bank.lookup_lag) == (
+                incident.commit_delay,
+                incident.lookup_lag,
+            )
+            assert bank.pending_commits() == 1
+            clock.advance(incident.commit_delay)
+            assert bank.pending_commits() == 0
+            lookup = shop.client.get(
+                f"{url}/v1/payments", params={"order_ref": f"A{n}_1"}, headers=auth
+            )
+            assert lookup.status_code == (200 if incident.lookup_lag == 0 else 404)
+        assert [(e.order_ref, e.status) for e in bank.ledger] == [
+            ("A1_1", "paid"),
+            ("A2_1", "paid"),
+        ]
+    finally:
+        shop.close()
+
+
 def test_progress_is_reported_for_every_run() -> None:
     seen: dict[str, tuple[int, int]] = {}
 
@@ -186,7 +306,13 @@ def test_progress_is_reported_for_every_run() -> None:
 
 def test_builtin_scenarios_load() -> None:
     names = builtin_scenarios()
-    assert set(names) == {"kakao-fire-2022", "peak-brownout", "flapping", "maintenance"}
+    assert set(names) == {
+        "kakao-fire-2022",
+        "peak-brownout",
+        "late-commit",
+        "flapping",
+        "maintenance",
+    }
     for name in names:
         assert load_scenario(name).name == name
 
@@ -281,6 +407,17 @@ _HEAD = 'name = "x"\nstart = 2022-10-15T17:00:00\nhours = 3\n'
         ("[traffic]\npayments = 10\npayments_per_hour = 10", "payments or payments_per_hour"),
         ("[traffic]\npaymets = 10", "traffic.paymets: unknown key"),
         ("[latency]\nkakaopay = -1", "latency.kakaopay: Input should be greater than 0"),
+        (
+            '[[incident]]\nprovider = "nicepay"\nstart = 2022-10-15T18:00:00\nhours = 1\n'
+            "faults = { hang = 0.5 }\nlookup_lag = 5",
+            "late_commit is not among the faults, so lookup_lag would time nothing",
+        ),
+        (
+            '[[incident]]\nprovider = "nicepay"\nstart = 2022-10-15T18:00:00\nhours = 1\n'
+            "faults = { late_commit = 0.5 }\ncommit_delay = 5\nlookup_lag = 11",
+            "commit_delay + lookup_lag is 16 s; the fake providers promise a 30 s settle "
+            "window, so after a 15 s read timeout they must add up to at most 15 s",
+        ),
     ],
 )
 def test_invalid_scenarios_say_where_and_what(body: str, expected: str) -> None:

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from payfallback.simulate._shop import DEFAULT_LATENCY, IncidentSpec
+from payfallback.simulate._shop import (
+    DEFAULT_LATENCY,
+    LATE_COMMIT_DELAY,
+    LONGEST_READ_TIMEOUT,
+    LOOKUP_LAG,
+    SETTLE_WINDOW,
+    IncidentSpec,
+)
 from payfallback.simulate._traffic import DEFAULT_MIX, expected_weight
 from payfallback.testing import Fault
 
@@ -65,9 +72,12 @@ class _Incident(_File):
     flap: _Flap | None = None
     announced: bool = False
     label: str = ""
+    commit_delay: Annotated[float, Field(ge=0.0)] | None = None
+    lookup_lag: Annotated[float, Field(ge=0.0)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        self._check_late_commit()
         given = [k for k in ("hours", "minutes", "end") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -88,6 +98,23 @@ class _Incident(_File):
         if self.operations is not None and not self.operations:
             raise ValueError("operations is empty; leave it out to strike every operation")
         return self
+
+    def _check_late_commit(self) -> None:
+        timings = [k for k in ("commit_delay", "lookup_lag") if getattr(self, k) is not None]
+        if timings and not self.faults.get(Fault.LATE_COMMIT):
+            raise ValueError(
+                f"late_commit is not among the faults, so {' and '.join(timings)} would time "
+                "nothing; add late_commit to faults, or leave the timing out"
+            )
+        delay = LATE_COMMIT_DELAY if self.commit_delay is None else self.commit_delay
+        lag = LOOKUP_LAG if self.lookup_lag is None else self.lookup_lag
+        room = SETTLE_WINDOW - LONGEST_READ_TIMEOUT
+        if delay + lag > room:
+            raise ValueError(
+                f"commit_delay + lookup_lag is {delay + lag:g} s; the fake providers promise a "
+                f"{SETTLE_WINDOW:g} s settle window, so after a {LONGEST_READ_TIMEOUT:g} s "
+                f"read timeout they must add up to at most {room:g} s"
+            )
 
 
 class _Traffic(_File):
@@ -260,6 +287,8 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Sc
                 flap=(inc.flap.down_minutes, inc.flap.up_minutes) if inc.flap else None,
                 announced=inc.announced,
                 label=inc.label or f"{inc.provider} incident",
+                commit_delay=LATE_COMMIT_DELAY if inc.commit_delay is None else inc.commit_delay,
+                lookup_lag=LOOKUP_LAG if inc.lookup_lag is None else inc.lookup_lag,
             )
         )
     t = raw.traffic

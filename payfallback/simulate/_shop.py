@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from payfallback.breaker import BreakerPolicy
 from payfallback.models import Method
 from payfallback.simulate._clock import SimClock
 from payfallback.testing import FakeBank, Fault, mock_transport
@@ -24,7 +25,11 @@ from payfallback.testing import FakeBank, Fault, mock_transport
 __all__ = [
     "CARD_PGS",
     "DEFAULT_LATENCY",
+    "LATE_COMMIT_DELAY",
+    "LONGEST_READ_TIMEOUT",
+    "LOOKUP_LAG",
     "PROVIDERS",
+    "SETTLE_WINDOW",
     "WALLETS",
     "DirectClient",
     "IncidentSpec",
@@ -56,6 +61,17 @@ _SIGMA = 0.35
 
 SECRET = "sim-secret"
 
+#: The settle window the fake providers' adapters declare, in seconds: a request that may
+#: have reached a provider is committed, and seen by its lookups, within this long.
+SETTLE_WINDOW = 30.0
+#: The longest any strategy waits for an answer: the Router's read timeout outside peak
+#: hours (the hand-written strategies wait 10 s).
+LONGEST_READ_TIMEOUT = max(s.read_timeout for s in BreakerPolicy.default().all_settings)
+#: A late commit lands this long after the client's read timeout, by default...
+LATE_COMMIT_DELAY = 2.0
+#: ...and lookups answer "not found" for this long after it.
+LOOKUP_LAG = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentSpec:
@@ -74,6 +90,10 @@ class IncidentSpec:
     flap: tuple[float, float] | None = None
     announced: bool = False
     label: str = ""
+    #: ``late_commit``: seconds after the client's read timeout the charge commits, and
+    #: seconds after that during which lookups say "not found".
+    commit_delay: float = LATE_COMMIT_DELAY
+    lookup_lag: float = LOOKUP_LAG
 
     def active(self, now: datetime) -> bool:
         if not self.start <= now < self.end:
@@ -95,6 +115,7 @@ class _Schedule:
     faults_rng: random.Random
     latency_rng: random.Random
     clock: SimClock
+    bank: FakeBank
     #: When each faulted request happened, by incident index (for breaker trip figures).
     struck: dict[int, list[datetime]] = field(default_factory=dict)
 
@@ -108,6 +129,10 @@ class _Schedule:
             for fault, share in incident.faults:
                 if draw < share:
                     self.struck.setdefault(index, []).append(now)
+                    if fault is Fault.LATE_COMMIT:
+                        # The bank reads these for the request this fault is drawn for.
+                        self.bank.late_commit_delay = incident.commit_delay
+                        self.bank.lookup_lag = incident.lookup_lag
                     return fault
                 draw -= share
         return None
@@ -176,6 +201,7 @@ class Shop:
                 faults_rng=random.Random(f"{seed}:{name}:faults"),
                 latency_rng=random.Random(f"{seed}:{name}:latency"),
                 clock=clock,
+                bank=bank,
             )
             bank.fault_fn = schedule.fault
             bank.latency_fn = schedule.latency

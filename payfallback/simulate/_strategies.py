@@ -33,7 +33,14 @@ from payfallback.journal import SQLiteJournal
 from payfallback.models import Instrument, Method, Money, Order, RefundState, ReturnUrls
 from payfallback.router import SyncRouter
 from payfallback.simulate._clock import SimClock
-from payfallback.simulate._shop import CARD_PGS, SECRET, WALLETS, IncidentSpec, Shop
+from payfallback.simulate._shop import (
+    CARD_PGS,
+    SECRET,
+    SETTLE_WINDOW,
+    WALLETS,
+    IncidentSpec,
+    Shop,
+)
 from payfallback.simulate._traffic import Customer, Intent
 from payfallback.testing import FakeProvider
 
@@ -227,9 +234,14 @@ class WithPayfallback(Strategy):
         compensate: bool = True,
     ) -> None:
         self._clock = clock
+        settle = timedelta(seconds=SETTLE_WINDOW)
         providers = [
-            FakeProvider(name, secret=SECRET, methods=[method]) for name, method in WALLETS.items()
-        ] + [FakeProvider(name, secret=SECRET, methods=[Method.CARD]) for name in CARD_PGS]
+            FakeProvider(name, secret=SECRET, methods=[method], settle_window=settle)
+            for name, method in WALLETS.items()
+        ] + [
+            FakeProvider(name, secret=SECRET, methods=[Method.CARD], settle_window=settle)
+            for name in CARD_PGS
+        ]
         # The journal is the real SQLite one, in memory: every rule it enforces holds, and
         # a weekend of payments needs no disk.
         self.journal = SQLiteJournal(":memory:", durable=False, clock=clock)
