@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -41,6 +42,10 @@ WebhookFailureReason = Literal[
 
 _PREFIX = "whsec_"
 _REQUIRED = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# Unix seconds: ASCII digits only (``str.isdigit`` and ``int`` also take Arabic-Indic and
+# fullwidth digits), at most 12 of them (a millisecond timestamp has 13; year 9999 needs
+# 11). Compared as integers, so no value can overflow a datetime.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class WebhookSignatureError(InvalidRequest):
@@ -62,12 +67,12 @@ def _signing_key(secret: SecretStr | str) -> bytes:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise ConfigurationError(
-            "the PortOne webhook secret is not valid Base64 after its 'whsec_' prefix; "
+            "the webhook secret is not valid Base64 after its 'whsec_' prefix; "
             "copy it again from the console (결제연동 > 웹훅)",
             provider="portone",
         ) from None
     if not key:
-        raise ConfigurationError("the PortOne webhook secret is empty", provider="portone")
+        raise ConfigurationError("the webhook secret is empty", provider="portone")
     return key
 
 
@@ -83,7 +88,9 @@ def verify_webhook(
 
     ``headers`` may use any letter case. ``now`` defaults to the current UTC time (pass it
     in tests). Raises :class:`WebhookSignatureError` when a header is missing, the
-    timestamp is malformed or outside ``tolerance``, or no ``v1`` signature matches;
+    timestamp is malformed (anything but 1-12 ASCII digits: negative, fractional, in
+    milliseconds, huge, other scripts' digits) or outside ``tolerance``, or no ``v1``
+    signature matches — never another exception for a malformed header;
     :class:`~payfallback.errors.ConfigurationError` when the secret itself is unusable;
     :class:`~payfallback.errors.InvalidRequest` when a correctly signed body is not a JSON
     object.
@@ -97,25 +104,31 @@ def verify_webhook(
         )
     msg_id = lowered["webhook-id"]
     timestamp = lowered["webhook-timestamp"].strip()
-    if not timestamp.isdigit():
+    if not _TIMESTAMP.fullmatch(timestamp):
         raise WebhookSignatureError(
             "webhook rejected: webhook-timestamp is not Unix seconds", reason="INVALID_TIMESTAMP"
         )
-    sent_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
-    current = (now or datetime.now(UTC)).astimezone(UTC)
-    if sent_at < current - tolerance:
+    sent_at = int(timestamp)
+    current = (now or datetime.now(UTC)).astimezone(UTC).timestamp()
+    window = tolerance.total_seconds()
+    if sent_at < current - window:
         raise WebhookSignatureError(
             "webhook rejected: its timestamp is older than the tolerance (a replay?)",
             reason="TIMESTAMP_TOO_OLD",
         )
-    if sent_at > current + tolerance:
+    if sent_at > current + window:
         raise WebhookSignatureError(
             "webhook rejected: its timestamp is in the future beyond the tolerance; "
             "check this server's clock",
             reason="TIMESTAMP_TOO_NEW",
         )
 
-    signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
+    try:
+        signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
+    except UnicodeEncodeError:  # a lone surrogate: nothing could have signed it
+        raise WebhookSignatureError(
+            "webhook rejected: webhook-id is not encodable text", reason="NO_MATCHING_SIGNATURE"
+        ) from None
     expected = hmac.new(key, signed, hashlib.sha256).digest()
     matched = False
     for entry in lowered["webhook-signature"].split():
@@ -138,7 +151,7 @@ def verify_webhook(
 
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # undecodable, not JSON, or nested too deep
         raise InvalidRequest(
             "webhook signature is valid but the body is not JSON", provider="portone"
         ) from None

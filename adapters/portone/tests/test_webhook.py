@@ -195,3 +195,69 @@ def test_the_adapter_verifies_with_its_configured_secret(portone: PortOne) -> No
     without = PortOne(api_secret=API_SECRET)
     with pytest.raises(ConfigurationError, match="no webhook_secret configured"):
         without.verify_webhook(portone_headers(), BODY, now=SENT_AT)
+
+
+# -- malformed timestamps: always the verifier's own error, never a crash ----------------------
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        str(10**30),  # huge: would overflow a datetime
+        str(int(SENT_AT.timestamp()) * 1000),  # milliseconds (13 digits)
+        "-1614265330",  # negative
+        "1614265330.5",  # fractional
+        "1.6e9",
+        "   ",  # blank after trimming
+        "\u0661\u0666\u0661\u0664\u0662\u0666\u0665\u0663\u0663\u0660",  # Arabic-Indic digits
+        "\uff11\uff16\uff11\uff14\uff12\uff16\uff15\uff13\uff13\uff10",  # fullwidth digits
+        "\u00b2",  # a superscript: str.isdigit() says yes, int() says no
+        "0x60365f32",
+        "+1614265330",
+    ],
+)
+def test_a_malformed_timestamp_is_a_verification_error(stamp: str) -> None:
+    h = portone_headers()
+    h["webhook-timestamp"] = stamp
+    with pytest.raises(WebhookSignatureError) as caught:
+        verify_webhook(h, BODY, secret=WEBHOOK_SECRET, now=SENT_AT)
+    assert caught.value.reason == "INVALID_TIMESTAMP"
+    assert caught.value.message == "webhook rejected: webhook-timestamp is not Unix seconds"
+
+
+def test_an_empty_timestamp_is_a_missing_header() -> None:
+    h = portone_headers()
+    h["webhook-timestamp"] = ""
+    with pytest.raises(WebhookSignatureError) as caught:
+        verify_webhook(h, BODY, secret=WEBHOOK_SECRET, now=SENT_AT)
+    assert caught.value.reason == "MISSING_REQUIRED_HEADERS"
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [("0", "TIMESTAMP_TOO_OLD"), ("999999999999", "TIMESTAMP_TOO_NEW")],
+)
+def test_the_extremes_of_the_accepted_form_are_compared_not_converted(
+    stamp: str, reason: str
+) -> None:
+    h = portone_headers()
+    h["webhook-timestamp"] = stamp
+    with pytest.raises(WebhookSignatureError) as caught:
+        verify_webhook(h, BODY, secret=WEBHOOK_SECRET, now=SENT_AT)
+    assert caught.value.reason == reason
+
+
+def test_a_webhook_id_that_is_not_text_is_refused() -> None:
+    h = portone_headers()
+    h["webhook-id"] = "msg_\ud800"  # a lone surrogate cannot be encoded, so never signed
+    with pytest.raises(WebhookSignatureError) as caught:
+        verify_webhook(h, BODY, secret=WEBHOOK_SECRET, now=SENT_AT)
+    assert caught.value.reason == "NO_MATCHING_SIGNATURE"
+
+
+def test_a_signed_body_nested_too_deep_is_invalid_not_a_crash() -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    h = headers(sign(WEBHOOK_SECRET, "msg_2f3a", int(SENT_AT.timestamp()), body))
+    with pytest.raises(InvalidRequest) as caught:
+        verify_webhook(h, body, secret=WEBHOOK_SECRET, now=SENT_AT)
+    assert not isinstance(caught.value, WebhookSignatureError)
