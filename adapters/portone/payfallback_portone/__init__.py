@@ -60,6 +60,7 @@ from payfallback_portone._ops import (
     InstantChargeRequest,
     KeyInCard,
     PortOne,
+    sf_string,
 )
 from payfallback_portone._webhook import WebhookFailureReason, WebhookSignatureError, verify_webhook
 
@@ -70,5 +71,6 @@ __all__ = [
     "PortOne",
     "WebhookFailureReason",
     "WebhookSignatureError",
+    "sf_string",
     "verify_webhook",
 ]

@@ -28,24 +28,32 @@ classified as approve:
 * ``PAID`` → :class:`Approved` with PortOne's ``amount.total`` (the Router compares it
   with the order; a mismatch is a tampered checkout);
 * ``FAILED`` → ``Declined`` (or what the PG's ``failure.pgCode`` says: the payment is
-  terminal, so never ``OutcomeUnknown``);
+  terminal for this attempt, so never ``OutcomeUnknown``);
 * ``READY`` → ``Declined`` when the redirect carried an error ``code`` (the customer
-  closed or failed the payment window), else ``OutcomeUnknown`` (the payment may still
-  complete; a lookup decides);
+  closed or failed the payment window; the message carries the SDK's ``message``, cleaned),
+  else ``OutcomeUnknown`` (the payment may still complete; a lookup decides). The return
+  URL's parameters never decide alone: PortOne's own record is read first, and a ``PAID``
+  record wins over any ``code``;
 * ``PENDING``/``PAY_PENDING``/``VIRTUAL_ACCOUNT_ISSUED`` → ``OutcomeUnknown``: money may
   still move (a PG settling, a deposit to come), so the attempt waits for lookup;
 * ``PARTIAL_CANCELLED``/``CANCELLED`` → ``OutcomeUnknown``: it was paid, and part or all
   of it given back since; the lookup's ``Status`` carries the amounts for the Router;
 * 404 ``PAYMENT_NOT_FOUND`` → ``Declined``: nothing was ever paid under our id.
 
-Errors are ``{type, message}`` (``PG_PROVIDER`` adds ``pgCode``/``pgMessage``); see
-:mod:`payfallback_portone._wire` for the tables. An error type the tables do not know is
-``OutcomeUnknown`` on a money-moving call (except 401/403/429/503, which the HTTP status
-explains), and is classified by HTTP status on read-only ones.
+Errors are ``{type, message}`` (``PG_PROVIDER`` adds ``pgCode``/``pgMessage``); the code
+table is :data:`payfallback_portone._wire.CODES` and every error is made by the adapter
+kit (:class:`payfallback.adapter.AdapterKit`): an error type the table does not know is
+``OutcomeUnknown`` on a money-moving call (unless the HTTP status is 429/503) and is
+classified by HTTP status on a lookup. The one PortOne quirk kept here is ``PG_PROVIDER``:
+its ``pgCode`` is looked up in the PG's own table first.
+
+The Idempotency-Key is sent as an RFC 8941 sf-string (``Idempotency-Key: "…"``, with
+``\\`` and ``"`` escaped), as the REST overview asks since 2025-10-21.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -57,18 +65,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
-from payfallback.events import scrub
+from payfallback.adapter import AdapterKit, Secrets, Verdict
+from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.models import Method, Money, Order
 from payfallback.provider import (
-    MONEY_MOVING,
     Approved,
     ApproveRequest,
     Cancelled,
@@ -85,13 +85,13 @@ from payfallback.provider import (
     Status,
     TxnState,
     VoidRequest,
-    classify_http_status,
-    parse_retry_after,
 )
 from payfallback_portone._webhook import verify_webhook
 from payfallback_portone._wire import (
-    ERROR_TABLE,
+    CODES,
+    HINTS,
     LOOKUP_STATES,
+    PG_PROVIDER,
     BillingKeyPaymentInput,
     CancellationStatus,
     CancelPaymentBody,
@@ -106,7 +106,6 @@ from payfallback_portone._wire import (
     PaymentAmountInput,
     PaymentStatus,
     PayResponse,
-    Rule,
     classify_pg_code,
 )
 
@@ -116,13 +115,19 @@ __all__ = [
     "InstantChargeRequest",
     "KeyInCard",
     "PortOne",
+    "sf_string",
 ]
 
 NAME: Final = "portone"
+# "PortOne V2", not "PortOne": the shared scrubber reads "PortOne <word>" as an
+# Authorization value and would mask the word after it ("PortOne [redacted] the payment").
+LABEL: Final = "PortOne V2"
 DEFAULT_BASE_URL: Final = "https://api.portone.io"
 
-#: The overview page: "16~256 characters of letters, digits, - and _".
-IDEMPOTENCY_KEY_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+#: The REST overview (https://developers.portone.io/api/rest-v2#idempotency-key): "16~256자의
+#: ASCII 문자열(권장: 영문 대소문자, 숫자, -, _)". Printable ASCII only, since the key travels
+#: inside an RFC 8941 sf-string, which admits nothing else.
+IDEMPOTENCY_KEY_PATTERN: Final = re.compile(r"[\x20-\x7e]{16,256}")
 
 # Browser SDK ``payMethod`` (and ``easyPay.easyPayProvider``) for each of our methods.
 _PAY_METHODS: Mapping[Method, tuple[str, str | None]] = {
@@ -137,20 +142,23 @@ _PAY_METHODS: Mapping[Method, tuple[str, str | None]] = {
     Method.MOBILE: ("MOBILE", None),
 }
 
+# PortOne documents no request-id response header; a conventional one is taken if present.
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-trace-id", "x-trace-id")
 
 # What a PG code may say about a FAILED payment besides "declined": nothing moved either
 # way, but these name a provider or integration fault rather than a customer's "no".
-_REFINES_FAILED: frozenset[type[PayfallbackError]] = frozenset(
-    {ProviderUnavailable, ConfigurationError, InvalidRequest}
-)
-_MESSAGE_LIMIT = 200
-# PortOne billing keys are "billing-key-<uuid>"; masked in any provider text by shape, in
-# case an answer echoes one we did not send in that request.
-_BILLING_KEY_SHAPE = re.compile(r"billing-key-[A-Za-z0-9-]+")
+_REFINES_FAILED = frozenset({Verdict.UNAVAILABLE, Verdict.CONFIGURATION, Verdict.INVALID})
+# The SDK's error ``code`` comes back through the browser: keep only a code-shaped prefix.
 _UNSAFE_CODE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+_CODE_MAX = 64
 
 _M = TypeVar("_M", bound=BaseModel)
+
+
+def sf_string(value: str) -> str:
+    """``value`` as an RFC 8941 §3.3.3 sf-string: in double quotes, ``\\`` and ``"``
+    escaped with a backslash. ``value`` must be printable ASCII (%x20-7E)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class KeyInCard(BaseModel):
@@ -180,25 +188,6 @@ class InstantChargeRequest:
     idempotency_key: str
 
 
-def _request_id(response: httpx.Response) -> str | None:
-    # PortOne documents no request-id header; take a conventional one if it is there.
-    for header in _REQUEST_ID_HEADERS:
-        if value := response.headers.get(header):
-            return str(value)
-    return None
-
-
-def _text(value: str | None, hide: tuple[str, ...] = ()) -> str | None:
-    """Provider text fit for a message: secrets we sent removed, then scrubbed, short."""
-    if not value:
-        return None
-    for secret in hide:
-        if secret:
-            value = value.replace(secret, "[redacted]")
-    cleaned = scrub(_BILLING_KEY_SHAPE.sub("[redacted]", " ".join(value.split())))
-    return cleaned[:_MESSAGE_LIMIT]
-
-
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -224,7 +213,7 @@ class PortOne:
     * ``api_secret`` — the V2 API secret (console, 결제연동 > 연동 정보 > V2 API). Sent as
       ``Authorization: PortOne <secret>``.
     * ``store_id`` — the store (``store-…``). Optional for the REST calls (PortOne uses
-      the secret's store) but required by the browser SDK, hence by ``ready``.
+      the secret's store) but required by the browser SDK, hence by ``ready``. Not secret.
     * ``channel_key`` — the channel (PG contract) payments go through; required by
       ``ready`` and key-in payments. Billing-key payments send it too, to pick the channel
       of a key issued on several; leave it unset when the key alone should decide (a
@@ -236,6 +225,10 @@ class PortOne:
       body does not name the PG. Leave it unset for channel groups.
     * ``base_url`` — defaults to ``https://api.portone.io`` (there is no sandbox host:
       test channels decide test mode).
+
+    ``secrets`` holds the API secret, the ``Authorization`` value built from it and the
+    webhook secret (with and without its ``whsec_`` prefix); the Router scrubs them, and
+    each request's billing key or card, from everything it records.
     """
 
     name: str = NAME
@@ -254,7 +247,7 @@ class PortOne:
         secret = api_secret if isinstance(api_secret, SecretStr) else SecretStr(api_secret)
         if not secret.get_secret_value().strip():
             raise ConfigurationError(
-                "PortOne api_secret is empty; pass the V2 API secret from the console "
+                "api_secret is empty; pass the PortOne V2 API secret from the console "
                 "(결제연동 > 연동 정보)",
                 provider=NAME,
             )
@@ -265,6 +258,21 @@ class PortOne:
             else webhook_secret
             if isinstance(webhook_secret, SecretStr)
             else SecretStr(webhook_secret)
+        )
+        webhook_raw = self._webhook_secret.get_secret_value() if self._webhook_secret else None
+        self.secrets = Secrets(
+            secret,
+            self._authorization(),
+            webhook_raw,
+            webhook_raw.removeprefix("whsec_") if webhook_raw else None,
+        )
+        self.kit = AdapterKit(
+            provider=NAME,
+            label=LABEL,
+            codes=CODES,
+            request_id_headers=_REQUEST_ID_HEADERS,
+            hints=HINTS,
+            secrets=self.secrets,
         )
         self.store_id = store_id or None
         self.channel_key = channel_key or None
@@ -284,14 +292,23 @@ class PortOne:
             methods=frozenset(_PAY_METHODS),
             flows=frozenset({Flow.REDIRECT, Flow.SERVER_CHARGE}),
             lookup_by_order_id=True,
+            # REST overview, 멱등 키: a replay of a finished request returns its stored
+            # answer; one still running answers 409 IDEMPOTENCY_OUTSTANDING_REQUEST.
             idempotency_header="Idempotency-Key",
             idempotency_retention=timedelta(hours=3),
             idempotency_key_max_length=256,
             partial_cancel=True,
             void_window=None,
             currencies=frozenset({"KRW"}),
-            # "set a read timeout of at least 60 s" (REST overview, 요청 타임아웃 정책).
+            # "최소 60초의 읽기 타임아웃" (REST overview, 요청 타임아웃 정책).
             read_timeout=60.0,
+            # No documented bound on how long a request PortOne received may still commit
+            # ("연결을 끊은 경우에도 요청이 취소되지 않습니다"): "not found" is never proof.
+            settle_window=None,
+            # "같은 paymentId에 대해 여러 번의 결제 시도가 가능하나, 최종적으로 결제에 성공하는
+            # 것은 단 한 번만 가능합니다" (V2 checkout guide): a FAILED or READY payment can
+            # still be paid on the same paymentId.
+            failed_record_is_final=False,
         )
 
     def __repr__(self) -> str:
@@ -314,29 +331,32 @@ class PortOne:
         here; pass it to the SDK as a number.
         """
         if response is not None:
-            return self._failed(
-                InvalidRequest,
-                "PortOne checkouts start client-side; ready sends no request",
-                Operation.READY,
-                req.attempt_id,
+            return Failed(
+                self.kit.invalid(
+                    "checkouts at PortOne start client-side; ready sends no request",
+                    Operation.READY,
+                    req.attempt_id,
+                    response,
+                )
             )
         try:
             params = self._checkout_params(req)
-        except PayfallbackError as exc:
+        except (InvalidRequest, ConfigurationError) as exc:
             return Failed(exc)
         return Redirect(provider_txn_id=req.attempt_id, redirect_urls={}, client_params=params)
 
     def _checkout_params(self, req: ReadyRequest) -> dict[str, str]:
-        self._check_method(req.method, Operation.READY, req.attempt_id)
-        self._check_currency(req.order, Operation.READY, req.attempt_id)
+        op = Operation.READY
+        self.kit.check_method(req.method, self.capabilities, op, req.attempt_id)
+        self.kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         channel_key = self._channel_for(req.method)
         if self.store_id is None or channel_key is None:
-            raise ConfigurationError(
-                "PortOne checkout needs store_id and a channel key (channel_key, or "
+            raise self.kit.error(
+                Verdict.CONFIGURATION,
+                op,
+                req.attempt_id,
+                text="a PortOne V2 checkout needs store_id and a channel key (channel_key, or "
                 f"channel_keys[{req.method.value!r}]); find both in the console under 결제연동",
-                provider=NAME,
-                operation=Operation.READY.value,
-                attempt_id=req.attempt_id,
             )
         pay_method, easy_pay_provider = _PAY_METHODS[req.method]
         order = req.order
@@ -365,88 +385,96 @@ class PortOne:
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
         op = Operation.APPROVE
+        kit = self.kit
         payment_id = req.provider_txn_id or req.attempt_id
         if not response.is_success:
-            return self._error(op, "approve", req.attempt_id, response, self._hide())
+            return self._error(kit, op, req.attempt_id, response)
         payment = _read(Payment, response)
         if payment is None:
-            return self._failed(
-                OutcomeUnknown, "unreadable payment in the answer", op, req.attempt_id, response
+            return Failed(
+                kit.unreadable("unreadable payment in the answer", op, req.attempt_id, response)
             )
         if payment.id is not None and payment.id != payment_id:
-            return self._failed(
-                OutcomeUnknown, "the answer is about another payment", op, req.attempt_id, response
-            )
-        status = PaymentStatus.parse(payment.status)
-        code = payment.status
-        if status is PaymentStatus.PAID:
-            money = self._money(payment, req.order)
-            if money is None:
-                return self._failed(
-                    OutcomeUnknown,
-                    "PAID without a readable amount; look the payment up",
+            return Failed(
+                kit.unknown(
+                    "the answer is about another payment; look it up",
                     op,
                     req.attempt_id,
                     response,
-                    code=code,
+                )
+            )
+        status = PaymentStatus.parse(payment.status)
+        if status is PaymentStatus.PAID:
+            money = self._money(payment, req.order)
+            if money is None:
+                return Failed(
+                    kit.unknown(
+                        "PAID without a readable amount; look the payment up",
+                        op,
+                        req.attempt_id,
+                        response,
+                        code=payment.status,
+                    )
                 )
             return Approved(
                 provider_txn_id=payment_id,
                 amount=money,
                 approved_at=_parse_time(payment.paid_at),
-                provider_status=payment.status,
+                provider_status=status.value,
             )
         if status is PaymentStatus.FAILED:
-            return self._failed_payment(payment, op, req.attempt_id, response)
-        if status is PaymentStatus.READY and req.callback_params.get("code"):
-            # The browser SDK reported an error (window closed, PG refused) and PortOne
-            # confirms nothing was paid.
-            # The query string comes from the browser: keep only a code-shaped prefix.
-            sdk_code = _UNSAFE_CODE_CHARS.sub("", req.callback_params["code"])[:64]
-            detail = _text(req.callback_params.get("message"), self._hide())
-            return self._failed(
-                Declined,
-                "the customer did not complete the payment" + (f": {detail}" if detail else ""),
-                op,
-                req.attempt_id,
-                response,
-                code=f"READY:{sdk_code}",
+            return self._failed_payment(kit, payment, op, req.attempt_id, response)
+        sdk_code = req.callback_params.get("code")
+        if status is PaymentStatus.READY and sdk_code:
+            # The browser SDK reported an error (window closed, PG refused) and PortOne's
+            # record confirms nothing was paid yet.
+            shaped = _UNSAFE_CODE_CHARS.sub("", sdk_code)
+            said = kit.clean(
+                req.callback_params.get("message") or req.callback_params.get("pgMessage")
+            )
+            return Failed(
+                kit.error(
+                    Verdict.DECLINED,
+                    op,
+                    req.attempt_id,
+                    response=response,
+                    code=f"READY:{shaped}"[:_CODE_MAX],
+                    text="the customer did not complete the payment at PortOne"
+                    + (f": {said}" if said else ""),
+                )
             )
         if status is None:
-            why = f"unrecognised payment status {payment.status!r}"
+            why = "the payment has a status this adapter does not know"
         elif status is PaymentStatus.READY:
             why = "payment is READY: the customer may still complete it"
         elif status in (PaymentStatus.PARTIAL_CANCELLED, PaymentStatus.CANCELLED):
             why = f"payment was paid and is now {status.value}"
         else:
             why = f"payment is {status.value}: money may still move"
-        return self._failed(
-            OutcomeUnknown, f"{why}; look it up", op, req.attempt_id, response, code=code
+        return Failed(
+            kit.unknown(f"{why}; look it up", op, req.attempt_id, response, code=payment.status)
         )
 
     # -- charge (billing key) -------------------------------------------------------------
 
     def build_charge(self, req: ChargeRequest) -> httpx.Request:
         op = Operation.CHARGE
+        kit = self.kit
         instrument = req.instrument
-        if instrument.provider != NAME:
-            raise InvalidRequest(
-                f"the instrument belongs to {instrument.provider!r}, not {NAME!r}; "
-                "a PortOne charge needs a PortOne billing key",
-                provider=NAME,
-                operation=op.value,
-                attempt_id=req.attempt_id,
-            )
-        self._check_method(instrument.method, op, req.attempt_id)
-        self._check_currency(req.order, op, req.attempt_id)
+        kit.check_instrument(instrument, req.attempt_id)
+        kit.check_method(instrument.method, self.capabilities, op, req.attempt_id)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         customer_id = instrument.customer_key or req.order.customer_ref
-        body = BillingKeyPaymentInput(
+        body = kit.body(
+            BillingKeyPaymentInput,
+            op,
+            req.attempt_id,
             store_id=self.store_id,
             billing_key=instrument.billing_key,
             channel_key=self._channel_for(instrument.method),
             order_name=req.order.name,
-            customer=CustomerInput(id=customer_id) if customer_id else None,
-            amount=self._amount(req.order),
+            customer=self._customer(customer_id, op, req.attempt_id),
+            amount=self._amount(req.order, op, req.attempt_id),
             currency=req.order.amount.currency,
         )
         return self._post(
@@ -458,44 +486,57 @@ class PortOne:
         )
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        hide = self._hide(req.instrument.billing_key)
-        return self._parse_pay("charge", req.attempt_id, req.order, response, hide)
+        kit = self._kit_with(req.instrument.billing_key)
+        return self._parse_pay(kit, req.attempt_id, req.order, response)
 
     # -- instant (key-in card): not one of the Router's operations -------------------------
 
     def build_instant_charge(self, req: InstantChargeRequest) -> httpx.Request:
         """``POST /payments/{paymentId}/instant`` with a key-in card (channel key required)."""
         op = Operation.CHARGE
-        self._check_currency(req.order, op, req.attempt_id)
+        kit = self.kit
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         channel_key = self._channel_for(Method.CARD)
         if channel_key is None:
-            raise ConfigurationError(
-                "a PortOne key-in payment needs channel_key (or channel_keys['card'])",
-                provider=NAME,
-                operation=op.value,
-                attempt_id=req.attempt_id,
+            raise kit.error(
+                Verdict.CONFIGURATION,
+                op,
+                req.attempt_id,
+                text="a key-in payment through PortOne needs channel_key (or channel_keys['card'])",
             )
         card = req.card
-        body = InstantPaymentInput(
+        credential = kit.body(
+            CardCredential,
+            op,
+            req.attempt_id,
+            number=card.number,
+            expiry_year=card.expiry_year,
+            expiry_month=card.expiry_month,
+            birth_or_business_registration_number=card.birth_or_business_registration_number,
+            password_two_digits=card.password_two_digits,
+        )
+        method = kit.body(
+            InstantPaymentMethodInput,
+            op,
+            req.attempt_id,
+            card=kit.body(
+                InstantPaymentMethodInputCard,
+                op,
+                req.attempt_id,
+                credential=credential,
+                installment_month=card.installment_month,
+            ),
+        )
+        body = kit.body(
+            InstantPaymentInput,
+            op,
+            req.attempt_id,
             store_id=self.store_id,
             channel_key=channel_key,
-            method=InstantPaymentMethodInput(
-                card=InstantPaymentMethodInputCard(
-                    credential=CardCredential(
-                        number=card.number,
-                        expiry_year=card.expiry_year,
-                        expiry_month=card.expiry_month,
-                        birth_or_business_registration_number=(
-                            card.birth_or_business_registration_number
-                        ),
-                        password_two_digits=card.password_two_digits,
-                    ),
-                    installment_month=card.installment_month,
-                )
-            ),
+            method=method,
             order_name=req.order.name,
-            customer=CustomerInput(id=req.order.customer_ref) if req.order.customer_ref else None,
-            amount=self._amount(req.order),
+            customer=self._customer(req.order.customer_ref, op, req.attempt_id),
+            amount=self._amount(req.order, op, req.attempt_id),
             currency=req.order.amount.currency,
         )
         return self._post(
@@ -508,30 +549,26 @@ class PortOne:
 
     def parse_instant_charge(self, req: InstantChargeRequest, response: httpx.Response) -> Outcome:
         card = req.card
-        hide = self._hide(
+        kit = self._kit_with(
             card.number, card.birth_or_business_registration_number, card.password_two_digits
         )
-        return self._parse_pay("instant", req.attempt_id, req.order, response, hide)
+        return self._parse_pay(kit, req.attempt_id, req.order, response)
 
     def _parse_pay(
-        self,
-        table: str,
-        attempt_id: str,
-        order: Order,
-        response: httpx.Response,
-        hide: tuple[str, ...],
+        self, kit: AdapterKit, attempt_id: str, order: Order, response: httpx.Response
     ) -> Outcome:
         op = Operation.CHARGE
         if not response.is_success:
-            return self._error(op, table, attempt_id, response, hide)
+            return self._error(kit, op, attempt_id, response)
         answer = _read(PayResponse, response)
         if answer is None or answer.payment is None or not answer.payment.pg_tx_id:
-            return self._failed(
-                OutcomeUnknown,
-                "success answer without payment.pgTxId; look the payment up",
-                op,
-                attempt_id,
-                response,
+            return Failed(
+                kit.unknown(
+                    "success answer without payment.pgTxId; look the payment up",
+                    op,
+                    attempt_id,
+                    response,
+                )
             )
         # The documented success body is {payment: {pgTxId, paidAt}}: no amount. A 200 is
         # PortOne saying this paymentId is PAID for the request it answers, and with an
@@ -551,17 +588,14 @@ class PortOne:
 
     def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
         op = Operation.LOOKUP
+        kit = self.kit
         payment_id = req.provider_txn_id or req.attempt_id
         if not response.is_success:
-            return self._error(op, "lookup", req.attempt_id, response, self._hide())
+            return self._error(kit, op, req.attempt_id, response)
         payment = _read(Payment, response)
         if payment is None:
-            return self._failed(
-                ProviderUnavailable,
-                "unreadable payment in the answer",
-                op,
-                req.attempt_id,
-                response,
+            return Failed(
+                kit.unreadable("unreadable payment in the answer", op, req.attempt_id, response)
             )
         status = PaymentStatus.parse(payment.status)
         if status is None:
@@ -569,7 +603,7 @@ class PortOne:
             return Status(
                 state=TxnState.IN_PROGRESS,
                 provider_txn_id=payment_id,
-                provider_status=payment.status,
+                provider_status=kit.clean(payment.status, limit=_CODE_MAX),
             )
         state = LOOKUP_STATES[status]
         if status is PaymentStatus.READY and payment.billing_key is not None:
@@ -577,13 +611,14 @@ class PortOne:
             state = TxnState.IN_PROGRESS
         money = self._money(payment, req.order)
         if money is None and state in (TxnState.PAID, TxnState.CANCELLED):
-            return self._failed(
-                OutcomeUnknown,
-                f"{payment.status} without a readable amount",
-                op,
-                req.attempt_id,
-                response,
-                code=payment.status,
+            return Failed(
+                kit.unknown(
+                    f"{status.value} without a readable amount",
+                    op,
+                    req.attempt_id,
+                    response,
+                    code=status.value,
+                )
             )
         cancelled = payment.amount.cancelled if payment.amount else None
         return Status(
@@ -591,42 +626,27 @@ class PortOne:
             provider_txn_id=payment_id,
             amount=money,
             cancelled=cancelled or 0,
-            provider_status=payment.status,
+            provider_status=status.value,
         )
 
     # -- cancel ---------------------------------------------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
         op = Operation.CANCEL
-        where: dict[str, Any] = {
-            "provider": NAME,
-            "operation": op.value,
-            "attempt_id": req.attempt_id,
-        }
-        if req.amount.currency != req.order.amount.currency:
-            raise InvalidRequest(
-                f"cancel is in {req.amount.currency} but the payment is in "
-                f"{req.order.amount.currency}",
-                **where,
-            )
-        if req.amount.amount <= 0:
-            raise InvalidRequest("cancel amount must be greater than zero", **where)
-        if req.amount.amount > req.expected_remaining:
-            raise InvalidRequest(
-                f"cancel of {req.amount.amount} exceeds the cancellable balance "
-                f"{req.expected_remaining}",
-                **where,
-            )
+        kit = self.kit
+        kit.check_cancel(req, self.capabilities)
         if not req.reason.strip():
-            raise InvalidRequest("PortOne requires a cancel reason; pass reason=...", **where)
-        # The tax-free share of a partial cancel is the merchant's call; of a full cancel
-        # it is the order's.
-        full = req.amount.amount == req.expected_remaining == req.order.amount.amount
-        tax_free = req.order.tax_free_amount if full else 0
-        body = CancelPaymentBody(
+            raise kit.invalid(
+                "a cancel at PortOne needs a reason; pass reason=...", op, req.attempt_id
+            )
+        body = kit.body(
+            CancelPaymentBody,
+            op,
+            req.attempt_id,
             store_id=self.store_id,
             amount=req.amount.amount,
-            tax_free_amount=tax_free or None,
+            # Always sent: left out, PortOne cancels the whole amount as taxable.
+            tax_free_amount=req.tax_free_amount,
             reason=req.reason,
             current_cancellable_amount=req.expected_remaining,
         )
@@ -640,37 +660,42 @@ class PortOne:
 
     def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
         op = Operation.CANCEL
+        kit = self.kit
         if not response.is_success:
-            return self._error(op, "cancel", req.attempt_id, response, self._hide())
+            return self._error(kit, op, req.attempt_id, response)
         answer = _read(CancelPaymentResponse, response)
         cancellation = answer.cancellation if answer else None
         if cancellation is None:
-            return self._failed(
-                OutcomeUnknown,
-                "success answer without a cancellation",
-                op,
-                req.attempt_id,
-                response,
+            return Failed(
+                kit.unknown(
+                    "success answer without a cancellation; look the payment up",
+                    op,
+                    req.attempt_id,
+                    response,
+                )
             )
         status = CancellationStatus.parse(cancellation.status)
         if status is CancellationStatus.FAILED:
-            return self._failed(
-                Declined,
-                "PortOne reports the cancellation FAILED at the PG; nothing was cancelled",
-                op,
-                req.attempt_id,
-                response,
-                code="CANCELLATION_FAILED",
+            return Failed(
+                kit.error(
+                    Verdict.DECLINED,
+                    op,
+                    req.attempt_id,
+                    response=response,
+                    code="CANCELLATION_FAILED",
+                    text="the cancellation FAILED at the PG behind PortOne; nothing was cancelled",
+                )
             )
         if status is None or cancellation.total_amount is None:
-            return self._failed(
-                OutcomeUnknown,
-                f"cancellation {cancellation.status!r} without a known status and amount; "
-                "look the payment up",
-                op,
-                req.attempt_id,
-                response,
-                code=cancellation.status,
+            return Failed(
+                kit.unknown(
+                    "a cancellation with an unknown status or without an amount; look the "
+                    "payment up",
+                    op,
+                    req.attempt_id,
+                    response,
+                    code=cancellation.status,
+                )
             )
         remaining = req.expected_remaining - cancellation.total_amount
         return Cancelled(
@@ -712,16 +737,18 @@ class PortOne:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _hide(self, *secrets: SecretStr | None) -> tuple[str, ...]:
-        """Secret values that must never reach a message, even if a provider echoes them."""
-        values = [self._api_secret, *secrets]
-        return tuple(v.get_secret_value() for v in values if v is not None)
+    def _authorization(self) -> str:
+        return f"PortOne {self._api_secret.get_secret_value()}"
+
+    def _kit_with(self, *request_secrets: SecretStr | None) -> AdapterKit:
+        """The kit, also scrubbing what this request carried (a billing key, a card)."""
+        extra = Secrets(*request_secrets)
+        if not extra:
+            return self.kit
+        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
 
     def _headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"PortOne {self._api_secret.get_secret_value()}",
-            "Accept": "application/json",
-        }
+        return {"Authorization": self._authorization(), "Accept": "application/json"}
 
     def _get_payment(self, payment_id: str) -> httpx.Request:
         params = {"storeId": self.store_id} if self.store_id else None
@@ -742,16 +769,15 @@ class PortOne:
         attempt_id: str,
     ) -> httpx.Request:
         if not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
-            raise InvalidRequest(
-                "PortOne Idempotency-Key must be 16-256 characters of letters, digits, '-' "
-                f"and '_' (got {len(idempotency_key)} characters); mint it as uuid4().hex",
-                provider=NAME,
-                operation=operation.value,
-                attempt_id=attempt_id,
+            raise self.kit.invalid(
+                "the Idempotency-Key must be 16-256 printable ASCII characters for PortOne "
+                f"(got {len(idempotency_key)} characters); mint it as uuid4().hex",
+                operation,
+                attempt_id,
             )
         headers = self._headers()
         headers["Content-Type"] = "application/json"
-        headers["Idempotency-Key"] = idempotency_key
+        headers["Idempotency-Key"] = sf_string(idempotency_key)
         # Compact, stable bytes: a retry with the same key must be the same request.
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return httpx.Request("POST", f"{self.base_url}{path}", content=content, headers=headers)
@@ -759,31 +785,21 @@ class PortOne:
     def _channel_for(self, method: Method) -> str | None:
         return self.channel_keys.get(method) or self.channel_key
 
-    def _check_method(self, method: Method, op: Operation, attempt_id: str) -> None:
-        if method not in _PAY_METHODS:
-            raise InvalidRequest(
-                f"PortOne does not take {method.value!r} through this adapter",
-                provider=NAME,
-                operation=op.value,
-                attempt_id=attempt_id,
-            )
-
-    def _check_currency(self, order: Order, op: Operation, attempt_id: str) -> None:
-        if order.amount.currency not in self.capabilities.currencies:
-            raise InvalidRequest(
-                f"PortOne is configured for {', '.join(sorted(self.capabilities.currencies))} "
-                f"only, not {order.amount.currency}",
-                provider=NAME,
-                operation=op.value,
-                attempt_id=attempt_id,
-            )
-
-    @staticmethod
-    def _amount(order: Order) -> PaymentAmountInput:
-        return PaymentAmountInput(
+    def _amount(self, order: Order, op: Operation, attempt_id: str) -> PaymentAmountInput:
+        return self.kit.body(
+            PaymentAmountInput,
+            op,
+            attempt_id,
             total=order.amount.amount,
             tax_free=order.tax_free_amount or None,
         )
+
+    def _customer(
+        self, customer_id: str | None, op: Operation, attempt_id: str
+    ) -> CustomerInput | None:
+        if not customer_id:
+            return None
+        return self.kit.body(CustomerInput, op, attempt_id, id=customer_id)
 
     @staticmethod
     def _money(payment: Payment, order: Order) -> Money | None:
@@ -796,110 +812,59 @@ class PortOne:
         except InvalidRequest:
             return None
 
-    def _failed(
+    def _failed_payment(
         self,
-        cls: type[PayfallbackError],
-        message: str,
+        kit: AdapterKit,
+        payment: Payment,
         op: Operation,
         attempt_id: str,
-        response: httpx.Response | None = None,
-        *,
-        code: str | None = None,
-        retry_after: float | None = None,
-    ) -> Failed:
-        return Failed(
-            cls(
-                message,
-                provider=NAME,
-                operation=op.value,
-                attempt_id=attempt_id,
-                provider_code=code,
-                provider_request_id=_request_id(response) if response is not None else None,
-                retry_after=retry_after,
-            )
-        )
-
-    def _failed_payment(
-        self, payment: Payment, op: Operation, attempt_id: str, response: httpx.Response
+        response: httpx.Response,
     ) -> Failed:
         failure = payment.failure
         pg_code = failure.pg_code if failure else None
         pg_provider = payment.channel.pg_provider if payment.channel else None
-        # FAILED is terminal, so the PG's code can only refine *why* nothing moved.
-        verdict = classify_pg_code(pg_code, pg_provider or self.pg_provider)
-        cls: type[PayfallbackError] = Declined
-        if verdict in _REFINES_FAILED and verdict is not None:
-            cls = verdict
-        detail = _text((failure.pg_message or failure.reason) if failure else None, self._hide())
-        return self._failed(
-            cls,
-            "payment FAILED" + (f": {detail}" if detail else ""),
-            op,
-            attempt_id,
-            response,
-            code=f"FAILED:{pg_code}" if pg_code else "FAILED",
+        # FAILED ends this attempt at PortOne, so the PG's code can only refine *why*
+        # nothing moved: never "may have acted".
+        rule = classify_pg_code(pg_code, pg_provider or self.pg_provider)
+        verdict = rule.verdict_for(op) if rule is not None else Verdict.DECLINED
+        if verdict not in _REFINES_FAILED:
+            verdict = Verdict.DECLINED
+        said = kit.clean((failure.pg_message or failure.reason) if failure else None)
+        return Failed(
+            kit.error(
+                verdict,
+                op,
+                attempt_id,
+                response=response,
+                code=f"FAILED:{pg_code}" if pg_code else "FAILED",
+                text="payment FAILED at PortOne" + (f": {said}" if said else ""),
+            )
         )
 
     def _error(
-        self,
-        op: Operation,
-        table: str,
-        attempt_id: str,
-        response: httpx.Response,
-        hide: tuple[str, ...],
+        self, kit: AdapterKit, op: Operation, attempt_id: str, response: httpx.Response
     ) -> Outcome:
         body = _read(ErrorBody, response)
         if body is None:
+            return Failed(kit.classify(op, attempt_id, response, code=None))
+        if body.type == PG_PROVIDER:
+            # The PG's own code decides; an unknown one takes the PG_PROVIDER row (may
+            # have acted on a money-moving call).
+            rule = classify_pg_code(body.pg_code, self.pg_provider)
+            verdict = (rule or CODES[PG_PROVIDER]).verdict_for(op)
             return Failed(
-                classify_http_status(response, provider=NAME, operation=op, attempt_id=attempt_id)
-            )
-        message = _text(body.message, hide)
-        verdict = ERROR_TABLE[table].get(body.type)
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if verdict is Rule.NOT_FOUND:
-            return Status(state=TxnState.NOT_FOUND, provider_status=body.type)
-        if verdict is Rule.BY_PG_CODE:
-            pg_message = _text(body.pg_message, hide)
-            pg_verdict = classify_pg_code(body.pg_code, self.pg_provider)
-            code = f"{body.type}:{body.pg_code}" if body.pg_code else body.type
-            text = "the PG refused" + (f": {pg_message}" if pg_message else "")
-            if pg_verdict is None:
-                pg_verdict = OutcomeUnknown if op in MONEY_MOVING else ProviderUnavailable
-                text = "the PG answered with an error PortOne does not explain" + (
-                    f": {pg_message}" if pg_message else ""
-                )
-            return self._failed(pg_verdict, text, op, attempt_id, response, code=code)
-        if verdict is None:
-            if op in MONEY_MOVING and response.status_code not in (401, 403, 429, 503):
-                return self._failed(
-                    OutcomeUnknown,
-                    f"HTTP {response.status_code} with an unknown error type"
-                    + (f": {message}" if message else ""),
+                kit.error(
+                    verdict,
                     op,
                     attempt_id,
-                    response,
-                    code=body.type,
-                    retry_after=retry_after,
-                )
-            return Failed(
-                classify_http_status(
-                    response,
-                    provider=NAME,
-                    operation=op,
-                    attempt_id=attempt_id,
-                    provider_code=body.type,
-                    message=message,
+                    response=response,
+                    code=f"{PG_PROVIDER}:{body.pg_code}" if body.pg_code else PG_PROVIDER,
+                    message=body.pg_message or body.message,
                 )
             )
-        return self._failed(
-            verdict,
-            message or body.type,
-            op,
-            attempt_id,
-            response,
-            code=body.type,
-            retry_after=retry_after,
-        )
+        if op is Operation.LOOKUP and kit.verdict(body.type, op) is Verdict.NOT_FOUND:
+            return Status(state=TxnState.NOT_FOUND, provider_status=body.type)
+        return Failed(kit.classify(op, attempt_id, response, code=body.type, message=body.message))
 
 
 def _segment(value: str) -> str:

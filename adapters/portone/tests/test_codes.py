@@ -15,12 +15,11 @@ import httpx
 import pytest
 from payfallback_portone import InstantChargeRequest, KeyInCard, PortOne
 from payfallback_portone._wire import (
-    ERROR_TABLE,
+    CODES,
     LOOKUP_STATES,
     PG_CODE_TABLES,
     CancellationStatus,
     PaymentStatus,
-    Rule,
     classify_pg_code,
 )
 from portone_support import (
@@ -37,7 +36,7 @@ from portone_support import (
 )
 from pydantic import SecretStr
 
-from payfallback import errors
+from payfallback.adapter import Verdict
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -45,6 +44,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.models import Money
 from payfallback.provider import (
@@ -54,6 +54,7 @@ from payfallback.provider import (
     ChargeRequest,
     Failed,
     LookupRequest,
+    Operation,
     Outcome,
     Status,
     TxnState,
@@ -62,6 +63,22 @@ from payfallback.provider import (
 
 Parse = Callable[[httpx.Response], Outcome]
 MONEY_TABLES = ("approve", "charge", "instant", "cancel")
+#: Our parser (documented operation) → the operation its errors name.
+OPERATIONS = {
+    "approve": Operation.APPROVE,
+    "lookup": Operation.LOOKUP,
+    "charge": Operation.CHARGE,
+    "instant": Operation.CHARGE,
+    "cancel": Operation.CANCEL,
+}
+#: The class names documented_codes.json uses → the kit's verdicts.
+VERDICTS = {
+    "Declined": Verdict.DECLINED,
+    "ProviderUnavailable": Verdict.UNAVAILABLE,
+    "ConfigurationError": Verdict.CONFIGURATION,
+    "InvalidRequest": Verdict.INVALID,
+    "OutcomeUnknown": Verdict.UNKNOWN,
+}
 
 
 @pytest.fixture
@@ -130,15 +147,24 @@ def test_every_documented_error_type_is_in_the_table(openapi: dict[str, Any]) ->
     missing = [
         f"{table}: {error_type}"
         for table, error_type, _ in documented_error_types(openapi)
-        if error_type not in ERROR_TABLE[table]
+        if error_type not in CODES
     ]
     assert missing == []
 
 
 def test_the_table_maps_nothing_undocumented(openapi: dict[str, Any]) -> None:
-    known = {(t, e) for t, e, _ in documented_error_types(openapi)}
-    extra = [(t, e) for t, table in ERROR_TABLE.items() for e in table if (t, e) not in known]
-    assert extra == []
+    known = {e for _, e, _ in documented_error_types(openapi)}
+    assert sorted(set(CODES) - known) == []
+
+
+def test_every_row_says_what_it_means_and_where_that_was_read() -> None:
+    for code, rule in CODES.items():
+        assert rule.meaning, code
+        assert rule.source.startswith("https://developers.portone.io/"), code
+    for family, table in PG_CODE_TABLES.items():
+        for code, rule in table.items():
+            assert rule.meaning, (family, code)
+            assert rule.source.startswith("https://"), (family, code)
 
 
 def test_every_documented_payment_status_is_mapped(openapi: dict[str, Any]) -> None:
@@ -158,37 +184,75 @@ def test_documented_pg_codes_map_as_the_pg_describes() -> None:
     pg = documented()["pg_codes"]
     for family in ("TOSSPAYMENTS", "NICE"):
         for code, expected in pg[family].items():
-            assert PG_CODE_TABLES[family].get(code) is getattr(errors, expected), (family, code)
+            rule = PG_CODE_TABLES[family].get(code)
+            assert rule is not None, (family, code)
+            assert rule.verdict is VERDICTS[expected], (family, code)
 
 
 # -- every documented error, through the parser ------------------------------------------------
 
 
-def expected_outcome(table: str, error_type: str) -> type[PayfallbackError] | Rule:
-    return ERROR_TABLE[table][error_type]
+def error_class(verdict: Verdict, operation: Operation) -> type[PayfallbackError]:
+    """The error class a verdict becomes on an operation (the kit's documented mapping)."""
+    money = operation is not Operation.LOOKUP
+    return {
+        Verdict.DECLINED: Declined,
+        Verdict.UNAVAILABLE: ProviderUnavailable,
+        Verdict.UNKNOWN: OutcomeUnknown if money else ProviderUnavailable,
+        Verdict.IN_FLIGHT: RequestInFlight if money else ProviderUnavailable,
+        Verdict.NOT_FOUND: InvalidRequest,
+        Verdict.INVALID: InvalidRequest,
+        Verdict.CONFIGURATION: ConfigurationError,
+    }[verdict]
+
+
+#: The answers that decide money, pinned here independently of the table.
+PINNED: dict[tuple[str, str], type[PayfallbackError]] = {
+    ("approve", "PAYMENT_NOT_FOUND"): Declined,
+    ("cancel", "PAYMENT_NOT_FOUND"): InvalidRequest,
+    ("charge", "ALREADY_PAID"): OutcomeUnknown,
+    ("instant", "ALREADY_PAID"): OutcomeUnknown,
+    ("charge", "BILLING_KEY_ALREADY_DELETED"): Declined,
+    ("charge", "BILLING_KEY_NOT_FOUND"): InvalidRequest,
+    ("charge", "IDEMPOTENCY_OUTSTANDING_REQUEST"): RequestInFlight,
+    ("instant", "IDEMPOTENCY_OUTSTANDING_REQUEST"): RequestInFlight,
+    ("cancel", "IDEMPOTENCY_OUTSTANDING_REQUEST"): RequestInFlight,
+    ("cancel", "CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN"): OutcomeUnknown,
+    ("cancel", "PAYMENT_ALREADY_CANCELLED"): OutcomeUnknown,
+    ("cancel", "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT"): InvalidRequest,
+    ("charge", "UNAUTHORIZED"): ConfigurationError,
+    ("lookup", "FORBIDDEN"): ConfigurationError,
+    ("charge", "CHANNEL_NOT_FOUND"): ConfigurationError,
+}
 
 
 def test_each_documented_error_parses_to_its_class(
     openapi: dict[str, Any], parsers: dict[str, Parse]
 ) -> None:
+    seen: set[tuple[str, str]] = set()
     for table, error_type, status in documented_error_types(openapi):
         body: dict[str, Any] = {"type": error_type, "message": f"{error_type} happened"}
         if error_type == "PG_PROVIDER":
             body |= {"pgCode": "REJECT_CARD_COMPANY", "pgMessage": "[RC02] 한도초과"}
         outcome = parsers[table](respond(status, body, **{"x-request-id": "req-7"}))
-        verdict = expected_outcome(table, error_type)
-        if verdict is Rule.NOT_FOUND:
+        operation = OPERATIONS[table]
+        verdict = CODES[error_type].verdict_for(operation)
+        if verdict is Verdict.NOT_FOUND and operation is Operation.LOOKUP:
             assert outcome == Status(state=TxnState.NOT_FOUND, provider_status=error_type)
             continue
         error = error_of(outcome)
-        wanted = Declined if verdict is Rule.BY_PG_CODE else verdict
+        wanted = Declined if error_type == "PG_PROVIDER" else error_class(verdict, operation)
         assert type(error) is wanted, (table, error_type, error)
+        if (table, error_type) in PINNED:
+            assert type(error) is PINNED[table, error_type], (table, error_type)
+            seen.add((table, error_type))
         assert error.provider == "portone"
         assert error.operation == ("charge" if table == "instant" else table)
         assert error.attempt_id == ATTEMPT
         assert error.provider_request_id == "req-7"
         assert error.provider_code is not None
         assert error.provider_code.startswith(error_type)
+    assert seen == set(PINNED)  # every pinned answer is documented and was parsed
 
 
 @pytest.mark.parametrize("table", MONEY_TABLES)
@@ -203,7 +267,7 @@ def test_an_unmapped_error_type_on_a_money_moving_call_is_unknown(
 
 
 @pytest.mark.parametrize("table", MONEY_TABLES)
-def test_http_status_explains_auth_and_throttling_even_for_unknown_types(
+def test_http_status_explains_throttling_even_for_unknown_types(
     parsers: dict[str, Parse], table: str
 ) -> None:
     limited = error_of(
@@ -211,9 +275,23 @@ def test_http_status_explains_auth_and_throttling_even_for_unknown_types(
     )
     assert type(limited) is ProviderUnavailable
     assert limited.retry_after == 7.0
-    assert type(error_of(parsers[table](respond(401, {"type": "EXPIRED_SECRET"})))) is (
-        ConfigurationError
-    )
+    # PortOne's documented 401 type is a configuration error on every call ...
+    unauthorized = error_of(parsers[table](respond(401, load("error_unauthorized"))))
+    assert type(unauthorized) is ConfigurationError
+    assert "V2 API secret" in unauthorized.message  # the hint
+
+
+@pytest.mark.parametrize("table", MONEY_TABLES)
+def test_an_unknown_type_with_401_on_a_money_moving_call_is_unknown(
+    parsers: dict[str, Parse], table: str
+) -> None:
+    # ... but a type nobody documents is the kit's rule: on a money-moving call only 429
+    # and 503 say "not processed" by themselves.
+    error = error_of(parsers[table](respond(401, {"type": "EXPIRED_SECRET"})))
+    assert type(error) is OutcomeUnknown
+    assert error.provider_code == "EXPIRED_SECRET"
+    lookup = error_of(parsers["lookup"](respond(401, {"type": "EXPIRED_SECRET"})))
+    assert type(lookup) is ConfigurationError
 
 
 @pytest.mark.parametrize("table", MONEY_TABLES)
@@ -236,9 +314,14 @@ def test_a_replay_while_the_first_request_runs_is_unknown_with_its_wait(
     body = load("error_idempotency_outstanding")
     for table in ("charge", "instant", "cancel"):
         error = error_of(parsers[table](respond(409, body, **{"retry-after": "2"})))
-        assert type(error) is OutcomeUnknown
+        assert type(error) is RequestInFlight
+        assert isinstance(error, OutcomeUnknown)
         assert error.retry_after == 2.0
         assert error.provider_code == "IDEMPOTENCY_OUTSTANDING_REQUEST"
+        # Without Retry-After the kit still gives the Router's replay a wait.
+        bare = error_of(parsers[table](respond(409, body)))
+        assert type(bare) is RequestInFlight
+        assert bare.retry_after is not None
 
 
 def test_already_paid_is_resolved_by_lookup_not_rerouted(parsers: dict[str, Parse]) -> None:
@@ -289,7 +372,9 @@ def test_classify_pg_code_edges() -> None:
     assert classify_pg_code(None, None) is None
     assert classify_pg_code("", "TOSSPAYMENTS") is None
     assert classify_pg_code("REJECT_CARD_COMPANY", "KCP_V2") is None
-    assert classify_pg_code("REJECT_CARD_COMPANY", "tosspayments") is Declined
+    rule = classify_pg_code("REJECT_CARD_COMPANY", "tosspayments")
+    assert rule is not None
+    assert rule.verdict is Verdict.DECLINED
 
 
 # -- statuses: lookup ---------------------------------------------------------------------------
@@ -420,9 +505,10 @@ def test_approve_ready_after_the_sdk_reported_an_error_is_declined(
     error = error_of(portone.parse_approve(req, respond(200, load("payment_ready"))))
     assert type(error) is Declined
     assert error.provider_code == "READY:FAILURE_TYPE_PG"
+    assert error.message.endswith(": 사용자가 결제를 취소하였습니다")
     hostile = dataclasses.replace(req, callback_params={"code": "X<script>" + "A" * 500})
     error = error_of(portone.parse_approve(hostile, respond(200, load("payment_ready"))))
-    assert error.provider_code == "READY:Xscript" + "A" * 57
+    assert error.provider_code == "READY:Xscript" + "A" * 51
     # The server's answer wins over the browser's: a PAID payment is paid.
     assert isinstance(portone.parse_approve(req, respond(200, load("payment_paid"))), Approved)
 
@@ -474,4 +560,5 @@ def test_no_error_carries_a_secret(openapi: dict[str, Any], parsers: dict[str, P
             text = f"{outcome.error} {outcome.error!r} {outcome.error.context()}"
             assert API_SECRET not in text
             assert CARD_NUMBER not in text
-            assert BILLING_KEY not in text
+            if table == "charge":  # the request's billing key: the adapter has it in hand
+                assert BILLING_KEY not in text

@@ -14,7 +14,13 @@ from payfallback_portone import PortOne
 from portone_kit import PortOneBillingKit, PortOneCheckoutKit
 from portone_support import violations
 
-from payfallback.errors import ConfigurationError, Declined, OutcomeUnknown, PayfallbackError
+from payfallback.errors import (
+    ConfigurationError,
+    Declined,
+    OutcomeUnknown,
+    PayfallbackError,
+    RequestInFlight,
+)
 from payfallback.models import Method, Money, Order, ReturnUrls
 from payfallback.provider import (
     Approved,
@@ -111,7 +117,7 @@ def test_billing_kit_answers(
     assert type(bad_key) is ConfigurationError
     replay = kit.replay_in_progress_response(charge)
     assert replay is not None
-    assert type(error_of(portone.parse_charge(req, replay))) is OutcomeUnknown
+    assert type(error_of(portone.parse_charge(req, replay))) is RequestInFlight
     assert kit.user_cancel_response(charge) is None
 
 

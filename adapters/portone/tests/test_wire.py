@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from payfallback_portone import InstantChargeRequest, KeyInCard, PortOne
+from payfallback_portone import InstantChargeRequest, KeyInCard, PortOne, sf_string
 from portone_support import (
     API_SECRET,
     ATTEMPT,
@@ -44,6 +44,7 @@ from payfallback.provider import (
     Failed,
     Flow,
     LookupRequest,
+    Proof,
     Provider,
     ReadyRequest,
     Redirect,
@@ -97,6 +98,12 @@ def test_capabilities_declare_what_portone_offers(portone: PortOne) -> None:
     assert caps.void_window is None
     assert caps.read_timeout == 60.0
     assert caps.currencies == {"KRW"}
+    # What proves an attempt moved no money: only a same-key replay. A FAILED or READY
+    # record is not final (the customer may pay again on the same paymentId), and no
+    # settle window is documented, so "not found" proves nothing.
+    assert caps.settle_window is None
+    assert caps.failed_record_is_final is False
+    assert caps.proofs == (Proof.REPLAY,)
 
 
 def test_secrets_are_wrapped_and_never_shown() -> None:
@@ -247,7 +254,8 @@ def test_billing_key_charge_wire_format(portone: PortOne, charge_req: ChargeRequ
     assert sent.url.host == "api.portone.io"
     assert sent.headers["authorization"] == f"PortOne {API_SECRET}"
     assert sent.headers["content-type"] == "application/json"
-    assert sent.headers["idempotency-key"] == KEY
+    # An RFC 8941 sf-string, as the REST overview asks (멱등 키): the exact bytes.
+    assert (b"Idempotency-Key", f'"{KEY}"'.encode()) in sent.headers.raw
     assert body_of(sent) == {
         "storeId": STORE_ID,
         "billingKey": BILLING_KEY,
@@ -267,10 +275,35 @@ def test_billing_key_charge_wire_format(portone: PortOne, charge_req: ChargeRequ
 
 def test_the_same_key_gives_the_same_request(portone: PortOne, charge_req: ChargeRequest) -> None:
     first, again = portone.build_charge(charge_req), portone.build_charge(charge_req)
-    assert first.headers["idempotency-key"] == again.headers["idempotency-key"] == KEY
+    assert first.headers["idempotency-key"] == again.headers["idempotency-key"] == f'"{KEY}"'
     assert first.content == again.content
     other = portone.build_charge(dataclasses.replace(charge_req, idempotency_key="f" * 32))
-    assert other.headers["idempotency-key"] == "f" * 32
+    assert other.headers["idempotency-key"] == '"' + "f" * 32 + '"'
+
+
+@pytest.mark.parametrize(
+    ("key", "sent"),
+    [
+        ("0f8c1d2e3b4a5968", b'"0f8c1d2e3b4a5968"'),  # 16: the shortest
+        ("k" * 256, b'"' + b"k" * 256 + b'"'),  # 256: the longest
+        ("has:colon-0123456789", b'"has:colon-0123456789"'),
+        ("spaced key 0123456789", b'"spaced key 0123456789"'),
+        # RFC 8941 3.3.3: DQUOTE and backslash are escaped with a backslash.
+        ('"quoted-0123456789"', b'"\\"quoted-0123456789\\""'),
+        ("back\\slash-0123456789", b'"back\\\\slash-0123456789"'),
+    ],
+)
+def test_the_idempotency_key_is_sent_as_an_sf_string(
+    portone: PortOne, charge_req: ChargeRequest, key: str, sent: bytes
+) -> None:
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as api:
+        route = api.post(f"/payments/{ATTEMPT}/billing-key").respond(
+            200, json=load("billing_key_paid")
+        )
+        send(portone.build_charge(dataclasses.replace(charge_req, idempotency_key=key)))
+    raw = dict(route.calls.last.request.headers.raw)
+    assert raw[b"Idempotency-Key"] == sent
+    assert sf_string(key).encode() == sent
 
 
 @pytest.mark.parametrize(
@@ -278,15 +311,16 @@ def test_the_same_key_gives_the_same_request(portone: PortOne, charge_req: Charg
     [
         "short-key",
         "x" * 257,
-        "has:colon-0123456789",
-        '"quoted-0123456789"',
-        "spaced key 0123456789",
+        "멱등키-0123456789abcdef",  # not ASCII
+        "tab\there-0123456789",  # control characters have no sf-string form
+        "newline\n-0123456789",
+        "del\x7f-0123456789abcd",
     ],
 )
 def test_keys_portone_would_refuse_are_refused_before_sending(
     portone: PortOne, charge_req: ChargeRequest, key: str
 ) -> None:
-    with pytest.raises(InvalidRequest, match="Idempotency-Key must be 16-256 characters"):
+    with pytest.raises(InvalidRequest, match="16-256 printable ASCII characters for PortOne"):
         portone.build_charge(dataclasses.replace(charge_req, idempotency_key=key))
 
 
@@ -301,7 +335,7 @@ def test_a_method_portone_does_not_take_is_refused(
     portone: PortOne, charge_req: ChargeRequest
 ) -> None:
     apple = Instrument(provider="portone", billing_key=SecretStr("bk"), method=Method.APPLEPAY)
-    with pytest.raises(InvalidRequest, match="does not take 'applepay'"):
+    with pytest.raises(InvalidRequest, match="applepay is not offered"):
         portone.build_charge(dataclasses.replace(charge_req, instrument=apple))
 
 
@@ -334,7 +368,7 @@ def test_key_in_payment_wire_format(portone: PortOne, order: Order) -> None:
         route = api.post(f"/payments/{ATTEMPT}/instant").respond(200, json=load("instant_paid"))
         outcome = portone.parse_instant_charge(req, send(portone.build_instant_charge(req)))
     sent = route.calls.last.request
-    assert sent.headers["idempotency-key"] == KEY
+    assert sent.headers["idempotency-key"] == f'"{KEY}"'
     assert body_of(sent) == {
         "storeId": STORE_ID,
         "channelKey": CHANNEL_KEY,
@@ -363,7 +397,9 @@ def test_key_in_payment_wire_format(portone: PortOne, order: Order) -> None:
 
 def test_key_in_needs_a_channel(order: Order) -> None:
     adapter = PortOne(api_secret=API_SECRET, store_id=STORE_ID)
-    with pytest.raises(ConfigurationError, match="key-in payment needs channel_key"):
+    with pytest.raises(
+        ConfigurationError, match="key-in payment through PortOne needs channel_key"
+    ):
         adapter.build_instant_charge(key_in_request(order))
 
 
@@ -376,10 +412,11 @@ def test_cancel_wire_format(portone: PortOne, cancel_req: CancelRequest) -> None
         outcome = portone.parse_cancel(cancel_req, send(portone.build_cancel(cancel_req)))
     sent = route.calls.last.request
     assert sent.headers["authorization"] == f"PortOne {API_SECRET}"
-    assert sent.headers["idempotency-key"] == cancel_req.idempotency_key
+    assert sent.headers["idempotency-key"] == f'"{cancel_req.idempotency_key}"'
     assert body_of(sent) == {
         "storeId": STORE_ID,
         "amount": 12000,
+        "taxFreeAmount": 0,
         "reason": "customer returned the goods",
         "currentCancellableAmount": 12000,
     }
@@ -400,23 +437,63 @@ def test_a_requested_cancellation_is_not_settled(
     )
 
 
-def test_a_full_cancel_carries_the_orders_tax_free_share(
+TAXED = Order(order_id="ORDER7", amount=Money(amount=12000), name="책", tax_free_amount=2000)
+
+
+def test_a_partial_cancel_carries_its_tax_free_share(
+    openapi: dict[str, Any], portone: PortOne, cancel_req: CancelRequest
+) -> None:
+    # The Router computes the share (pro rata of the order's tax-free part); the adapter
+    # sends it as PortOne's taxFreeAmount and leaves vatAmount to PortOne.
+    part = dataclasses.replace(
+        cancel_req, order=TAXED, amount=Money(amount=6000), tax_free_amount=1000
+    )
+    body = body_of(portone.build_cancel(part))
+    assert body == {
+        "storeId": STORE_ID,
+        "amount": 6000,
+        "taxFreeAmount": 1000,
+        "reason": "customer returned the goods",
+        "currentCancellableAmount": 12000,
+    }
+    assert violations(openapi, request_schema(openapi, "cancelPayment"), body, closed=True) == []
+
+
+def test_a_partial_cancel_without_a_tax_free_share_says_zero(
+    openapi: dict[str, Any], portone: PortOne, cancel_req: CancelRequest
+) -> None:
+    # Left out, taxFreeAmount means "all taxable" to PortOne; sent as 0 it says so on purpose.
+    part = dataclasses.replace(cancel_req, amount=Money(amount=5000))
+    body = body_of(portone.build_cancel(part))
+    assert body["taxFreeAmount"] == 0
+    assert "vatAmount" not in body
+    assert violations(openapi, request_schema(openapi, "cancelPayment"), body, closed=True) == []
+
+
+def test_a_full_cancel_carries_the_share_it_is_given(
     portone: PortOne, cancel_req: CancelRequest
 ) -> None:
-    order = Order(order_id="ORDER7", amount=Money(amount=12000), name="책", tax_free_amount=2000)
-    full = body_of(portone.build_cancel(dataclasses.replace(cancel_req, order=order)))
-    assert full["taxFreeAmount"] == 2000
-    part = dataclasses.replace(cancel_req, order=order, amount=Money(amount=1000))
-    assert "taxFreeAmount" not in body_of(portone.build_cancel(part))
+    full = dataclasses.replace(cancel_req, order=TAXED, tax_free_amount=2000)
+    assert body_of(portone.build_cancel(full))["taxFreeAmount"] == 2000
+
+
+def test_a_tax_free_share_above_the_cancel_is_refused(
+    portone: PortOne, cancel_req: CancelRequest
+) -> None:
+    wrong = dataclasses.replace(
+        cancel_req, order=TAXED, amount=Money(amount=1000), tax_free_amount=1500
+    )
+    with pytest.raises(InvalidRequest, match="tax-free share 1500"):
+        portone.build_cancel(wrong)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"amount": Money(amount=12001)}, "exceeds the cancellable balance 12000"),
+        ({"amount": Money(amount=12001)}, "only 12000 is still cancellable"),
         ({"amount": Money(amount=0)}, "greater than zero"),
-        ({"amount": Money(amount=100, currency="USD")}, "cancel is in USD"),
-        ({"reason": "  "}, "requires a cancel reason"),
+        ({"amount": Money(amount=100, currency="USD")}, "takes KRW, not USD"),
+        ({"reason": "  "}, "needs a reason"),
     ],
 )
 def test_cancels_portone_would_refuse_are_refused_before_sending(
@@ -474,7 +551,11 @@ def built_bodies(
         ),
         (
             "cancelPayment",
-            body_of(portone.build_cancel(dataclasses.replace(cancel_req, order=taxed))),
+            body_of(
+                portone.build_cancel(
+                    dataclasses.replace(cancel_req, order=taxed, tax_free_amount=2000)
+                )
+            ),
         ),
     ]
 
