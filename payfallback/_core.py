@@ -1009,9 +1009,27 @@ class Core:
         )
         return stored
 
+    def _is_the_payment(self, provider: str, order: Order, txn: str) -> FlowGen[bool]:
+        """Whether ``txn`` at ``provider`` is the order's recorded payment itself."""
+        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        return paid is not None and (paid.provider, paid.provider_txn_id) == (provider, txn)
+
     def _compensate(
         self, provider: Provider, attempt: Attempt, order: Order, approved: Approved, *, reason: str
-    ) -> FlowGen[Refund]:
+    ) -> FlowGen[Refund | None]:
+        """Journal, then send, the refund of a charge that is not the order's payment.
+
+        None when the charge *is* the order's payment (another attempt reported the same
+        provider transaction): giving it back would refund the sale itself.
+        """
+        if (yield from self._is_the_payment(provider.name, order, approved.provider_txn_id)):
+            same = InvalidRequest(
+                "this attempt reported the order's own payment transaction; nothing to give back",
+                provider=provider.name,
+                attempt_id=attempt.attempt_id,
+            )
+            yield from self._finish(attempt, AttemptState.FAILED, same)
+            return None
         now = self.clock.now()
         refund = Refund(
             refund_id=f"cmp_{attempt.attempt_id}",
@@ -1180,7 +1198,9 @@ class Core:
             if attempt.state not in (AttemptState.UNKNOWN, AttemptState.PENDING):
                 continue
             if attempt.state == AttemptState.PENDING and attempt.operation == Operation.READY.value:
-                continue
+                aid = attempt.attempt_id
+                if (yield from _journal(lambda j: j.get_checkout(aid))) is None:
+                    continue  # a checkout being started: no money moves at ready
             if (
                 attempt.state == AttemptState.PENDING
                 and (now - attempt.updated_at).total_seconds() < self.config.lease_seconds
@@ -1942,8 +1962,14 @@ class Core:
             if order is None or provider is None:
                 report.still_unresolved.append(aid)
                 continue
-            if attempt.operation == Operation.READY.value and attempt.state == AttemptState.PENDING:
-                # Crashed while starting a checkout: no money moves at ready.
+            approving = yield from _journal(lambda j: j.get_checkout(aid))
+            if (
+                attempt.operation == Operation.READY.value
+                and attempt.state == AttemptState.PENDING
+                and approving is None
+            ):
+                # Crashed while starting a checkout: no money moves at ready. (A saved
+                # checkout back at pending was sending its approval: that is looked up.)
                 yield from self._finish(
                     attempt, AttemptState.FAILED, ProviderUnavailable("abandoned at ready")
                 )
@@ -1956,7 +1982,8 @@ class Core:
                     refund = yield from self._compensate(
                         provider, attempt, order, res.approved, reason="order already paid"
                     )
-                    report.compensations.append(refund.refund_id)
+                    if refund is not None:
+                        report.compensations.append(refund.refund_id)
                 else:
                     result = yield from self._succeed(
                         provider, attempt, order, attempt.method, res.approved
@@ -2045,6 +2072,8 @@ class Core:
             )
             aid = attempt.attempt_id
             txn = approved.provider_txn_id
+            if (yield from self._is_the_payment(provider.name, order, txn)):
+                continue
             note = "charged after the attempt had ended failed; being given back"
             yield from _journal(
                 lambda j: j.update_attempt(
@@ -2061,6 +2090,8 @@ class Core:
             refund = yield from self._compensate(
                 provider, attempt, order, approved, reason="late charge on a failed attempt"
             )
+            if refund is None:
+                continue
             report.late_charges.append(aid)
             report.compensations.append(refund.refund_id)
             if refund.state != RefundState.SUCCEEDED:

@@ -277,9 +277,10 @@ class AdapterKit:
     def request_id(self, response: httpx.Response | None) -> str | None:
         if response is None:
             return None
-        for header in self.request_id_headers:
+        for header in (*self.request_id_headers, "x-request-id"):
             if value := response.headers.get(header):
-                return str(value)
+                # A provider can echo anything in a header: scrubbed like its text.
+                return self.clean(value, limit=128)
         return None
 
     def context(

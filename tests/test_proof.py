@@ -189,6 +189,10 @@ class MiniPG:
         return Cancelled(req.attempt_id, req.amount)
 
 
+class Crash(BaseException):
+    """The process dies (power cut, kill -9): nothing after this point runs."""
+
+
 @dataclass
 class Charge:
     order_id: str  # the attempt id
@@ -208,6 +212,7 @@ class Emulator:
     lost: set[str] = field(default_factory=set)  # timeout, never arrived
     lag: float = 0.0  # lookups say "not found" this long after a commit
     decline: set[str] = field(default_factory=set)
+    crash_after_commit: set[str] = field(default_factory=set)  # the client process dies
     echo: bool = False
     ledger: dict[tuple[str, str], Charge] = field(default_factory=dict)
     pending: dict[tuple[str, str], Charge] = field(default_factory=dict)
@@ -277,6 +282,9 @@ class Emulator:
                         self.running[key] = (charge.committed_at, answer)
                     raise httpx.ReadTimeout("slow", request=request)
                 self.ledger[(pg, aid)] = charge
+                if aid in self.crash_after_commit:
+                    self.crash_after_commit.discard(aid)
+                    raise Crash(aid)
             if key[1]:
                 self.keys[key] = answer
             return answer
@@ -507,3 +515,21 @@ def test_secrets_echoed_by_a_provider_go_nowhere(kind: str, tmp_path: Path) -> N
     assert "DECLINED" in text  # the provider's words did get through
     for secret in (KEY, BILLING, BILLING + "2"):
         assert secret not in text
+
+
+@KINDS
+def test_a_crash_mid_approval_is_looked_up_not_failed(kind: str, tmp_path: Path) -> None:
+    emu = Emulator(ManualClock(), crash_after_commit={"ORD-1_1"})
+    urls = ReturnUrls(success="https://s/ok", cancel="https://s/c", fail="https://s/f")
+    with harness(kind, tmp_path, emu, MiniPG("primary")) as h:
+        session = h.start_checkout(order(), Method.CARD, urls)
+        with pytest.raises(Crash):
+            h.complete_checkout(session.session_id, {"txnId": "T1", "amount": "39000"})
+    emu.clock.advance(300)  # the dead worker's lease runs out
+    with harness(kind, tmp_path, emu, MiniPG("primary")) as h:
+        report = h.recover()
+        assert report.paid == ["ORD-1_1"]
+        assert report.clean
+        payment = h.router.journal.payment_for_order("ORD-1")
+        assert payment is not None
+        assert payment.provider_txn_id == "T-primary-ORD-1_1"
