@@ -25,6 +25,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.models import Instrument, Method, Money, Order, Platform, ReturnUrls
 from payfallback.provider import (
@@ -1613,7 +1614,7 @@ def test_adapter_through_a_late_commit(provider: FakeProvider, clock: ManualCloc
         with pytest.raises(httpx.ReadTimeout):
             client.send(provider.build_charge(req))
         busy = error_of(provider.parse_charge(req, client.send(provider.build_charge(req))))
-        assert type(busy) is OutcomeUnknown
+        assert type(busy) is RequestInFlight  # an OutcomeUnknown: replay later, same key
         assert (busy.provider_code, busy.retry_after) == ("IDEMPOTENT_REQUEST_PROCESSING", 1.0)
         found = provider.parse_lookup(lookup, client.send(provider.build_lookup(lookup)))
         assert isinstance(found, Status)

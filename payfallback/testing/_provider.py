@@ -25,6 +25,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.models import CURRENCY_EXPONENTS, Method, Money, Platform
 from payfallback.provider import (
@@ -78,7 +79,7 @@ CODE_TABLE: dict[str, type[PayfallbackError] | None] = {
     "IDEMPOTENCY_KEY_REUSED": InvalidRequest,
     # The first request with this key is still being processed (a late commit): it may
     # yet pay. Replaying the same key later answers with its outcome.
-    "IDEMPOTENT_REQUEST_PROCESSING": OutcomeUnknown,
+    "IDEMPOTENT_REQUEST_PROCESSING": RequestInFlight,
     # Another request for this order_ref or checkout is being committed: it may yet pay.
     "IN_PROGRESS": OutcomeUnknown,
     "MAINTENANCE": ProviderUnavailable,
@@ -423,7 +424,7 @@ class FakeProvider:
             )
             return Failed(by_status)
         message = f"HTTP {status} {code}"
-        if cls is ProviderUnavailable or cls is OutcomeUnknown:
+        if cls in (ProviderUnavailable, OutcomeUnknown, RequestInFlight):
             # For an unknown outcome, when to ask again (a request still being processed).
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             return Failed(cls(message, retry_after=retry_after, **where))
