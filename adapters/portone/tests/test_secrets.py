@@ -1,5 +1,6 @@
-"""No secret comes back out: PortOne answers that echo every secret, in every string field,
-on every operation, on the success shape and on each error shape.
+"""No secret comes back out: PortOne answers that echo every secret, in every string field
+(and in the request-id headers), on every operation, on the success shape and on each
+error shape.
 
 The secrets: the V2 API secret and the ``Authorization: PortOne …`` value built from it,
 the webhook secret (with and without its ``whsec_`` prefix) — the adapter's own
@@ -165,7 +166,7 @@ def test_success_shapes_that_echo_secrets_carry_none_out(
         answer = echo(load(name), loud(secrets), keep)
         if "id" in keep and "id" in answer:
             answer["id"] = ATTEMPT
-        outcome = parse(httpx.Response(200, json=answer))
+        outcome = parse(httpx.Response(200, json=answer, headers={"x-request-id": loud(secrets)}))
         reached.add(type(outcome))
         assert leaks(outcome, secrets) == [], (table, name)
     if keep:  # the success path itself was taken, with the secrets all around it
@@ -199,6 +200,9 @@ def test_every_error_shape_that_echoes_secrets_carries_none_out(
         httpx.Response(200, text=text),  # a success status with an unreadable body
     ]
     for response in answers:
+        # The request-id header echoes them too; the error quotes it first in str().
+        for header in ("x-request-id", "x-amzn-trace-id"):
+            response.headers[header] = text
         outcome = parse(response)
         assert leaks(outcome, secrets) == [], (table, response.status_code, outcome)
 
