@@ -28,6 +28,7 @@ Charge one real subscriber with test keys (``--live``; variables in examples/REA
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import structlog
 from pydantic import SecretStr
 
 from payfallback import (
@@ -319,7 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--journal", type=Path, default=Path("billing-journal.sqlite3"))
     args = parser.parse_args(argv)
     # Decisions are logged to stderr; the report goes to stdout.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # payfallback is quiet until logging is configured; its events go to stderr here.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its own request lines
     if args.live:
         missing = [
             name

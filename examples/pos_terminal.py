@@ -28,6 +28,7 @@ sale with the order id to check, because charging again could charge twice.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -35,7 +36,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import structlog
 from pydantic import SecretStr
 
 from payfallback import (
@@ -308,7 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--amount must be a positive number of won", file=sys.stderr)
         return BAD_INPUT
     # Decisions are logged to stderr; the terminal's own lines and receipts go to stdout.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # payfallback is quiet until logging is configured; its events go to stderr here.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its own request lines
     router, client = fake_router(down, args.journal)
     with client, router:
         status = " (fake providers; down: " + (", ".join(down) or "none") + ")"

@@ -1,7 +1,16 @@
 """Structured events: stable dotted names, the reason for every decision, no secrets.
 
-Every routing decision is emitted once, through structlog (logger ``"payfallback"``) and
-to any listeners the Router was given (for metrics and alerts). Fields are redacted
+Every routing decision is emitted once, through structlog bound to the standard
+``logging`` logger ``"payfallback"``, and to any listeners the Router was given (for
+metrics and alerts). Like every library, payfallback is quiet by default: that logger has
+a ``NullHandler``, so nothing is printed until the application configures logging, e.g.::
+
+    import logging
+    logging.basicConfig(level=logging.INFO)  # payfallback's events on stderr
+
+(``logging.getLogger("payfallback").setLevel(logging.WARNING)`` keeps only the warnings:
+unknown outcomes, reroutes, owed refunds, breakers opening.) structlog's own
+configuration — its processors and renderer — still shapes each line. Fields are redacted
 *before* they reach either: values of sensitive keys are replaced, :class:`SecretStr`
 values are never unwrapped, and card-number-like digit runs are masked inside any string.
 Bodies and headers are never part of an event.
@@ -15,6 +24,7 @@ who want it on their own log lines too::
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -126,6 +136,10 @@ def is_sensitive_key(key: str) -> bool:
 def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
+    if key in _SAFE_KEYS and isinstance(value, str):
+        # Our own ids: a POS order id of date and time digits is not a card number.
+        # (Secret values are still masked by value, by the Router's scrubber.)
+        return value
     if _sensitive(key):
         return REDACTED
     if isinstance(value, str):
@@ -155,13 +169,28 @@ def redact_processor(
     return redacted
 
 
+def _library_logger(name: str) -> logging.Logger:
+    """The stdlib logger events go to, with a NullHandler: silent until the application
+    configures logging (the convention for libraries in the logging HOWTO)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
 class Events:
     """Emits events to structlog and to listeners; one per Router (no module state)."""
 
     def __init__(self, listeners: Iterable[Listener] = (), *, logger_name: str = "payfallback"):
         self._listeners = tuple(listeners)
-        self._logger_name = logger_name
+        self._std = _library_logger(logger_name)
         self._scrubber: Callable[[str], str] | None = None
+
+    def _logger(self) -> Any:
+        # Wrapped on every call (cheap) so structlog configuration changes, such as
+        # structlog.testing.capture_logs, take effect; the output always goes to the stdlib
+        # logger, never straight to stdout.
+        return structlog.wrap_logger(self._std)
 
     def scrub_with(self, scrubber: Callable[[str], str]) -> None:
         """Also pass every string of every event through ``scrubber`` (the Router gives the
@@ -193,15 +222,13 @@ class Events:
         clean = redact(fields)
         if self._scrubber is not None:
             clean = {k: self._by_value(v) for k, v in clean.items()}
-        # Looked up on every call (not cached) so structlog configuration changes, such as
-        # structlog.testing.capture_logs, take effect.
         level = "warning" if name in _WARNINGS else "info"
-        getattr(structlog.get_logger(self._logger_name), level)(name, **clean)
+        getattr(self._logger(), level)(name, **clean)
         for listener in self._listeners:
             try:
                 listener(name, clean)
             except Exception as exc:  # a broken metrics hook must never break a payment
-                structlog.get_logger(self._logger_name).error(
+                self._logger().error(
                     "listener.failed",
                     listener=repr(listener),
                     error=self._by_value(scrub(repr(exc))),

@@ -131,3 +131,28 @@ def test_structlog_configuration_is_not_touched() -> None:
     before = structlog.get_config()["processors"]
     Events().emit("payment.attempt", provider="toss")
     assert structlog.get_config()["processors"] == before
+
+
+def test_events_are_quiet_until_logging_is_configured(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    Events().emit("payment.attempt", order_id="POS-20261204-214626-001", provider="toss")
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", "")
+    # The application turns them on through the standard logging module.
+    with caplog.at_level("INFO", logger="payfallback"):
+        Events().emit("payment.unknown", order_id="POS-20261204-214626-001", provider="toss")
+    [record] = [r for r in caplog.records if r.name == "payfallback"]
+    assert record.levelname == "WARNING"
+    assert "payment.unknown" in record.getMessage()
+    # An order id of date and time digits is an id, not a card number to mask.
+    assert "POS-20261204-214626-001" in record.getMessage()
+
+
+def test_secret_values_given_by_the_router_are_masked_in_every_field() -> None:
+    events = Events()
+    events.scrub_with(lambda text: text.replace(BILLING_KEY, "[redacted]"))
+    seen: list[Mapping[str, Any]] = []
+    events.add_listener(lambda name, fields: seen.append(fields))
+    events.emit("payment.unknown", reason=f"echoed {BILLING_KEY}", order_id=BILLING_KEY)
+    assert BILLING_KEY not in repr(seen)
