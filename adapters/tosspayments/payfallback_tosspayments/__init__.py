@@ -74,21 +74,20 @@ Classification choices that go beyond the docs, each the safe side: anything "al
 processed" (``ALREADY_PROCESSED_PAYMENT``, ``DUPLICATED_ORDER_ID``, …), every 5xx and
 ``PROVIDER_ERROR`` on a money-moving call, and every code this adapter does not know there,
 is ``OutcomeUnknown`` (resolve by lookup); ``409 IDEMPOTENT_REQUEST_PROCESSING`` is
-``OutcomeUnknown`` with a ``retry_after`` hint — the first request may be moving money right
-now, so rerouting (which ``ProviderUnavailable`` would allow) could charge twice, while a
-replay with the same key is safe and returns the first request's answer.
+``RequestInFlight`` (an ``OutcomeUnknown``) with a ``retry_after`` hint — the first request
+may be moving money right now, so rerouting (which ``ProviderUnavailable`` would allow)
+could charge twice, while a replay with the same key is safe and returns the first
+request's answer.
 """
 
 from payfallback_tosspayments._ops import BASE_URL, SUPPORTED_METHODS, TossPayments
-from payfallback_tosspayments._wire import CODE_TABLE, STATUS_STATES, Kind, PaymentStatus, Rule
+from payfallback_tosspayments._wire import CODE_TABLE, STATUS_STATES, PaymentStatus
 
 __all__ = [
     "BASE_URL",
     "CODE_TABLE",
     "STATUS_STATES",
     "SUPPORTED_METHODS",
-    "Kind",
     "PaymentStatus",
-    "Rule",
     "TossPayments",
 ]

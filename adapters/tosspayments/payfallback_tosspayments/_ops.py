@@ -16,32 +16,31 @@ on every retry; Toss keeps it 15 days and replays the first answer — errors in
 any repeat). Lookups use ``GET /v1/payments/{paymentKey}`` once the payment key is known
 and ``GET /v1/payments/orders/{orderId}`` before, so an attempt whose answer was lost is
 found by our attempt id alone.
+
+Every error is made by the instance's :class:`~payfallback.adapter.AdapterKit`; what stays
+here are Toss's quirks: the ``orderId`` alphabet, the fail URL's ``code``/``message``, a
+success answer that must name this attempt's ``orderId`` and ``paymentKey`` (idempotency
+keys are scoped by URL, not body), ``PARTIAL_CANCELED`` with nothing left, and
+``NOT_FOUND_PAYMENT`` as a lookup's answer.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar, Final
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
+from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth, read_object
+from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money
 from payfallback.provider import (
-    MONEY_MOVING,
     Approved,
     ApproveRequest,
     Cancelled,
@@ -58,26 +57,29 @@ from payfallback.provider import (
     Status,
     TxnState,
     VoidRequest,
-    classify_http_status,
-    parse_retry_after,
 )
 from payfallback_tosspayments._wire import (
+    CODE_TABLE,
     STATUS_STATES,
     BillingChargeBody,
     CancelBody,
     ConfirmBody,
-    Kind,
     PaymentStatus,
     TossError,
     TossPayment,
-    rule_for,
 )
 
-__all__ = ["BASE_URL", "SUPPORTED_METHODS", "TossPayments"]
+__all__ = ["BASE_URL", "LABEL", "NAME", "SUPPORTED_METHODS", "TossPayments"]
 
-BASE_URL = "https://api.tosspayments.com"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-TRACE_HEADER = "x-tosspayments-trace-id"
+NAME: Final = "tosspayments"
+#: The provider's name in messages.
+LABEL: Final = "Toss Payments"
+BASE_URL: Final = "https://api.tosspayments.com"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+#: Toss's request id on its answers, which Toss support asks for (threads on
+#: https://techchat.tosspayments.com quote it; every captured answer carries it)
+#: [3rd-party; sure]. Kept as ``provider_request_id``.
+TRACE_HEADER: Final = "x-tosspayments-trace-id"
 
 #: What the merchant page passes to the Toss SDK's ``requestPayment`` for each method. The
 #: wallets Toss fronts open directly with ``flowMode: DIRECT`` and their ``easyPay`` code.
@@ -155,7 +157,7 @@ def _secret(value: SecretStr | str, setting: str) -> SecretStr:
         raise ConfigurationError(
             f"tosspayments: {setting} is empty; pass the secret key from the Toss developer "
             "center (test_sk_… for test, live_sk_… for live)",
-            provider="tosspayments",
+            provider=NAME,
         )
     return secret
 
@@ -176,7 +178,7 @@ def _methods(methods: Iterable[Method | str]) -> frozenset[Method]:
         raise ConfigurationError(
             f"tosspayments does not offer {', '.join(unknown)}; supported: "
             + ", ".join(sorted(m.value for m in SUPPORTED_METHODS)),
-            provider="tosspayments",
+            provider=NAME,
         )
     return frozenset(chosen)
 
@@ -187,7 +189,7 @@ def _flows(flows: Iterable[Flow | str]) -> frozenset[Flow]:
     except ValueError:
         raise ConfigurationError(
             "tosspayments: flows must be among " + ", ".join(f.value for f in Flow),
-            provider="tosspayments",
+            provider=NAME,
         ) from None
 
 
@@ -204,32 +206,17 @@ def _datetime(value: str | None) -> datetime | None:
         return None
 
 
-def _clip(text: str | None) -> str | None:
-    if not text:
-        return None
-    text = " ".join(text.split())
-    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
-
-
-def _request_id(response: httpx.Response) -> str | None:
-    value = response.headers.get(TRACE_HEADER)
-    return str(value) if value else None
-
-
-def _object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _error_body(response: httpx.Response) -> TossError:
-    data = _object(response)
+    data = read_object(response)
     try:
         return TossError.model_validate(data) if data is not None else TossError()
     except ValidationError:  # e.g. a non-string code: treat as no code at all
         return TossError()
+
+
+def _carries(kit: AdapterKit, *values: str | None) -> bool:
+    """Whether any of ``values`` (fields an outcome would carry) holds a declared secret."""
+    return any(value and kit.secrets.contains(value) for value in values)
 
 
 class TossPayments:
@@ -244,9 +231,17 @@ class TossPayments:
     * ``methods`` / ``flows`` — narrow what this MID is contracted for (billing charges
       need their own contract); default: everything the adapter supports.
     * ``base_url`` — for tests against a stub; the same host serves test and live keys.
+
+    Secrets. :attr:`secrets` holds the secret key and the ``Authorization`` value built
+    from it (whole, and its base64 part alone); the Router scrubs them from everything,
+    and every error text here passes through the kit's cleaner, which scrubs them too.
+    The billing key of a charge (and the customer key it is paired with) are request
+    secrets: the parse of that charge scrubs them as well. The client key is public by
+    design, and the success URL carries no one-time token (``paymentKey``, ``orderId``,
+    ``amount``): neither is declared. Error texts never quote an echoed field.
     """
 
-    name: str = "tosspayments"
+    name: str = NAME
     capabilities: Capabilities
 
     #: Toss expires a payment the merchant does not confirm this long after the
@@ -282,6 +277,26 @@ class TossPayments:
                 provider=self.name,
             )
         self.client_key = client_key or None
+        # Basic auth with the secret key as user name and an empty password: the trailing
+        # colon is part of what is encoded.
+        self._auth = SecretStr(basic_auth(raw))
+        #: Every credential and the Authorization value built from it; the Router scrubs
+        #: these from every error, event, log line and journal row.
+        self.secrets: Secrets = Secrets(
+            self._secret_key,
+            self._auth,
+            self._auth.get_secret_value().removeprefix("Basic "),
+        )
+        self.kit = AdapterKit(
+            provider=NAME,
+            label=LABEL,
+            codes=CODE_TABLE,
+            request_id_headers=(TRACE_HEADER,),
+            hints=_HINTS,
+            secrets=self.secrets,
+            in_flight_retry_after=_IN_FLIGHT_RETRY_AFTER,
+            message_max=_MESSAGE_MAX,
+        )
         chosen_methods = SUPPORTED_METHODS if methods is None else _methods(methods)
         chosen_flows = frozenset(Flow) if flows is None else _flows(flows)
         self.base_url = base_url.rstrip("/")
@@ -312,15 +327,16 @@ class TossPayments:
 
         Raises ``InvalidRequest`` for a checkout Toss would refuse.
         """
-        self._check_method(req.method, Operation.READY, req.attempt_id)
-        self._check_krw(req.order.amount, Operation.READY, req.attempt_id)
-        self._check_order_id(req.attempt_id, Operation.READY)
+        op, kit = Operation.READY, self.kit
+        kit.check_method(req.method, self.capabilities, op, req.attempt_id)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
+        self._check_order_id(req.attempt_id, op)
         for label, url in (("success", req.return_urls.success), ("fail", req.return_urls.fail)):
             if not url.startswith(("https://", "http://")):
-                raise self._invalid(
-                    f"return_urls.{label} {url!r} must be an absolute http(s) URL: Toss "
-                    "redirects the customer to it",
-                    Operation.READY,
+                raise kit.invalid(
+                    f"return_urls.{label} must be an absolute http(s) URL: Toss redirects the "
+                    "customer to it",
+                    op,
                     req.attempt_id,
                 )
         return None
@@ -349,7 +365,7 @@ class TossPayments:
     # -- approve: POST /v1/payments/confirm --------------------------------------------------
 
     def build_approve(self, req: ApproveRequest) -> httpx.Request:
-        op = Operation.APPROVE
+        op, kit = Operation.APPROVE, self.kit
         params = req.callback_params
         payment_key = params.get("paymentKey") or req.provider_txn_id
         if not payment_key:
@@ -357,20 +373,17 @@ class TossPayments:
                 # The fail URL's parameters (code, message, orderId): the customer or the
                 # card company ended the payment in the window; there is nothing to confirm.
                 raise self._callback_failure(code, params.get("message"), req.attempt_id)
-            raise self._invalid(
+            raise kit.invalid(
                 "callback_params has no paymentKey: pass the query parameters Toss appended "
                 "to successUrl (paymentKey, orderId, amount)",
                 op,
                 req.attempt_id,
             )
-        if len(payment_key) > _PAYMENT_KEY_MAX:
-            raise self._invalid(
-                f"paymentKey is longer than {_PAYMENT_KEY_MAX} characters", op, req.attempt_id
-            )
+        kit.check_length(payment_key, "paymentKey", op, req.attempt_id, maximum=_PAYMENT_KEY_MAX)
         if (order_id := params.get("orderId")) is not None and order_id != req.attempt_id:
-            raise self._invalid(
-                f"callback orderId {order_id!r} is not this checkout's {req.attempt_id!r}; "
-                "the redirect belongs to another checkout",
+            raise kit.invalid(
+                f"the callback's orderId is not this checkout's {req.attempt_id!r}; the "
+                "redirect belongs to another checkout",
                 op,
                 req.attempt_id,
             )
@@ -378,15 +391,15 @@ class TossPayments:
         if (amount := params.get("amount")) is not None and amount.strip() != str(expected):
             # Toss's docs require this check before confirming: the amount travelled
             # through the browser and may have been altered.
-            raise self._invalid(
-                f"callback amount {amount!r} does not match the order amount {expected}; "
-                "not confirming a payment for a different amount",
+            raise kit.invalid(
+                f"the callback's amount does not match the order amount {expected}; not "
+                "confirming a payment for a different amount",
                 op,
                 req.attempt_id,
             )
-        self._check_krw(req.order.amount, op, req.attempt_id)
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         self._check_order_id(req.attempt_id, op)
-        body = self._body(
+        body = kit.body(
             ConfirmBody,
             op,
             req.attempt_id,
@@ -394,42 +407,37 @@ class TossPayments:
             order_id=req.attempt_id,
             amount=expected,
         )
-        return self._post("/v1/payments/confirm", body, req.idempotency_key, op, req.attempt_id)
+        return self._post("/v1/payments/confirm", body.body(), req.idempotency_key, op, req)
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
         payment_key = req.callback_params.get("paymentKey") or req.provider_txn_id
-        return self._parse_payment(Operation.APPROVE, req.attempt_id, response, payment_key)
+        return self._parse_payment(
+            self.kit, Operation.APPROVE, req.attempt_id, response, payment_key
+        )
 
     # -- charge: POST /v1/billing/{billingKey} -----------------------------------------------
 
     def build_charge(self, req: ChargeRequest) -> httpx.Request:
         op = Operation.CHARGE
-        instrument = req.instrument
-        if instrument.provider != self.name:
-            raise self._invalid(
-                f"the instrument belongs to {instrument.provider!r}, not {self.name!r}",
-                op,
-                req.attempt_id,
-            )
-        if not instrument.customer_key:
-            raise self._invalid(
+        billing_key = self.kit.check_instrument(req.instrument, req.attempt_id)
+        kit = self._charge_kit(req)
+        if not req.instrument.customer_key:
+            raise kit.invalid(
                 "Toss charges a billing key only with the customerKey it was issued for; set "
                 "Instrument.customer_key",
                 op,
                 req.attempt_id,
             )
-        billing_key = instrument.billing_key.get_secret_value()
-        if not billing_key or len(billing_key) > _BILLING_KEY_MAX:
-            raise self._invalid(
-                f"the billing key must be 1-{_BILLING_KEY_MAX} characters", op, req.attempt_id
-            )
-        self._check_krw(req.order.amount, op, req.attempt_id)
+        kit.check_length(
+            billing_key, "the billing key", op, req.attempt_id, maximum=_BILLING_KEY_MAX
+        )
+        kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         self._check_order_id(req.attempt_id, op)
-        body = self._body(
+        body = kit.body(
             BillingChargeBody,
             op,
             req.attempt_id,
-            customer_key=instrument.customer_key,
+            customer_key=req.instrument.customer_key,
             amount=req.order.amount.amount,
             order_id=req.attempt_id,
             order_name=req.order.name,
@@ -437,18 +445,20 @@ class TossPayments:
         )
         # The billing key is a path segment: escape everything, "/" and "=" included.
         path = "/v1/billing/" + quote(billing_key, safe="")
-        return self._post(path, body, req.idempotency_key, op, req.attempt_id)
+        return self._post(path, body.body(), req.idempotency_key, op, req)
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        return self._parse_payment(Operation.CHARGE, req.attempt_id, response, None)
+        return self._parse_payment(
+            self._charge_kit(req), Operation.CHARGE, req.attempt_id, response, None
+        )
 
     # -- lookup: GET /v1/payments/{paymentKey} | /v1/payments/orders/{orderId} --------------
 
     def build_lookup(self, req: LookupRequest) -> httpx.Request:
-        op = Operation.LOOKUP
+        op, kit = Operation.LOOKUP, self.kit
         if req.provider_txn_id:
             if len(req.provider_txn_id) > _PAYMENT_KEY_MAX:
-                raise self._invalid("provider_txn_id is not a Toss paymentKey", op, req.attempt_id)
+                raise kit.invalid("provider_txn_id is not a Toss paymentKey", op, req.attempt_id)
             path = "/v1/payments/" + quote(req.provider_txn_id, safe="")
         else:
             self._check_order_id(req.attempt_id, op)
@@ -456,73 +466,67 @@ class TossPayments:
         return httpx.Request("GET", self.base_url + path, headers=self._headers())
 
     def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
-        op = Operation.LOOKUP
+        """The payment's status as a :class:`Status`.
+
+        ``NOT_FOUND`` for the documented "no such payment" (``404 NOT_FOUND_PAYMENT``):
+        whether that proves nothing moved is the Router's decision (Toss documents no
+        settle window, so it never does). ``NOT_PAID`` only for a record that says the
+        payment failed (``ABORTED``) or ran out (``EXPIRED``).
+        """
+        op, kit = Operation.LOOKUP, self.kit
         if not response.is_success:
-            rule = rule_for(_error_body(response).code)
-            if rule is not None and rule.kind_for(op) is Kind.NOT_FOUND:
-                # The documented "no such payment": nothing was created under this key.
+            code = _error_body(response).code
+            if kit.verdict(code, op) is Verdict.NOT_FOUND:
+                # The documented "no such payment": nothing is held under this key now.
                 return Status(state=TxnState.NOT_FOUND, provider_txn_id=req.provider_txn_id)
-            return Failed(self._error_from(response, op, req.attempt_id))
-        payment = self._read_payment(response, op, req.attempt_id)
+            return self._failure(kit, op, req.attempt_id, response)
+        payment = self._read_payment(kit, response, op, req.attempt_id)
         if isinstance(payment, Failed):
             return payment
         if payment.order_id is not None and payment.order_id != req.attempt_id:
             return Failed(
-                self._invalid(
-                    f"the payment Toss returned belongs to order {payment.order_id!r}, not to "
-                    f"attempt {req.attempt_id!r}; the paymentKey on record is wrong",
+                kit.invalid(
+                    f"the payment Toss returned belongs to another orderId, not to attempt "
+                    f"{req.attempt_id!r}; the paymentKey on record is wrong",
                     op,
                     req.attempt_id,
                     response,
                 )
             )
-        if (
-            req.provider_txn_id
-            and payment.payment_key
-            and payment.payment_key != req.provider_txn_id
-        ):
+        if req.provider_txn_id:
+            if payment.payment_key and payment.payment_key != req.provider_txn_id:
+                return Failed(
+                    kit.invalid(
+                        "Toss returned a different paymentKey than the one looked up",
+                        op,
+                        req.attempt_id,
+                        response,
+                    )
+                )
+        elif _carries(kit, payment.payment_key):
             return Failed(
-                self._invalid(
-                    "Toss returned a different paymentKey than the one looked up",
+                kit.unreadable(
+                    "Toss answered the lookup with a credential as its paymentKey",
                     op,
                     req.attempt_id,
                     response,
                 )
             )
-        return self._status(payment, op, req.attempt_id, req.provider_txn_id, response)
+        return self._status(kit, payment, op, req.attempt_id, req.provider_txn_id, response)
 
     # -- cancel: POST /v1/payments/{paymentKey}/cancel ---------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
-        op = Operation.CANCEL
+        op, kit = Operation.CANCEL, self.kit
         if not req.provider_txn_id or len(req.provider_txn_id) > _PAYMENT_KEY_MAX:
-            raise self._invalid(
+            raise kit.invalid(
                 "provider_txn_id must be the Toss paymentKey of the payment", op, req.attempt_id
             )
-        self._check_krw(req.amount, op, req.attempt_id)
-        if req.amount.currency != req.order.amount.currency:
-            raise self._invalid(
-                f"cancel in {req.amount.currency} of an order paid in {req.order.amount.currency}",
-                op,
-                req.attempt_id,
-            )
-        if req.amount.amount <= 0:
-            raise self._invalid("the cancel amount must be greater than zero", op, req.attempt_id)
-        if req.amount.amount > req.expected_remaining:
-            raise self._invalid(
-                f"cannot cancel {req.amount.amount}: only {req.expected_remaining} is still "
-                "cancellable on this payment",
-                op,
-                req.attempt_id,
-            )
-        reason = req.reason.strip()
-        if not reason or len(reason) > _CANCEL_REASON_MAX:
-            raise self._invalid(
-                f"Toss needs a cancel reason of 1-{_CANCEL_REASON_MAX} characters",
-                op,
-                req.attempt_id,
-            )
-        body = self._body(
+        kit.check_cancel(req, self.capabilities)
+        reason = kit.check_length(
+            req.reason.strip(), "the cancel reason", op, req.attempt_id, maximum=_CANCEL_REASON_MAX
+        )
+        body = kit.body(
             CancelBody,
             op,
             req.attempt_id,
@@ -532,18 +536,18 @@ class TossPayments:
             refundable_amount=req.expected_remaining,
         )
         path = f"/v1/payments/{quote(req.provider_txn_id, safe='')}/cancel"
-        return self._post(path, body, req.idempotency_key, op, req.attempt_id)
+        return self._post(path, body.body(), req.idempotency_key, op, req)
 
     def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
-        op = Operation.CANCEL
+        op, kit = Operation.CANCEL, self.kit
         if not response.is_success:
-            return Failed(self._error_from(response, op, req.attempt_id))
-        payment = self._read_payment(response, op, req.attempt_id)
+            return self._failure(kit, op, req.attempt_id, response)
+        payment = self._read_payment(kit, response, op, req.attempt_id)
         if isinstance(payment, Failed):
             return payment
         if payment.payment_key and payment.payment_key != req.provider_txn_id:
             return Failed(
-                self._unknown(
+                kit.unknown(
                     "Toss answered the cancel for a different paymentKey",
                     op,
                     req.attempt_id,
@@ -553,13 +557,13 @@ class TossPayments:
         last = payment.cancels[-1] if payment.cancels else None
         if last is None or last.cancel_amount is None:
             return Failed(
-                self._unknown(
+                kit.unknown(
                     "Toss answered the cancel without a cancel record", op, req.attempt_id, response
                 )
             )
         if last.cancel_amount != req.amount.amount:
             return Failed(
-                self._unknown(
+                kit.unknown(
                     f"Toss's latest cancel is {last.cancel_amount}, not the {req.amount.amount} "
                     "asked for; look the payment up",
                     op,
@@ -573,14 +577,19 @@ class TossPayments:
             settled = False  # overseas wallets cancel asynchronously
         else:
             return Failed(
-                self._unknown(
-                    f"the cancel is {last.cancel_status}, not DONE", op, req.attempt_id, response
+                kit.unknown(
+                    "Toss's latest cancel is neither DONE nor IN_PROGRESS; look the payment up",
+                    op,
+                    req.attempt_id,
+                    response,
+                    code=last.cancel_status,
                 )
             )
         remaining = (
             payment.balance_amount if payment.balance_amount is not None else last.refundable_amount
         )
         money = self._money(
+            kit,
             last.cancel_amount,
             payment.currency or req.amount.currency,
             op,
@@ -603,11 +612,16 @@ class TossPayments:
 
     # -- building ----------------------------------------------------------------------------
 
+    def _charge_kit(self, req: ChargeRequest) -> AdapterKit:
+        """The kit, also scrubbing the secrets of one charge: its billing key and the
+        customer key it is paired with."""
+        extra = Secrets(req.instrument.billing_key, req.instrument.customer_key)
+        if not extra:
+            return self.kit
+        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
+
     def _headers(self) -> dict[str, str]:
-        # Basic auth with the secret key as user name and an empty password: the trailing
-        # colon is part of what is encoded.
-        token = base64.b64encode(f"{self._secret_key.get_secret_value()}:".encode()).decode("ascii")
-        return {"Authorization": f"Basic {token}", "Accept": "application/json"}
+        return {"Authorization": self._auth.get_secret_value(), "Accept": "application/json"}
 
     def _post(
         self,
@@ -615,14 +629,15 @@ class TossPayments:
         body: Mapping[str, object],
         idempotency_key: str,
         op: Operation,
-        attempt_id: str,
+        req: ApproveRequest | ChargeRequest | CancelRequest,
     ) -> httpx.Request:
-        if not idempotency_key or len(idempotency_key) > _IDEMPOTENCY_KEY_MAX:
-            raise self._invalid(
-                f"the idempotency key must be 1-{_IDEMPOTENCY_KEY_MAX} characters for Toss",
-                op,
-                attempt_id,
-            )
+        self.kit.check_length(
+            idempotency_key,
+            "the idempotency key",
+            op,
+            req.attempt_id,
+            maximum=_IDEMPOTENCY_KEY_MAX,
+        )
         return httpx.Request(
             "POST",
             self.base_url + path,
@@ -634,37 +649,9 @@ class TossPayments:
             content=_json(body),
         )
 
-    def _body(
-        self,
-        model: type[ConfirmBody | BillingChargeBody | CancelBody],
-        op: Operation,
-        attempt_id: str,
-        **fields: Any,
-    ) -> dict[str, object]:
-        try:
-            return model(**fields).body()
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_url=False, include_input=False)
-            )
-            raise self._invalid(f"request Toss would reject: {problems}", op, attempt_id) from None
-
-    def _check_method(self, method: Method, op: Operation, attempt_id: str) -> None:
-        if method not in self.capabilities.methods:
-            raise self._invalid(
-                f"{method.value} is not offered by this tosspayments configuration", op, attempt_id
-            )
-
-    def _check_krw(self, money: Money, op: Operation, attempt_id: str) -> None:
-        if money.currency not in self.capabilities.currencies:
-            raise self._invalid(
-                f"tosspayments takes KRW here, not {money.currency}", op, attempt_id
-            )
-
     def _check_order_id(self, attempt_id: str, op: Operation) -> None:
         if not _ORDER_ID.fullmatch(attempt_id):
-            raise self._invalid(
+            raise self.kit.invalid(
                 f"Toss's orderId (our attempt id {attempt_id!r}) must be 6-64 letters, digits, "
                 "'-' or '_'; use an order id of at least 4 characters",
                 op,
@@ -674,34 +661,59 @@ class TossPayments:
     def _callback_failure(
         self, code: str, message: str | None, attempt_id: str
     ) -> PayfallbackError:
-        rule = rule_for(code)
-        where = self._where(Operation.APPROVE, attempt_id, None, code)
-        text = _clip(message) or code
-        if rule is not None and rule.kind_for(Operation.APPROVE) is Kind.DECLINED:
-            return Declined(f"the payment ended in the Toss window: {text}", **where)
-        return InvalidRequest(
-            f"the callback is Toss's failUrl redirect ({text}); there is no payment to confirm",
-            **where,
+        """The fail URL's ``code``/``message``: the decline they describe, or (a code that
+        is not a decline) a callback that is not a payment to confirm."""
+        op, kit = Operation.APPROVE, self.kit
+        said = kit.clean(message) or kit.clean(code, limit=64)
+        if kit.verdict(code, op) is Verdict.DECLINED:
+            return kit.error(
+                Verdict.DECLINED,
+                op,
+                attempt_id,
+                code=code,
+                text=f"the payment ended in the Toss payment window: {said}",
+            )
+        return kit.error(
+            Verdict.INVALID,
+            op,
+            attempt_id,
+            code=code,
+            text=f"the callback is Toss's failUrl redirect ({said}); there is no payment to "
+            "confirm",
         )
 
     # -- parsing -----------------------------------------------------------------------------
 
+    def _failure(
+        self, kit: AdapterKit, op: Operation, attempt_id: str, response: httpx.Response
+    ) -> Failed:
+        """An error answer ``{code, message}``, classified by the kit (table, then status)."""
+        error = _error_body(response)
+        return Failed(
+            kit.classify(op, attempt_id, response, code=error.code, message=error.message)
+        )
+
     def _parse_payment(
-        self, op: Operation, attempt_id: str, response: httpx.Response, payment_key: str | None
+        self,
+        kit: AdapterKit,
+        op: Operation,
+        attempt_id: str,
+        response: httpx.Response,
+        payment_key: str | None,
     ) -> Outcome:
         """The answer to a confirm or a billing charge: approved, or why not."""
         if not response.is_success:
-            return Failed(self._error_from(response, op, attempt_id))
-        payment = self._read_payment(response, op, attempt_id)
+            return self._failure(kit, op, attempt_id, response)
+        payment = self._read_payment(kit, response, op, attempt_id)
         if isinstance(payment, Failed):
             return payment
         if payment.order_id is not None and payment.order_id != attempt_id:
             # Toss keys idempotency on the key alone, not the body: a key reused across
             # orders replays another order's answer. Never take it as this order's success.
             return Failed(
-                self._unknown(
-                    f"Toss answered for order {payment.order_id!r}, not {attempt_id!r}; look the "
-                    "attempt up by its orderId",
+                kit.unknown(
+                    f"Toss answered for another orderId, not {attempt_id!r}; look the attempt "
+                    "up by its orderId",
                     op,
                     attempt_id,
                     response,
@@ -709,12 +721,21 @@ class TossPayments:
             )
         if not payment.payment_key:
             return Failed(
-                self._unknown("Toss's success answer has no paymentKey", op, attempt_id, response)
+                kit.unknown("Toss's success answer has no paymentKey", op, attempt_id, response)
             )
         if payment_key is not None and payment.payment_key != payment_key:
             return Failed(
-                self._unknown(
+                kit.unknown(
                     "Toss answered for a different paymentKey than confirmed",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        if _carries(kit, payment.payment_key):
+            return Failed(
+                kit.unknown(
+                    f"Toss answered the {op.value} with a credential as its paymentKey",
                     op,
                     attempt_id,
                     response,
@@ -724,12 +745,12 @@ class TossPayments:
         if status == PaymentStatus.DONE:
             if payment.total_amount is None:
                 return Failed(
-                    self._unknown(
+                    kit.unknown(
                         "Toss's success answer has no totalAmount", op, attempt_id, response
                     )
                 )
             money = self._money(
-                payment.total_amount, payment.currency or "KRW", op, attempt_id, response
+                kit, payment.total_amount, payment.currency or "KRW", op, attempt_id, response
             )
             if isinstance(money, Failed):
                 return money
@@ -744,7 +765,7 @@ class TossPayments:
             amount = None
             if payment.total_amount is not None:
                 money = self._money(
-                    payment.total_amount, payment.currency or "KRW", op, attempt_id, response
+                    kit, payment.total_amount, payment.currency or "KRW", op, attempt_id, response
                 )
                 if isinstance(money, Failed):
                     return money
@@ -756,17 +777,18 @@ class TossPayments:
                 provider_status=status,
             )
         return Failed(
-            self._unknown(
-                f"Toss answered the {op.value} with status {status!r}, not DONE; "
-                "look the payment up",
+            kit.unknown(
+                f"Toss answered the {op.value} with a status other than DONE; look the payment up",
                 op,
                 attempt_id,
                 response,
+                code=status,
             )
         )
 
     def _status(
         self,
+        kit: AdapterKit,
         payment: TossPayment,
         op: Operation,
         attempt_id: str,
@@ -778,19 +800,19 @@ class TossPayments:
             status = PaymentStatus(raw or "")
         except ValueError:
             return Failed(
-                self._unknown(
-                    f"Toss reports status {raw!r}, which this adapter does not know; resolve the "
-                    "payment by hand",
+                kit.unknown(
+                    "Toss reports a status this adapter does not know; resolve the payment by hand",
                     op,
                     attempt_id,
                     response,
+                    code=raw,
                 )
             )
         state = STATUS_STATES[status]
         total, balance = payment.total_amount, payment.balance_amount
         amount: Money | None = None
         if total is not None:
-            money = self._money(total, payment.currency or "KRW", op, attempt_id, response)
+            money = self._money(kit, total, payment.currency or "KRW", op, attempt_id, response)
             if isinstance(money, Failed):
                 return money
             amount = money
@@ -806,7 +828,7 @@ class TossPayments:
             state = TxnState.CANCELLED
         if state is TxnState.PAID and amount is None:
             return Failed(
-                self._unknown(
+                kit.unknown(
                     "Toss reports the payment paid without its totalAmount",
                     op,
                     attempt_id,
@@ -818,146 +840,45 @@ class TossPayments:
             provider_txn_id=payment.payment_key or payment_key,
             amount=amount,
             cancelled=cancelled,
-            provider_status=raw,
+            provider_status=status.value,
         )
 
     def _read_payment(
-        self, response: httpx.Response, op: Operation, attempt_id: str
+        self, kit: AdapterKit, response: httpx.Response, op: Operation, attempt_id: str
     ) -> TossPayment | Failed:
-        data = _object(response)
+        data = read_object(response)
         if data is not None:
             try:
                 return TossPayment.model_validate(data)
             except ValidationError:
                 pass
-        text = (
-            f"Toss answered the {op.value} with HTTP {response.status_code} and a body "
-            "that is not a Payment"
+        return Failed(
+            kit.unreadable(
+                f"Toss answered the {op.value} with HTTP {response.status_code} and a body "
+                "that is not a Payment",
+                op,
+                attempt_id,
+                response,
+            )
         )
-        if op in MONEY_MOVING:
-            return Failed(self._unknown(text, op, attempt_id, response))
-        return Failed(ProviderUnavailable(text, **self._where(op, attempt_id, response, None)))
 
     def _money(
-        self, amount: int, currency: str, op: Operation, attempt_id: str, response: httpx.Response
+        self,
+        kit: AdapterKit,
+        amount: int,
+        currency: str,
+        op: Operation,
+        attempt_id: str,
+        response: httpx.Response,
     ) -> Money | Failed:
         try:
             return Money(amount=amount, currency=currency)
         except PayfallbackError:
             return Failed(
-                self._unknown(
-                    f"Toss reports an amount this adapter cannot read ({currency})",
+                kit.unknown(
+                    "Toss reports an amount or a currency this adapter cannot read",
                     op,
                     attempt_id,
                     response,
                 )
             )
-
-    def _error_from(
-        self, response: httpx.Response, op: Operation, attempt_id: str
-    ) -> PayfallbackError:
-        """Classify an error answer by its code, or by HTTP status when the code is unknown."""
-        error = _error_body(response)
-        code, message = error.code, _clip(error.message)
-        rule = rule_for(code)
-        if rule is None:
-            if code and op in MONEY_MOVING and response.status_code not in (429, 503):
-                return self._unknown(
-                    f"Toss answered the {op.value} with HTTP {response.status_code} and a code "
-                    "this adapter does not know"
-                    + (f" ({message})" if message else "")
-                    + "; the payment may have been processed — look it up",
-                    op,
-                    attempt_id,
-                    response,
-                    code,
-                )
-            # No code we know: the HTTP status is all there is to go on.
-            return classify_http_status(
-                response,
-                provider=self.name,
-                operation=op,
-                attempt_id=attempt_id,
-                provider_code=code,
-                message=message,
-            )
-        return self._make(
-            rule.kind_for(op),
-            code=code,
-            message=message,
-            op=op,
-            attempt_id=attempt_id,
-            response=response,
-        )
-
-    def _make(
-        self,
-        kind: Kind,
-        *,
-        code: str | None,
-        message: str | None,
-        op: Operation,
-        attempt_id: str,
-        response: httpx.Response,
-    ) -> PayfallbackError:
-        where = self._where(op, attempt_id, response, code)
-        told = f": {message}" if message else ""
-        hint = _HINTS.get(code or "")
-        tail = f" — {hint}" if hint else ""
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        subject = (
-            "cancel" if op is Operation.CANCEL else "payment" if op in MONEY_MOVING else op.value
-        )
-        if kind is Kind.DECLINED:
-            verb = "refused the cancel" if op is Operation.CANCEL else "declined the payment"
-            return Declined(f"Toss {verb}{told}{tail}", **where)
-        if kind is Kind.UNAVAILABLE:
-            return ProviderUnavailable(
-                f"Toss did not process the {subject} and asks to try later{told}{tail}",
-                retry_after=retry_after,
-                **where,
-            )
-        if kind is Kind.UNKNOWN:
-            return OutcomeUnknown(
-                f"Toss may have processed the {subject}{told}; look it up before acting "
-                f"again{tail}",
-                retry_after=retry_after,
-                **where,
-            )
-        if kind is Kind.IN_FLIGHT:
-            return OutcomeUnknown(
-                f"the first {op.value} request with this Idempotency-Key is still being processed "
-                f"at Toss{told}{tail}",
-                retry_after=retry_after if retry_after is not None else _IN_FLIGHT_RETRY_AFTER,
-                **where,
-            )
-        if kind is Kind.CONFIGURATION:
-            return ConfigurationError(f"Toss rejected the merchant set-up{told}{tail}", **where)
-        # INVALID, and NOT_FOUND outside a lookup (no such payment for a confirm or cancel).
-        return InvalidRequest(f"Toss rejected the {op.value} request{told}{tail}", **where)
-
-    def _where(
-        self, op: Operation, attempt_id: str, response: httpx.Response | None, code: str | None
-    ) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "operation": op.value,
-            "attempt_id": attempt_id,
-            "provider_code": code,
-            "provider_request_id": _request_id(response) if response is not None else None,
-        }
-
-    def _invalid(
-        self, message: str, op: Operation, attempt_id: str, response: httpx.Response | None = None
-    ) -> InvalidRequest:
-        return InvalidRequest(message, **self._where(op, attempt_id, response, None))
-
-    def _unknown(
-        self,
-        message: str,
-        op: Operation,
-        attempt_id: str,
-        response: httpx.Response,
-        code: str | None = None,
-    ) -> OutcomeUnknown:
-        return OutcomeUnknown(message, **self._where(op, attempt_id, response, code))

@@ -7,35 +7,35 @@ classified ``OutcomeUnknown`` on a money-moving call) rather than crashing the p
 
 The code table maps every error code Toss documents — the per-API tables of the confirm,
 cancel, billing-charge and payment-lookup APIs, the idempotency codes, and the full core-API
-catalogue on ``/reference/error-codes`` — to one :class:`Kind`, with per-operation
-overrides where the same code means something else on a cancel or a lookup. The
-documented lists are kept as data in ``tests/documented_codes.json`` and a test fails on
-any code the table lacks.
+catalogue on ``/reference/error-codes`` — to one :class:`~payfallback.adapter.CodeRule` of
+the adapter kit, with per-operation overrides where the same code means something else on
+a cancel or a lookup. The documented lists are kept as data in
+``tests/documented_codes.json`` and a test fails on any code the table lacks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payfallback.provider import Operation, TxnState
+from payfallback.adapter import CodeRule, Verdict, code_table
+from payfallback.provider import TxnState
 
 __all__ = [
     "CODE_TABLE",
+    "ERROR_CODES_URL",
+    "IDEMPOTENCY_URL",
     "STATUS_STATES",
     "BillingChargeBody",
     "CancelBody",
     "ConfirmBody",
-    "Kind",
     "PaymentStatus",
-    "Rule",
     "TossCancel",
     "TossError",
     "TossFailure",
     "TossPayment",
-    "rule_for",
 ]
 
 
@@ -71,9 +71,10 @@ class BillingChargeBody(_Request):
 class CancelBody(_Request):
     """``POST /v1/payments/{paymentKey}/cancel`` (결제 취소).
 
-    ``refundableAmount`` is Toss's guard against a stale view: when it differs from what
-    Toss holds as cancellable, the cancel is refused (``NOT_MATCHES_REFUNDABLE_AMOUNT``)
-    and nothing is cancelled — so replaying a cancel can never cancel twice.
+    ``refundableAmount`` ("현재 환불 가능한 금액", https://docs.tosspayments.com/reference)
+    is Toss's guard against a stale view: when it differs from what Toss holds as
+    cancellable, the cancel is refused (``NOT_MATCHES_REFUNDABLE_AMOUNT``) and nothing is
+    cancelled — so replaying a cancel can never cancel twice.
     """
 
     cancel_reason: str = Field(alias="cancelReason", min_length=1, max_length=200)
@@ -178,85 +179,81 @@ STATUS_STATES: dict[PaymentStatus, TxnState] = {
 
 # -- the code table --------------------------------------------------------------------------
 
+#: Where the codes and their meanings are published: the per-API tables and the core-API
+#: catalogue ("전체 에러 목록").
+ERROR_CODES_URL = "https://docs.tosspayments.com/reference/error-codes"
+#: The idempotency codes and what a replay under the same key answers.
+IDEMPOTENCY_URL = "https://docs.tosspayments.com/guides/using-api/idempotency-key"
 
-class Kind(StrEnum):
-    """What an error code tells us, before it becomes one of our errors."""
-
-    #: The customer's card, account or wallet said no (or the customer gave up): Declined.
-    DECLINED = "declined"
-    #: Certainly not processed and worth trying later (maintenance, bank hours, limits of
-    #: the moment): ProviderUnavailable.
-    UNAVAILABLE = "unavailable"
-    #: The provider may have acted (5xx, "already processed", a temporary error during
-    #: processing): OutcomeUnknown, resolved by lookup.
-    UNKNOWN = "unknown"
-    #: ``409 IDEMPOTENT_REQUEST_PROCESSING``: the first request with this key is still
-    #: running. OutcomeUnknown with a ``retry_after`` hint; replaying with the SAME key is
-    #: the way to learn the answer.
-    IN_FLIGHT = "in_flight"
-    #: Our request is wrong: InvalidRequest.
-    INVALID = "invalid"
-    #: Key, contract or merchant set-up is wrong: ConfigurationError.
-    CONFIGURATION = "configuration"
-    #: Lookup only: Toss holds no such payment (Status NOT_FOUND).
-    NOT_FOUND = "not_found"
-
-
-# A read-only lookup cannot have moved money, so what would be "unknown" or a decline on a
-# payment call is, on a lookup, only "no answer this time".
-_LOOKUP_DERIVED = {
-    Kind.DECLINED: Kind.UNAVAILABLE,
-    Kind.UNAVAILABLE: Kind.UNAVAILABLE,
-    Kind.UNKNOWN: Kind.UNAVAILABLE,
-    Kind.IN_FLIGHT: Kind.UNAVAILABLE,
-    Kind.INVALID: Kind.INVALID,
-    Kind.CONFIGURATION: Kind.CONFIGURATION,
-    Kind.NOT_FOUND: Kind.NOT_FOUND,
+#: Codes Toss returns that the per-API tables leave out, with where they were seen.
+_SOURCE_OF: Mapping[str, str] = {
+    "ALREADY_REMOVED_BILLING_KEY": (
+        f"{ERROR_CODES_URL} (billing-key deletion); measured on a billing charge with a "
+        "deleted key [3rd-party]"
+    ),
+    "BILLING_KEY_NOT_FOUND": (
+        f"{ERROR_CODES_URL} (billing-key deletion); measured on a billing charge with a "
+        "deleted key [3rd-party]"
+    ),
+    "INVALID_CARD_LOST_OR_STOLEN": "copies of the billing-charge error table [3rd-party]",
+    "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN_BELOW_AMOUNT": (
+        "copies of the billing-charge error table [3rd-party]"
+    ),
+    "EXPIRED_PAYMENT": (
+        "failure.code of an EXPIRED payment, "
+        "https://docs.tosspayments.com/reference/using-api/webhook-events"
+    ),
+    "NOT_SUPPORTED_METHOD": (
+        f"{ERROR_CODES_URL}; https://docs.tosspayments.com/guides/v2/billing/integration-api "
+        "(a billing charge without a billing contract)"
+    ),
+    "INVALID_IDEMPOTENCY_KEY": IDEMPOTENCY_URL,
+    "IDEMPOTENT_REQUEST_PROCESSING": IDEMPOTENCY_URL,
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """How one code is classified: ``default`` on confirm and billing charge, with
-    optional overrides on cancel and on lookup (derived from ``default`` when absent)."""
+def _rows(
+    verdict: Verdict,
+    meaning: str,
+    *codes: str,
+    cancel: Verdict | None = None,
+    read: Verdict | None = None,
+) -> list[tuple[str, CodeRule]]:
+    """One group of codes that share a meaning and a verdict."""
+    return [
+        (
+            code,
+            CodeRule(
+                verdict,
+                meaning=meaning,
+                cancel=cancel,
+                read=read,
+                source=_SOURCE_OF.get(code, ERROR_CODES_URL),
+            ),
+        )
+        for code in codes
+    ]
 
-    default: Kind
-    cancel: Kind | None = None
-    lookup: Kind | None = None
 
-    def kind_for(self, operation: Operation) -> Kind:
-        if operation is Operation.LOOKUP:
-            return self.lookup or _LOOKUP_DERIVED[self.default]
-        if operation is Operation.CANCEL and self.cancel is not None:
-            return self.cancel
-        return self.default
-
-
-def _group(rule: Rule, *codes: str) -> list[tuple[str, Rule]]:
-    return [(code, rule) for code in codes]
-
-
-def _table(*groups: list[tuple[str, Rule]]) -> dict[str, Rule]:
-    table: dict[str, Rule] = {}
+def _table(*groups: list[tuple[str, CodeRule]]) -> Mapping[str, CodeRule]:
+    rows: dict[str, CodeRule] = {}
     for group in groups:
         for code, rule in group:
-            if code in table:  # a code in two groups would silently take the last rule
+            if code in rows:  # a code in two groups would silently take the last rule
                 raise ValueError(f"{code} is classified twice")
-            table[code] = rule
-    return table
+            rows[code] = rule
+    return code_table(rows)
 
 
-_D = Rule(Kind.DECLINED)
-_A = Rule(Kind.UNAVAILABLE)
-_U = Rule(Kind.UNKNOWN)
-_I = Rule(Kind.INVALID)
-_C = Rule(Kind.CONFIGURATION)
+def _declined(meaning: str, *codes: str) -> list[tuple[str, CodeRule]]:
+    # A lookup cannot have been declined: on a read-only call these say only "no answer".
+    return _rows(Verdict.DECLINED, meaning, *codes, read=Verdict.UNAVAILABLE)
 
-CODE_TABLE: dict[str, Rule] = _table(
+
+CODE_TABLE: Mapping[str, CodeRule] = _table(
     # -- declines: the card, account or wallet refused, or the customer gave up ----------
-    _group(
-        _D,
-        # card refused by the issuer or unusable
+    _declined(
+        "the card issuer refused the card, or the card is unusable",
         "INVALID_REJECT_CARD",
         "INVALID_STOPPED_CARD",
         "INVALID_CARD_EXPIRATION",
@@ -273,7 +270,9 @@ CODE_TABLE: dict[str, Rule] = _table(
         "REJECT_CARD_COMPANY",
         "REJECT_ACCOUNT_PAYMENT",
         "REJECT_TOSSPAY_INVALID_ACCOUNT",
-        # limits of the card, account or customer
+    ),
+    _declined(
+        "a limit of the card, the account or the customer is reached",
         "EXCEED_MAX_DAILY_PAYMENT_COUNT",
         "EXCEED_MAX_PAYMENT_AMOUNT",
         "EXCEED_MAX_AMOUNT",
@@ -284,7 +283,9 @@ CODE_TABLE: dict[str, Rule] = _table(
         "EXCEED_MAX_AUTH_COUNT",
         "EXCEED_UNKNOWN_CASE",
         "EXCEEDS_TRANSFER_AMOUNT_MAXIMUM",
-        # instalments the customer picked in the payment window
+    ),
+    _declined(
+        "the instalment plan the customer picked in the payment window is not possible",
         "EXCEED_MAX_CARD_INSTALLMENT_PLAN",
         "INVALID_CARD_INSTALLMENT_PLAN",
         "INVALID_CARD_INSTALLMENT_AMOUNT",
@@ -292,7 +293,9 @@ CODE_TABLE: dict[str, Rule] = _table(
         "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN",
         "NOT_SUPPORTED_MONTHLY_INSTALLMENT_PLAN_BELOW_AMOUNT",
         "NOT_ALLOWED_INSTALLMENT_BELOW_AMOUNT",
-        # the customer, their account or wallet
+    ),
+    _declined(
+        "the customer, their account or their wallet refused, or the customer gave up",
         "INVALID_PASSWORD",
         "FDS_ERROR",
         "RESTRICTED_TRANSFER_ACCOUNT",
@@ -303,19 +306,25 @@ CODE_TABLE: dict[str, Rule] = _table(
         "INVALID_EASY_PAY",
         "PAY_PROCESS_CANCELED",
         "PAY_PROCESS_ABORTED",
-        # the payment session ran out: Toss must be confirmed within 10 minutes of the
-        # customer's authentication, after which the payment is EXPIRED; the customer has
-        # to pay again. (A replay of a confirm that did succeed returns its first answer
-        # under the same Idempotency-Key, never this.)
+    ),
+    # Toss must be confirmed within 10 minutes of the customer's authentication, after
+    # which the payment is EXPIRED. (A replay of a confirm that did succeed returns its
+    # first answer under the same Idempotency-Key, never this.)
+    _declined(
+        "the payment session expired before the confirm; the customer has to pay again",
         "NOT_FOUND_PAYMENT_SESSION",
         "EXPIRED_PAYMENT",
-        # the stored billing key is no longer usable: the customer must register again
+    ),
+    _declined(
+        "the stored billing key is no longer usable; the customer must register again",
         "INVALID_BILL_KEY_REQUEST",
         "INVALID_BILLING_AUTH",
         "ALREADY_REMOVED_BILLING_KEY",
         "BILLING_KEY_NOT_FOUND",
         "NOT_FOUND_BILLING",
-        # refusals of a cancel (refund) by policy
+    ),
+    _declined(
+        "Toss refuses this cancel (refund) by policy",
         "NOT_CANCELABLE_PAYMENT",
         "NOT_CANCELABLE_PAYMENT_FOR_DORMANT_USER",
         "EXCEED_MAX_REFUND_DUE",
@@ -324,24 +333,33 @@ CODE_TABLE: dict[str, Rule] = _table(
         "FORBIDDEN_BANK_REFUND_REQUEST",
     ),
     # -- certainly not processed; try later (or elsewhere) ---------------------------------
-    _group(
-        _A,
-        "MAINTAINED_METHOD",  # "현재 점검 중 입니다"
-        "NOT_AVAILABLE_PAYMENT",  # "결제가 불가능한 시간대입니다"
-        "NOT_AVAILABLE_BANK",  # "은행 서비스 시간이 아닙니다"
-        # merchant-wide daily/monthly refund limits: the refund stays owed and is retried
+    _rows(
+        Verdict.UNAVAILABLE,
+        "not processed: maintenance (현재 점검 중), or outside the method's or the bank's hours",
+        "MAINTAINED_METHOD",
+        "NOT_AVAILABLE_PAYMENT",
+        "NOT_AVAILABLE_BANK",
+    ),
+    _rows(
+        Verdict.UNAVAILABLE,
+        "a merchant-wide daily or monthly refund limit: the refund stays owed and is retried",
         "EXCEED_CANCEL_LIMIT",
         "EXCEED_MAX_REFUND_AMOUNT",
     ),
-    # "Repetitive requests are not allowed, try again later". On a cancel, Toss processes
-    # only the first of two cancels of one payment within a second, so this one did not
-    # run and may be retried (refundableAmount guards against cancelling twice). On a
-    # confirm or charge another request for the same payment may be in flight: look up.
-    _group(Rule(Kind.UNKNOWN, cancel=Kind.UNAVAILABLE), "FORBIDDEN_CONSECUTIVE_REQUEST"),
+    # On a cancel, Toss processes only the first of two cancels of one payment within a
+    # second, so this one did not run and may be retried (refundableAmount guards against
+    # cancelling twice). On a confirm or charge another request for the same payment may
+    # be in flight: look up.
+    _rows(
+        Verdict.UNKNOWN,
+        "repeated requests are not allowed; try again later",
+        "FORBIDDEN_CONSECUTIVE_REQUEST",
+        cancel=Verdict.UNAVAILABLE,
+    ),
     # -- may have acted: resolve by lookup --------------------------------------------------
-    _group(
-        _U,
-        # "already processed": our earlier request (answer lost) may be the one that did it
+    _rows(
+        Verdict.UNKNOWN,
+        "already processed: our earlier request (answer lost) may be the one that did it",
         "ALREADY_PROCESSED_PAYMENT",
         "ALREADY_COMPLETED_PAYMENT",
         "DUPLICATED_ORDER_ID",
@@ -349,14 +367,23 @@ CODE_TABLE: dict[str, Rule] = _table(
         "ALREADY_CANCELED_PAYMENT",
         "ALREADY_REFUND_PAYMENT",
         "ALREADY_REFUNDING_PAYMENT",
-        # the cancellable balance is not what we expected: an earlier cancel may have run
+    ),
+    _rows(
+        Verdict.UNKNOWN,
+        "the cancellable balance is not what we expected: an earlier cancel may have run",
         "NOT_CANCELABLE_AMOUNT",
         "NOT_MATCHES_REFUNDABLE_AMOUNT",
-        # temporary errors raised while processing ("잠시 후 다시 시도해주세요")
+    ),
+    _rows(
+        Verdict.UNKNOWN,
+        "a temporary error raised while processing (잠시 후 다시 시도해주세요)",
         "PROVIDER_ERROR",
         "CARD_PROCESSING_ERROR",
         "UNAPPROVED_ORDER_ID",
-        # 500s
+    ),
+    _rows(
+        Verdict.UNKNOWN,
+        "an internal error of Toss or of the card company or bank (HTTP 500)",
         "FAILED_INTERNAL_SYSTEM_PROCESSING",
         "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
         "FAILED_CARD_COMPANY_RESPONSE",
@@ -372,10 +399,16 @@ CODE_TABLE: dict[str, Rule] = _table(
         "COMMON_ERROR",
         "UNKNOWN_ERROR",
     ),
-    _group(Rule(Kind.IN_FLIGHT), "IDEMPOTENT_REQUEST_PROCESSING"),
+    _rows(
+        Verdict.IN_FLIGHT,
+        "the first request with this Idempotency-Key is still being processed "
+        "(이전 멱등 요청이 처리중입니다); a replay with the same key returns its answer",
+        "IDEMPOTENT_REQUEST_PROCESSING",
+    ),
     # -- our request is wrong ---------------------------------------------------------------
-    _group(
-        _I,
+    _rows(
+        Verdict.INVALID,
+        "a request field Toss rejects",
         "INVALID_REQUEST",
         "INVALID_REQUIRED_PARAM",
         "INVALID_ORDER_ID",
@@ -405,12 +438,18 @@ CODE_TABLE: dict[str, Rule] = _table(
         "INVALID_AUTHORIZE_AUTH_TYPE_GIFT_CERTIFICATE",
         "NOT_SUPPORTED_CARRIER",
         "NOT_FOUND_HTTP_METHOD",
-        # cancel requests this adapter would have to shape differently
+    ),
+    _rows(
+        Verdict.INVALID,
+        "a cancel this adapter would have to shape differently",
         "NOT_ALLOWED_PARTIAL_REFUND",
         "NOT_ALLOWED_PARTIAL_REFUND_WAITING_DEPOSIT",
         "EXCEED_CANCEL_AMOUNT_DISCOUNT_AMOUNT",
         "INVALID_REFUND_AMOUNT",
-        # virtual-account refunds need the customer's refund account, which we do not send
+    ),
+    _rows(
+        Verdict.INVALID,
+        "a virtual-account refund needs the customer's refund account, which is not sent",
         "INVALID_REFUND_ACCOUNT_INFO",
         "INVALID_REFUND_ACCOUNT_NUMBER",
         "INVALID_BANK",
@@ -418,8 +457,11 @@ CODE_TABLE: dict[str, Rule] = _table(
         "INVALID_ACCOUNT_NUMBER",
         "INVALID_ACCOUNT_NUMBER_OR_UNAVAILABLE",
         "INVALID_ACCOUNT_NOT_CORRECT_BANK",
-        # APIs this adapter does not call (virtual-account issuing, cash receipts, queries,
-        # payouts and sub-malls, BrandPay): listed so the table covers the catalogue
+    ),
+    _rows(
+        Verdict.INVALID,
+        "an API this adapter does not call (virtual-account issuing, cash receipts, "
+        "queries, payouts and sub-malls, BrandPay); listed so the table covers the catalogue",
         "INVALID_VIRTUAL_ACCOUNT_TYPE",
         "INVALID_VALID_HOURS_WITH_DUE_DATE_AND_SINGLE",
         "EXCEED_MAX_DUE_DATE",
@@ -443,15 +485,26 @@ CODE_TABLE: dict[str, Rule] = _table(
         "NOT_FOUND_METHOD_IN_GROUP",
         "NOT_FOUND_METHOD_OWNERSHIP",
     ),
-    # No such payment: on a confirm or cancel our paymentKey is wrong; on a lookup it is
-    # the answer (nothing was ever created under that key or orderId).
-    _group(Rule(Kind.INVALID, lookup=Kind.NOT_FOUND), "NOT_FOUND_PAYMENT"),
-    # "존재하지 않는 정보 입니다" without saying what: a lookup cannot conclude from it that
-    # nothing moved, so it is only "no answer" there.
-    _group(Rule(Kind.INVALID, lookup=Kind.UNAVAILABLE), "NOT_FOUND"),
+    # On a confirm or cancel our paymentKey is wrong; on a lookup it is the answer (nothing
+    # is held under that key or orderId *now* — whether that proves nothing moved is the
+    # Router's decision, by the settle window).
+    _rows(
+        Verdict.INVALID,
+        "no such payment (존재하지 않는 결제 정보 입니다)",
+        "NOT_FOUND_PAYMENT",
+        read=Verdict.NOT_FOUND,
+    ),
+    # Says not what is missing: a lookup cannot conclude from it that nothing is there.
+    _rows(
+        Verdict.INVALID,
+        "some information does not exist (존재하지 않는 정보 입니다)",
+        "NOT_FOUND",
+        read=Verdict.UNAVAILABLE,
+    ),
     # -- configuration: keys, contracts, merchant set-up -----------------------------------
-    _group(
-        _C,
+    _rows(
+        Verdict.CONFIGURATION,
+        "the key, the contract or the merchant set-up is wrong",
         "UNAUTHORIZED_KEY",
         "INVALID_API_KEY",
         "INCORRECT_BASIC_AUTH_FORMAT",
@@ -470,10 +523,3 @@ CODE_TABLE: dict[str, Rule] = _table(
         "API_VERSION_UPDATE_NEEDED",
     ),
 )
-
-
-def rule_for(code: str | None) -> Rule | None:
-    """The rule for ``code``, or None when Toss sent no code or one we do not know."""
-    if not code:
-        return None
-    return CODE_TABLE.get(code)

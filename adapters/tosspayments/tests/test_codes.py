@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from payfallback_tosspayments import CODE_TABLE, STATUS_STATES, Kind, PaymentStatus, TossPayments
-from payfallback_tosspayments._wire import Rule, _table
+from payfallback_tosspayments import CODE_TABLE, STATUS_STATES, PaymentStatus, TossPayments
+from payfallback_tosspayments._wire import _table
 from tosspayments_support import ATTEMPT, AUTH, BILLING_KEY, SECRET, TRACE, documented, error
 
+from payfallback.adapter import CodeRule, Verdict
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -23,6 +24,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.provider import (
     ApproveRequest,
@@ -38,13 +40,13 @@ from payfallback.provider import (
 
 DOCS = documented()
 
-ERROR_OF_KIND: dict[Kind, type[PayfallbackError]] = {
-    Kind.DECLINED: Declined,
-    Kind.UNAVAILABLE: ProviderUnavailable,
-    Kind.UNKNOWN: OutcomeUnknown,
-    Kind.IN_FLIGHT: OutcomeUnknown,
-    Kind.INVALID: InvalidRequest,
-    Kind.CONFIGURATION: ConfigurationError,
+ERROR_OF_VERDICT: dict[Verdict, type[PayfallbackError]] = {
+    Verdict.DECLINED: Declined,
+    Verdict.UNAVAILABLE: ProviderUnavailable,
+    Verdict.UNKNOWN: OutcomeUnknown,
+    Verdict.IN_FLIGHT: RequestInFlight,
+    Verdict.INVALID: InvalidRequest,
+    Verdict.CONFIGURATION: ConfigurationError,
 }
 
 
@@ -142,7 +144,32 @@ def test_terminal_statuses_never_ask_again() -> None:
 
 def test_a_code_cannot_be_classified_twice() -> None:
     with pytest.raises(ValueError, match="COMMON_ERROR is classified twice"):
-        _table([("COMMON_ERROR", Rule(Kind.UNKNOWN))], [("COMMON_ERROR", Rule(Kind.DECLINED))])
+        _table(
+            [("COMMON_ERROR", CodeRule(Verdict.UNKNOWN))],
+            [("COMMON_ERROR", CodeRule(Verdict.DECLINED))],
+        )
+
+
+@pytest.mark.parametrize("code", list(CODE_TABLE))
+def test_every_rule_is_a_kit_rule_with_a_meaning_and_a_source(code: str) -> None:
+    rule = CODE_TABLE[code]
+    assert isinstance(rule, CodeRule)
+    assert rule.meaning
+    assert "tosspayments.com" in rule.source or "[3rd-party]" in rule.source
+
+
+def test_the_table_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        CODE_TABLE["COMMON_ERROR"] = CodeRule(Verdict.DECLINED)  # type: ignore[index]
+
+
+def test_a_decline_on_a_read_only_call_is_only_no_answer() -> None:
+    # A lookup cannot have been declined: the decline rows say "no answer" there.
+    declines = [code for code, rule in CODE_TABLE.items() if rule.verdict is Verdict.DECLINED]
+    assert len(declines) > 50
+    for code in declines:
+        assert CODE_TABLE[code].verdict_for(Operation.LOOKUP) is Verdict.UNAVAILABLE
+        assert CODE_TABLE[code].verdict_for(Operation.CANCEL) is Verdict.DECLINED
 
 
 # -- every documented code, through the operation that returns it -------------------------
@@ -153,14 +180,14 @@ def test_documented_code_parses_to_its_class(
     toss: TossPayments, requests: dict[Operation, Any], op: Operation, status: int, code: str
 ) -> None:
     outcome = _parse(toss, op, requests[op], error(status, code))
-    kind = CODE_TABLE[code].kind_for(op)
-    if kind is Kind.NOT_FOUND:
+    verdict = CODE_TABLE[code].verdict_for(op)
+    if verdict is Verdict.NOT_FOUND:
         assert outcome == Status(
             state=TxnState.NOT_FOUND, provider_txn_id=requests[op].provider_txn_id
         )
         return
     assert isinstance(outcome, Failed), f"{code} on {op.value} must never be a success"
-    assert type(outcome.error) is ERROR_OF_KIND[kind]
+    assert type(outcome.error) is ERROR_OF_VERDICT[verdict]
     assert outcome.error.provider_code == code
     assert outcome.error.provider_request_id == TRACE
     assert outcome.error.operation == op.value
@@ -178,7 +205,7 @@ def test_documented_code_parses_to_its_class(
 PINNED = [
     # confirm
     (Operation.APPROVE, 400, "ALREADY_PROCESSED_PAYMENT", OutcomeUnknown),
-    (Operation.APPROVE, 409, "IDEMPOTENT_REQUEST_PROCESSING", OutcomeUnknown),
+    (Operation.APPROVE, 409, "IDEMPOTENT_REQUEST_PROCESSING", RequestInFlight),
     (Operation.APPROVE, 400, "PROVIDER_ERROR", OutcomeUnknown),
     (Operation.APPROVE, 400, "CARD_PROCESSING_ERROR", OutcomeUnknown),
     (Operation.APPROVE, 500, "FAILED_INTERNAL_SYSTEM_PROCESSING", OutcomeUnknown),
@@ -207,7 +234,7 @@ PINNED = [
     (Operation.CHARGE, 400, "DUPLICATED_ORDER_ID", OutcomeUnknown),
     (Operation.CHARGE, 500, "FAILED_DB_PROCESSING", OutcomeUnknown),
     (Operation.CHARGE, 500, "FAILED_CARD_COMPANY_RESPONSE", OutcomeUnknown),
-    (Operation.CHARGE, 409, "IDEMPOTENT_REQUEST_PROCESSING", OutcomeUnknown),
+    (Operation.CHARGE, 409, "IDEMPOTENT_REQUEST_PROCESSING", RequestInFlight),
     (Operation.CHARGE, 400, "INVALID_BILL_KEY_REQUEST", Declined),
     (Operation.CHARGE, 400, "ALREADY_REMOVED_BILLING_KEY", Declined),
     (Operation.CHARGE, 400, "NOT_MATCHES_CUSTOMER_KEY", InvalidRequest),
@@ -218,7 +245,7 @@ PINNED = [
     (Operation.CANCEL, 403, "NOT_CANCELABLE_AMOUNT", OutcomeUnknown),
     (Operation.CANCEL, 400, "NOT_MATCHES_REFUNDABLE_AMOUNT", OutcomeUnknown),
     (Operation.CANCEL, 500, "FAILED_REFUND_PROCESS", OutcomeUnknown),
-    (Operation.CANCEL, 409, "IDEMPOTENT_REQUEST_PROCESSING", OutcomeUnknown),
+    (Operation.CANCEL, 409, "IDEMPOTENT_REQUEST_PROCESSING", RequestInFlight),
     (Operation.CANCEL, 403, "FORBIDDEN_CONSECUTIVE_REQUEST", ProviderUnavailable),
     (Operation.CANCEL, 403, "EXCEED_CANCEL_LIMIT", ProviderUnavailable),
     (Operation.CANCEL, 403, "NOT_AVAILABLE_BANK", ProviderUnavailable),

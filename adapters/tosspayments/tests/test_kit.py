@@ -11,7 +11,7 @@ from payfallback_tosspayments import TossPayments
 from tosspayments_kit import TossBillingKit, TossRedirectKit
 from tosspayments_support import ATTEMPT, BILLING_KEY, PAYMENT_KEY, order
 
-from payfallback.errors import ConfigurationError, Declined, OutcomeUnknown
+from payfallback.errors import ConfigurationError, Declined, OutcomeUnknown, RequestInFlight
 from payfallback.models import Method, Money
 from payfallback.provider import (
     Approved,
@@ -144,7 +144,7 @@ def test_redirect_kit_failures(redirect: tuple[TossRedirectKit, TossPayments]) -
         (cancel, Declined),
         (kit.server_error_response(request), OutcomeUnknown),
         (kit.bad_credentials_response(request), ConfigurationError),
-        (replay, OutcomeUnknown),
+        (replay, RequestInFlight),
     ]
     for response, expected in expectations:
         outcome = toss.parse_approve(req, response)

@@ -36,6 +36,7 @@ from payfallback.errors import (
     OutcomeUnknown,
     PayfallbackError,
     ProviderUnavailable,
+    RequestInFlight,
 )
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
@@ -299,7 +300,7 @@ def test_confirm_of_an_easy_pay_wallet(toss: TossPayments, approve_req: ApproveR
             "another checkout",
         ),
         ({"orderId": ATTEMPT, "amount": "15000"}, "no paymentKey"),
-        ({"paymentKey": "x" * 201, "amount": "15000"}, "longer than 200"),
+        ({"paymentKey": "x" * 201, "amount": "15000"}, "paymentKey must be 1-200 characters"),
         ({"code": "INVALID_CARD_COMPANY_CODE_NEW", "message": "?", "orderId": ATTEMPT}, "failUrl"),
     ],
 )
@@ -350,7 +351,7 @@ def test_fail_url_parameters_are_the_decline_they_describe(
         (payment("payment_done_card", orderId=ATTEMPT, paymentKey=None), "no paymentKey"),
         (payment("payment_done_card", orderId=ATTEMPT, paymentKey="other"), "different paymentKey"),
         (payment("payment_done_card", orderId=ATTEMPT, totalAmount=None), "no totalAmount"),
-        (payment("payment_in_progress", orderId=ATTEMPT), "status 'IN_PROGRESS'"),
+        (payment("payment_in_progress", orderId=ATTEMPT), "a status other than DONE"),
         (payment("payment_done_card", orderId=ATTEMPT, currency="MUSD"), "cannot read"),
         (httpx.Response(200, text="<html>ok</html>"), "not a Payment"),
         (httpx.Response(200, json=["DONE"]), "not a Payment"),
@@ -402,8 +403,10 @@ def test_in_flight_replay_is_unknown_with_a_retry_hint(
     answer = error(409, "IDEMPOTENT_REQUEST_PROCESSING", "이전 멱등 요청이 처리중입니다.")
     error_ = _error_of(toss.parse_approve(approve_req, answer))
     # Not ProviderUnavailable: that would let the Router reroute while the first request
-    # may still be charging the customer.
-    assert type(error_) is OutcomeUnknown
+    # may still be charging the customer. RequestInFlight is the OutcomeUnknown that says
+    # "replay with the same key later".
+    assert type(error_) is RequestInFlight
+    assert isinstance(error_, OutcomeUnknown)
     assert error_.retry_after == 1.0
     assert "SAME Idempotency-Key" in error_.message
     told = error(409, "IDEMPOTENT_REQUEST_PROCESSING", "처리중", **{"Retry-After": "3"})
@@ -570,7 +573,8 @@ def test_lookup_of_an_unknown_status_is_never_a_guess(
         toss.parse_lookup(lookup_req, payment("payment_done_card", orderId=ATTEMPT, status="HELD"))
     )
     assert isinstance(error_, OutcomeUnknown)
-    assert "'HELD'" in error_.message
+    assert error_.provider_code == "HELD"
+    assert "does not know" in error_.message
 
 
 def test_lookup_refuses_a_payment_of_another_order(

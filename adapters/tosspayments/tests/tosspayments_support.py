@@ -26,7 +26,7 @@ CLIENT = "test_ck_pf0000000000000000000Client"
 AUTH = "Basic " + base64.b64encode(f"{SECRET}:".encode()).decode()
 BILLING_KEY = "Z_t5vOvQxrj4499PeiJcjen28-KCej3pWbLe3w/yrk=SeCrEt"
 CUSTOMER_KEY = "c5f2a1b0-7e4d-4f5a-9c33-customer"
-TRACE = "b995605505327307ee57e65de735fa3b"
+TRACE = "a1fc9b43d8f9c55f1201d777b6e6841e"
 
 ORDER_ID = "ORDER-2024-0001"
 ATTEMPT = "ORDER-2024-0001_1"
