@@ -517,6 +517,15 @@ class TossPayments:
     # -- cancel: POST /v1/payments/{paymentKey}/cancel ---------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
+        """Full or partial cancel: ``cancelAmount`` always explicit, ``refundableAmount`` as
+        the double-cancel guard, and ``CancelRequest.tax_free_amount`` as ``taxFreeAmount``.
+
+        ``taxFreeAmount`` is "취소할 금액 중 면세 금액입니다. 값을 넣지 않으면 기본값인 0으로
+        설정됩니다" — the tax-free part of the cancel amount, 0 when left out — and is
+        applied only for tax-free or mixed-tax merchants (https://docs.tosspayments.com/reference,
+        결제 취소, request body) [official; sure]. It is left out when 0, so an ordinary
+        merchant's cancel body is unchanged.
+        """
         op, kit = Operation.CANCEL, self.kit
         if not req.provider_txn_id or len(req.provider_txn_id) > _PAYMENT_KEY_MAX:
             raise kit.invalid(
@@ -534,6 +543,8 @@ class TossPayments:
             # Always explicit: an omitted cancelAmount cancels whatever is left.
             cancel_amount=req.amount.amount,
             refundable_amount=req.expected_remaining,
+            # Omitted when 0, which Toss documents as the default.
+            tax_free_amount=req.tax_free_amount or None,
         )
         path = f"/v1/payments/{quote(req.provider_txn_id, safe='')}/cancel"
         return self._post(path, body.body(), req.idempotency_key, op, req)

@@ -80,6 +80,9 @@ class CancelBody(_Request):
     cancel_reason: str = Field(alias="cancelReason", min_length=1, max_length=200)
     cancel_amount: int = Field(alias="cancelAmount", gt=0)
     refundable_amount: int = Field(alias="refundableAmount", ge=0)
+    #: The tax-free (면세) part of ``cancelAmount``. Left out when 0: "값을 넣지 않으면
+    #: 기본값인 0으로 설정됩니다" (https://docs.tosspayments.com/reference, 결제 취소).
+    tax_free_amount: int | None = Field(default=None, alias="taxFreeAmount", gt=0)
 
 
 # -- responses (tolerant) --------------------------------------------------------------------

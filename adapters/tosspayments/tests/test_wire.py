@@ -3,6 +3,7 @@ answers parsed back. Hosts, paths, headers and bodies are Toss's documented ones
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -660,6 +661,90 @@ def test_partial_cancel(toss: TossPayments, cancel_req: CancelRequest) -> None:
     assert outcome == Cancelled(
         provider_txn_id=PAYMENT_KEY, amount=Money(amount=10_000), remaining=5_000, settled=True
     )
+
+
+def _cancel(
+    cancel_req: CancelRequest, amount: int, remaining: int, tax_free: int, key: str = "k"
+) -> CancelRequest:
+    return dataclasses.replace(
+        cancel_req,
+        amount=Money(amount=amount),
+        expected_remaining=remaining,
+        tax_free_amount=tax_free,
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "remaining", "tax_free", "body"),
+    [
+        # A partial cancel with a tax-free share: taxFreeAmount is its tax-free part.
+        (
+            10_000,
+            15_000,
+            4_000,
+            {
+                "cancelReason": "고객 변심",
+                "cancelAmount": 10000,
+                "refundableAmount": 15000,
+                "taxFreeAmount": 4000,
+            },
+        ),
+        # A partial cancel without one: left out (Toss's documented default is 0).
+        (
+            10_000,
+            15_000,
+            0,
+            {"cancelReason": "고객 변심", "cancelAmount": 10000, "refundableAmount": 15000},
+        ),
+        # The last part of a partly tax-free payment: the rest of the tax-free amount.
+        (
+            5_000,
+            5_000,
+            1_000,
+            {
+                "cancelReason": "고객 변심",
+                "cancelAmount": 5000,
+                "refundableAmount": 5000,
+                "taxFreeAmount": 1000,
+            },
+        ),
+        # All of it tax-free.
+        (
+            15_000,
+            15_000,
+            15_000,
+            {
+                "cancelReason": "고객 변심",
+                "cancelAmount": 15000,
+                "refundableAmount": 15000,
+                "taxFreeAmount": 15000,
+            },
+        ),
+    ],
+)
+def test_cancel_sends_the_tax_free_share(
+    toss: TossPayments,
+    cancel_req: CancelRequest,
+    amount: int,
+    remaining: int,
+    tax_free: int,
+    body: dict[str, object],
+) -> None:
+    req = _cancel(cancel_req, amount, remaining, tax_free, key="idem-cancel-tf")
+    sent, _ = _send(toss.build_cancel(req), payment("payment_partial_canceled", orderId=ATTEMPT))
+    assert sent.url.path == f"/v1/payments/{PAYMENT_KEY}/cancel"
+    assert sent.headers["Idempotency-Key"] == "idem-cancel-tf"
+    assert json.loads(sent.content) == body
+
+
+@pytest.mark.parametrize("tax_free", [-1, 10_001])
+def test_a_tax_free_share_outside_the_cancel_amount_is_refused(
+    toss: TossPayments, cancel_req: CancelRequest, tax_free: int
+) -> None:
+    with pytest.raises(InvalidRequest, match="tax-free share") as caught:
+        toss.build_cancel(_cancel(cancel_req, 10_000, 15_000, tax_free))
+    assert caught.value.operation == "cancel"
 
 
 @pytest.mark.parametrize(
