@@ -7,9 +7,15 @@ Flow (REDIRECT, but opened client-side):
    chainId})`` then ``oPay.open({merchantPayKey, productName, …, returnUrl})``).
 2. Naver sends the customer to ``returnUrl?resultCode=Success&paymentId=…`` (or another
    ``resultCode`` and no ``paymentId`` when the customer gave up).
-3. ``approve`` is *apply*: ``POST …/v2.2/apply/payment`` with that ``paymentId``.
+3. ``approve`` is *apply*: ``POST …/v2.2/apply/payment`` with that ``paymentId``. The
+   approval is this checkout's only when Naver echoes ``merchantPayKey`` = our attempt id.
 4. ``lookup`` reads the history of a ``paymentId``; ``cancel`` is ``POST …/v1/cancel``
    guarded by ``doCompareRest``/``expectedRestAmount``.
+
+Every error is made by the instance's :class:`~payfallback.adapter.AdapterKit`. Naver's
+APIs give one code different meanings (``Fail`` refuses a payment on apply but says
+nothing on cancel), so each API is classified against its own table: the kit of an
+operation is the instance's kit with that API's table (:meth:`NaverPay.kit_for`).
 """
 
 from __future__ import annotations
@@ -19,20 +25,14 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, Final, NoReturn
+from typing import Final
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
-from payfallback.models import Method, Money, Order
+from payfallback.adapter import AdapterKit, CodeRule, Secrets, Verdict, read_object
+from payfallback.errors import ConfigurationError, PayfallbackError
+from payfallback.models import Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
     Approved,
@@ -51,8 +51,6 @@ from payfallback.provider import (
     Status,
     TxnState,
     VoidRequest,
-    classify_http_status,
-    parse_retry_after,
 )
 from payfallback_naverpay._wire import (
     APPLY_CODES,
@@ -60,18 +58,17 @@ from payfallback_naverpay._wire import (
     CANCEL_CODES,
     HISTORY_CODES,
     PAYMENT_ID_PATTERN,
+    SUCCESS,
     AdmissionState,
     AdmissionType,
     ApplyBody,
     ApplyForm,
     CancelBody,
     CancelForm,
-    CodeRule,
     Envelope,
     HistoryBody,
     HistoryQuery,
     HistoryRow,
-    Kind,
     admission_state,
     admission_type,
 )
@@ -86,9 +83,11 @@ IDEMPOTENCY_HEADER: Final = "X-NaverPay-Idempotency-Key"
 HISTORY_ROWS_PER_PAGE: Final = 20
 _MERCHANT_PAY_KEY_MAX_BYTES: Final = 64
 _CANCEL_REASON_MAX_BYTES: Final = 256
-_MESSAGE_MAX_CHARS: Final = 200
 _HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
 _PATH_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: Naver's HTTP status page: 401 "the authentication key is wrong". The gateway turns the
+#: call away before Naver Pay sees it, so no code in such an answer can mean "processed".
+_AUTH_REFUSED: Final = frozenset({401, 403})
 
 
 class DomainSet(StrEnum):
@@ -115,6 +114,9 @@ CAPABILITIES: Final = Capabilities(
     lookup_by_order_id=False,
     # ...but the paymentId arrives in the return URL, before apply is sent.
     callback_txn_id_param="paymentId",
+    # https://docs.pay.naver.com/docs/common/idempotency: "API 중복 요청 발생 시, HTTP
+    # Status 409 conflict 와 함께 이전 요청에서 전달되었던 응답이 재전달됩니다" — a same-key
+    # replay answers with the first request's answer (Proof.REPLAY).
     idempotency_header=IDEMPOTENCY_HEADER,
     # Naver does not say how long it keeps keys.
     idempotency_retention=None,
@@ -124,13 +126,39 @@ CAPABILITIES: Final = Capabilities(
     currencies=frozenset({"KRW"}),
     # Naver's caution for apply: approval can take long, allow 60 s before giving up.
     read_timeout=60.0,
+    # No settle window is documented: nothing says how long after an apply reached Naver
+    # it can still commit, and the history never answers "not found" for a paymentId the
+    # customer authenticated (an empty history is IN_PROGRESS). See the package docstring.
+    settle_window=None,
+    # A FAIL approval row tied to our merchantPayKey is final: the customer cannot pay
+    # again on that paymentId (a new payment window issues a new paymentId), and our only
+    # re-apply uses the same idempotency key, which replays the first answer.
+    failed_record_is_final=True,
 )
 
-_OP_NAMES: Final = {
+_TABLES: Final[Mapping[Operation, Mapping[str, CodeRule]]] = {
+    Operation.APPROVE: APPLY_CODES,
+    Operation.CANCEL: CANCEL_CODES,
+    Operation.LOOKUP: HISTORY_CODES,
+}
+_API_NAMES: Final = {
     Operation.APPROVE: "apply",
     Operation.CANCEL: "cancel",
     Operation.LOOKUP: "history inquiry",
 }
+
+
+def _kit(secrets: Secrets, table: Mapping[str, CodeRule]) -> AdapterKit:
+    return AdapterKit(
+        provider="naverpay",
+        label="Naver Pay",
+        codes=table,
+        # Naver Pay documents no request-id header; a gateway may add one of these.
+        request_id_headers=("x-request-id", "x-trace-id"),
+        # Each code's meaning follows Naver's own message.
+        hints={code: rule.meaning for code, rule in table.items()},
+        secrets=secrets,
+    )
 
 
 class NaverPay:
@@ -140,7 +168,9 @@ class NaverPay:
 
     - ``client_id``, ``client_secret`` (a :class:`~pydantic.SecretStr`; a ``str`` is
       wrapped), ``chain_id``: the ``X-Naver-Client-Id`` / ``-Secret`` and
-      ``X-NaverPay-Chain-Id`` credentials.
+      ``X-NaverPay-Chain-Id`` credentials. Only the client secret is secret (it is sent
+      as the ``X-Naver-Client-Secret`` value as it is); the client id is handed to the
+      browser SDK, and neither the chain id nor the idempotency key is secret.
     - ``partner_id``: the path segment of every URL,
       ``https://{host}/{partner_id}/naverpay/payments/…``.
     - ``sandbox``: development hosts and SDK ``mode: "development"`` (no money moves).
@@ -183,6 +213,12 @@ class NaverPay:
                 provider=self.name,
             )
         self._client_secret = secret
+        #: Scrubbed, by value, from every error, event, log line and journal row. The
+        #: ``X-Naver-Client-Secret`` header value is the secret itself.
+        self.secrets = Secrets(secret)
+        self._kits = {op: _kit(self.secrets, table) for op, table in _TABLES.items()}
+        #: Makes every error; apply's table (cancel and history use :meth:`kit_for`).
+        self.kit = self._kits[Operation.APPROVE]
         self._financial_id = (
             _setting("financial_id", financial_id, _HEADER_SAFE)
             if financial_id is not None
@@ -217,6 +253,11 @@ class NaverPay:
         """``https://{host}/{partner_id}/naverpay/payments``; every API hangs below it."""
         return f"https://{self._host}/{self._partner_id}/naverpay/payments"
 
+    def kit_for(self, operation: Operation) -> AdapterKit:
+        """The kit that classifies ``operation``'s answers: :attr:`kit` with that API's
+        code table (the same secrets, name and request-id headers)."""
+        return self._kits.get(operation, self.kit)
+
     # -- ready ------------------------------------------------------------------------------
 
     def build_ready(self, req: ReadyRequest) -> httpx.Request | None:
@@ -234,13 +275,15 @@ class NaverPay:
         return Redirect(provider_txn_id=None, redirect_urls={}, client_params=params)
 
     def _client_params(self, req: ReadyRequest) -> dict[str, str]:
-        where = self._where(Operation.READY, req.attempt_id)
-        self._check_order(req.order, req.method, where)
-        if len(req.attempt_id.encode()) > _MERCHANT_PAY_KEY_MAX_BYTES:
-            raise InvalidRequest(
+        op, aid = Operation.READY, req.attempt_id
+        self.kit.check_method(req.method, self.capabilities, op, aid)
+        self.kit.check_currency(req.order.amount, self.capabilities, op, aid)
+        if len(aid.encode()) > _MERCHANT_PAY_KEY_MAX_BYTES:
+            raise self.kit.invalid(
                 f"attempt id is longer than the {_MERCHANT_PAY_KEY_MAX_BYTES} bytes Naver Pay "
                 "allows for merchantPayKey; shorten the order id",
-                **where,
+                op,
+                aid,
             )
         order = req.order
         total = order.amount.amount
@@ -260,9 +303,9 @@ class NaverPay:
             "mode": "development" if self._sandbox else "production",
             "clientId": self._client_id,
             "chainId": self._chain_id,
-            # Our attempt id, so an approval can be tied back to this attempt (and a
-            # paymentId from another checkout is recognised as such).
-            "merchantPayKey": req.attempt_id,
+            # Our attempt id: Naver echoes it on apply and in the history, which is what
+            # ties a paymentId to this checkout (see parse_approve and parse_lookup).
+            "merchantPayKey": aid,
             "productName": order.name,
             "productCount": str(sum(count for _, count in lines)),
             "totalPayAmount": str(total),
@@ -286,11 +329,12 @@ class NaverPay:
         paymentId and nothing to approve), and :class:`InvalidRequest` when the return URL
         parameters are missing or malformed.
         """
-        where = self._where(Operation.APPROVE, req.attempt_id)
-        self._check_order(req.order, req.method, where)
-        payment_id = _callback_payment_id(req, where)
-        self._check_idempotency_key(req.idempotency_key, where)
-        form = ApplyForm(paymentId=payment_id)
+        op, aid = Operation.APPROVE, req.attempt_id
+        self.kit.check_method(req.method, self.capabilities, op, aid)
+        self.kit.check_currency(req.order.amount, self.capabilities, op, aid)
+        payment_id = self._callback_payment_id(req)
+        self._check_idempotency_key(req.idempotency_key, op, aid)
+        form = self.kit.body(ApplyForm, op, aid, paymentId=payment_id)
         return httpx.Request(
             "POST",
             f"{self.base_url}/v2.2/apply/payment",
@@ -301,42 +345,101 @@ class NaverPay:
         )
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
-        answer = self._answer(response, Operation.APPROVE, req.attempt_id, APPLY_CODES)
+        op, aid = Operation.APPROVE, req.attempt_id
+        answer = self._answer(response, op, aid)
         if isinstance(answer, Failed):
             return answer
-        where = self._where(Operation.APPROVE, req.attempt_id, response, answer.code)
+
+        def unknown(text: str) -> Failed:
+            return Failed(self.kit.unknown(text, op, aid, response, SUCCESS))
+
         try:
             body = ApplyBody.model_validate(answer.body if answer.body is not None else {})
         except ValidationError:
-            return _unknown("apply said Success but its body is unreadable", where)
+            return unknown("apply said Success but its body is unreadable")
         detail = body.detail
-        if detail is None or detail.totalPayAmount is None:
-            return _unknown("apply said Success but did not say the approved amount", where)
+        if detail is None:
+            return unknown("apply said Success but did not say the approved amount")
         payment_id = detail.paymentId or body.paymentId
-        sent = req.callback_params.get("paymentId")
-        if not payment_id or payment_id != sent:
-            return _unknown("apply said Success for a different or missing paymentId", where)
+        if not payment_id or payment_id != req.callback_params.get("paymentId"):
+            return unknown("apply said Success for a different or missing paymentId")
+        if detail.merchantPayKey is None:
+            # Without merchantPayKey nothing ties this paymentId to this checkout: the
+            # same paymentId could be recorded as paying two orders of the same amount.
+            # The Router looks the paymentId up; the history row's merchantPayKey decides.
+            return unknown(
+                "apply said Success without merchantPayKey, so the approval is not tied to "
+                "this checkout; it is verified by a history lookup of the paymentId"
+            )
+        if detail.merchantPayKey != aid:
+            # The paymentId in the return URL came from another checkout (a replayed or
+            # swapped URL): the money that moved is that checkout's, never this one's.
+            other = self.kit.clean(detail.merchantPayKey, limit=64)
+            return Failed(
+                self.kit.invalid(
+                    f"the approved paymentId belongs to another checkout (merchantPayKey "
+                    f"{other}), not to this attempt; it is not recorded here — check where "
+                    "the return URL parameters came from",
+                    op,
+                    aid,
+                    response,
+                )
+            )
         if detail.admissionState is not None and (
             admission_state(detail.admissionState) is not AdmissionState.SUCCESS
         ):
-            return _unknown(
-                f"apply said Success but admissionState is {detail.admissionState!r}", where
-            )
-        if detail.merchantPayKey is not None and detail.merchantPayKey != req.attempt_id:
-            # The paymentId in the return URL came from another checkout (a replayed or
-            # swapped URL): the money that moved is not this attempt's.
-            return _unknown(
-                f"the approved paymentId belongs to merchantPayKey {detail.merchantPayKey!r}, "
-                "not to this attempt; check where the return URL parameters came from",
-                where,
-            )
+            return unknown("apply said Success but its admissionState is not SUCCESS")
+        if detail.totalPayAmount is None:
+            return unknown("apply said Success but did not say the approved amount")
         if detail.totalPayAmount < 0:
-            return _unknown("apply reported a negative approved amount", where)
+            return unknown("apply reported a negative approved amount")
         return Approved(
             provider_txn_id=payment_id,
             amount=Money(amount=detail.totalPayAmount, currency="KRW"),
             approved_at=_parse_ymdt(detail.admissionYmdt),
-            provider_status=detail.admissionState or AdmissionState.SUCCESS.value,
+            provider_status=AdmissionState.SUCCESS.value,
+        )
+
+    def _callback_payment_id(self, req: ApproveRequest) -> str:
+        op, aid = Operation.APPROVE, req.attempt_id
+        params = req.callback_params
+        result = params.get("resultCode")
+        if result is None:
+            raise self.kit.invalid(
+                "naverpay: the return URL parameters lack resultCode; pass every query "
+                "parameter Naver Pay appended to returnUrl as callback_params",
+                op,
+                aid,
+            )
+        if result != SUCCESS:
+            raise self._callback_declined(result, params, aid)
+        payment_id = params.get("paymentId")
+        if not payment_id:
+            raise self.kit.invalid(
+                "naverpay: resultCode is Success but the return URL has no paymentId", op, aid
+            )
+        if not PAYMENT_ID_PATTERN.fullmatch(payment_id):
+            # Untrusted browser input: never put it in a request or echo it back.
+            raise self.kit.invalid(
+                "naverpay: the paymentId in the return URL is not a Naver Pay paymentId",
+                op,
+                aid,
+            )
+        return payment_id
+
+    def _callback_declined(
+        self, result: str, params: Mapping[str, str], attempt_id: str
+    ) -> PayfallbackError:
+        rule = CALLBACK_CODES.get(result)
+        meaning = rule.meaning if rule is not None else "the customer did not complete the payment"
+        said = self.kit.clean(params.get("resultMessage"))
+        return self.kit.error(
+            Verdict.DECLINED,
+            Operation.APPROVE,
+            attempt_id,
+            code=result,
+            text=f"the Naver Pay payment window ended without a payment: {meaning}"
+            + (f" ({said})" if said else ""),
         )
 
     # -- lookup (history) --------------------------------------------------------------------
@@ -348,19 +451,22 @@ class NaverPay:
         (hence ``lookup_by_order_id=False``). The paymentId is known before apply is sent:
         it is the return URL's ``paymentId`` (``callback_txn_id_param``).
         """
-        where = self._where(Operation.LOOKUP, req.attempt_id)
+        op, aid = Operation.LOOKUP, req.attempt_id
         payment_id = req.provider_txn_id
         if not payment_id:
-            raise InvalidRequest(
+            raise self.kit.invalid(
                 "naverpay: lookup needs the paymentId (Naver Pay's history cannot be searched "
                 "by merchantPayKey); it is the paymentId of the return URL",
-                **where,
+                op,
+                aid,
             )
         if not PAYMENT_ID_PATTERN.fullmatch(payment_id):
-            raise InvalidRequest(
-                "naverpay: the provider transaction id is not a paymentId", **where
+            raise self.kit.invalid(
+                "naverpay: the provider transaction id is not a paymentId", op, aid
             )
-        query = HistoryQuery(pageNumber=1, rowsPerPage=HISTORY_ROWS_PER_PAGE)
+        query = self.kit.body(
+            HistoryQuery, op, aid, pageNumber=1, rowsPerPage=HISTORY_ROWS_PER_PAGE
+        )
         return httpx.Request(
             "POST",
             f"{self.base_url}/v2.2/list/history/{payment_id}",
@@ -369,19 +475,115 @@ class NaverPay:
         )
 
     def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
-        answer = self._answer(response, Operation.LOOKUP, req.attempt_id, HISTORY_CODES)
+        op, aid = Operation.LOOKUP, req.attempt_id
+        answer = self._answer(response, op, aid)
         if isinstance(answer, Failed):
             return answer
-        where = self._where(Operation.LOOKUP, req.attempt_id, response, answer.code)
         try:
             body = HistoryBody.model_validate(answer.body if answer.body is not None else {})
         except ValidationError:
             return Failed(
-                ProviderUnavailable("the history answer is unreadable; ask again", **where)
+                self.kit.unreadable(
+                    "the history answer is unreadable; ask again", op, aid, response
+                )
             )
         payment_id = req.provider_txn_id or ""
         rows = [r for r in body.rows or () if r.paymentId in (None, payment_id)]
-        return _status_from_history(rows, payment_id, req.attempt_id, where)
+        return self._status_from_history(rows, payment_id, aid, response)
+
+    def _status_from_history(
+        self, rows: list[HistoryRow], payment_id: str, attempt_id: str, response: httpx.Response
+    ) -> Outcome:
+        """One paymentId's history rows → where the payment stands, for this attempt.
+
+        ``01`` rows are approval attempts, ``03``/``04`` full/partial cancels; each row's
+        ``admissionState`` (SUCCESS | FAIL) is that attempt's final result. Only rows whose
+        ``merchantPayKey`` is our attempt id speak for this checkout: PAID and NOT_PAID
+        both need them.
+        """
+        op = Operation.LOOKUP
+        seen = ",".join(_row_label(r) for r in rows) or "no history"
+        if any(r.merchantPayKey is not None and r.merchantPayKey != attempt_id for r in rows):
+            return Failed(
+                self.kit.invalid(
+                    f"paymentId {payment_id} belongs to another checkout (its merchantPayKey is "
+                    "not this attempt's); the return URL parameters came from elsewhere",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        payments = [r for r in rows if admission_type(r.admissionTypeCode) is AdmissionType.PAYMENT]
+        cancels = [
+            r
+            for r in rows
+            if admission_type(r.admissionTypeCode)
+            in (AdmissionType.FULL_CANCEL, AdmissionType.PARTIAL_CANCEL)
+        ]
+        tied = [r for r in payments if r.merchantPayKey == attempt_id]
+        approved = [r for r in tied if admission_state(r.admissionState) is AdmissionState.SUCCESS]
+        if approved:
+            amount = approved[0].totalPayAmount
+            done = [
+                c for c in cancels if admission_state(c.admissionState) is AdmissionState.SUCCESS
+            ]
+            if (
+                amount is None
+                or amount < 0
+                or any(c.totalPayAmount is None or c.totalPayAmount < 0 for c in done)
+            ):
+                return Failed(
+                    self.kit.unreadable(
+                        "the history shows an approval but not its amounts; ask again",
+                        op,
+                        attempt_id,
+                        response,
+                    )
+                )
+            cancelled = sum(c.totalPayAmount or 0 for c in done)
+            fully = cancelled >= amount or any(
+                admission_type(c.admissionTypeCode) is AdmissionType.FULL_CANCEL for c in done
+            )
+            return Status(
+                state=TxnState.CANCELLED if fully else TxnState.PAID,
+                provider_txn_id=payment_id,
+                amount=Money(amount=amount, currency="KRW"),
+                cancelled=cancelled,
+                provider_status=seen,
+            )
+        if len(tied) < len(payments):
+            # Approval rows without merchantPayKey: whether they are this checkout's is not
+            # proven, so neither "paid" nor "not paid" is — the attempt stays unknown.
+            return Failed(
+                self.kit.unreadable(
+                    f"the history of paymentId {payment_id} has approval rows without "
+                    "merchantPayKey, so it is not tied to this checkout: neither paid nor "
+                    "not paid is proven; ask again",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        if any(admission_state(r.admissionState) is None for r in tied):
+            # A value Naver added after this module: not known to be final either way.
+            return Status(
+                state=TxnState.IN_PROGRESS, provider_txn_id=payment_id, provider_status=seen
+            )
+        if tied:  # every approval attempt of this checkout FAILed: no money moved
+            return Status(state=TxnState.NOT_PAID, provider_txn_id=payment_id, provider_status=seen)
+        if cancels:
+            return Failed(
+                self.kit.unreadable(
+                    "the history lists cancels but no approval row; ask again",
+                    op,
+                    attempt_id,
+                    response,
+                )
+            )
+        # No approval row yet: the apply is still in flight or never arrived. Not "not
+        # found": the customer authenticated this paymentId, and a replay of the apply with
+        # the same idempotency key settles it (the original answer, or TimeExpired).
+        return Status(state=TxnState.IN_PROGRESS, provider_txn_id=payment_id, provider_status=seen)
 
     # -- cancel ------------------------------------------------------------------------------
 
@@ -391,36 +593,32 @@ class NaverPay:
         ``expectedRestAmount`` is what must remain *after* this cancel
         (``req.expected_remaining - req.amount``): Naver refuses the cancel
         (``RestAmountDiff``) when its balance differs, so a replay cannot cancel twice.
+        ``taxExScopeAmount`` (면세 대상 금액) is ``req.tax_free_amount`` and
+        ``taxScopeAmount`` (과세 대상 금액) the rest of the cancel amount; Naver requires
+        the two to add up to ``cancelAmount``.
         """
-        where = self._where(Operation.CANCEL, req.attempt_id)
-        if req.amount.currency != "KRW":
-            raise InvalidRequest(f"Naver Pay cancels only KRW; got {req.amount.currency}", **where)
-        amount = req.amount.amount
-        if amount <= 0:
-            raise InvalidRequest("the cancel amount must be greater than zero", **where)
-        if amount > req.expected_remaining:
-            raise InvalidRequest(
-                f"cancel of {amount} KRW exceeds the {req.expected_remaining} KRW still "
-                "cancellable; cancel at most what remains",
-                **where,
-            )
+        op, aid = Operation.CANCEL, req.attempt_id
+        self.kit.check_cancel(req, self.capabilities)
         if not PAYMENT_ID_PATTERN.fullmatch(req.provider_txn_id):
-            raise InvalidRequest(
-                "naverpay: the provider transaction id is not a paymentId", **where
+            raise self.kit.invalid(
+                "naverpay: the provider transaction id is not a paymentId", op, aid
             )
         reason = _truncate_utf8(" ".join(req.reason.split()), _CANCEL_REASON_MAX_BYTES)
         if not reason:
-            raise InvalidRequest("Naver Pay requires a cancel reason; pass reason=...", **where)
-        self._check_idempotency_key(req.idempotency_key, where)
-        taxable, tax_free = _tax_split(req.order, amount)
-        form = CancelForm(
+            raise self.kit.invalid("Naver Pay requires a cancel reason; pass reason=...", op, aid)
+        self._check_idempotency_key(req.idempotency_key, op, aid)
+        amount = req.amount.amount
+        form = self.kit.body(
+            CancelForm,
+            op,
+            aid,
             paymentId=req.provider_txn_id,
             cancelAmount=amount,
             cancelReason=reason,
             # Merchant admin: the docs say to use it whenever the requester is unclear.
             cancelRequester="2",
-            taxScopeAmount=taxable,
-            taxExScopeAmount=tax_free,
+            taxScopeAmount=amount - req.tax_free_amount,
+            taxExScopeAmount=req.tax_free_amount,
             doCompareRest=1,
             expectedRestAmount=req.expected_remaining - amount,
         )
@@ -434,22 +632,26 @@ class NaverPay:
         )
 
     def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
-        answer = self._answer(response, Operation.CANCEL, req.attempt_id, CANCEL_CODES)
+        op, aid = Operation.CANCEL, req.attempt_id
+        answer = self._answer(response, op, aid)
         if isinstance(answer, Failed):
             return answer
-        where = self._where(Operation.CANCEL, req.attempt_id, response, answer.code)
+
+        def unknown(text: str) -> Failed:
+            return Failed(self.kit.unknown(text, op, aid, response, SUCCESS))
+
         try:
             body = CancelBody.model_validate(answer.body if answer.body is not None else {})
         except ValidationError:
-            return _unknown("cancel said Success but its body is unreadable", where)
+            return unknown("cancel said Success but its body is unreadable")
         if body.paymentId is not None and body.paymentId != req.provider_txn_id:
-            return _unknown("cancel said Success for a different paymentId", where)
+            return unknown("cancel said Success for a different paymentId")
         cancelled = body.cancelled_amount()
         if cancelled is None and body.totalRestAmount is None:
-            return _unknown("cancel said Success but reported no amounts", where)
+            return unknown("cancel said Success but reported no amounts")
         amount = cancelled if cancelled is not None else req.amount.amount
         if amount < 0 or (body.totalRestAmount is not None and body.totalRestAmount < 0):
-            return _unknown("cancel reported a negative amount", where)
+            return unknown("cancel reported a negative amount")
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=Money(amount=amount, currency="KRW"),
@@ -486,111 +688,110 @@ class NaverPay:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
         return headers
 
-    def _where(
-        self,
-        operation: Operation,
-        attempt_id: str,
-        response: httpx.Response | None = None,
-        code: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "operation": operation.value,
-            "attempt_id": attempt_id,
-            "provider_code": code,
-            "provider_request_id": _request_id(response) if response is not None else None,
-        }
-
-    def _check_order(self, order: Order, method: Method, where: dict[str, Any]) -> None:
-        if method is not Method.NAVERPAY:
-            raise InvalidRequest(
-                f"naverpay takes only the naverpay method, not {method.value}", **where
-            )
-        if order.amount.currency != "KRW":
-            raise InvalidRequest(
-                f"Naver Pay charges only KRW; order {order.order_id} is in {order.amount.currency}",
-                **where,
-            )
-
-    def _check_idempotency_key(self, key: str, where: dict[str, Any]) -> None:
+    def _check_idempotency_key(self, key: str, operation: Operation, attempt_id: str) -> None:
         limit = self.capabilities.idempotency_key_max_length
         if not key or len(key) > limit or not _HEADER_SAFE.fullmatch(key):
-            raise InvalidRequest(
+            raise self.kit.invalid(
                 f"the idempotency key must be 1-{limit} printable ASCII characters "
                 "(Naver Pay recommends A-Z a-z 0-9 _ -)",
-                **where,
+                operation,
+                attempt_id,
             )
 
     def _answer(
-        self,
-        response: httpx.Response,
-        operation: Operation,
-        attempt_id: str,
-        table: Mapping[str, CodeRule],
+        self, response: httpx.Response, operation: Operation, attempt_id: str
     ) -> Envelope | Failed:
-        """The envelope of a success answer, or the classified failure.
+        """The envelope of a success answer, or the failure the kit classifies.
 
-        Naver answers HTTP 200 with ``code`` for almost everything; a duplicate
-        idempotency key gets HTTP 409 with the *original* answer re-sent, so a 409 whose
-        code is ``Success`` is a success. A 5xx (other than 503 maintenance) on a
-        money-moving call is never trusted to mean "refused", whatever its code says.
+        Naver's quirks, kept here; everything else is :meth:`AdapterKit.classify`:
+
+        - Naver answers HTTP 200 with ``code`` for almost everything, and a duplicate
+          idempotency key gets HTTP 409 with the *original* answer re-sent, so a 409 whose
+          code is ``Success`` is a success (and a 409 we cannot read is unknown).
+        - A 5xx (other than 503 maintenance) on a money-moving call is never trusted to
+          mean "refused", whatever documented code it carries.
+        - The API gateway turns a bad key away (401) in its own shape, ``{errorCode,
+          errorMessage}``: the HTTP status decides, and ``errorCode`` is kept as context.
         """
+        kit = self.kit_for(operation)
         status = response.status_code
         money_moving = operation in MONEY_MOVING
         envelope = _envelope(response)
         code = envelope.code if envelope is not None else None
-        provider_code = code or (envelope.errorCode if envelope is not None else None)
-        text = _provider_text(envelope)
-        where = self._where(operation, attempt_id, response, provider_code)
-        rule = table.get(code) if code is not None else None
-        api = _OP_NAMES.get(operation, operation.value)
+        message = (envelope.message or envelope.errorMessage) if envelope is not None else None
+        api = _API_NAMES.get(operation, operation.value)
 
-        if rule is not None and rule.kind is Kind.SUCCESS:
+        if code == SUCCESS:
             if 200 <= status < 300 or status == 409:
-                assert envelope is not None  # a known code implies a parsed envelope
+                assert envelope is not None  # a code implies a parsed envelope
                 return envelope
-            # "Success" under an error status contradicts itself: judge by the status.
-            if money_moving and status not in (401, 403, 429, 503):
-                return _unknown(f"Naver Pay {api} answered Success with HTTP {status}", where)
-            rule = None
-        if rule is not None:
-            message = f"Naver Pay {api} answered {code}: {rule.meaning}" + (
-                f" ({text})" if text else ""
+            # "Success" under an error status contradicts itself: the status decides.
+            if money_moving and status not in _AUTH_REFUSED | {429, 503}:
+                return Failed(
+                    kit.unknown(
+                        f"Naver Pay {api} answered Success with HTTP {status}; it may have "
+                        "been processed — look it up",
+                        operation,
+                        attempt_id,
+                        response,
+                        code,
+                    )
+                )
+            return Failed(_by_status(kit, operation, attempt_id, response, code, message))
+        if code is None:
+            if money_moving and status == 409:
+                return Failed(
+                    kit.unknown(
+                        "HTTP 409: Naver Pay has already seen this idempotency key, but the "
+                        "replayed answer could not be read; look it up",
+                        operation,
+                        attempt_id,
+                        response,
+                    )
+                )
+            gateway_code = envelope.errorCode if envelope is not None else None
+            return Failed(_by_status(kit, operation, attempt_id, response, gateway_code, message))
+        verdict = kit.verdict(code, operation)
+        if verdict is None and money_moving and status in _AUTH_REFUSED:
+            return Failed(_by_status(kit, operation, attempt_id, response, code, message))
+        if (
+            verdict is not None
+            and money_moving
+            and status >= 500
+            and status != 503
+            and verdict not in (Verdict.UNAVAILABLE, Verdict.CONFIGURATION)
+        ):
+            return Failed(
+                kit.unknown(
+                    f"Naver Pay {api} answered HTTP {status} with {kit.clean(code, limit=64)}: "
+                    "a server error is never taken as a refusal; it may have been processed — "
+                    "look it up",
+                    operation,
+                    attempt_id,
+                    response,
+                    code,
+                )
             )
-            if (
-                money_moving
-                and status >= 500
-                and status != 503
-                and rule.kind not in (Kind.UNAVAILABLE, Kind.CONFIGURATION)
-            ):
-                return _unknown(f"HTTP {status}: {message}", where)
-            return Failed(_error(rule.kind, message, where, response))
-
-        if money_moving and status == 409:
-            return _unknown(
-                "HTTP 409: Naver Pay has already seen this idempotency key, but the "
-                "replayed answer could not be read",
-                where,
-            )
-        if money_moving and code is not None and status not in (401, 403, 429, 503):
-            return _unknown(
-                f"Naver Pay {api} answered the undocumented code {code}"
-                + (f" ({text})" if text else ""),
-                where,
-            )
-        return Failed(
-            classify_http_status(
-                response,
-                provider=self.name,
-                operation=operation,
-                attempt_id=attempt_id,
-                provider_code=provider_code,
-                message=text,
-            )
-        )
+        return Failed(kit.classify(operation, attempt_id, response, code=code, message=message))
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _by_status(
+    kit: AdapterKit,
+    operation: Operation,
+    attempt_id: str,
+    response: httpx.Response,
+    code: str | None,
+    message: str | None,
+) -> PayfallbackError:
+    """The kit's HTTP-status classification, keeping the code Naver (or its gateway) sent
+    as context only."""
+    error = kit.classify(operation, attempt_id, response, code=None, message=message)
+    if code:
+        error.provider_code = kit.clean(code, limit=64)
+    return error
 
 
 def _setting(name: str, value: object, pattern: re.Pattern[str] | None) -> str:
@@ -626,11 +827,8 @@ def _host(value: str) -> str:
 
 
 def _envelope(response: httpx.Response) -> Envelope | None:
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = read_object(response)
+    if data is None:
         return None
     try:
         return Envelope.model_validate(data)
@@ -638,157 +836,11 @@ def _envelope(response: httpx.Response) -> Envelope | None:
         return None
 
 
-def _provider_text(envelope: Envelope | None) -> str | None:
-    """Naver's human message, on one line and short (it is text, never a body)."""
-    if envelope is None:
-        return None
-    return _one_line(envelope.message or envelope.errorMessage)
-
-
-def _one_line(raw: object) -> str | None:
-    if not isinstance(raw, str):
-        return None
-    text = " ".join(raw.split())
-    if len(text) > _MESSAGE_MAX_CHARS:
-        text = text[: _MESSAGE_MAX_CHARS - 1] + "…"
-    return text or None
-
-
-def _request_id(response: httpx.Response) -> str | None:
-    # Naver Pay documents no request-id header; a gateway may add one of these.
-    for header in ("x-request-id", "x-trace-id"):
-        value = response.headers.get(header)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _error(
-    kind: Kind, message: str, where: dict[str, Any], response: httpx.Response
-) -> PayfallbackError:
-    if kind is Kind.DECLINED:
-        return Declined(message, **where)
-    if kind is Kind.UNAVAILABLE:
-        return ProviderUnavailable(
-            message, retry_after=parse_retry_after(response.headers.get("retry-after")), **where
-        )
-    if kind is Kind.UNKNOWN:
-        return OutcomeUnknown(f"{message}; resolve it with a history lookup", **where)
-    if kind is Kind.INVALID:
-        return InvalidRequest(message, **where)
-    if kind is Kind.CONFIGURATION:
-        return ConfigurationError(message, **where)
-    raise AssertionError(f"no error for {kind}")  # pragma: no cover - Kind.SUCCESS
-
-
-def _unknown(message: str, where: dict[str, Any]) -> Failed:
-    return Failed(OutcomeUnknown(message, **where))
-
-
-def _callback_payment_id(req: ApproveRequest, where: dict[str, Any]) -> str:
-    params = req.callback_params
-    result = params.get("resultCode")
-    if result is None:
-        raise InvalidRequest(
-            "naverpay: the return URL parameters lack resultCode; pass every query "
-            "parameter Naver Pay appended to returnUrl as callback_params",
-            **where,
-        )
-    if result != "Success":
-        _decline_callback(result, params, where)
-    payment_id = params.get("paymentId")
-    if not payment_id:
-        raise InvalidRequest(
-            "naverpay: resultCode is Success but the return URL has no paymentId", **where
-        )
-    if not PAYMENT_ID_PATTERN.fullmatch(payment_id):
-        # Untrusted browser input: never put it in a request or echo it back.
-        raise InvalidRequest(
-            "naverpay: the paymentId in the return URL is not a Naver Pay paymentId", **where
-        )
-    return payment_id
-
-
-def _decline_callback(result: str, params: Mapping[str, str], where: dict[str, Any]) -> NoReturn:
-    rule = CALLBACK_CODES.get(result)
-    meaning = rule.meaning if rule is not None else "the customer did not complete the payment"
-    detail = _one_line(params.get("resultMessage"))
-    raise Declined(
-        f"Naver Pay payment window ended with {result}: {meaning}"
-        + (f" ({detail})" if detail else ""),
-        **{**where, "provider_code": result},
-    )
-
-
-def _status_from_history(
-    rows: list[HistoryRow], payment_id: str, attempt_id: str, where: dict[str, Any]
-) -> Outcome:
-    """One paymentId's history rows → where the payment stands.
-
-    ``01`` rows are approval attempts, ``03``/``04`` full/partial cancels; each row's
-    ``admissionState`` (SUCCESS | FAIL) is that attempt's final result.
-    """
-    seen = ",".join(f"{r.admissionTypeCode}:{r.admissionState}" for r in rows) or "no history"
-    payments = [r for r in rows if admission_type(r.admissionTypeCode) is AdmissionType.PAYMENT]
-    cancels = [
-        r
-        for r in rows
-        if admission_type(r.admissionTypeCode)
-        in (AdmissionType.FULL_CANCEL, AdmissionType.PARTIAL_CANCEL)
-    ]
-    for row in payments:
-        if row.merchantPayKey is not None and row.merchantPayKey != attempt_id:
-            return _unknown(
-                f"paymentId {payment_id} belongs to merchantPayKey {row.merchantPayKey!r}, not "
-                "to this attempt; the return URL parameters came from another checkout",
-                where,
-            )
-    approved = [r for r in payments if admission_state(r.admissionState) is AdmissionState.SUCCESS]
-    if approved:
-        amount = approved[0].totalPayAmount
-        done = [c for c in cancels if admission_state(c.admissionState) is AdmissionState.SUCCESS]
-        if amount is None or amount < 0 or any(c.totalPayAmount is None for c in done):
-            return _unknown("the history shows an approval but not its amounts", where)
-        cancelled = sum(c.totalPayAmount or 0 for c in done)
-        fully = cancelled >= amount or any(
-            admission_type(c.admissionTypeCode) is AdmissionType.FULL_CANCEL for c in done
-        )
-        return Status(
-            state=TxnState.CANCELLED if fully else TxnState.PAID,
-            provider_txn_id=payment_id,
-            amount=Money(amount=amount, currency="KRW"),
-            cancelled=cancelled,
-            provider_status=seen,
-        )
-    if any(admission_state(r.admissionState) is None for r in payments):
-        # A value Naver added after this module: not known to be final either way.
-        return Status(state=TxnState.IN_PROGRESS, provider_txn_id=payment_id, provider_status=seen)
-    if payments:  # every approval attempt FAILed: certainly no money moved
-        return Status(state=TxnState.NOT_PAID, provider_txn_id=payment_id, provider_status=seen)
-    if cancels:
-        return _unknown("the history lists cancels but no approval row", where)
-    # No approval row yet: the apply is still in flight or never arrived. Naver expires an
-    # unapplied paymentId after its approval window, so a replay of the apply with the same
-    # idempotency key settles it (the original answer, or TimeExpired).
-    return Status(state=TxnState.IN_PROGRESS, provider_txn_id=payment_id, provider_status=seen)
-
-
-def _tax_split(order: Order, amount: int) -> tuple[int, int]:
-    """(taxScopeAmount, taxExScopeAmount) for cancelling ``amount`` of ``order``.
-
-    Naver requires the two to add up to the cancel amount. A full cancel returns the
-    order's exact split; a partial cancel of a mixed order splits proportionally, rounding
-    the tax-free share down.
-    """
-    total, tax_free = order.amount.amount, order.tax_free_amount
-    if tax_free == 0:
-        return amount, 0
-    if tax_free == total:
-        return 0, amount
-    if amount == total:
-        return total - tax_free, tax_free
-    tax_ex = amount * tax_free // total
-    return amount - tax_ex, tax_ex
+def _row_label(row: HistoryRow) -> str:
+    """``01:SUCCESS``: a history row as Naver's known values only (never echoed text)."""
+    kind = admission_type(row.admissionTypeCode)
+    state = admission_state(row.admissionState)
+    return f"{kind.value if kind else '?'}:{state.value if state else '?'}"
 
 
 def _truncate_utf8(text: str, limit: int) -> str:

@@ -1,4 +1,4 @@
-"""Naver Pay's wire format: request forms, tolerant response models, and the code table.
+"""Naver Pay's wire format: request forms, tolerant response models, and the code tables.
 
 Requests are strict (a wrong type or a missing field is our bug, caught before sending).
 Responses are tolerant: Naver's backward-compatibility policy adds fields and enum values
@@ -7,22 +7,22 @@ fields are plain strings that :func:`admission_state` / :func:`admission_type` r
 returning ``None`` for values this module does not know.
 
 Every response, success or not, has the envelope ``{"code", "message", "body"}``; the
-``code`` decides the outcome. The tables below map every documented ``code`` of each API
-to one :class:`Kind`. The same code can mean different things on different APIs (``Fail``
-on apply is a refused payment; on cancel it says nothing about whether the cancel may
-still land), so each API has its own complete table rather than a shared one.
+``code`` decides the outcome (:data:`SUCCESS` or a row of the API's table). The same code
+can mean different things on different APIs (``Fail`` on apply is a refused payment; on
+cancel it says nothing about whether the cancel may still land), so each API has its own
+complete table of :class:`payfallback.adapter.CodeRule` rows rather than a shared one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from payfallback.adapter import CodeRule, Verdict, code_table
 
 __all__ = [
     "APPLY_CODES",
@@ -30,6 +30,7 @@ __all__ = [
     "CANCEL_CODES",
     "HISTORY_CODES",
     "PAYMENT_ID_PATTERN",
+    "SUCCESS",
     "AdmissionState",
     "AdmissionType",
     "ApplyBody",
@@ -37,12 +38,10 @@ __all__ = [
     "ApplyForm",
     "CancelBody",
     "CancelForm",
-    "CodeRule",
     "Envelope",
     "HistoryBody",
     "HistoryQuery",
     "HistoryRow",
-    "Kind",
     "admission_state",
     "admission_type",
 ]
@@ -52,137 +51,151 @@ __all__ = [
 #: be put into a URL path or a form.
 PAYMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 
+#: The ``code`` of every successful answer (and ``resultCode`` of a completed window).
+SUCCESS: Final = "Success"
 
-class Kind(StrEnum):
-    """What a Naver Pay result code means for us."""
+_RESPONSE_FORMAT = "https://docs.pay.naver.com/docs/common/response-format"
+_APPLY = "https://docs.pay.naver.com/docs/onetime-payment/payment/apply"
+_CANCEL = "https://docs.pay.naver.com/docs/onetime-payment/payment/cancel"
+_HISTORY = "https://docs.pay.naver.com/docs/onetime-payment/additional/payments_history"
+_WINDOW = "https://docs.pay.naver.com/docs/onetime-payment/payment/payment-auth-window"
 
-    SUCCESS = "success"
-    DECLINED = "declined"  # Naver or the customer's card/bank said no; nothing moved
-    UNAVAILABLE = "unavailable"  # certainly not processed (maintenance); retry later
-    UNKNOWN = "unknown"  # may have acted or already did: resolve by history lookup
-    INVALID = "invalid"  # our request is wrong; nothing moved
-    CONFIGURATION = "configuration"  # credentials / merchant settings are wrong
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRule:
-    """One row of a code table: the outcome class and what the code means."""
-
-    kind: Kind
-    meaning: str
-
-
-def _table(rows: Mapping[str, CodeRule]) -> Mapping[str, CodeRule]:
-    return MappingProxyType(dict(rows))
-
-
-_S, _D, _A, _U, _I, _C = (
-    Kind.SUCCESS,
-    Kind.DECLINED,
-    Kind.UNAVAILABLE,
-    Kind.UNKNOWN,
-    Kind.INVALID,
-    Kind.CONFIGURATION,
+_D, _A, _U, _I, _C = (
+    Verdict.DECLINED,
+    Verdict.UNAVAILABLE,
+    Verdict.UNKNOWN,
+    Verdict.INVALID,
+    Verdict.CONFIGURATION,
 )
 
-#: Common codes of the response-format page (기본 응답 형식), in every API's answers.
-_COMMON = {
-    "Success": CodeRule(_S, "success"),
-    "RequireParameter": CodeRule(_I, "a required parameter is missing"),
-    "InvalidParameter": CodeRule(_I, "a parameter does not satisfy Naver Pay's conditions"),
-}
 
-#: ``POST …/v2.2/apply/payment`` (결제 승인).
-APPLY_CODES: Mapping[str, CodeRule] = _table(
+def _rows(source: str, rows: Mapping[str, tuple[Verdict, str]]) -> dict[str, CodeRule]:
+    return {code: CodeRule(v, meaning, source=source) for code, (v, meaning) in rows.items()}
+
+
+#: Common failure codes of the response-format page (기본 응답 형식), in every API's answers.
+_COMMON = _rows(
+    _RESPONSE_FORMAT,
+    {
+        "RequireParameter": (_I, "a required parameter is missing"),
+        "InvalidParameter": (_I, "a parameter does not satisfy Naver Pay's conditions"),
+    },
+)
+_INVALID_MERCHANT = "the merchant is not valid; check client id, secret, chain id and partner id"
+
+#: ``POST …/v2.2/apply/payment`` (결제 승인): every documented code but :data:`SUCCESS`.
+APPLY_CODES: Mapping[str, CodeRule] = code_table(
     {
         **_COMMON,
-        # "PG, bank or other error; the detailed cause is in message and must be shown
-        # to the customer": a refused payment, not a fault of ours or Naver's.
-        "Fail": CodeRule(_D, "the payment was refused by the card company or bank"),
-        "InvalidMerchant": CodeRule(
-            _C, "the merchant is not valid; check client id, secret, chain id and partner id"
-        ),
-        # The approval window (10 minutes after the customer authenticated) has passed:
-        # this paymentId can never be approved, and no money moved.
-        "TimeExpired": CodeRule(_D, "the approval window for this paymentId has expired"),
-        # Our own earlier apply (or another one) is still being processed.
-        "AlreadyOnGoing": CodeRule(_U, "an approval for this paymentId is already in progress"),
-        # Approved already, but this answer carries neither the amount nor the details.
-        "AlreadyComplete": CodeRule(_U, "this paymentId has already been approved"),
-        "OwnerAuthFail": CodeRule(_D, "the card owner's authentication failed"),
-        "BankMaintenance": CodeRule(_A, "the customer's charge account bank is in maintenance"),
-        "NotEnoughAccountBalance": CodeRule(_D, "the charge account balance is too low"),
-        "MaintenanceOngoing": CodeRule(_A, "Naver Pay is in maintenance"),
-        "FaultCheckOngoing": CodeRule(
-            _A, "the card company or bank is in maintenance; the method is unavailable"
+        **_rows(
+            _APPLY,
+            {
+                # "PG, bank or other error; the detailed cause is in message and must be
+                # shown to the customer": a refused payment, not a fault of ours or Naver's.
+                "Fail": (_D, "the payment was refused by the card company or bank"),
+                "InvalidMerchant": (_C, _INVALID_MERCHANT),
+                # The approval window (10 minutes after the customer authenticated) has
+                # passed: this paymentId can never be approved, and no money moved.
+                "TimeExpired": (_D, "the approval window for this paymentId has expired"),
+                # Our own earlier apply (or another one) is still being processed.
+                "AlreadyOnGoing": (_U, "an approval for this paymentId is already in progress"),
+                # Approved already, but this answer carries neither the amount nor the
+                # details: the history decides.
+                "AlreadyComplete": (_U, "this paymentId has already been approved"),
+                "OwnerAuthFail": (_D, "the card owner's authentication failed"),
+                "BankMaintenance": (_A, "the customer's charge account bank is in maintenance"),
+                "NotEnoughAccountBalance": (_D, "the charge account balance is too low"),
+                "MaintenanceOngoing": (_A, "Naver Pay is in maintenance"),
+                "FaultCheckOngoing": (
+                    _A,
+                    "the card company or bank is in maintenance; the method is unavailable",
+                ),
+            },
         ),
     }
 )
 
-#: ``POST …/v1/cancel`` (결제 취소).
-CANCEL_CODES: Mapping[str, CodeRule] = _table(
+#: ``POST …/v1/cancel`` (결제 취소): every documented code but :data:`SUCCESS`.
+CANCEL_CODES: Mapping[str, CodeRule] = code_table(
     {
         **_COMMON,
-        # "Other failure": says nothing about whether a cancel is under way, so the
-        # history decides rather than a retry or a give-up.
-        "Fail": CodeRule(_U, "the cancel failed for an unspecified reason"),
-        "InvalidMerchant": CodeRule(
-            _C, "the merchant is not valid; check client id, secret, chain id and partner id"
-        ),
-        "InvalidPaymentId": CodeRule(_I, "Naver Pay has no payment with this paymentId"),
-        # Already fully cancelled: by us (a lost answer) or from the merchant console.
-        "AlreadyCanceled": CodeRule(_U, "the payment is already fully cancelled"),
-        # More than remains: most likely an earlier cancel of ours already landed.
-        "OverRemainAmount": CodeRule(_U, "the amount exceeds what remains cancellable"),
-        # The previous cancel must finish first; this one was not performed.
-        "PreCancelNotComplete": CodeRule(_A, "an earlier cancel of this payment is unfinished"),
-        "CancelDeadlineExpired": CodeRule(
-            _D, "the cancel deadline has passed; refund the customer outside Naver Pay"
-        ),
-        "TaxScopeAmtGreaterThanRemainError": CodeRule(
-            _I, "the taxable or tax-free amount exceeds what remains cancellable"
-        ),
-        "TaxScopeAmountError": CodeRule(
-            _I, "taxable + tax-free (+ deposit) amounts do not add up to the cancel amount"
-        ),
-        # doCompareRest guard: what remains differs from what we expected, the signature
-        # of a replayed cancel whose first answer was lost.
-        "RestAmountDiff": CodeRule(_U, "the remaining amount differs from expectedRestAmount"),
-        # Accepted but not finished; Naver says it reprocesses it automatically. Not
-        # "unavailable" (it did act) and not success (no money has returned yet).
-        "CancelNotComplete": CodeRule(_U, "the cancel was accepted but has not completed"),
-        "AlreadyOnGoing": CodeRule(_U, "a request for this paymentId is already in progress"),
-        "MaintenanceOngoing": CodeRule(_A, "Naver Pay is in maintenance; retry after it ends"),
-        "FaultCheckOngoing": CodeRule(_A, "the card company or bank is in maintenance"),
-        "InvalidDiscountCancelCondition": CodeRule(
-            _D, "the instant-discount policy does not allow this cancel"
+        **_rows(
+            _CANCEL,
+            {
+                # "Other failure": says nothing about whether a cancel is under way, so the
+                # history decides rather than a retry or a give-up.
+                "Fail": (_U, "the cancel failed for an unspecified reason"),
+                "InvalidMerchant": (_C, _INVALID_MERCHANT),
+                "InvalidPaymentId": (_I, "Naver Pay has no payment with this paymentId"),
+                # Already fully cancelled: by us (a lost answer) or from the merchant console.
+                "AlreadyCanceled": (_U, "the payment is already fully cancelled"),
+                # More than remains: most likely an earlier cancel of ours already landed.
+                "OverRemainAmount": (_U, "the amount exceeds what remains cancellable"),
+                # The previous cancel must finish first; this one was not performed.
+                "PreCancelNotComplete": (_A, "an earlier cancel of this payment is unfinished"),
+                "CancelDeadlineExpired": (
+                    _D,
+                    "the cancel deadline has passed; refund the customer outside Naver Pay",
+                ),
+                "TaxScopeAmtGreaterThanRemainError": (
+                    _I,
+                    "the taxable or tax-free amount exceeds what remains cancellable",
+                ),
+                "TaxScopeAmountError": (
+                    _I,
+                    "taxable + tax-free (+ deposit) amounts do not add up to the cancel amount",
+                ),
+                # doCompareRest guard: what remains differs from what we expected, the
+                # signature of a replayed cancel whose first answer was lost.
+                "RestAmountDiff": (_U, "the remaining amount differs from expectedRestAmount"),
+                # Accepted but not finished. Not "unavailable" (it did act) and not success
+                # (no money has returned yet): the history decides, never a blind retry.
+                "CancelNotComplete": (
+                    _U,
+                    "the cancel was accepted but has not completed; the payment history decides",
+                ),
+                "AlreadyOnGoing": (_U, "a request for this paymentId is already in progress"),
+                "MaintenanceOngoing": (_A, "Naver Pay is in maintenance; retry after it ends"),
+                "FaultCheckOngoing": (_A, "the card company or bank is in maintenance"),
+                "InvalidDiscountCancelCondition": (
+                    _D,
+                    "the instant-discount policy does not allow this cancel",
+                ),
+            },
         ),
     }
 )
 
-#: ``POST …/v2.2/list/history/{paymentId}`` (결제 내역 조회). Read-only, so nothing here
-#: can be "unknown": a failed inquiry is simply asked again later.
-HISTORY_CODES: Mapping[str, CodeRule] = _table(
+#: ``POST …/v2.2/list/history/{paymentId}`` (결제 내역 조회): every documented code but
+#: :data:`SUCCESS`. Read-only, so nothing here can be "unknown": a failed inquiry is simply
+#: asked again later.
+HISTORY_CODES: Mapping[str, CodeRule] = code_table(
     {
         **_COMMON,
-        "Fail": CodeRule(_A, "the history inquiry failed"),
-        "InvalidMerchant": CodeRule(
-            _C, "the merchant is not valid; check client id, secret, chain id and partner id"
+        **_rows(
+            _HISTORY,
+            {
+                "Fail": (_A, "the history inquiry failed"),
+                "InvalidMerchant": (_C, _INVALID_MERCHANT),
+                "MaintenanceOngoing": (_A, "Naver Pay is in maintenance"),
+            },
         ),
-        "MaintenanceOngoing": CodeRule(_A, "Naver Pay is in maintenance"),
     }
 )
 
-#: ``resultCode`` Naver appends to ``returnUrl`` after the payment window. Only
-#: ``Success`` comes with a ``paymentId``; every other value means the customer did not
-#: complete authentication, so there is nothing to approve and no money moved.
-CALLBACK_CODES: Mapping[str, CodeRule] = _table(
-    {
-        "Success": CodeRule(_S, "the customer authenticated the payment"),
-        "UserCancel": CodeRule(_D, "the customer cancelled in the Naver Pay window"),
-        "OwnerAuthFail": CodeRule(_D, "the card owner's authentication failed"),
-        "paymentTimeExpire": CodeRule(_D, "the payment window timed out"),
-    }
+#: ``resultCode`` Naver appends to ``returnUrl`` after the payment window, but
+#: :data:`SUCCESS`. Only ``Success`` comes with a ``paymentId``; every other value means the
+#: customer did not complete authentication, so there is nothing to approve and no money
+#: moved.
+CALLBACK_CODES: Mapping[str, CodeRule] = code_table(
+    _rows(
+        _WINDOW,
+        {
+            "UserCancel": (_D, "the customer cancelled in the Naver Pay window"),
+            "OwnerAuthFail": (_D, "the card owner's authentication failed"),
+            "paymentTimeExpire": (_D, "the payment window timed out"),
+        },
+    )
 )
 
 
@@ -251,7 +264,10 @@ class CancelForm(_Strict):
     cancelReason: Annotated[str, Field(min_length=1)]
     #: 1 = buyer, 2 = merchant admin; the docs say to use 2 when unsure.
     cancelRequester: Literal["1", "2"]
+    #: 과세 대상 금액: the taxable part of ``cancelAmount``.
     taxScopeAmount: _Won
+    #: 면세 대상 금액: the tax-free part; the two add up to ``cancelAmount``
+    #: (``TaxScopeAmountError`` otherwise).
     taxExScopeAmount: _Won
     doCompareRest: Literal[1]
     expectedRestAmount: _Won

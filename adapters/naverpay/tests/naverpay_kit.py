@@ -4,9 +4,11 @@
 - The customer's cancel is not an answer to apply: Naver redirects with
   ``resultCode=UserCancel`` and no paymentId, and the adapter declines without calling
   Naver (see ``test_wire``), so :meth:`NaverPayKit.user_cancel_response` is ``None``.
-- The kit cannot see the attempt id (apply carries only the paymentId), so its answers
-  leave out ``merchantPayKey``; the adapter checks it only when Naver sends it, and
-  ``test_wire`` covers the check.
+- Naver echoes ``merchantPayKey`` — what the browser passed to ``oPay.open``, our attempt
+  id — on apply and in the history; without it the adapter does not record the approval.
+  Apply carries only the paymentId, so the kit answers with the attempt id the suite's
+  order gets: the journal names attempts ``{order_id}_{n}`` and the suite's order is
+  ``ORD-CONF-1`` (:data:`ATTEMPT_ID`). ``test_wire`` covers the other cases.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from payfallback.provider import Flow, Operation, Provider
 from payfallback.testing.conformance import ConformanceKit
 
 _PREFIX = f"/{PARTNER_ID}/naverpay/payments/"
+#: The conformance suite's first (and only) attempt at its order.
+ATTEMPT_ID = "ORD-CONF-1_1"
 
 
 def _form(request: httpx.Request) -> dict[str, str]:
@@ -31,9 +35,9 @@ def _form(request: httpx.Request) -> dict[str, str]:
 
 def _detail(txn_id: str, amount: int) -> dict[str, Any]:
     detail: dict[str, Any] = payload("apply_success")["body"]["detail"]
-    del detail["merchantPayKey"]
     detail.update(
         paymentId=txn_id,
+        merchantPayKey=ATTEMPT_ID,
         totalPayAmount=amount,
         applyPayAmount=amount,
         primaryPayAmount=amount,

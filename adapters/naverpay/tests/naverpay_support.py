@@ -108,9 +108,10 @@ def approve_request(
     *,
     order: Order | None = None,
     key: str = IDEMPOTENCY_KEY,
+    attempt_id: str = ATTEMPT_ID,
 ) -> ApproveRequest:
     return ApproveRequest(
-        attempt_id=ATTEMPT_ID,
+        attempt_id=attempt_id,
         order=order or make_order(),
         method=Method.NAVERPAY,
         provider_txn_id=None,
@@ -121,8 +122,10 @@ def approve_request(
     )
 
 
-def lookup_request(payment_id: str | None = PAYMENT_ID) -> LookupRequest:
-    return LookupRequest(attempt_id=ATTEMPT_ID, order=make_order(), provider_txn_id=payment_id)
+def lookup_request(
+    payment_id: str | None = PAYMENT_ID, *, attempt_id: str = ATTEMPT_ID
+) -> LookupRequest:
+    return LookupRequest(attempt_id=attempt_id, order=make_order(), provider_txn_id=payment_id)
 
 
 def cancel_request(
@@ -133,6 +136,7 @@ def cancel_request(
     reason: str = "고객 요청",
     key: str = IDEMPOTENCY_KEY,
     payment_id: str = PAYMENT_ID,
+    tax_free: int = 0,
 ) -> CancelRequest:
     return CancelRequest(
         refund_id="rf_ORDER123_1",
@@ -143,4 +147,5 @@ def cancel_request(
         expected_remaining=remaining,
         reason=reason,
         idempotency_key=key,
+        tax_free_amount=tax_free,
     )

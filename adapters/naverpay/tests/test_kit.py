@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from naverpay_kit import NaverPayKit
+from naverpay_kit import ATTEMPT_ID, NaverPayKit
 from naverpay_support import (
     approve_request,
     cancel_request,
@@ -36,7 +36,7 @@ def adapter(kit: NaverPayKit) -> NaverPay:
 def test_operation_of_names_every_request_the_adapter_builds(
     kit: NaverPayKit, adapter: NaverPay
 ) -> None:
-    approve = approve_request(kit.callback_params(TXN, 50_000))
+    approve = approve_request(kit.callback_params(TXN, 50_000), attempt_id=ATTEMPT_ID)
     assert kit.operation_of(adapter.build_approve(approve)) is Operation.APPROVE
     assert kit.operation_of(adapter.build_lookup(lookup_request(TXN))) is Operation.LOOKUP
     assert kit.operation_of(adapter.build_cancel(cancel_request())) is Operation.CANCEL
@@ -45,7 +45,9 @@ def test_operation_of_names_every_request_the_adapter_builds(
 
 
 def test_paid_response_is_approved_for_the_amount(kit: NaverPayKit, adapter: NaverPay) -> None:
-    req = approve_request(kit.callback_params(TXN, 50_000), order=make_order(50_000))
+    req = approve_request(
+        kit.callback_params(TXN, 50_000), order=make_order(50_000), attempt_id=ATTEMPT_ID
+    )
     request = adapter.build_approve(req)
     outcome = adapter.parse_approve(req, kit.paid_response(request, txn_id=TXN, amount=50_000))
     assert isinstance(outcome, Approved)
@@ -65,7 +67,7 @@ def test_paid_response_is_approved_for_the_amount(kit: NaverPayKit, adapter: Nav
 def test_failure_answers_on_apply(
     kit: NaverPayKit, adapter: NaverPay, answer: str, expected: type[Exception]
 ) -> None:
-    req = approve_request(kit.callback_params(TXN, 50_000))
+    req = approve_request(kit.callback_params(TXN, 50_000), attempt_id=ATTEMPT_ID)
     response = getattr(kit, answer)(adapter.build_approve(req))
     outcome = adapter.parse_approve(req, response)
     assert isinstance(outcome, Failed)
@@ -73,7 +75,7 @@ def test_failure_answers_on_apply(
 
 
 def test_lookup_answers(kit: NaverPayKit, adapter: NaverPay) -> None:
-    req = lookup_request(TXN)
+    req = lookup_request(TXN, attempt_id=ATTEMPT_ID)
     request = adapter.build_lookup(req)
     paid = adapter.parse_lookup(req, kit.lookup_paid_response(request, txn_id=TXN, amount=50_000))
     assert isinstance(paid, Status)

@@ -240,7 +240,7 @@ def test_ready_lists_items_and_splits_tax(provider: NaverPay) -> None:
 
 def test_ready_refuses_other_currencies_before_a_session_starts(provider: NaverPay) -> None:
     order = make_order().model_copy(update={"amount": Money(amount=1000, currency="USD")})
-    with pytest.raises(InvalidRequest, match="only KRW"):
+    with pytest.raises(InvalidRequest, match="takes KRW, not USD"):
         provider.build_ready(ready_request(order))
     assert isinstance(error_of(provider.parse_ready(ready_request(order), None)), InvalidRequest)
 
@@ -382,7 +382,6 @@ def _apply_with(**detail: Any) -> httpx.Response:
         (answer({"code": "Success", "message": "성공", "body": "oops"}), "unreadable"),
         (_apply_with(paymentId="20170201NP0000000001"), "paymentId"),
         (_apply_with(admissionState="FAIL"), "admissionState"),
-        (_apply_with(merchantPayKey="ORDER999_1"), "merchantPayKey"),
         (_apply_with(totalPayAmount="12000.5"), "unreadable"),
     ],
 )
@@ -394,15 +393,116 @@ def test_a_success_missing_what_we_need_is_unknown(
     assert fragment in err.message
 
 
-def test_a_success_without_merchant_pay_key_or_date_still_approves(provider: NaverPay) -> None:
+def test_a_success_without_a_date_still_approves(provider: NaverPay) -> None:
     data = payload("apply_success")
-    del data["body"]["detail"]["merchantPayKey"]
     data["body"]["detail"]["admissionYmdt"] = "not-a-date"
     data["body"]["detail"]["someFieldNaverAddsLater"] = {"x": 1}
     outcome = provider.parse_approve(approve_request(), answer(data))
     assert isinstance(outcome, Approved)
     assert outcome.amount == Money(amount=12000)
     assert outcome.approved_at is None
+
+
+# -- merchantPayKey: what ties a paymentId to its checkout --------------------------------------
+
+
+def test_apply_without_merchant_pay_key_is_not_recorded_but_looked_up(provider: NaverPay) -> None:
+    data = payload("apply_success")
+    del data["body"]["detail"]["merchantPayKey"]
+    err = error_of(provider.parse_approve(approve_request(), answer(data)))
+    # Unknown, not approved: the Router looks the paymentId up and the history decides.
+    assert isinstance(err, OutcomeUnknown)
+    assert "not tied to this checkout" in err.message
+    assert "lookup" in err.message
+    assert err.provider_code == "Success"
+    null_key = payload("apply_success")
+    null_key["body"]["detail"]["merchantPayKey"] = None
+    assert isinstance(
+        error_of(provider.parse_approve(approve_request(), answer(null_key))), OutcomeUnknown
+    )
+
+
+def test_apply_for_another_checkout_is_refused_not_recorded(provider: NaverPay) -> None:
+    # Two checkouts of the same amount; the second one's return URL carries the first
+    # one's paymentId. Naver echoes the first checkout's merchantPayKey.
+    first = approve_request(attempt_id="ORDER123_1")
+    second = approve_request(attempt_id="ORDER456_1")
+    data = payload("apply_success")  # merchantPayKey ORDER123_1
+    assert isinstance(provider.parse_approve(first, answer(data)), Approved)
+    err = error_of(provider.parse_approve(second, answer(data)))
+    assert isinstance(err, InvalidRequest)
+    assert "belongs to another checkout" in err.message
+    assert "ORDER123_1" in err.message
+    assert err.attempt_id == "ORDER456_1"
+
+
+def _keyed_row(type_code: str, state: str, key: str | None, amount: int = 12000) -> dict[str, Any]:
+    row: dict[str, Any] = payload("history_paid")["body"]["list"][0]
+    row.update(admissionTypeCode=type_code, admissionState=state, totalPayAmount=amount)
+    if key is None:
+        del row["merchantPayKey"]
+    else:
+        row["merchantPayKey"] = key
+    return row
+
+
+@pytest.mark.parametrize(
+    ("rows", "state"),
+    [
+        ([("01", "SUCCESS", ATTEMPT_ID)], TxnState.PAID),
+        ([("01", "FAIL", ATTEMPT_ID)], TxnState.NOT_PAID),
+        # Our approval proves the payment whatever an untied row says.
+        ([("01", "SUCCESS", ATTEMPT_ID), ("01", "FAIL", None)], TxnState.PAID),
+        # A cancel row need not repeat the key; the approval row ties the paymentId.
+        ([("04", "SUCCESS", None, 3000), ("01", "SUCCESS", ATTEMPT_ID)], TxnState.PAID),
+        ([("03", "SUCCESS", None), ("01", "SUCCESS", ATTEMPT_ID)], TxnState.CANCELLED),
+    ],
+)
+def test_history_speaks_for_this_checkout_only_through_its_merchant_pay_key(
+    provider: NaverPay, rows: list[tuple[Any, ...]], state: TxnState
+) -> None:
+    outcome = provider.parse_lookup(lookup_request(), _history(*(_keyed_row(*r) for r in rows)))
+    assert isinstance(outcome, Status), outcome
+    assert outcome.state is state
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("01", "SUCCESS", None)],
+        [("01", "FAIL", None)],
+        # Ours failed, an untied one succeeded: neither paid nor not paid is proven.
+        [("01", "FAIL", ATTEMPT_ID), ("01", "SUCCESS", None)],
+    ],
+)
+def test_history_rows_without_merchant_pay_key_prove_nothing(
+    provider: NaverPay, rows: list[tuple[Any, ...]]
+) -> None:
+    err = error_of(
+        provider.parse_lookup(lookup_request(), _history(*(_keyed_row(*r) for r in rows)))
+    )
+    # Never "paid", never "not paid": the attempt stays unknown and is asked again.
+    assert isinstance(err, ProviderUnavailable)
+    assert "merchantPayKey" in err.message
+    assert "neither paid nor not paid" in err.message
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("01", "SUCCESS", "ORDER999_1")],
+        [("01", "FAIL", "ORDER999_1")],
+        [("03", "SUCCESS", "ORDER999_1"), ("01", "SUCCESS", ATTEMPT_ID)],
+    ],
+)
+def test_history_of_another_checkout_is_refused(
+    provider: NaverPay, rows: list[tuple[Any, ...]]
+) -> None:
+    err = error_of(
+        provider.parse_lookup(lookup_request(), _history(*(_keyed_row(*r) for r in rows)))
+    )
+    assert isinstance(err, InvalidRequest)
+    assert "another checkout" in err.message
 
 
 def test_the_approved_amount_is_what_naver_says(provider: NaverPay) -> None:
@@ -545,17 +645,26 @@ def test_history_edge_cases(provider: NaverPay) -> None:
 @pytest.mark.parametrize(
     ("response", "fragment"),
     [
-        (_history(_row("01", "SUCCESS", 12000, merchantPayKey="ORDER999_1")), "merchantPayKey"),
         (_history(_row("01", "SUCCESS", 12000, totalPayAmount=None)), "amounts"),
         (_history(_row("03", "SUCCESS", 12000)), "no approval row"),
     ],
 )
-def test_history_that_cannot_be_trusted_is_unknown(
+def test_history_that_cannot_be_trusted_is_asked_again(
     provider: NaverPay, response: httpx.Response, fragment: str
 ) -> None:
+    # A lookup moves no money: an answer it cannot use is "ask again", never "unknown".
     err = error_of(provider.parse_lookup(lookup_request(), response))
-    assert isinstance(err, OutcomeUnknown)
+    assert isinstance(err, ProviderUnavailable)
     assert fragment in err.message
+
+
+def test_history_status_shows_only_known_values(provider: NaverPay) -> None:
+    outcome = provider.parse_lookup(
+        lookup_request(),
+        _history(_row("01", "SUCCESS", 12000), _row("77", "SOMETHING NEW", 1)),
+    )
+    assert isinstance(outcome, Status)
+    assert outcome.provider_status == "01:SUCCESS,?:?"
 
 
 def test_history_failures_are_asked_again_not_unknown(provider: NaverPay) -> None:
@@ -620,19 +729,30 @@ def test_full_cancel_sums_every_means_of_payment(provider: NaverPay) -> None:
 @pytest.mark.parametrize(
     ("amount", "tax_free", "expected"),
     [
-        (15000, 5000, ("10000", "5000")),  # full cancel: the order's exact split
-        (3000, 5000, ("2000", "1000")),  # partial: proportional, tax-free rounded down
-        (1000, 15000, ("0", "1000")),  # all tax-free
-        (7, 5000, ("5", "2")),
+        (3000, 0, ("3000", "0")),  # partial, all taxable
+        (3000, 1000, ("2000", "1000")),  # partial with a tax-free share
+        (15000, 5000, ("10000", "5000")),  # full cancel of a mixed order
+        (1000, 1000, ("0", "1000")),  # all tax-free
     ],
 )
-def test_cancel_tax_split(
+def test_cancel_sends_the_tax_free_share_it_is_given(
     provider: NaverPay, amount: int, tax_free: int, expected: tuple[str, str]
 ) -> None:
-    order = make_order(15000, tax_free=tax_free)
-    form = form_of(provider.build_cancel(cancel_request(amount, remaining=15000, order=order)))
+    order = make_order(15000, tax_free=5000)
+    req = cancel_request(amount, remaining=15000, order=order, tax_free=tax_free)
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as naver:
+        route = naver.post("/v1/cancel").mock(return_value=answer(payload("cancel_partial")))
+        send(provider.build_cancel(req))
+    form = form_of(route.calls.last.request)
     assert (form["taxScopeAmount"], form["taxExScopeAmount"]) == expected
+    assert form["cancelAmount"] == str(amount)
     assert int(form["taxScopeAmount"]) + int(form["taxExScopeAmount"]) == amount
+
+
+@pytest.mark.parametrize("tax_free", [-1, 3001])
+def test_a_tax_free_share_outside_the_cancel_is_refused(provider: NaverPay, tax_free: int) -> None:
+    with pytest.raises(InvalidRequest, match="tax-free share"):
+        provider.build_cancel(cancel_request(3000, tax_free=tax_free))
 
 
 def test_cancel_reason_is_kept_within_256_bytes(provider: NaverPay) -> None:
@@ -644,8 +764,8 @@ def test_cancel_reason_is_kept_within_256_bytes(provider: NaverPay) -> None:
 @pytest.mark.parametrize(
     ("req_kwargs", "fragment"),
     [
-        ({"amount": 13000, "remaining": 12000}, "exceeds"),
-        ({"amount": 5000, "remaining": 4000}, "exceeds"),
+        ({"amount": 13000, "remaining": 12000}, "still cancellable"),
+        ({"amount": 5000, "remaining": 4000}, "still cancellable"),
         ({"reason": "   "}, "reason"),
     ],
 )
