@@ -3,14 +3,15 @@
 Nothing here sends, sleeps, logs or remembers: every method is a function of its
 arguments and the adapter's settings, so the async and the sync Router share it and the
 tests are about bytes. See the package docstring for the pages of the NICEPAY manual each
-operation follows.
+operation follows. Every error is made by the instance's :class:`AdapterKit`; what stays
+here is NICEPAY's quirks: the ``resultCode`` inside a 200 answer, the payment object and
+its ``signature``, the callback check, the order date of an inquiry by orderId.
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,14 +21,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
+from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth, read_object
+from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
@@ -47,12 +42,11 @@ from payfallback.provider import (
     Status,
     TxnState,
     VoidRequest,
-    classify_http_status,
-    parse_retry_after,
 )
 from payfallback_nicepay._wire import (
     API_HOST,
     CANCEL_SUCCESS_CODES,
+    CODE_HINTS,
     CODE_TABLE,
     JS_SDK_URL,
     SANDBOX_API_HOST,
@@ -62,7 +56,6 @@ from payfallback_nicepay._wire import (
     AuthCallback,
     BillingPayBody,
     CancelBody,
-    CodeClass,
     NetCancelBody,
     PaymentObject,
     PayStatus,
@@ -108,17 +101,8 @@ _VOID_WINDOW = timedelta(hours=1)
 #: common/preparations.md, 타임아웃 정보: connection 5 s, read 30 s.
 _READ_TIMEOUT = 30.0
 
-_DIGIT_RUN = re.compile(r"\d{12,}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _scrub(text: str | None) -> str:
-    """Provider text made safe for a message: no control characters, no long digit runs
-    (a card or account number echoed back), and bounded in length."""
-    if not text:
-        return ""
-    text = _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), _CONTROL.sub(" ", text)).strip()
-    return text[:200]
+#: NICEPAY documents no request-id header; keep one if a gateway in between adds it.
+_REQUEST_ID_HEADERS = ("x-request-id", "x-trace-id", "x-amzn-trace-id")
 
 
 def _byte_len(ch: str) -> int:
@@ -153,13 +137,10 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
-def _request_id(response: httpx.Response) -> str | None:
-    # NICEPAY documents no request-id header; keep one if a gateway in between adds it.
-    for header in ("x-request-id", "x-trace-id", "x-amzn-trace-id"):
-        value: str | None = response.headers.get(header)
-        if value:
-            return value
-    return None
+def _carries(kit: AdapterKit, *values: str | None) -> bool:
+    """Whether an answer's id field carries one of the secrets we sent (an id we would
+    hand back to the caller, the journal and the events)."""
+    return any(value and kit.secrets.contains(value) for value in values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +157,22 @@ class Nicepay:
 
     Settings (keyword-only, so ``load_provider("nicepay", ...)`` works):
 
-    * ``client_key`` — the 클라이언트 키 (shown to browsers by the JS SDK; not a secret).
+    * ``client_key`` — the 클라이언트 키. The JS SDK takes it as ``clientId``, so the
+      browser sees it; it is still declared in :attr:`secrets` (with the secret key it
+      makes the Basic credentials) and never appears in an error, event or log line.
     * ``secret_key`` — the 시크릿 키 (``SecretStr``; a plain ``str`` is wrapped). Together
       they form the ``Authorization: Basic`` header and verify ``signature`` fields.
     * ``sandbox`` — ``True`` for ``sandbox-api.nicepay.co.kr`` and the sandbox payment
       window; the sandbox answers with dummy data and cannot partially cancel.
     * ``mobile_goods`` — ``"content"`` or ``"physical"``: the JS SDK's required ``isDigital``
       for phone billing ("0: 컨텐츠, 1: 실물"); phone billing is offered only when it is set.
+
+    **Secrets.** :attr:`secrets` holds the client key, the secret key, and the
+    ``Authorization`` value built from them (with and without its ``Basic`` prefix); the
+    kit (:attr:`kit`) scrubs them from every error text, and the Router from everything
+    else. While parsing, the request's own secrets are scrubbed too: the billing key
+    (``bid``) of a charge, the ``authToken`` and ``signature`` of the return callback.
+    An answer whose ``tid`` carries one of them is not taken as it is.
 
     **Duplicates.** NICEPAY has no idempotency header (``idempotency_header=None``). The
     ``orderId`` plays that role: we send our attempt id as ``orderId`` on the payment
@@ -194,8 +184,10 @@ class Nicepay:
     ``orderId``, which NICEPAY refuses to reuse for another partial cancel.
 
     **Lost answers.** A lookup by tid (``GET /v1/payments/{tid}``) or by our attempt id
-    (``GET /v1/payments/find/{orderId}?orderDate=YYYYMMDD``, date in KST) settles an
-    unknown outcome; within an hour, ``void`` (net cancel by orderId) undoes it.
+    (``GET /v1/payments/find/{orderId}?orderDate=YYYYMMDD``, date in KST) learns the
+    outcome; within an hour, ``void`` (net cancel by orderId) undoes it — the one proof
+    NICEPAY offers that an attempt moved no money (see the package docstring, "What proves
+    a payment did not go through").
     """
 
     def __init__(
@@ -225,6 +217,19 @@ class Nicepay:
         self.name = "nicepay"
         self.client_key = client_key.strip()
         self._secret_key = secret
+        header = basic_auth(self.client_key, secret.get_secret_value())
+        self._authorization = SecretStr(header)
+        self.secrets = Secrets(
+            self.client_key, secret, header, header.removeprefix("Basic ").strip()
+        )
+        self.kit = AdapterKit(
+            provider=self.name,
+            label="NICEPAY",
+            codes=CODE_TABLE,
+            request_id_headers=_REQUEST_ID_HEADERS,
+            hints=CODE_HINTS,
+            secrets=self.secrets,
+        )
         self.sandbox = bool(sandbox)
         self.mobile_goods = mobile_goods
         self.base_url = SANDBOX_API_HOST if self.sandbox else API_HOST
@@ -247,6 +252,13 @@ class Nicepay:
             read_timeout=_READ_TIMEOUT,
             # NICEPAY posts the authenticated tid to returnUrl: lookups can use it.
             callback_txn_id_param="tid",
+            # The manual documents no time after which an inquiry's "no such transaction"
+            # (A118) means the request was never processed: "not found" is never proof.
+            settle_window=None,
+            # Only a *paid* orderId is refused again ("결제된 orderId로 재호출 불가"): after
+            # a failure the same orderId can be paid, and which of its transactions an
+            # inquiry by orderId reports is not stated. A failed record is not final.
+            failed_record_is_final=False,
         )
 
     def __repr__(self) -> str:
@@ -254,10 +266,16 @@ class Nicepay:
 
     # -- wire helpers ------------------------------------------------------------------------
 
+    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
+        """The kit, also scrubbing the secrets of one request (bid, authToken, signature)."""
+        extra = Secrets(*request_secrets)
+        if not extra:
+            return self.kit
+        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
+
     def _headers(self) -> dict[str, str]:
-        pair = f"{self.client_key}:{self._secret_key.get_secret_value()}"
         return {
-            "Authorization": "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii"),
+            "Authorization": self._authorization.get_secret_value(),
             "Content-Type": "application/json;charset=utf-8",
             "Accept": "application/json",
         }
@@ -269,46 +287,15 @@ class Nicepay:
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Request:
         return httpx.Request("GET", self.base_url + path, headers=self._headers(), params=params)
 
-    def _where(
-        self,
-        op: Operation,
-        attempt_id: str,
-        code: str | None = None,
-        response: httpx.Response | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "provider": self.name,
-            "operation": op.value,
-            "attempt_id": attempt_id,
-            "provider_code": code,
-            "provider_request_id": _request_id(response) if response is not None else None,
-        }
-
-    def _invalid(self, op: Operation, attempt_id: str, message: str) -> InvalidRequest:
-        return InvalidRequest(f"nicepay {op.value}: {message}", **self._where(op, attempt_id))
-
-    def _unknown(self, op: Operation, attempt_id: str, message: str, ok: _Success) -> Failed:
-        """A success code whose body we cannot trust or use: the provider may have acted."""
-        return Failed(
-            OutcomeUnknown(
-                f"nicepay {op.value}: {message}; resolve by lookup",
-                **self._where(op, attempt_id, ok.code, ok.response),
-            )
-        )
-
     def _check_money(self, op: Operation, attempt_id: str, money: Money) -> None:
-        if money.currency not in self.capabilities.currencies:
-            raise self._invalid(
-                op, attempt_id, f"NICEPAY takes KRW through this adapter, not {money.currency}"
-            )
+        self.kit.check_currency(money, self.capabilities, op, attempt_id)
         if money.amount <= 0:
-            raise self._invalid(op, attempt_id, "the amount must be greater than zero")
+            raise self.kit.invalid("the amount must be greater than zero", op, attempt_id)
 
     def _check_order_id(self, op: Operation, attempt_id: str) -> None:
-        if not attempt_id or len(attempt_id) > _ORDER_ID_MAX:
-            raise self._invalid(
-                op, attempt_id, "the attempt id is sent as orderId and must be 1-64 characters"
-            )
+        self.kit.check_length(
+            attempt_id, "the attempt id (sent as orderId)", op, attempt_id, maximum=_ORDER_ID_MAX
+        )
 
     def _goods_name(self, name: str) -> str:
         # goodsName is display text limited to 40 bytes: cut it rather than refuse a sale.
@@ -341,136 +328,86 @@ class Nicepay:
 
     # -- classification ----------------------------------------------------------------------
 
-    def _classify(
+    def _answer(
         self,
+        kit: AdapterKit,
         op: Operation,
         attempt_id: str,
         response: httpx.Response,
         success_codes: frozenset[str],
     ) -> _Success | Failed | Status:
-        """Success with its body, or the outcome NICEPAY's code (or HTTP status) means."""
-        try:
-            decoded: object = response.json()
-        except ValueError:
-            decoded = None
-        code, msg, body = read_body(decoded)
-        http_ok = 200 <= response.status_code < 300
-        if http_ok and code is not None and code in success_codes:
+        """Success with its payment object, or what NICEPAY's answer means.
+
+        NICEPAY's quirk: the verdict is the body's ``resultCode``, usually inside an HTTP
+        200. A success code with a readable payment object is success; everything else
+        goes to the kit's classifier, except "no such transaction", which on a lookup is an
+        answer (``Status(NOT_FOUND)``) and on a net cancel proves nothing (the approval it
+        was meant to undo may still be committing).
+        """
+        code, msg, body = read_body(read_object(response))
+        if response.is_success and code is not None and code in success_codes:
             if body is None:
                 return Failed(
-                    self._unknown_error(
-                        op,
-                        attempt_id=attempt_id,
-                        what="a success answer could not be read",
-                        code=code,
-                        response=response,
+                    self._unusable(
+                        kit, op, attempt_id, "a success answer could not be read", response, code
                     )
                 )
             return _Success(code=code, body=body, response=response)
-        cls = CODE_TABLE.get(code) if code is not None else None
-        successes = (CodeClass.SUCCESS, CodeClass.CANCEL_SUCCESS, CodeClass.OTHER_SUCCESS)
-        if code is not None and cls is not None and (http_ok or cls not in successes):
-            return self._by_class(
-                cls, op, attempt_id=attempt_id, code=code, msg=msg, response=response
-            )
-        if not http_ok:
+        verdict = kit.verdict(code, op)
+        if verdict is Verdict.NOT_FOUND and op is Operation.LOOKUP:
+            return Status(state=TxnState.NOT_FOUND, provider_status=code)
+        if verdict is Verdict.NOT_FOUND and op is Operation.VOID:
+            said = kit.clean(msg)
             return Failed(
-                classify_http_status(
+                kit.unknown(
+                    "NICEPAY found no approval to net-cancel"
+                    + (f": {said}" if said else "")
+                    + "; that is no proof nothing was charged (the approval may still be "
+                    "committing): look it up",
+                    op,
+                    attempt_id,
                     response,
-                    provider=self.name,
-                    operation=op,
-                    attempt_id=attempt_id,
-                    provider_code=code,
-                    message=_scrub(msg) or None,
+                    code,
                 )
             )
-        what = "an answer without resultCode" if code is None else f"undocumented resultCode {code}"
-        return Failed(
-            self._unknown_error(
-                op, attempt_id=attempt_id, what=what, code=code, response=response, msg=msg
-            )
-        )
+        return Failed(kit.classify(op, attempt_id, response, code=code, message=msg))
 
-    def _unknown_error(
-        self,
+    @staticmethod
+    def _unusable(
+        kit: AdapterKit,
         op: Operation,
-        *,
         attempt_id: str,
         what: str,
+        response: httpx.Response,
         code: str | None,
-        response: httpx.Response,
-        msg: str | None = None,
     ) -> PayfallbackError:
-        """Something NICEPAY said that we cannot place: unknown on a money-moving call,
-        "could not learn, ask again" on a lookup."""
-        text = f"nicepay {op.value}: {what}" + (f" ({_scrub(msg)})" if msg else "")
-        where = self._where(op, attempt_id, code, response)
+        """An answer we cannot use as it stands: an unknown outcome on a money-moving call
+        (the provider may have acted), a failed inquiry on a lookup. ``what`` never quotes
+        provider text that has not been through ``kit.clean``."""
+        text = f"NICEPAY {op.value}: {what}"
         if op in MONEY_MOVING:
-            return OutcomeUnknown(text + "; resolve by lookup", **where)
-        return ProviderUnavailable(text, **where)
-
-    def _by_class(
-        self,
-        cls: CodeClass,
-        op: Operation,
-        *,
-        attempt_id: str,
-        code: str,
-        msg: str | None,
-        response: httpx.Response,
-    ) -> Failed | Status:
-        """The outcome a documented, non-success code means for ``op``."""
-        where = self._where(op, attempt_id, code, response)
-        said = _scrub(msg) or f"resultCode {code}"
-        text = f"nicepay {op.value}: {said}"
-        match cls:
-            case CodeClass.DECLINED if op is not Operation.LOOKUP:
-                return Failed(Declined(text, **where))
-            case CodeClass.UNAVAILABLE:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                return Failed(ProviderUnavailable(text, retry_after=retry_after, **where))
-            case CodeClass.NOT_FOUND if op is Operation.LOOKUP:
-                return Status(state=TxnState.NOT_FOUND, provider_status=code)
-            case CodeClass.NOT_FOUND if op is Operation.VOID:
-                # "Nothing to net-cancel" while the approval may still be in flight at
-                # NICEPAY proves nothing yet: a later lookup settles it.
-                return Failed(
-                    OutcomeUnknown(
-                        f"{text}: no approval to net-cancel was found; resolve by lookup",
-                        **where,
-                    )
-                )
-            case CodeClass.NOT_FOUND | CodeClass.INVALID:
-                return Failed(InvalidRequest(text, **where))
-            case CodeClass.CONFIGURATION:
-                return Failed(
-                    ConfigurationError(
-                        f"{text}; check the NICEPAY keys, MID contract and IP allow-list",
-                        **where,
-                    )
-                )
-            case _:
-                # UNKNOWN, DUPLICATE, a success code that is not this operation's, or a
-                # decline code answering a lookup.
-                return Failed(
-                    self._unknown_error(
-                        op, attempt_id=attempt_id, what=said, code=code, response=response
-                    )
-                )
+            text += "; look it up before acting again"
+        return kit.error(
+            Verdict.UNKNOWN,
+            op,
+            attempt_id,
+            response=response,
+            code=code,
+            text=kit.secrets.scrub(text),
+        )
 
     # -- ready -------------------------------------------------------------------------------
 
     def _client_params(self, req: ReadyRequest) -> dict[str, str]:
-        op = Operation.READY
+        op, kit = Operation.READY, self.kit
         self._check_money(op, req.attempt_id, req.order.amount)
         self._check_order_id(op, req.attempt_id)
-        if req.method not in self.capabilities.methods:
-            if req.method is Method.MOBILE:
-                raise ConfigurationError(
-                    "nicepay ready: phone billing needs mobile_goods='content' or 'physical'",
-                    **self._where(op, req.attempt_id),
-                )
-            raise self._invalid(op, req.attempt_id, f"method {req.method.value} is not offered")
+        if req.method is Method.MOBILE and req.method not in self.capabilities.methods:
+            raise ConfigurationError(
+                "nicepay ready: phone billing needs mobile_goods='content' or 'physical'",
+                **kit.context(op, req.attempt_id),
+            )
+        kit.check_method(req.method, self.capabilities, op, req.attempt_id)
         params = {
             "sdkUrl": self.js_sdk_url,
             "clientId": self.client_key,
@@ -506,53 +443,60 @@ class Nicepay:
 
     # -- approve -----------------------------------------------------------------------------
 
+    def _callback_kit(self, req: ApproveRequest) -> AdapterKit:
+        params = req.callback_params
+        return self._kit(params.get("authToken"), params.get("signature"))
+
     def _callback(self, req: ApproveRequest) -> tuple[str, int]:
         """The tid and amount of a verified authentication callback.
 
         Raises ``Declined`` when NICEPAY reports the authentication failed (the customer
         cancelled, the card company refused): nothing was charged and nothing is sent.
         Raises ``InvalidRequest`` when the callback does not match the order or its
-        signature does not verify: it may be forged, and nothing is sent.
+        signature does not verify: it may be forged, and nothing is sent. No message quotes
+        a callback field.
         """
-        op = Operation.APPROVE
+        op, kit = Operation.APPROVE, self._callback_kit(req)
         try:
             cb = AuthCallback.model_validate(dict(req.callback_params))
         except ValidationError:
-            raise self._invalid(op, req.attempt_id, "the callback fields are not text") from None
+            raise kit.invalid("the callback fields are not text", op, req.attempt_id) from None
         if cb.auth_result_code is None:
-            raise self._invalid(
+            raise kit.invalid(
+                "the callback has no authResultCode; pass NICEPAY's POST to returnUrl unchanged",
                 op,
                 req.attempt_id,
-                "the callback has no authResultCode; pass NICEPAY's POST to returnUrl unchanged",
             )
         if cb.auth_result_code != SUCCESS_CODE:
-            said = _scrub(cb.auth_result_msg) or f"authResultCode {cb.auth_result_code}"
-            raise Declined(
-                f"nicepay approve: authentication failed: {said}",
-                **self._where(op, req.attempt_id, cb.auth_result_code),
+            said = kit.clean(cb.auth_result_msg)
+            raise kit.error(
+                Verdict.DECLINED,
+                op,
+                req.attempt_id,
+                code=cb.auth_result_code,
+                text="NICEPAY authentication failed" + (f": {said}" if said else ""),
             )
         self._check_money(op, req.attempt_id, req.order.amount)
         if not cb.tid:
-            raise self._invalid(op, req.attempt_id, "the callback has no tid")
+            raise kit.invalid("the callback has no tid", op, req.attempt_id)
         expected = req.order.amount.amount
         try:
             amount = int(cb.amount) if cb.amount is not None else None
         except ValueError:
             amount = None
         if amount != expected:
-            raise self._invalid(
+            raise kit.invalid(
+                f"the callback amount is not the order amount {expected}; not approving",
                 op,
                 req.attempt_id,
-                f"the callback amount {cb.amount!r} is not the order amount {expected}; "
-                "not approving",
             )
         if cb.order_id is not None and cb.order_id != req.attempt_id:
-            raise self._invalid(
-                op, req.attempt_id, "the callback is for another orderId; not approving"
+            raise kit.invalid(
+                "the callback is for another orderId; not approving", op, req.attempt_id
             )
         if not cb.auth_token or not cb.signature:
-            raise self._invalid(
-                op, req.attempt_id, "the callback has no authToken/signature to verify"
+            raise kit.invalid(
+                "the callback has no authToken/signature to verify", op, req.attempt_id
             )
         # Our own client key, not the callback's: a window opened with other keys fails here.
         signed = auth_signature(
@@ -562,8 +506,8 @@ class Nicepay:
             secret_key=self._secret_key.get_secret_value(),
         )
         if not signature_matches(signed, cb.signature):
-            raise self._invalid(
-                op, req.attempt_id, "the callback signature does not verify; not approving"
+            raise kit.invalid(
+                "the callback signature does not verify; not approving", op, req.attempt_id
             )
         return cb.tid, expected
 
@@ -575,51 +519,65 @@ class Nicepay:
         authentication already protect this server-to-server call.
         """
         tid, amount = self._callback(req)
-        return self._post(f"/v1/payments/{quote(tid, safe='')}", ApproveBody(amount=amount).wire())
+        body = self._callback_kit(req).body(
+            ApproveBody, Operation.APPROVE, req.attempt_id, amount=amount
+        )
+        return self._post(f"/v1/payments/{quote(tid, safe='')}", body.wire())
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
         """:class:`Approved` for resultCode 0000 with status ``paid``, the callback's tid,
         an amount, and a signature that verifies (when sent); anything less is unknown."""
         tid = req.callback_params.get("tid") or req.provider_txn_id
         return self._parse_paid(
-            Operation.APPROVE, req.attempt_id, req.order.amount.currency, response, tid
+            self._callback_kit(req),
+            Operation.APPROVE,
+            req.attempt_id,
+            req.order.amount.currency,
+            response,
+            tid,
         )
 
     def _parse_paid(
         self,
+        kit: AdapterKit,
         op: Operation,
         attempt_id: str,
         currency: str,
         response: httpx.Response,
         expected_tid: str | None,
     ) -> Outcome:
-        got = self._classify(op, attempt_id, response, frozenset({SUCCESS_CODE}))
+        got = self._answer(kit, op, attempt_id, response, frozenset({SUCCESS_CODE}))
         if not isinstance(got, _Success):
             return got
         body = got.body
+
+        def unknown(what: str) -> Failed:
+            return Failed(self._unusable(kit, op, attempt_id, what, response, got.code))
+
         if not body.tid:
-            return self._unknown(op, attempt_id, "the success answer has no tid", got)
+            return unknown("the success answer has no tid")
+        if _carries(kit, body.tid):
+            return unknown("the success answer's tid carries a secret we sent")
         if expected_tid and body.tid != expected_tid:
-            return self._unknown(op, attempt_id, "the success answer is for another tid", got)
+            return unknown("the success answer is for another tid")
         if body.amount is None:
-            return self._unknown(op, attempt_id, "the success answer has no amount", got)
+            return unknown("the success answer has no amount")
         if body.order_id is not None and body.order_id != attempt_id:
-            return self._unknown(op, attempt_id, "the success answer is for another orderId", got)
+            return unknown("the success answer is for another orderId")
         if not self._signature_ok(body):
             # Tampering, a misbehaving proxy, or a secret-key mix-up: do not trust the body.
-            return self._unknown(op, attempt_id, "the answer's signature does not verify", got)
+            return unknown("the answer's signature does not verify")
         money = self._money(body.amount, body.currency, currency)
         if money is None:
-            return self._unknown(op, attempt_id, f"unusable currency {body.currency!r}", got)
-        status = body.pay_status
-        if body.status is None or status is PayStatus.PAID:
+            return unknown(f"unusable currency ({kit.clean(body.currency, limit=16)})")
+        if body.status is None or body.pay_status is PayStatus.PAID:
             return Approved(
                 provider_txn_id=body.tid,
                 amount=money,
                 approved_at=_parse_time(body.paid_at),
                 provider_status=body.status,
             )
-        return self._unknown(op, attempt_id, f"resultCode 0000 with status {body.status!r}", got)
+        return unknown(f"resultCode 0000 with status {kit.clean(body.status, limit=40)}")
 
     # -- charge (billing key) ----------------------------------------------------------------
 
@@ -630,18 +588,18 @@ class Nicepay:
         The bid travels in the URL path, as NICEPAY designed it: the request URL is secret.
         """
         op = Operation.CHARGE
+        bid = self.kit.check_instrument(req.instrument, req.attempt_id).strip()
+        kit = self._kit(req.instrument.billing_key)
         self._check_money(op, req.attempt_id, req.order.amount)
         self._check_order_id(op, req.attempt_id)
-        if req.instrument.provider != self.name:
-            raise self._invalid(
-                op, req.attempt_id, f"the instrument belongs to {req.instrument.provider!r}"
-            )
         if req.instrument.method is not Method.CARD:
-            raise self._invalid(op, req.attempt_id, "NICEPAY billing keys are card-only")
-        bid = req.instrument.billing_key.get_secret_value().strip()
+            raise kit.invalid("NICEPAY billing keys are card-only", op, req.attempt_id)
         if not bid:
-            raise self._invalid(op, req.attempt_id, "the billing key is empty")
-        body = BillingPayBody(
+            raise kit.invalid("the billing key is empty", op, req.attempt_id)
+        body = kit.body(
+            BillingPayBody,
+            op,
+            req.attempt_id,
             order_id=req.attempt_id,
             amount=req.order.amount.amount,
             goods_name=self._goods_name(req.order.name),
@@ -653,7 +611,12 @@ class Nicepay:
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
         return self._parse_paid(
-            Operation.CHARGE, req.attempt_id, req.order.amount.currency, response, None
+            self._kit(req.instrument.billing_key),
+            Operation.CHARGE,
+            req.attempt_id,
+            req.order.amount.currency,
+            response,
+            None,
         )
 
     # -- lookup ------------------------------------------------------------------------------
@@ -672,10 +635,10 @@ class Nicepay:
             return self._get(f"/v1/payments/{quote(req.provider_txn_id, safe='')}")
         self._check_order_id(op, req.attempt_id)
         if req.attempted_at is None:
-            raise self._invalid(
+            raise self.kit.invalid(
+                "a lookup by orderId needs attempted_at (NICEPAY requires the order date)",
                 op,
                 req.attempt_id,
-                "a lookup by orderId needs attempted_at (NICEPAY requires the order date)",
             )
         order_date = self._kst(req.attempted_at).strftime("%Y%m%d")
         return self._get(
@@ -696,78 +659,79 @@ class Nicepay:
         not-found codes           NOT_FOUND (A118, A251, U107, U126 …)
         ========================  ==================================================
 
-        An undocumented status, or a signature that does not verify, is a failed inquiry
-        (``ProviderUnavailable``): it never reads as paid or unpaid.
+        NOT_FOUND is what NICEPAY said, not a conclusion: right after a timeout it proves
+        nothing (the core decides, and with no documented settle window it never counts
+        as proof). An undocumented status, or a signature that does not verify, is a failed
+        inquiry (``ProviderUnavailable``): it never reads as paid or unpaid.
         """
-        op = Operation.LOOKUP
-        try:
-            decoded: object = response.json()
-        except ValueError:
-            decoded = None
-        code, _msg, body = read_body(decoded)
-        if (
-            200 <= response.status_code < 300
-            and body is not None
-            and body.tid
-            and body.status is not None
-        ):
+        op, kit = Operation.LOOKUP, self.kit
+        code, _msg, body = read_body(read_object(response))
+        if response.is_success and body is not None and body.tid and body.status is not None:
             # Whatever resultCode an inquiry carries, a payment object with a tid and a
             # status describes the transaction.
-            return self._status(req, body, code or "", response)
-        got = self._classify(op, req.attempt_id, response, frozenset({SUCCESS_CODE}))
+            return self._status(kit, req, body, code, response)
+        got = self._answer(kit, op, req.attempt_id, response, frozenset({SUCCESS_CODE}))
         if isinstance(got, _Success):
             return Failed(
-                ProviderUnavailable(
-                    "nicepay lookup: the answer has no tid or status",
-                    **self._where(op, req.attempt_id, got.code, response),
+                self._unusable(
+                    kit, op, req.attempt_id, "the answer has no tid or status", response, got.code
                 )
             )
         if isinstance(got, Status) and got.state is TxnState.NOT_FOUND:
-            return self._not_found(req, got, response)
+            return self._not_found(kit, req, got, response)
         return got
 
-    def _not_found(self, req: LookupRequest, got: Status, response: httpx.Response) -> Outcome:
+    def _not_found(
+        self, kit: AdapterKit, req: LookupRequest, got: Status, response: httpx.Response
+    ) -> Outcome:
         if req.provider_txn_id or req.attempted_at is None:
             return got
         kst = self._kst(req.attempted_at)
         if (kst + _ORDER_DATE_MARGIN).date() != kst.date():
             return Failed(
-                OutcomeUnknown(
-                    "nicepay lookup: not found for orderDate "
-                    f"{kst:%Y%m%d}, but the attempt was made minutes before midnight KST and "
-                    "may be recorded under the next day; resolve by tid, by net cancel, or "
-                    "in the NICEPAY admin",
-                    **self._where(Operation.LOOKUP, req.attempt_id, got.provider_status, response),
+                kit.unknown(
+                    f"NICEPAY lookup: not found for orderDate {kst:%Y%m%d}, but the attempt "
+                    "was made minutes before midnight KST and may be recorded under the next "
+                    "day; resolve by tid, by net cancel, or in the NICEPAY admin",
+                    Operation.LOOKUP,
+                    req.attempt_id,
+                    response,
+                    got.provider_status,
                 )
             )
         return got
 
     def _status(
-        self, req: LookupRequest, body: PaymentObject, code: str, response: httpx.Response
+        self,
+        kit: AdapterKit,
+        req: LookupRequest,
+        body: PaymentObject,
+        code: str | None,
+        response: httpx.Response,
     ) -> Outcome:
         op = Operation.LOOKUP
-        where = self._where(op, req.attempt_id, code or None, response)
+
+        def unusable(what: str) -> Failed:
+            return Failed(self._unusable(kit, op, req.attempt_id, what, response, code))
+
         if body.order_id is not None and body.order_id != req.attempt_id:
             return Failed(
-                InvalidRequest(
-                    "nicepay lookup: the transaction belongs to another orderId", **where
+                kit.invalid(
+                    "NICEPAY lookup: the transaction belongs to another orderId",
+                    op,
+                    req.attempt_id,
+                    response,
                 )
             )
+        if _carries(kit, body.tid):
+            return unusable("the answer's tid carries a secret we sent; not trusting it")
         if not self._signature_ok(body):
-            return Failed(
-                ProviderUnavailable(
-                    "nicepay lookup: the answer's signature does not verify; not trusting it",
-                    **where,
-                )
-            )
+            return unusable("the answer's signature does not verify; not trusting it")
         status = body.pay_status
         if status is None:
-            return Failed(
-                ProviderUnavailable(
-                    f"nicepay lookup: undocumented status {body.status!r}; the transaction "
-                    "stays unresolved (check it in the NICEPAY admin)",
-                    **where,
-                )
+            return unusable(
+                f"undocumented status {kit.clean(body.status, limit=40)}; the transaction "
+                "stays unresolved (check it in the NICEPAY admin)"
             )
         is_vbank = (body.pay_method or "").lower() == "vbank"
         state = {
@@ -779,9 +743,7 @@ class Nicepay:
             PayStatus.READY: TxnState.AWAITING_CUSTOMER if is_vbank else TxnState.IN_PROGRESS,
         }[status]
         if state in (TxnState.PAID, TxnState.CANCELLED) and body.amount is None:
-            return Failed(
-                ProviderUnavailable(f"nicepay lookup: {status.value} without an amount", **where)
-            )
+            return unusable(f"{status.value} without an amount")
         money = (
             self._money(body.amount, body.currency, req.order.amount.currency)
             if body.amount is not None
@@ -806,32 +768,35 @@ class Nicepay:
     # -- cancel ------------------------------------------------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
-        """``POST /v1/payments/{tid}/cancel`` with reason, orderId and cancelAmt.
+        """``POST /v1/payments/{tid}/cancel`` with reason, orderId, cancelAmt, taxFreeAmt.
 
         ``orderId`` is the request's idempotency key: unique per refund, reused on its
         retries, and NICEPAY refuses the same orderId for a second partial cancel.
         ``cancelAmt`` is left out for a full cancel of an untouched payment ("값이 누락이면
         전액취소"), which the sandbox also accepts; otherwise it is the amount.
+        ``taxFreeAmt`` ("취소금액중 면세공급가액") is the request's tax-free share, sent
+        whenever the order has a tax-free part or the share is not zero, so NICEPAY never
+        has to guess how much of the cancel is tax-free.
         """
-        op = Operation.CANCEL
-        self._check_money(op, req.attempt_id, req.amount)
-        if req.amount.amount > req.expected_remaining:
-            raise self._invalid(
-                op,
-                req.attempt_id,
-                f"refund of {req.amount.amount} exceeds the {req.expected_remaining} "
-                "still cancellable",
-            )
-        key = req.idempotency_key
-        if not key or len(key) > _ORDER_ID_MAX:
-            raise self._invalid(
-                op, req.attempt_id, "the idempotency key (sent as orderId) must be 1-64 characters"
-            )
+        op, kit = Operation.CANCEL, self.kit
+        kit.check_cancel(req, self.capabilities)
+        key = kit.check_length(
+            req.idempotency_key,
+            "the idempotency key (sent as the cancel's orderId)",
+            op,
+            req.attempt_id,
+            maximum=_ORDER_ID_MAX,
+        )
         whole = req.amount.amount == req.expected_remaining == req.order.amount.amount
-        body = CancelBody(
+        tax_free = req.order.tax_free_amount > 0 or req.tax_free_amount > 0
+        body = kit.body(
+            CancelBody,
+            op,
+            req.attempt_id,
             reason=_fit(req.reason, _REASON_BYTES) or "cancel",
             order_id=key,
             cancel_amt=None if whole else req.amount.amount,
+            tax_free_amt=req.tax_free_amount if tax_free else None,
         )
         return self._post(f"/v1/payments/{quote(req.provider_txn_id, safe='')}/cancel", body.wire())
 
@@ -839,24 +804,26 @@ class Nicepay:
         """:class:`Cancelled` for 0000, 2001 (취소 성공) or 2211 (환불 성공); ``remaining``
         is ``balanceAmt``. "Already cancelled" (2013) and "cancel already requested"
         (2015) are unknown outcomes: an earlier try of this cancel may be what succeeded."""
-        op = Operation.CANCEL
-        got = self._classify(op, req.attempt_id, response, CANCEL_SUCCESS_CODES)
+        op, kit = Operation.CANCEL, self.kit
+        got = self._answer(kit, op, req.attempt_id, response, CANCEL_SUCCESS_CODES)
         if not isinstance(got, _Success):
             return got
         body = got.body
+
+        def unknown(what: str) -> Failed:
+            return Failed(self._unusable(kit, op, req.attempt_id, what, response, got.code))
+
         if not body.tid:
-            return self._unknown(op, req.attempt_id, "the success answer has no tid", got)
+            return unknown("the success answer has no tid")
         if body.tid != req.provider_txn_id:
-            return self._unknown(op, req.attempt_id, "the success answer is for another tid", got)
+            return unknown("the success answer is for another tid")
         if not self._signature_ok(body):
-            return self._unknown(op, req.attempt_id, "the answer's signature does not verify", got)
+            return unknown("the answer's signature does not verify")
         if body.status is not None and body.pay_status not in (
             PayStatus.CANCELLED,
             PayStatus.PARTIAL_CANCELLED,
         ):
-            return self._unknown(
-                op, req.attempt_id, f"a cancel success with status {body.status!r}", got
-            )
+            return unknown(f"a cancel success with status {kit.clean(body.status, limit=40)}")
         amount: int | None = None
         for entry in body.cancels or ():
             if body.cancelled_tid and entry.tid == body.cancelled_tid and entry.amount:
@@ -864,12 +831,10 @@ class Nicepay:
         if amount is None and body.balance_amt is not None:
             amount = req.expected_remaining - body.balance_amt
         if amount is None or amount <= 0:
-            return self._unknown(
-                op, req.attempt_id, "the success answer does not say how much was cancelled", got
-            )
+            return unknown("the success answer does not say how much was cancelled")
         money = self._money(amount, body.currency, req.amount.currency)
         if money is None:
-            return self._unknown(op, req.attempt_id, f"unusable currency {body.currency!r}", got)
+            return unknown(f"unusable currency ({kit.clean(body.currency, limit=16)})")
         return Cancelled(provider_txn_id=body.tid, amount=money, remaining=body.balance_amt)
 
     # -- void (net cancel) -------------------------------------------------------------------
@@ -883,38 +848,50 @@ class Nicepay:
         """
         op = Operation.VOID
         self._check_order_id(op, req.attempt_id)
-        return self._post("/v1/payments/netcancel", NetCancelBody(order_id=req.attempt_id).wire())
+        body = self.kit.body(NetCancelBody, op, req.attempt_id, order_id=req.attempt_id)
+        return self._post("/v1/payments/netcancel", body.wire())
 
     def parse_void(self, req: VoidRequest, response: httpx.Response) -> Outcome:
-        """:class:`Cancelled` when NICEPAY cancelled the approval (0000/2001/2211 and a
-        ``cancelled`` payment object). 2020 (window passed) is ``InvalidRequest``: cancel
-        instead. "No transaction" is an unknown outcome: a lookup settles it."""
-        op = Operation.VOID
-        got = self._classify(op, req.attempt_id, response, CANCEL_SUCCESS_CODES)
+        """:class:`Cancelled` (``settled=True``) only for an acknowledged net cancel: a
+        success code (0000, or 2001/2211) with a payment object whose ``status`` is
+        ``cancelled``, nothing left to cancel (``balanceAmt`` 0), an amount, our orderId
+        and tid where given, and a signature that verifies when sent. That is the proof
+        the core may end an attempt on.
+
+        Anything else proves nothing: 2020 (window passed) is ``InvalidRequest`` (cancel
+        instead); "no such transaction" (2012, A118, U126 …) is an unknown outcome, since
+        the manual does not say what a net cancel of a transaction that never happened
+        answers and the approval may still be committing; a success code with any other
+        payment object is unknown too."""
+        op, kit = Operation.VOID, self.kit
+        got = self._answer(kit, op, req.attempt_id, response, CANCEL_SUCCESS_CODES)
         if not isinstance(got, _Success):
             return got
         body = got.body
+
+        def unknown(what: str) -> Failed:
+            return Failed(self._unusable(kit, op, req.attempt_id, what, response, got.code))
+
         tid = body.tid or req.provider_txn_id
         if not tid:
-            return self._unknown(op, req.attempt_id, "the success answer has no tid", got)
+            return unknown("the success answer has no tid")
+        if _carries(kit, tid):
+            return unknown("the success answer's tid carries a secret we sent")
         if req.provider_txn_id and body.tid and body.tid != req.provider_txn_id:
-            return self._unknown(op, req.attempt_id, "the success answer is for another tid", got)
+            return unknown("the success answer is for another tid")
         if body.order_id is not None and body.order_id != req.attempt_id:
-            return self._unknown(
-                op, req.attempt_id, "the success answer is for another orderId", got
-            )
+            return unknown("the success answer is for another orderId")
         if not self._signature_ok(body):
-            return self._unknown(op, req.attempt_id, "the answer's signature does not verify", got)
-        if body.status is not None and body.pay_status is not PayStatus.CANCELLED:
-            return self._unknown(
-                op, req.attempt_id, f"a net-cancel success with status {body.status!r}", got
-            )
+            return unknown("the answer's signature does not verify")
+        if body.pay_status is not PayStatus.CANCELLED:
+            return unknown(f"a net-cancel success with status {kit.clean(body.status, limit=40)}")
         if body.amount is None:
-            return self._unknown(
-                op, req.attempt_id, "the success answer does not say how much was cancelled", got
+            return unknown("the success answer does not say how much was cancelled")
+        if body.balance_amt:
+            return unknown(
+                f"the net cancel left {body.balance_amt} cancellable: not all of it was undone"
             )
-        remaining = body.balance_amt or 0
-        money = self._money(body.amount - remaining, body.currency, req.amount.currency)
+        money = self._money(body.amount, body.currency, req.amount.currency)
         if money is None or money.amount <= 0:
-            return self._unknown(op, req.attempt_id, "the cancelled amount is unusable", got)
-        return Cancelled(provider_txn_id=tid, amount=money, remaining=remaining)
+            return unknown("the cancelled amount is unusable")
+        return Cancelled(provider_txn_id=tid, amount=money, remaining=0, settled=True)

@@ -24,6 +24,8 @@ from payfallback.testing.conformance import ConformanceKit
 EDI_DATE = "2022-10-15T15:30:01.000+0900"
 PAID_AT = "2022-10-15T15:30:00.000+0900"
 DECLINED_TID = "nicuntct1m0101221015153000D001"
+#: The tid of a billing charge whose answer was lost: the net cancel's answer names it.
+VOIDED_TID = "nictest04m0116221015153000V001"
 
 
 def _json(status: int, body: Mapping[str, Any]) -> httpx.Response:
@@ -106,6 +108,7 @@ class NicepayKit(ConformanceKit):
     def __init__(self) -> None:
         self._paid: int | None = None
         self._cancels = 0
+        self._tid: str | None = None
 
     def make_provider(self) -> Provider:
         return provider()
@@ -128,6 +131,7 @@ class NicepayKit(ConformanceKit):
     def callback_params(self, txn_id: str, amount: int) -> Mapping[str, str]:
         # No orderId: this hook does not know the Router's attempt id (the adapter checks
         # orderId only when the callback carries it; amount and signature always).
+        self._tid = txn_id
         return callback(tid=txn_id, amount=amount, order_id=None)
 
     def paid_response(self, request: httpx.Request, *, txn_id: str, amount: int) -> httpx.Response:
@@ -196,6 +200,32 @@ class NicepayKit(ConformanceKit):
 
     def bad_credentials_response(self, request: httpx.Request) -> httpx.Response:
         return _json(401, {"resultCode": "U304", "resultMsg": "BASIC AUTHENTICATION 실패"})
+
+    def void_response(self, request: httpx.Request) -> httpx.Response | None:
+        """An acknowledged net cancel (api/cancel.md, 망취소 응답 명세): the payment object,
+        ``cancelled``, nothing left, for the tid of the callback (window) or a new one
+        (billing: the lost answer carried it)."""
+        tid = self._tid or VOIDED_TID
+        amount = self._paid or 50_000
+        body = payment_object(
+            tid=tid,
+            amount=amount,
+            status="cancelled",
+            order_id=_order_id_of(request),
+            balance=0,
+            cancelledTid=tid,
+            cancels=[
+                {
+                    "tid": tid,
+                    "amount": amount,
+                    "cancelledAt": EDI_DATE,
+                    "reason": "망취소",
+                    "receiptUrl": None,
+                    "couponAmt": 0,
+                }
+            ],
+        )
+        return _json(200, body)
 
 
 class NicepayBillingKit(NicepayKit):

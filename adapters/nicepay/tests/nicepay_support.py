@@ -151,17 +151,23 @@ def lookup_request(
 
 
 def cancel_request(
-    amount: int = 12000, remaining: int = 12000, key: str = "3f2a9c1e5b7d4f60a1b2c3d4e5f60718"
+    amount: int = 12000,
+    remaining: int = 12000,
+    key: str = "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+    *,
+    tax_free: int = 0,
+    order: Order | None = None,
 ) -> CancelRequest:
     return CancelRequest(
         refund_id="rf_0001",
         attempt_id=ATTEMPT,
-        order=make_order(),
+        order=order or make_order(),
         provider_txn_id=TID,
         amount=Money(amount=amount),
         expected_remaining=remaining,
         reason="고객 요청",
         idempotency_key=key,
+        tax_free_amount=tax_free,
     )
 
 

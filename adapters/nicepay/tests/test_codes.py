@@ -20,8 +20,10 @@ from nicepay_support import (
     provider,
     void_request,
 )
-from payfallback_nicepay import CODE_TABLE, CodeClass
+from payfallback_nicepay import CODE_TABLE, CODES_SOURCE
+from payfallback_nicepay._wire import CANCEL_SUCCESS_CODES, SUCCESS_CODE
 
+from payfallback.adapter import CodeRule, Verdict
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -78,36 +80,61 @@ def test_the_table_holds_only_documented_codes() -> None:
     assert sorted(set(CODE_TABLE) - set(DOCUMENTED_CODES)) == []
 
 
-def test_only_0000_is_plain_success_and_only_2001_2211_are_cancel_success() -> None:
-    assert [c for c, k in CODE_TABLE.items() if k is CodeClass.SUCCESS] == ["0000"]
-    assert sorted(c for c, k in CODE_TABLE.items() if k is CodeClass.CANCEL_SUCCESS) == [
-        "2001",
-        "2211",
+def test_every_rule_carries_the_manuals_meaning_and_source() -> None:
+    meanings: dict[str, list[str]] = {}
+    for row in DOCUMENTED:
+        text = " ".join(row["message"].split())
+        if text not in meanings.setdefault(row["code"], []):
+            meanings[row["code"]].append(text)
+    wrong = [
+        code
+        for code, rule in CODE_TABLE.items()
+        if not isinstance(rule, CodeRule)
+        or rule.meaning != " / ".join(meanings[code])
+        or rule.source != CODES_SOURCE
     ]
+    assert wrong == []
+    assert CODES_SOURCE.startswith("https://github.com/nicepayments/nicepay-manual/")
+
+
+def test_only_0000_is_success_and_only_2001_2211_also_on_cancels() -> None:
+    # Success is read before the table, with the payment object. In the table a success
+    # code is out of place (an HTTP error, another call, no readable body): unknown.
+    assert SUCCESS_CODE == "0000"
+    assert sorted(CANCEL_SUCCESS_CODES) == ["0000", "2001", "2211"]
+    for code in ("0000", "2001", "2211", "3001", "4000", "F200", "W000"):
+        assert CODE_TABLE[code].verdict is Verdict.UNKNOWN, code
+
+
+def test_the_table_cannot_be_changed_at_run_time() -> None:
+    with pytest.raises(TypeError):
+        CODE_TABLE["0000"] = CodeRule(Verdict.DECLINED)  # type: ignore[index]
 
 
 # -- every code, every operation --------------------------------------------------------------
 
 
-def expected(cls: CodeClass, op: Operation) -> type[PayfallbackError] | TxnState:
+def expected(rule: CodeRule, op: Operation) -> type[PayfallbackError] | TxnState:
     """What a short ``{resultCode, resultMsg}`` answer must become, written independently of
-    the adapter: the safety rules of DESIGN.md applied to each class."""
+    the adapter: the safety rules of DESIGN.md applied to each verdict of the table."""
     lookup = op is Operation.LOOKUP
-    if cls in (CodeClass.SUCCESS, CodeClass.CANCEL_SUCCESS, CodeClass.OTHER_SUCCESS):
-        # A success code without the payment object: nothing usable, never success.
-        return ProviderUnavailable if lookup else OutcomeUnknown
-    if cls is CodeClass.DECLINED:
+    verdict = rule.verdict
+    if verdict is Verdict.DECLINED:
+        # A decline answering an inquiry says nothing about the transaction.
         return ProviderUnavailable if lookup else Declined
-    if cls is CodeClass.UNAVAILABLE:
+    if verdict is Verdict.UNAVAILABLE:
         return ProviderUnavailable
-    if cls in (CodeClass.UNKNOWN, CodeClass.DUPLICATE):
+    if verdict is Verdict.UNKNOWN:
+        # Includes success codes without the payment object: never success.
         return ProviderUnavailable if lookup else OutcomeUnknown
-    if cls is CodeClass.NOT_FOUND:
+    if verdict is Verdict.NOT_FOUND:
         if lookup:
             return TxnState.NOT_FOUND
+        # "Nothing to net-cancel" is no proof that nothing was charged.
         return OutcomeUnknown if op is Operation.VOID else InvalidRequest
-    if cls is CodeClass.INVALID:
+    if verdict is Verdict.INVALID:
         return InvalidRequest
+    assert verdict is Verdict.CONFIGURATION
     return ConfigurationError
 
 
@@ -235,8 +262,17 @@ def test_a_code_on_an_http_error_still_classifies() -> None:
 
 def test_the_message_is_nicepays_text_and_says_which_call() -> None:
     error = error_of(PARSERS[Operation.CHARGE](code_answer("3021", "유효기간 오류")))
-    assert error.message == "nicepay charge: 유효기간 오류"
+    assert error.message == "NICEPAY declined the payment: 유효기간 오류"
     assert str(error) == (
-        "nicepay charge: 유효기간 오류 (provider=nicepay, operation=charge, "
+        "NICEPAY declined the payment: 유효기간 오류 (provider=nicepay, operation=charge, "
         "attempt=SUB-2001_1, code=3021)"
+    )
+
+
+def test_configuration_codes_say_what_to_check() -> None:
+    error = error_of(PARSERS[Operation.APPROVE](code_answer("U304", "BASIC AUTHENTICATION 실패")))
+    assert isinstance(error, ConfigurationError)
+    assert error.message == (
+        "NICEPAY rejected the merchant set-up: BASIC AUTHENTICATION 실패 — check the NICEPAY "
+        "keys, MID contract and IP allow-list"
     )

@@ -51,6 +51,7 @@ from payfallback.provider import (
     Cancelled,
     Failed,
     Flow,
+    Proof,
     Provider,
     Redirect,
     Status,
@@ -103,6 +104,16 @@ def test_capabilities_declare_what_nicepay_offers(nicepay: Nicepay) -> None:
     assert caps.currencies == {"KRW"}
     assert caps.read_timeout == 30.0
     assert caps.callback_txn_id_param == "tid"
+
+
+def test_the_one_proof_nicepay_offers_is_the_net_cancel(nicepay: Nicepay) -> None:
+    caps = nicepay.capabilities
+    # No documented settle window: "not found" is never proof by itself.
+    assert caps.settle_window is None
+    # A failed orderId can be paid again ("결제된 orderId로 재호출 불가" only refuses a paid
+    # one): a failed record is not final.
+    assert caps.failed_record_is_final is False
+    assert caps.proofs == (Proof.VOID,)
 
 
 def test_sandbox_cannot_partially_cancel(sandbox: Nicepay) -> None:
@@ -420,7 +431,7 @@ def test_card_numbers_echoed_in_a_message_are_masked(nicepay: Nicepay) -> None:
     error = error_of(approve_with(nicepay, body))
     assert "5361123412341234" not in str(error)
     assert "\n" not in error.message
-    assert "****************" in error.message
+    assert "[card ****1234]" in error.message
 
 
 @pytest.mark.parametrize(
@@ -717,7 +728,7 @@ def test_a_retried_cancel_sends_the_same_order_id(nicepay: Nicepay) -> None:
 
 
 def test_a_cancel_over_what_is_left_is_refused_before_sending(nicepay: Nicepay) -> None:
-    with pytest.raises(InvalidRequest, match="exceeds"):
+    with pytest.raises(InvalidRequest, match="only 7000 is still cancellable"):
         nicepay.build_cancel(cancel_request(amount=8000, remaining=7000))
 
 
@@ -743,6 +754,66 @@ def test_already_cancelled_is_resolved_by_lookup(nicepay: Nicepay) -> None:
     body = {"resultCode": "2013", "resultMsg": "취소 완료 거래"}
     error = error_of(nicepay.parse_cancel(cancel_request(), answer(body)))
     assert isinstance(error, OutcomeUnknown)
+
+
+def taxed_order(tax_free: int = 2000) -> Order:
+    return Order(
+        order_id="ORD-1001", amount=Money(amount=12000), name="책과 커피", tax_free_amount=tax_free
+    )
+
+
+def test_a_partial_cancel_sends_its_tax_free_share(nicepay: Nicepay) -> None:
+    req = cancel_request(amount=6000, tax_free=1000, order=taxed_order())
+    with respx.mock(base_url=API, assert_all_called=True) as mock:
+        route = mock.post(f"/v1/payments/{TID}/cancel").mock(
+            return_value=answer(load("cancel_partial.json"))
+        )
+        send(nicepay.build_cancel(req))
+    assert json.loads(route.calls.last.request.content) == {
+        "reason": "고객 요청",
+        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "cancelAmt": 6000,
+        "taxFreeAmt": 1000,
+    }
+
+
+def test_a_partial_cancel_without_a_tax_free_part_sends_none(nicepay: Nicepay) -> None:
+    body = json.loads(nicepay.build_cancel(cancel_request(amount=5000)).content)
+    assert body == {
+        "reason": "고객 요청",
+        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "cancelAmt": 5000,
+    }
+
+
+def test_a_zero_tax_free_share_of_a_taxed_order_is_said_explicitly(nicepay: Nicepay) -> None:
+    # The order has a tax-free part but this cancel takes none of it: NICEPAY is told so
+    # rather than left to guess.
+    body = json.loads(nicepay.build_cancel(cancel_request(amount=100, order=taxed_order())).content)
+    assert (body["cancelAmt"], body["taxFreeAmt"]) == (100, 0)
+
+
+def test_a_full_cancel_of_a_taxed_order_sends_the_tax_free_share(nicepay: Nicepay) -> None:
+    body = json.loads(
+        nicepay.build_cancel(cancel_request(tax_free=2000, order=taxed_order())).content
+    )
+    assert body == {
+        "reason": "고객 요청",
+        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "taxFreeAmt": 2000,
+    }
+
+
+@pytest.mark.parametrize("tax_free", [-1, 6001])
+def test_a_tax_free_share_outside_the_cancel_is_refused(nicepay: Nicepay, tax_free: int) -> None:
+    with pytest.raises(InvalidRequest, match="tax-free"):
+        nicepay.build_cancel(cancel_request(amount=6000, tax_free=tax_free, order=taxed_order()))
+
+
+def test_the_sandbox_refuses_a_partial_cancel_before_sending(sandbox: Nicepay) -> None:
+    with pytest.raises(InvalidRequest, match="only in full"):
+        sandbox.build_cancel(cancel_request(amount=5000))
+    assert "cancelAmt" not in json.loads(sandbox.build_cancel(cancel_request()).content)
 
 
 def test_partial_cancel_in_the_sandbox_is_refused_by_nicepay(sandbox: Nicepay) -> None:
@@ -779,6 +850,71 @@ def test_void_after_the_window_is_refused_by_nicepay(nicepay: Nicepay) -> None:
 def test_nothing_to_void_is_settled_by_lookup(nicepay: Nicepay) -> None:
     error = error_of(nicepay.parse_void(void_request(), answer(load("not_found.json"))))
     assert isinstance(error, OutcomeUnknown)
+
+
+@pytest.mark.parametrize(
+    ("code", "msg"),
+    [
+        ("A118", "조회 결과데이터 없음"),
+        ("2012", "취소 해당거래 없음"),
+        ("U122", "취소 해당거래 없음"),
+        ("U126", "orderId가 존재 하지 않습니다."),
+        ("A251", "거래내역이 존재하지 않습니다."),
+    ],
+)
+def test_a_net_cancel_finding_no_transaction_is_no_proof(
+    nicepay: Nicepay, code: str, msg: str
+) -> None:
+    # The manual does not say what a net cancel of a transaction that never happened
+    # answers, and the approval may still be committing: never "cancelled", never final.
+    outcome = nicepay.parse_void(void_request(), answer({"resultCode": code, "resultMsg": msg}))
+    error = error_of(outcome)
+    assert isinstance(error, OutcomeUnknown)
+    assert error.provider_code == code
+    assert "no proof" in error.message
+
+
+def test_an_acknowledged_net_cancel_is_settled(nicepay: Nicepay) -> None:
+    outcome = nicepay.parse_void(void_request(tid=TID), answer(load("netcancel.json")))
+    assert isinstance(outcome, Cancelled)
+    assert outcome.settled is True
+    assert (outcome.provider_txn_id, outcome.amount, outcome.remaining) == (
+        TID,
+        Money(amount=12000),
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": None},
+        {"status": "partialCancelled", "balanceAmt": 2000},
+        {"status": "failed"},
+        {"balanceAmt": 2000},
+        {"amount": None, "signature": None},
+        {"orderId": "ORD-9999_1"},
+        {"signature": "0" * 64},
+    ],
+)
+def test_a_net_cancel_that_is_not_acknowledged_in_full_is_no_proof(
+    nicepay: Nicepay, change: dict[str, Any]
+) -> None:
+    body = {**load("netcancel.json"), **change}
+    outcome = nicepay.parse_void(void_request(), answer(body))
+    assert isinstance(error_of(outcome), OutcomeUnknown)
+
+
+def test_a_lookup_by_order_id_right_after_a_timeout_reports_not_found(nicepay: Nicepay) -> None:
+    # A118 by orderId is what NICEPAY said, reported as it is; whether it proves anything
+    # is the core's decision (and with no settle window, it never does).
+    req = lookup_request(tid=None)
+    with respx.mock(base_url=API, assert_all_called=True) as mock:
+        mock.get(f"/v1/payments/find/{ATTEMPT}").mock(return_value=answer(load("not_found.json")))
+        response = send(nicepay.build_lookup(req))
+    assert nicepay.parse_lookup(req, response) == Status(
+        state=TxnState.NOT_FOUND, provider_status="A118"
+    )
 
 
 def test_a_void_success_that_is_not_cancelled_is_unknown(nicepay: Nicepay) -> None:
