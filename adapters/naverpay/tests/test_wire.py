@@ -51,6 +51,7 @@ from payfallback.provider import (
     Failed,
     Flow,
     Outcome,
+    Proof,
     Provider,
     Redirect,
     Status,
@@ -106,6 +107,11 @@ def test_capabilities_declare_what_naver_pay_offers(provider: NaverPay) -> None:
     assert caps.void_window is None
     assert caps.currencies == frozenset({"KRW"})
     assert caps.read_timeout == 60.0
+    # Proofs that an apply moved no money: a same-key replay (409 + the first answer) and
+    # the history's FAIL record; no net cancel, and no documented settle window.
+    assert caps.settle_window is None
+    assert caps.failed_record_is_final is True
+    assert caps.proofs == (Proof.REPLAY, Proof.RECORD)
 
 
 def test_repr_and_errors_never_show_the_secret() -> None:
