@@ -41,6 +41,7 @@ from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth, read_o
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money
 from payfallback.provider import (
+    MONEY_MOVING,
     Approved,
     ApproveRequest,
     Cancelled,
@@ -104,6 +105,8 @@ _PAYMENT_KEY_MAX = 200
 _BILLING_KEY_MAX = 200
 _CANCEL_REASON_MAX = 200
 _IDEMPOTENCY_KEY_MAX = 300
+#: Seconds Toss documents a billing charge may take (see ``Capabilities.read_timeout``).
+_READ_TIMEOUT = 60.0
 # Toss does not say how long "still processing" lasts; a second is a hint to the Router's
 # replay policy, not a promise.
 _IN_FLIGHT_RETRY_AFTER = 1.0
@@ -310,6 +313,11 @@ class TossPayments:
             partial_cancel=True,
             void_window=None,
             currencies=frozenset({"KRW"}),
+            # "자동결제 승인은 최대 60초가 소요됩니다. 타임아웃 값을 최소 60초로 설정하세요"
+            # (a billing charge takes up to 60 s; set the timeout to at least 60 s),
+            # https://docs.tosspayments.com/reference, 자동결제 승인 [official; sure]. A
+            # shorter read timeout would only turn slow charges into unknown outcomes.
+            read_timeout=_READ_TIMEOUT,
             # successUrl carries the paymentKey; lookups by it still check that the payment
             # belongs to this attempt's orderId, since the browser could have altered it.
             callback_txn_id_param="paymentKey",
@@ -698,11 +706,31 @@ class TossPayments:
     def _failure(
         self, kit: AdapterKit, op: Operation, attempt_id: str, response: httpx.Response
     ) -> Failed:
-        """An error answer ``{code, message}``, classified by the kit (table, then status)."""
+        """An error answer ``{code, message}``, classified by the kit (table, then status).
+
+        Toss's quirk: 403 is not "refused before processing" there. Toss answers 403 for
+        outcomes of processing too — ``REJECT_CARD_COMPANY``, ``FDS_ERROR``,
+        ``NOT_CANCELABLE_AMOUNT`` (an earlier cancel may have run) — so a code this adapter
+        does not know on a 403 to a money-moving call may have acted: ``OutcomeUnknown``.
+        """
         error = _error_body(response)
-        return Failed(
-            kit.classify(op, attempt_id, response, code=error.code, message=error.message)
-        )
+        code = error.code
+        unknown_403 = response.status_code == 403 and op in MONEY_MOVING
+        if code and unknown_403 and kit.verdict(code, op) is None:
+            said = kit.clean(error.message)
+            return Failed(
+                kit.unknown(
+                    f"{LABEL} answered the {op.value} with HTTP 403 and a code this adapter "
+                    "does not know"
+                    + (f" ({said})" if said else "")
+                    + "; it may have been processed — look it up",
+                    op,
+                    attempt_id,
+                    response,
+                    code=code,
+                )
+            )
+        return Failed(kit.classify(op, attempt_id, response, code=code, message=error.message))
 
     def _parse_payment(
         self,

@@ -291,6 +291,8 @@ def test_not_found_payment_on_lookup_is_the_answer_not_an_error(
 MONEY_MOVING_OPS = [Operation.APPROVE, Operation.CHARGE, Operation.CANCEL]
 
 
+# 403 included: Toss answers 403 for outcomes of processing too (REJECT_CARD_COMPANY,
+# FDS_ERROR, NOT_CANCELABLE_AMOUNT), so there it does not mean "refused before processing".
 @pytest.mark.parametrize("op", MONEY_MOVING_OPS)
 @pytest.mark.parametrize("status", [400, 403, 404, 409, 500, 502])
 def test_an_unmapped_code_on_a_money_moving_call_is_unknown(

@@ -107,6 +107,8 @@ def test_capabilities_declare_what_toss_offers(toss: TossPayments) -> None:
     assert caps.void_window is None
     assert caps.currencies == frozenset({"KRW"})
     assert caps.callback_txn_id_param == "paymentKey"
+    # Toss: a billing charge takes up to 60 s; set the timeout to at least 60 s.
+    assert caps.read_timeout == 60.0
     assert timedelta(minutes=10) == TossPayments.CONFIRM_WINDOW
     assert timedelta(minutes=30) == TossPayments.AUTH_WINDOW
 
