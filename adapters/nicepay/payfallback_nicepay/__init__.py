@@ -93,11 +93,12 @@ An attempt whose request may have reached NICEPAY ends "not paid" only on positi
   as a duplicate (A127 …), which does not return the first answer.
 * **RECORD — not offered** (``failed_record_is_final=False``) [inferred, medium
   confidence]. The manual refuses only a *paid* orderId a second time ("결제된 orderId로
-  재호출 불가", https://github.com/nicepayments/nicepay-manual/blob/main/api/payment-window-server.md
-  and .../api/payment-subscribe.md): after a failure the same orderId can be paid, and
-  which of its transactions ``/v1/payments/find/{orderId}`` reports is not stated. A
-  lookup still answers ``NOT_PAID`` for a ``failed``/``expired`` record; the core does not
-  take it as proof.
+  재호출 불가",
+  https://github.com/nicepayments/nicepay-manual/blob/main/api/payment-window-server.md and
+  https://github.com/nicepayments/nicepay-manual/blob/main/api/payment-subscribe.md): after
+  a failure the same orderId can be paid, and which of its transactions
+  ``/v1/payments/find/{orderId}`` reports is not stated. A lookup still answers
+  ``NOT_PAID`` for a ``failed``/``expired`` record; the core does not take it as proof.
 * **NOT_FOUND_AFTER_SETTLE — not offered** (``settle_window=None``). The manual documents
   no time after which an inquiry's "no such transaction" (A118 "조회 결과데이터 없음")
   means the request was never processed (searched: api/status-transaction.md,
