@@ -271,6 +271,9 @@ class AdapterKit:
     #: Router's replay policy, not a promise.
     in_flight_retry_after: float = 1.0
     message_max: int = 300
+    #: HTTP statuses the provider answers before processing anything, so an unmapped code
+    #: with them is not "may have acted" (add 401 only where the provider documents it).
+    not_processed_statuses: frozenset[int] = frozenset({429, 503})
 
     # -- context ----------------------------------------------------------------------------
 
@@ -327,6 +330,8 @@ class AdapterKit:
         here); ``text`` replaces the standard sentence when the adapter has a better one."""
         where = self.context(operation, attempt_id, response, code)
         said = self.clean(message)
+        if text is not None:
+            text = self.secrets.scrub(text)
         told = f": {said}" if said else ""
         hint = self.hints.get(code or "")
         tail = f" — {hint}" if hint else ""
@@ -400,7 +405,8 @@ class AdapterKit:
 
         1. A code in the table: its verdict for this operation.
         2. A code the table does not know, on a money-moving call: ``OutcomeUnknown`` —
-           unless the HTTP status itself says "not processed" (429, 503).
+           unless the HTTP status itself says "not processed" (``not_processed_statuses``:
+           429 and 503 unless the adapter documents more).
         3. No code (or an unknown code on a read-only call): the HTTP status decides.
         """
         rule = self.codes.get(code) if code else None
@@ -414,7 +420,11 @@ class AdapterKit:
                 message=message,
             )
         said = self.clean(message)
-        if code and operation in MONEY_MOVING and response.status_code not in (429, 503):
+        # Statuses the provider answers before it processes anything (429/503 "not now";
+        # an adapter adds 401 where its provider documents it as "wrong key"): whatever
+        # code comes with them, the HTTP status decides.
+        not_processed = self.not_processed_statuses
+        if code and operation in MONEY_MOVING and response.status_code not in not_processed:
             return OutcomeUnknown(
                 f"{self.label} answered the {operation.value} with HTTP {response.status_code} "
                 "and a code this adapter does not know"

@@ -91,8 +91,17 @@ _SAFE_KEYS = frozenset({"provider_txn_id", "attempt_id", "order_id", "payment_id
 # 13-19 digits, optionally split by spaces or dashes (PAN-shaped).
 _PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 # Provider secret key shapes: Toss test_sk_/live_sk_, Stripe-like sk_, Standard Webhooks whsec_.
-_KEYLIKE = re.compile(r"\b(?:test_|live_)?(?:sk|gsk|ck|gck|whsec|bk)_[A-Za-z0-9+/=_-]{6,}")
-_AUTH = re.compile(r"\b(Basic|Bearer|KakaoAK|SECRET_KEY|PortOne)\s+[A-Za-z0-9+/=._-]{6,}")
+_KEYLIKE = re.compile(
+    r"\b(?:(?:test_|live_)?(?:sk|gsk|ck|gck|whsec|bk)_[A-Za-z0-9+/=_-]{6,}"
+    # PortOne V2 billing keys: billing-key-<uuid>.
+    r"|billing-key-[A-Za-z0-9-]{8,})"
+)
+# An auth scheme followed by a credential: a token with a digit or a symbol of base64,
+# or a long one — not the next word of a sentence ("PortOne declined the payment").
+_AUTH = re.compile(
+    r"\b(Basic|Bearer|KakaoAK|SECRET_KEY|PortOne)\s+"
+    r"(?:(?=[A-Za-z0-9+/=._-]*[0-9+/=_.-])[A-Za-z0-9+/=._-]{6,}|[A-Za-z0-9+/=._-]{16,})"
+)
 
 
 def _luhn_ok(digits: str) -> bool:
