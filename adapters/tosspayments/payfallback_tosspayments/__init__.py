@@ -10,8 +10,8 @@ confirms), billing-key charges, lookup by ``paymentKey`` or by our attempt id as
 ``orderId``, full and partial cancel with Toss's ``refundableAmount`` guard. No void.
 Webhooks are not handled here.
 
-Pages followed (docs.tosspayments.com, read through stored copies; tags as in
-``/work/shared/reference/providers-kakao-toss-naver.md`` §2):
+Pages followed (https://docs.tosspayments.com, read through stored copies; each fact
+tagged [official], [3rd-party] or [uncertain] by where it came from):
 
 * Host, keys and auth — ``/reference/using-api/authorization`` and
   ``/reference/using-api/api-keys`` [official]: one host for test and live; ``Authorization:
@@ -31,7 +31,8 @@ Pages followed (docs.tosspayments.com, read through stored copies; tags as in
   ``EXPIRED``; a late confirm is ``404 NOT_FOUND_PAYMENT_SESSION``).
 * Billing — ``/guides/v2/billing/integration-api`` and ``/reference`` (자동결제 승인)
   [official]: ``POST /v1/billing/{billingKey} {customerKey, amount, orderId, orderName,
-  taxFreeAmount?}``; the customer key must be the one the billing key was issued for.
+  taxFreeAmount?}``; the customer key must be the one the billing key was issued for; "자동결제
+  승인은 최대 60초가 소요됩니다. 타임아웃 값을 최소 60초로 설정하세요" → ``read_timeout=60``.
 * Lookup — ``/reference`` (결제 조회) [official]: ``GET /v1/payments/{paymentKey}`` and
   ``GET /v1/payments/orders/{orderId}``; the Payment object and its ``status`` values
   ``READY``, ``IN_PROGRESS``, ``WAITING_FOR_DEPOSIT``, ``DONE``, ``CANCELED``,
@@ -39,13 +40,13 @@ Pages followed (docs.tosspayments.com, read through stored copies; tags as in
   cancellable.
 * Cancel — ``/reference`` (결제 취소), ``/guides/v2/cancel-payment`` and
   ``/guides/apis/cancel-payment`` [official]: ``POST /v1/payments/{paymentKey}/cancel
-  {cancelReason, cancelAmount, refundableAmount}``; an omitted ``cancelAmount`` cancels
-  everything; of two cancels of one payment within a second only the first runs
-  (``FORBIDDEN_CONSECUTIVE_REQUEST``). ``refundableAmount`` ("현재 환불 가능한 금액", a
-  safety check) makes Toss refuse a cancel whose view of the balance is stale
-  (``NOT_MATCHES_REFUNDABLE_AMOUNT``); the reference copy in the shared notes had it only
-  from a third-party SDK, and Toss's own request log quoted on
-  techchat.tosspayments.com/m/1313689625872826430 shows it as a cancel request field.
+  {cancelReason, cancelAmount, refundableAmount, taxFreeAmount?}``; an omitted
+  ``cancelAmount`` cancels everything; of two cancels of one payment within a second only
+  the first runs (``FORBIDDEN_CONSECUTIVE_REQUEST``). ``refundableAmount`` ("현재 환불 가능한
+  금액입니다. 결제 취소를 안전하게 처리합니다") makes Toss refuse a cancel whose view of the
+  balance is stale (``NOT_MATCHES_REFUNDABLE_AMOUNT``) [official; sure].
+  ``taxFreeAmount`` is the tax-free part of the cancel amount, "값을 넣지 않으면 기본값인
+  0으로 설정됩니다" — left out when 0 [official; sure].
 * ``customerKey`` length — the reference notes mark it [uncertain] (SDK pages say 50,
   the API reference 300); public measurements against a test key accepted 300 and failed
   at 301, so the adapter sends keys of 2-300 characters.
@@ -72,12 +73,19 @@ the merchant's contract: narrow ``methods=`` accordingly.
 
 Classification choices that go beyond the docs, each the safe side: anything "already
 processed" (``ALREADY_PROCESSED_PAYMENT``, ``DUPLICATED_ORDER_ID``, …), every 5xx and
-``PROVIDER_ERROR`` on a money-moving call, and every code this adapter does not know there,
-is ``OutcomeUnknown`` (resolve by lookup); ``409 IDEMPOTENT_REQUEST_PROCESSING`` is
+``PROVIDER_ERROR`` on a money-moving call, and every code this adapter does not know there
+(on a 403 too: Toss answers 403 for outcomes of processing), is ``OutcomeUnknown``
+(resolve by lookup); ``409 IDEMPOTENT_REQUEST_PROCESSING`` is
 ``RequestInFlight`` (an ``OutcomeUnknown``) with a ``retry_after`` hint — the first request
 may be moving money right now, so rerouting (which ``ProviderUnavailable`` would allow)
 could charge twice, while a replay with the same key is safe and returns the first
 request's answer.
+
+Every error is made through the instance's :class:`~payfallback.adapter.AdapterKit`
+(``TossPayments.kit``) from one table of :class:`~payfallback.adapter.CodeRule` rows;
+``TossPayments.secrets`` declares what the Router scrubs. What proves a payment did not
+go through — a same-key replay and Toss's record of a failed payment; no void, no settle
+window — is set out, with sources, on :class:`TossPayments`.
 """
 
 from payfallback_tosspayments._ops import BASE_URL, SUPPORTED_METHODS, TossPayments

@@ -242,6 +242,40 @@ class TossPayments:
     secrets: the parse of that charge scrubs them as well. The client key is public by
     design, and the success URL carries no one-time token (``paymentKey``, ``orderId``,
     ``amount``): neither is declared. Error texts never quote an echoed field.
+
+    What proves a payment did not go through (``Capabilities.proofs``, strongest first):
+
+    - REPLAY — offered. Every POST carries ``Idempotency-Key``; "같은 요청이 여러 번
+      일어나도 항상 첫 번째 요청과 같은 결과가 돌아옵니다" (a repeat gets the first request's
+      answer, and is not executed again), keys are valid 15 days from first use, and
+      ``409 IDEMPOTENT_REQUEST_PROCESSING`` answers a repeat while the first request still
+      runs (``RequestInFlight``: replay later with the SAME key). Source:
+      https://docs.tosspayments.com/guides/using-api/idempotency-key and
+      https://docs.tosspayments.com/reference/using-api/authorization (멱등키 헤더)
+      [official; sure]. The key is scoped by API key + URL + method, not by body (same
+      authorization page), and a key reused for another payment replays that payment's
+      answer (https://techchat.tosspayments.com/m/1186570706016809030) [community report;
+      sure]: a replayed answer is taken only when it names this attempt's ``orderId``.
+    - RECORD — offered. A lookup returns Toss's record of the payment with its status;
+      ``ABORTED`` ("결제 승인이 실패한 상태", with ``failure{code, message}``) and
+      ``EXPIRED`` ("결제 유효 시간 30분이 지나 거래가 취소된 상태"; an ``IN_PROGRESS``
+      payment not confirmed in time) read ``NOT_PAID``. Source: Payment 객체 ``status``
+      and ``failure`` on https://docs.tosspayments.com/reference [official; sure]. Both are
+      final for their ``paymentKey`` — the key "결제 상태가 변해도 값이 유지됩니다", and paying
+      again opens a new window with a new ``paymentKey`` (``failed_record_is_final``)
+      [official for the statuses; inferred for "new key", likely]. A lookup by ``orderId``
+      reads the payment Toss holds under our attempt id; this adapter never reuses an
+      attempt id, but a merchant page that reopens the window with the same
+      ``client_params`` after a failure would put a second payment under it.
+    - VOID — not offered: Toss has no net cancel; ``cancel`` needs a confirmed payment.
+    - NOT_FOUND_AFTER_SETTLE — not offered: Toss documents no time after which a request
+      that may have reached it can no longer commit (searched the reference, the
+      idempotency, timeout-glossary and cancel pages), so ``settle_window`` is None and
+      ``404 NOT_FOUND_PAYMENT`` from ``GET /v1/payments/orders/{orderId}`` right after a
+      timeout proves nothing by itself. The only timing Toss states is how long a
+      billing charge may take to answer (see ``read_timeout``), which bounds the answer,
+      not when a lookup sees the commit. Lookups still return ``TxnState.NOT_FOUND`` for
+      "no such payment"; the Router decides what that proves.
     """
 
     name: str = NAME
@@ -321,6 +355,12 @@ class TossPayments:
             # successUrl carries the paymentKey; lookups by it still check that the payment
             # belongs to this attempt's orderId, since the browser could have altered it.
             callback_txn_id_param="paymentKey",
+            # No documented settle window: "not found" is never proof (see the class
+            # docstring); a same-key replay is.
+            settle_window=None,
+            # ABORTED and EXPIRED are final for their paymentKey: paying again opens a new
+            # window and gets a new paymentKey.
+            failed_record_is_final=True,
         )
 
     def __repr__(self) -> str:

@@ -50,6 +50,7 @@ from payfallback.provider import (
     Flow,
     LookupRequest,
     Outcome,
+    Proof,
     Provider,
     ReadyRequest,
     Redirect,
@@ -622,6 +623,81 @@ def test_lookup_answer_that_is_not_a_payment_is_no_answer(
         _error_of(toss.parse_lookup(lookup_req, httpx.Response(200, text="oops"))),
         ProviderUnavailable,
     )
+
+
+# -- what proves a payment did not go through ----------------------------------------------
+
+
+def test_a_same_key_replay_and_the_record_are_the_proofs_toss_offers(toss: TossPayments) -> None:
+    caps = toss.capabilities
+    assert caps.proofs == (Proof.REPLAY, Proof.RECORD)
+    # Toss documents no settle window: "not found" after a timeout is never proof.
+    assert caps.settle_window is None
+    assert caps.failed_record_is_final is True
+    assert caps.void_window is None
+
+
+@pytest.mark.parametrize("by_order", [False, True])
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        # Toss's record of a confirm that failed, or of a window never confirmed in time.
+        ("payment_aborted", TxnState.NOT_PAID),
+        ("payment_expired", TxnState.NOT_PAID),
+        # Authenticated, not confirmed yet: our confirm may still be on its way.
+        ("payment_in_progress", TxnState.IN_PROGRESS),
+        ("payment_done_card", TxnState.PAID),
+    ],
+)
+def test_the_record_after_a_lost_confirm(
+    toss: TossPayments,
+    lookup_req: LookupRequest,
+    lookup_by_order_req: LookupRequest,
+    by_order: bool,
+    name: str,
+    state: TxnState,
+) -> None:
+    req = lookup_by_order_req if by_order else lookup_req
+    outcome = toss.parse_lookup(req, payment(name, orderId=ATTEMPT))
+    assert isinstance(outcome, Status)
+    assert outcome.state is state
+    assert outcome.provider_txn_id == PAYMENT_KEY
+
+
+@pytest.mark.parametrize("by_order", [False, True])
+def test_no_such_payment_is_not_found_never_not_paid(
+    toss: TossPayments,
+    lookup_req: LookupRequest,
+    lookup_by_order_req: LookupRequest,
+    by_order: bool,
+) -> None:
+    # GET /v1/payments/orders/{orderId} right after a lost billing charge may answer this
+    # while Toss is still committing it: the adapter reports what Toss said, and the Router
+    # (with no settle window here) never takes it as proof that nothing moved.
+    req = lookup_by_order_req if by_order else lookup_req
+    outcome = toss.parse_lookup(
+        req, error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다.")
+    )
+    assert outcome == Status(state=TxnState.NOT_FOUND, provider_txn_id=req.provider_txn_id)
+    # "존재하지 않는 정보" without saying what is missing: no answer at all.
+    vague = toss.parse_lookup(req, error(404, "NOT_FOUND", "존재하지 않는 정보 입니다."))
+    assert isinstance(_error_of(vague), ProviderUnavailable)
+
+
+def test_a_replay_answers_with_the_first_requests_outcome(
+    toss: TossPayments, charge_req: ChargeRequest
+) -> None:
+    # The same attempt replayed with its key: Toss answers with the first request's
+    # Payment, which names this attempt's orderId — taken as this attempt's outcome.
+    first, again = toss.build_charge(charge_req), toss.build_charge(charge_req)
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+    answer = payment("payment_done_billing", orderId=ATTEMPT)
+    assert toss.parse_charge(charge_req, answer) == toss.parse_charge(charge_req, answer)
+    outcome = toss.parse_charge(charge_req, answer)
+    assert isinstance(outcome, Approved)
+    # While the first one still runs: RequestInFlight, to be replayed with the same key.
+    busy = toss.parse_charge(charge_req, error(409, "IDEMPOTENT_REQUEST_PROCESSING", "처리중"))
+    assert type(_error_of(busy)) is RequestInFlight
 
 
 # -- cancel: POST /v1/payments/{paymentKey}/cancel ------------------------------------------
