@@ -13,11 +13,19 @@ Rules every function keeps (``payfallback/provider.py`` is the contract):
 * ``parse_`` returns an ``Outcome`` and does not raise: a decline is
   ``Failed(Declined(...))``; an answer it cannot read on a money-moving call is
   ``Failed(OutcomeUnknown(...))``, never success.
-* Messages say what to fix and never carry a key, a billing key, a body or a header.
+* Every error is made by ``self.kit`` (:class:`~payfallback.adapter.AdapterKit`): its
+  classifier (:meth:`~payfallback.adapter.AdapterKit.classify`) for error answers, and
+  :meth:`~payfallback.adapter.AdapterKit.unknown`, ``unreadable``, ``invalid`` and
+  ``error`` for the rest. It cleans provider text and scrubs the declared secrets, and it
+  fills in provider, operation, attempt, provider code and request id. This module keeps
+  only what is YourPG's own: paths, fields, and the quirks of its answers.
+* Messages say what to fix and never quote a key, a billing key, a body, a header — or a
+  field the provider echoed back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -25,18 +33,10 @@ from typing import Any, Final
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from payfallback.errors import (
-    ConfigurationError,
-    Declined,
-    InvalidRequest,
-    OutcomeUnknown,
-    PayfallbackError,
-    ProviderUnavailable,
-)
-from payfallback.events import scrub
+from payfallback.adapter import AdapterKit, Secrets, read_object
+from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method
 from payfallback.provider import (
-    MONEY_MOVING,
     ApproveRequest,
     CancelRequest,
     Capabilities,
@@ -47,18 +47,19 @@ from payfallback.provider import (
     Outcome,
     ReadyRequest,
     VoidRequest,
-    classify_http_status,
 )
-from payfallback_yourpg._wire import ErrorAnswer, Kind, rule_for
+from payfallback_yourpg._wire import CODE_TABLE, ErrorAnswer
 
-__all__ = ["BASE_URL", "NAME", "YourPg"]
+__all__ = ["BASE_URL", "LABEL", "NAME", "YourPg"]
 
 #: The entry-point name: breakers, events and journal rows are keyed by it.
 NAME: Final = "yourpg"
+#: The provider's name in messages.
+LABEL: Final = "YourPG"
 BASE_URL: Final = "https://api.yourpg.example"
-#: Response header carrying the provider's request id, kept as ``provider_request_id``.
-REQUEST_ID_HEADER: Final = "x-request-id"
-_MESSAGE_MAX: Final = 200
+#: Response headers carrying the provider's request id, kept as ``provider_request_id``
+#: (the core knows no provider's header names: declare yours, most specific first).
+REQUEST_ID_HEADERS: Final = ("x-yourpg-request-id",)
 
 
 def _unwritten(function: str) -> NotImplementedError:
@@ -73,6 +74,27 @@ class YourPg:
     * ``secret_key`` — the API secret (a plain ``str`` is wrapped in ``SecretStr``); it
       appears only in the ``Authorization`` header, never in a repr or a message.
     * ``base_url`` — the API host; change it only for the provider's sandbox host.
+
+    Secrets. :attr:`secrets` declares every credential and every auth header value built
+    from one; the Router scrubs them, by value, from every error, event, log line and
+    journal row, and ``self.kit`` scrubs them from provider text. Secrets of one request
+    (a billing key, a one-time token in the return URL) are added for that request's parse
+    with :meth:`_request_kit`.
+
+    What proves a payment did not go through (``Capabilities.proofs``). Fill in one line
+    per proof — offered or not, why, the page that says so (URL and the sentence), and how
+    sure you are — and declare only what is documented:
+
+    - REPLAY — offered only if a POST with the same idempotency key is answered with the
+      first request's outcome (and run at most once): set ``idempotency_header``.
+    - VOID — offered only if the provider can undo an approval of unknown outcome within a
+      window (a net cancel): set ``void_window`` and write ``build_void``.
+    - RECORD — a lookup returns the provider's record of a failed or abandoned
+      transaction (``TxnState.NOT_PAID``). Set ``failed_record_is_final=False`` where the
+      customer can pay again on the same provider id after a failure.
+    - NOT_FOUND_AFTER_SETTLE — only if the provider documents how long after a request it
+      can still commit it: ``settle_window``. Otherwise None, and "not found" right after a
+      timeout proves nothing (the provider may still be committing the charge).
     """
 
     name: str = NAME
@@ -86,6 +108,20 @@ class YourPg:
                 provider=NAME,
             )
         self._secret_key = secret
+        # Replace with the provider's scheme (payfallback.adapter.basic_auth for Basic, a
+        # custom header, …), and declare whatever value you build.
+        self._auth = SecretStr(f"Bearer {secret.get_secret_value()}")
+        #: Every credential and the Authorization value built from it.
+        self.secrets: Secrets = Secrets(self._secret_key, self._auth)
+        self.kit = AdapterKit(
+            provider=NAME,
+            label=LABEL,
+            codes=CODE_TABLE,
+            request_id_headers=REQUEST_ID_HEADERS,
+            # Codes whose fix is specific: appended to the error message.
+            hints={},
+            secrets=self.secrets,
+        )
         self.base_url = base_url.rstrip("/")
         # Declare only what the provider documents. Each field changes what the Router
         # dares to do after a lost answer, so the safe default is "cannot".
@@ -96,12 +132,13 @@ class YourPg:
             # attempt id), before we ever learned its transaction id.
             lookup_by_order_id=False,
             # The header that makes a POST idempotent at the provider, and how long the
-            # provider keeps keys; None when it has none (the orderId then plays that role).
+            # provider keeps keys; None when it has none. Setting it offers Proof.REPLAY.
             idempotency_header=None,
             idempotency_retention=None,
             idempotency_key_max_length=64,
             partial_cancel=True,
             # How long after an approval ``void`` (net cancel) can undo it, if it exists.
+            # Setting it offers Proof.VOID.
             void_window=None,
             currencies=frozenset({"KRW"}),
             # The read timeout the provider asks for on money-moving calls, if it says.
@@ -109,6 +146,12 @@ class YourPg:
             # The return-URL parameter carrying the provider's transaction id, where ready
             # happens client-side.
             callback_txn_id_param=None,
+            # How long after a request may have reached the provider it can still commit
+            # it: only from a documented fact (cite it). None: "not found" is never proof.
+            settle_window=None,
+            # Whether a lookup's record of a failed transaction is final (Proof.RECORD).
+            # False where the customer can pay again on the same provider id.
+            failed_record_is_final=True,
         )
 
     def __repr__(self) -> str:
@@ -118,12 +161,14 @@ class YourPg:
 
     def build_ready(self, req: ReadyRequest) -> httpx.Request | None:
         """The request that starts a redirect checkout, or ``None`` when the provider's
-        browser SDK starts it (``parse_ready`` then returns the SDK's parameters)."""
+        browser SDK starts it (``parse_ready`` then returns the SDK's parameters). Start
+        with ``self.kit.check_method`` and ``self.kit.check_currency``."""
         raise _unwritten("build_ready")
 
     def parse_ready(self, req: ReadyRequest, response: httpx.Response | None) -> Outcome:
         """``Redirect`` with the provider's transaction id and redirect URLs by platform.
-        No money moves at ready: any failure may be ``ProviderUnavailable``."""
+        No money moves at ready: any failure may be ``ProviderUnavailable``
+        (``self.kit.unreadable`` gives that for a read-only call)."""
         raise _unwritten("parse_ready")
 
     # -- approve ---------------------------------------------------------------------------
@@ -131,24 +176,29 @@ class YourPg:
     def build_approve(self, req: ApproveRequest) -> httpx.Request:
         """Confirm what the customer approved; ``req.callback_params`` are the return-URL
         parameters. Check them against the order first (amount, order id) and raise
-        ``Declined`` if they say the customer cancelled."""
+        ``self.kit.error(Verdict.DECLINED, …)`` if they say the customer cancelled."""
         raise _unwritten("build_approve")
 
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
         """``Approved`` only when the answer carries the transaction id and the approved
-        amount for *this* attempt; anything less is ``OutcomeUnknown``."""
+        amount for *this* attempt; anything less is ``Failed(self.kit.unknown(...))``.
+        A one-time token in ``req.callback_params`` is a request secret: parse with
+        ``self._request_kit(token)``."""
         raise _unwritten("parse_approve")
 
     # -- charge ----------------------------------------------------------------------------
 
     def build_charge(self, req: ChargeRequest) -> httpx.Request:
-        """Charge the stored instrument: send ``req.attempt_id`` as the provider's order id
-        and ``req.idempotency_key`` in the idempotency header if there is one, e.g.
-        ``self._post(path, self._body(ChargeBody, ...), req.idempotency_key, ...)``."""
+        """Charge the stored instrument: ``billing_key = self.kit.check_instrument(...)``,
+        send ``req.attempt_id`` as the provider's order id and ``req.idempotency_key`` in
+        the idempotency header if there is one, e.g.
+        ``self._post(path, self._body(ChargeBody, ...), req.idempotency_key)``."""
         raise _unwritten("build_charge")
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        """As ``parse_approve``: non-2xx answers go through ``self._error_from``."""
+        """As ``parse_approve``, with ``kit = self._request_kit(req.instrument.billing_key)``;
+        non-2xx answers go through ``Failed(self._error_from(response, op, attempt_id,
+        kit))``."""
         raise _unwritten("parse_charge")
 
     # -- lookup ----------------------------------------------------------------------------
@@ -160,15 +210,19 @@ class YourPg:
 
     def parse_lookup(self, req: LookupRequest, response: httpx.Response) -> Outcome:
         """``Status``: PAID (with amount), CANCELLED, NOT_PAID, NOT_FOUND, IN_PROGRESS or
-        AWAITING_CUSTOMER. NOT_FOUND lets the Router pay elsewhere, so answer it only when
-        the provider documents that the transaction does not exist."""
+        AWAITING_CUSTOMER. Answer NOT_FOUND for the provider's documented "no such
+        transaction" (``self.kit.verdict(code, Operation.LOOKUP) is Verdict.NOT_FOUND``):
+        the Router decides whether that proves nothing moved (only after
+        ``settle_window``). NOT_PAID only for a record that says failed or abandoned."""
         raise _unwritten("parse_lookup")
 
     # -- cancel ----------------------------------------------------------------------------
 
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
-        """Cancel ``req.amount`` of ``req.provider_txn_id``; send ``req.expected_remaining``
-        where the provider checks the cancellable balance, so a replay cannot cancel twice."""
+        """Cancel ``req.amount`` of ``req.provider_txn_id``: ``self.kit.check_cancel(req,
+        self.capabilities)`` first; send ``req.expected_remaining`` where the provider
+        checks the cancellable balance, so a replay cannot cancel twice, and
+        ``req.tax_free_amount`` in the provider's tax-free field."""
         raise _unwritten("build_cancel")
 
     def parse_cancel(self, req: CancelRequest, response: httpx.Response) -> Outcome:
@@ -189,12 +243,16 @@ class YourPg:
 
     # -- building blocks -------------------------------------------------------------------
 
+    def _request_kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
+        """The kit, also scrubbing the secrets of one request (a billing key, a one-time
+        token) from what that request's answer produces."""
+        extra = Secrets(*request_secrets)
+        if not extra:
+            return self.kit
+        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
+
     def _headers(self) -> dict[str, str]:
-        # Replace with the provider's scheme (Basic, a custom header, …).
-        return {
-            "Authorization": f"Bearer {self._secret_key.get_secret_value()}",
-            "Accept": "application/json",
-        }
+        return {"Authorization": self._auth.get_secret_value(), "Accept": "application/json"}
 
     def _post(
         self, path: str, body: Mapping[str, object], idempotency_key: str | None
@@ -214,71 +272,30 @@ class YourPg:
     ) -> dict[str, object]:
         """A request body from a ``_wire`` model; ``InvalidRequest`` saying which field the
         provider would refuse (never echoing the values, which may be secret)."""
-        try:
-            return model(**fields).model_dump(by_alias=True, exclude_none=True)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_url=False, include_input=False)
-            )
-            raise InvalidRequest(
-                f"{NAME}: request YourPG would refuse: {problems}",
-                provider=NAME,
-                operation=op.value,
-                attempt_id=attempt_id,
-            ) from None
+        return self.kit.body(model, op, attempt_id, **fields).model_dump(
+            by_alias=True, exclude_none=True
+        )
 
     def _error_from(
-        self, response: httpx.Response, op: Operation, attempt_id: str
+        self,
+        response: httpx.Response,
+        op: Operation,
+        attempt_id: str,
+        kit: AdapterKit | None = None,
     ) -> PayfallbackError:
-        """Classify an error answer: the code table first; an unknown code on a
-        money-moving call is ``OutcomeUnknown``; without a code, the HTTP status."""
+        """Classify an error answer with the kit: the code table first; an unknown code on
+        a money-moving call is ``OutcomeUnknown``; without a code, the HTTP status. A quirk
+        of YourPG's answers (a result code inside a 200, a second code field) is read
+        here, before the kit decides."""
         error = _error_body(response)
-        code, message = error.code, _clip(error.message)
-        where: dict[str, Any] = {
-            "provider": NAME,
-            "operation": op.value,
-            "attempt_id": attempt_id,
-            "provider_code": code,
-            "provider_request_id": response.headers.get(REQUEST_ID_HEADER),
-        }
-        text = f"{NAME}: {op.value} answered HTTP {response.status_code}" + (
-            f" ({message})" if message else ""
+        return (kit or self.kit).classify(
+            op, attempt_id, response, code=error.code, message=error.message
         )
-        rule = rule_for(code)
-        if rule is None:
-            if code and op in MONEY_MOVING and response.status_code not in (429, 503):
-                return OutcomeUnknown(f"{text} with an undocumented code; look it up", **where)
-            return classify_http_status(
-                response,
-                provider=NAME,
-                operation=op,
-                attempt_id=attempt_id,
-                provider_code=code,
-                message=message,
-            )
-        kind = rule.kind_for(op)
-        if kind is Kind.DECLINED:
-            return Declined(text, **where)
-        if kind is Kind.UNAVAILABLE:
-            return ProviderUnavailable(text, **where)
-        if kind is Kind.INVALID or kind is Kind.NOT_FOUND:
-            return InvalidRequest(text, **where)
-        if kind is Kind.CONFIGURATION:
-            return ConfigurationError(f"{text}; check secret_key", **where)
-        return OutcomeUnknown(f"{text}; the provider may have acted, look it up", **where)
 
 
 def _error_body(response: httpx.Response) -> ErrorAnswer:
+    data = read_object(response)
     try:
-        return ErrorAnswer.model_validate(response.json())
-    except (ValueError, ValidationError):  # not JSON, or not the documented error shape
+        return ErrorAnswer.model_validate(data) if data is not None else ErrorAnswer()
+    except ValidationError:  # not the documented error shape
         return ErrorAnswer()
-
-
-def _clip(text: str | None) -> str | None:
-    """Provider text for a message: one line, bounded, card numbers and keys masked."""
-    if not text:
-        return None
-    text = scrub(" ".join(text.split()))
-    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 1] + "…"
