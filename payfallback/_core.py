@@ -424,10 +424,14 @@ class Core:
 
     # -- shared pieces -----------------------------------------------------------------------
 
-    def _timeouts(self, provider: Provider, adm: Admission) -> dict[str, float | None]:
+    def _timeouts(
+        self, provider: Provider, adm: Admission, *, money: bool = True
+    ) -> dict[str, float | None]:
+        """Connect and read timeouts from the breaker's policy in force; on a money-moving
+        call, at least the read timeout the provider documents for it (``money``)."""
         settings = adm.settings
         read = settings.read_timeout
-        if provider.capabilities.read_timeout is not None:
+        if money and provider.capabilities.read_timeout is not None:
             # The provider's documented processing time wins over our impatience: cutting
             # it short only manufactures unknown outcomes.
             read = max(read, provider.capabilities.read_timeout)
@@ -608,7 +612,9 @@ class Core:
             request,
             Operation.LOOKUP,
             attempt.attempt_id,
-            self._timeouts(provider, self._unconditional(provider.name, attempt.method.value)),
+            self._timeouts(
+                provider, self._unconditional(provider.name, attempt.method.value), money=False
+            ),
             lambda r: provider.parse_lookup(req, r),
         )
         return outcome
@@ -1401,7 +1407,7 @@ class Core:
                         request,
                         Operation.READY,
                         attempt.attempt_id,
-                        self._timeouts(provider, adm),
+                        self._timeouts(provider, adm, money=False),
                         lambda r: provider.parse_ready(req, r),
                     )
                     self._record(breaker, adm, outcome, duration, hard)

@@ -208,6 +208,10 @@ class Secrets:
         """Whether any declared value occurs in ``text`` (for tests and assertions)."""
         return self._pattern is not None and self._pattern.search(text) is not None
 
+    def mask(self, text: str) -> str:
+        """``text`` with every declared value masked (by value only)."""
+        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+
     def scrub(self, text: str) -> str:
         """``text`` with every declared value masked, then card numbers and key shapes."""
         if self._pattern is not None:
@@ -282,8 +286,9 @@ class AdapterKit:
             return None
         for header in (*self.request_id_headers, "x-request-id"):
             if value := response.headers.get(header):
-                # A provider can echo anything in a header: scrubbed like its text.
-                return self.clean(value, limit=128)
+                # A provider can echo anything in a header: declared secrets are masked (by
+                # value only: a hex trace id is not a card number).
+                return self.secrets.mask(str(value))[:128]
         return None
 
     def context(

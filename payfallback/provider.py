@@ -154,7 +154,8 @@ class Capabilities:
     #: How long after an approval ``void`` can undo it (NICEPAY net cancel: 1 hour).
     void_window: timedelta | None = None
     currencies: frozenset[str] = frozenset({"KRW"})
-    #: Read timeout the provider documents for money-moving calls (Naver Pay apply: 60 s).
+    #: Read timeout the provider documents for money-moving calls (Naver Pay apply: 60 s);
+    #: lookups and ``ready`` keep the breaker policy's own, shorter one.
     read_timeout: float | None = None
     #: Return-URL parameter that carries the provider's transaction id when ``ready`` is
     #: client-side (Toss ``paymentKey``, Naver Pay ``paymentId``, NICEPAY ``tid``); the

@@ -8,6 +8,7 @@ the pattern that turned one timeout into two charges.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -533,3 +534,34 @@ def test_a_crash_mid_approval_is_looked_up_not_failed(kind: str, tmp_path: Path)
         payment = h.router.journal.payment_for_order("ORD-1")
         assert payment is not None
         assert payment.provider_txn_id == "T-primary-ORD-1_1"
+
+
+@KINDS
+def test_the_providers_long_read_timeout_is_for_money_calls_not_lookups(
+    kind: str, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, float | None]] = []
+    emu = Emulator(ManualClock(), late={"ORD-1_1": 1.0}, lag=600.0)
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.extensions["timeout"]["read"]))
+        return emu(request)
+
+    slow = MiniPG("primary")
+    slow.capabilities = dataclasses.replace(slow.capabilities, read_timeout=60.0)
+    with (
+        RouterHarness(
+            kind,  # type: ignore[arg-type]
+            [slow, MiniPG("second")],
+            httpx.MockTransport(recording),
+            journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
+            clock=emu.clock,
+            retry=RetryPolicy(lookup_attempts=2, deadline=10.0),
+        ) as h,
+        pytest.raises(OutcomeUnknown),
+    ):
+        h.charge(order(), cards())
+    assert seen[0] == ("POST", 60.0)  # a billing charge may take the provider 60 s
+    lookups = {read for method, read in seen if method == "GET"}
+    assert lookups
+    assert all(read is not None and read < 60.0 for read in lookups)
