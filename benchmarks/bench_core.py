@@ -7,7 +7,7 @@ Two comparisons, each against the alternative a merchant would otherwise use:
   subtracted from both, so the goal (at most 0.5x) is judged on the breakers' own cost.
   Measured twice: with the fresh window of a new breaker, and with the full window a
   breaker holds under steady traffic (every bucket of its sliding window in use).
-* **Router**: ``SyncRouter.charge(order, [instrument])`` for a new order each call, against
+* **Router**: ``Router.charge(order, [instrument])`` for a new order each call, against
   the bare request (``FakeProvider.build_charge`` + ``Client.send``) on the same
   ``httpx.Client`` and the same in-memory ``MockTransport`` to a ``FakeBank``; likewise the
   async ``Router.charge`` against a bare ``AsyncClient.send``. The journal is a SQLite file
@@ -62,6 +62,7 @@ import structlog
 from pydantic import SecretStr
 
 from payfallback import (
+    AsyncRouter,
     Attempt,
     Instrument,
     Method,
@@ -70,7 +71,6 @@ from payfallback import (
     Payment,
     PaymentStatus,
     Router,
-    SyncRouter,
 )
 from payfallback.breaker import BreakerRegistry, CircuitBreaker
 from payfallback.events import Events
@@ -115,7 +115,7 @@ class Report(TypedDict):
     meta: dict[str, Any]
     breaker: list[Row]
     router: list[Row]
-    #: cProfile text of ``SyncRouter.charge`` (only when asked for).
+    #: cProfile text of ``Router.charge`` (only when asked for).
     profile: str | None
     #: ``(step, ns)`` for each step of one charge, measured alone (only with the profile).
     components: list[tuple[str, float]] | None
@@ -399,7 +399,7 @@ def _bare_sync(
 
 
 def _router_sync(
-    router: SyncRouter,
+    router: Router,
     inst: Instrument,
     orders: _Orders,
     tag: str,
@@ -415,7 +415,7 @@ def _router_sync(
             t0 = time.perf_counter_ns()
             for order in todo:
                 if router.charge(order, insts).status is not PaymentStatus.PAID:
-                    raise _unexpected("SyncRouter.charge did not pay")
+                    raise _unexpected("Router.charge did not pay")
             return time.perf_counter_ns() - t0
         finally:
             if set_level is not None:
@@ -453,7 +453,7 @@ def _bare_async(
 
 
 def _router_async(
-    router: Router, inst: Instrument, orders: _Orders, tag: str
+    router: AsyncRouter, inst: Instrument, orders: _Orders, tag: str
 ) -> Callable[[int], Coroutine[Any, Any, int]]:
     insts = [inst]
 
@@ -473,7 +473,7 @@ BARE_ASYNC = "bare AsyncClient.send(build_charge)"
 
 
 def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]) -> list[Row]:
-    """``SyncRouter.charge`` / ``Router.charge`` against the bare request, same transport.
+    """``Router.charge`` / ``Router.charge`` against the bare request, same transport.
 
     Besides the in-memory ``MockTransport`` (the comparison the goal is set on), the sync
     pair is also measured over real loopback HTTP (:class:`FakeServer`), where the bare
@@ -509,23 +509,23 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
         loop_provider = FakeProvider("loop", base_url=server.url_for(loop_bank))
         loop_client = stack.enter_context(httpx.Client(timeout=httpx.Timeout(5.0)))
 
-        sync_normal = SyncRouter([provider], client=client, journal=journals["sync-normal"])
-        sync_full = SyncRouter([provider], client=client, journal=journals["sync-full"])
-        async_normal = Router([provider], client=aclient, journal=journals["async-normal"])
-        async_full = Router([provider], client=aclient, journal=journals["async-full"])
-        loop_normal = SyncRouter(
+        sync_normal = Router([provider], client=client, journal=journals["sync-normal"])
+        sync_full = Router([provider], client=client, journal=journals["sync-full"])
+        async_normal = AsyncRouter([provider], client=aclient, journal=journals["async-normal"])
+        async_full = AsyncRouter([provider], client=aclient, journal=journals["async-full"])
+        loop_normal = Router(
             [loop_provider], client=loop_client, journal=journals["loopback-normal"]
         )
         names = {
             "bs": BARE_SYNC,
-            "sn": "SyncRouter.charge, WAL synchronous=NORMAL",
-            "sf": "SyncRouter.charge, WAL synchronous=FULL",
-            "sq": "SyncRouter.charge, NORMAL, INFO events filtered",
+            "sn": "Router.charge, WAL synchronous=NORMAL",
+            "sf": "Router.charge, WAL synchronous=FULL",
+            "sq": "Router.charge, NORMAL, INFO events filtered",
             "ba": BARE_ASYNC,
             "an": "Router.charge (async), WAL synchronous=NORMAL",
             "af": "Router.charge (async), WAL synchronous=FULL",
             "bl": "loopback HTTP: bare Client.send(build_charge)",
-            "ln": "loopback HTTP: SyncRouter.charge, NORMAL",
+            "ln": "loopback HTTP: Router.charge, NORMAL",
         }
         s = _measure(
             {
@@ -568,7 +568,7 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
 
 
 def profile_charge(calls: int, journal_dir: str) -> str:
-    """cProfile of ``SyncRouter.charge`` (WAL, synchronous=NORMAL): top 15 by cumulative
+    """cProfile of ``Router.charge`` (WAL, synchronous=NORMAL): top 15 by cumulative
     and by own time. The profiler inflates pure-Python code more than C (SQLite, JSON),
     so read it for *where* the time goes, and the table for how much."""
     bank = FakeBank("fake")
@@ -580,7 +580,7 @@ def profile_charge(calls: int, journal_dir: str) -> str:
         httpx.Client(transport=mock_transport(bank)) as client,
         SQLiteJournal(path, durable=False) as journal,
     ):
-        router = SyncRouter([provider], client=client, journal=journal)
+        router = Router([provider], client=client, journal=journal)
         for order in orders.take(50, "pw"):
             router.charge(order, insts)
         todo = orders.take(calls, "pr")
@@ -591,7 +591,7 @@ def profile_charge(calls: int, journal_dir: str) -> str:
         profiler.disable()
     out = io.StringIO()
     for key in ("cumulative", "tottime"):
-        out.write(f"--- SyncRouter.charge x {calls}: top 15 by {key} ---\n")
+        out.write(f"--- Router.charge x {calls}: top 15 by {key} ---\n")
         stats = pstats.Stats(profiler, stream=out)
         stats.strip_dirs().sort_stats(key).print_stats(15)
     return out.getvalue()
@@ -666,9 +666,9 @@ def _journal_costs(
 def component_costs(journal_dir: str, n: int) -> list[tuple[str, float]]:
     """What each step of one happy-path charge costs on its own (no profiler), in ns.
 
-    The steps are those ``SyncRouter.charge`` takes for a new order, called directly
+    The steps are those ``Router.charge`` takes for a new order, called directly
     through public APIs: three journal reads, two journal writes, two events, one breaker
-    admit/record, the adapter's build and parse, and (async ``Router`` only) one
+    admit/record, the adapter's build and parse, and (async ``AsyncRouter`` only) one
     ``asyncio.to_thread`` hop per journal call.
     """
     rounds = 5
@@ -886,7 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds, rough")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument(
-        "--profile", action="store_true", help="print a cProfile summary of SyncRouter.charge"
+        "--profile", action="store_true", help="print a cProfile summary of Router.charge"
     )
     parser.add_argument(
         "--journal-dir",

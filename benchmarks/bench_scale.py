@@ -2,7 +2,7 @@
 
 Two measurements, each against what a single-process shop runs today:
 
-* **Throughput**: payments per second through ``SyncRouter.charge`` (a new order each call)
+* **Throughput**: payments per second through ``Router.charge`` (a new order each call)
   from 1 and from 4 OS processes (``--processes``), with the state local to each process
   (``MemoryStateStore`` + a ``SQLiteJournal`` file of its own, ``durable=False``) and with
   the state shared (``RedisStateStore`` in one namespace + ``PostgresJournal`` in one
@@ -14,7 +14,7 @@ Two measurements, each against what a single-process shop runs today:
   starts on one barrier, and the round's rate is all their payments over the time from the
   first start to the last finish (on the system-wide monotonic clock, comparable across
   processes).
-* **Latency Redis adds per payment**: one process, two ``SyncRouter`` alike but for the
+* **Latency Redis adds per payment**: one process, two ``Router`` alike but for the
   state store (``MemoryStateStore`` against ``RedisStateStore``), charging one payment each
   in turn, so machine noise hits both alike. Their SQLite journals (``durable=False``) live
   on tmpfs where there is one: a WAL checkpoint's fsync on a disk stalls a payment for
@@ -73,7 +73,7 @@ from pydantic import SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from payfallback import Instrument, Money, Order, PaymentStatus, SyncRouter
+from payfallback import Instrument, Money, Order, PaymentStatus, Router
 from payfallback.breaker import StateStore
 from payfallback.breaker.redis import RedisStateStore
 from payfallback.journal import Journal, SQLiteJournal
@@ -231,7 +231,7 @@ def _orders(prefix: str, n: int) -> list[Order]:
     return [Order(order_id=f"{prefix}-{i}", amount=amount, name="bench") for i in range(n)]
 
 
-def _charge(router: SyncRouter, order: Order, instruments: Sequence[Instrument]) -> None:
+def _charge(router: Router, order: Order, instruments: Sequence[Instrument]) -> None:
     if router.charge(order, instruments).status is not PaymentStatus.PAID:
         raise BenchmarkError(f"order {order.order_id} was not paid: the happy path only")
 
@@ -275,7 +275,7 @@ class _Setup:
     run_id: str
 
 
-def _build(setup: _Setup, stack: ExitStack, heard: list[str]) -> SyncRouter:
+def _build(setup: _Setup, stack: ExitStack, heard: list[str]) -> Router:
     bank = FakeBank("fake")
     client = stack.enter_context(httpx.Client(transport=mock_transport(bank)))
     store: StateStore | None = None  # None: the Router's own MemoryStateStore
@@ -293,7 +293,7 @@ def _build(setup: _Setup, stack: ExitStack, heard: list[str]) -> SyncRouter:
         )
         stack.callback(redis_store.shutdown)
         store = redis_store
-    return SyncRouter([FakeProvider("fake")], client=client, journal=journal, state_store=store)
+    return Router([FakeProvider("fake")], client=client, journal=journal, state_store=store)
 
 
 def _worker(setup: _Setup, commands: Any, results: Any, start: Any) -> None:
@@ -526,14 +526,14 @@ def bench_latency(plan: _Plan, *, workdir: str, redis_url: str, namespace: str) 
             client, namespace=namespace, on_event=lambda name, fields: heard.append(name)
         )
         stack.callback(store.shutdown)
-        routers: dict[str, SyncRouter] = {}
+        routers: dict[str, Router] = {}
         stores: dict[str, StateStore | None] = {"memory": None, "redis": store}
         for name, state_store in stores.items():
             http = stack.enter_context(httpx.Client(transport=mock_transport(FakeBank("fake"))))
             journal = stack.enter_context(
                 SQLiteJournal(os.path.join(workdir, f"latency-{name}.sqlite3"), durable=False)
             )
-            routers[name] = SyncRouter(
+            routers[name] = Router(
                 [FakeProvider("fake")], client=http, journal=journal, state_store=state_store
             )
         names = list(routers)
@@ -745,7 +745,7 @@ def format_table(report: ScaleReport) -> str:
         "payments per process; payments/s = median over rounds [IQR]; ratio = median of "
         "per-round ratios [IQR]",
         "",
-        "== throughput: SyncRouter.charge, a new order each call, in-memory transport",
+        "== throughput: Router.charge, a new order each call, in-memory transport",
         f"{'variant':<48} {'payments/s':>10} {'IQR':>15} {'best':>7} {'ratio':>6} "
         f"{'IQR':>13} degraded",
     ]

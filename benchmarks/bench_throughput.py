@@ -1,4 +1,4 @@
-"""Payments per second through the async ``Router`` against a loopback fake, vs bare httpx.
+"""Payments per second through the async ``AsyncRouter`` against a loopback fake, vs bare httpx.
 
 At each concurrency (1, 16 and 64) a batch of customers, each with a new order, is served
 by ``asyncio.gather`` in waves of ``concurrency`` at once:
@@ -41,7 +41,7 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
-from payfallback import Instrument, Order, PaymentStatus, Router
+from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
 from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeBank, FakeProvider, FakeServer
@@ -104,7 +104,7 @@ async def _measure(workdir: str, quick: bool) -> tuple[list[ThroughputRow], dict
                 httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=limits) as rclient,
                 httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=limits) as bclient,
             ):
-                router = Router([provider], client=rclient, journal=journal)
+                router = AsyncRouter([provider], client=rclient, journal=journal)
 
                 async def via_router(order: Order) -> None:
                     if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
@@ -198,7 +198,7 @@ def format_table(report: ThroughputReport) -> str:
     meta = report["meta"]
     rows = report["rows"]
     lines = [
-        f"== throughput{' (quick: rough figures)' if meta['quick'] else ''}: async Router.charge "
+        f"== throughput{' (quick: rough figures)' if meta['quick'] else ''}: AsyncRouter.charge "
         f"vs bare AsyncClient.send, loopback FakeServer, {meta['seconds']} s",
         f"{'concurrency':>11} {'Router/s':>9} {'bare/s':>9} {'ratio':>6} {'IQR':>13} "
         f"{'goal':>6} met",
@@ -226,7 +226,7 @@ def format_table(report: ThroughputReport) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench_throughput.py",
-        description="async Router.charge payments/s vs bare httpx over loopback HTTP",
+        description="AsyncRouter.charge payments/s vs bare httpx over loopback HTTP",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds, rough")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")

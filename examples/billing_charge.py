@@ -51,7 +51,7 @@ from payfallback import (
     OutcomeUnknown,
     Payment,
     ProviderUnavailable,
-    SyncRouter,
+    Router,
     load_provider,
 )
 from payfallback.testing import FakeBank, FakeProvider, Fault, double_charges, mock_transport
@@ -113,7 +113,7 @@ class RunReport:
         return sum(1 for o in self.outcomes if o.status == status)
 
 
-def charge_all(router: SyncRouter, subscribers: Sequence[Subscriber], period: str) -> RunReport:
+def charge_all(router: Router, subscribers: Sequence[Subscriber], period: str) -> RunReport:
     """Charge every subscriber for ``period``; never raises for one subscriber's failure."""
     report = RunReport(period)
     for sub in subscribers:
@@ -208,7 +208,7 @@ class FakeNight:
 
     toss: FakeBank
     nice: FakeBank
-    router: SyncRouter
+    router: Router
     client: httpx.Client
 
     @classmethod
@@ -222,7 +222,7 @@ class FakeNight:
         toss = FakeBank("tosspayments", clock=clock)
         nice = FakeBank("nicepay", clock=clock)
         client = httpx.Client(transport=mock_transport(toss, nice))
-        router = SyncRouter(
+        router = Router(
             [FakeProvider("tosspayments"), FakeProvider("nicepay")],
             client=client,
             journal=f"sqlite:///{journal}",
@@ -306,7 +306,7 @@ def run_live(
     period = env.get("BILLING_PERIOD") or datetime.now(UTC).strftime("%Y%m")
     with (
         httpx.Client() as client,
-        SyncRouter([toss, nice], client=client, journal=f"sqlite:///{journal}") as router,
+        Router([toss, nice], client=client, journal=f"sqlite:///{journal}") as router,
     ):
         report = charge_all(router, [sub], period)
     print_report(report, say)

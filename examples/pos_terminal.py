@@ -1,4 +1,4 @@
-"""A point-of-sale terminal on :class:`~payfallback.SyncRouter`: enter an amount, pick a way
+"""A point-of-sale terminal on :class:`~payfallback.Router`: enter an amount, pick a way
 to pay, scan the customer's code, print a receipt — and when the wallet is down, say so and
 take another way instead of keeping the customer waiting.
 
@@ -48,7 +48,7 @@ from payfallback import (
     OutcomeUnknown,
     Payment,
     ProviderUnavailable,
-    SyncRouter,
+    Router,
 )
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 
@@ -79,7 +79,7 @@ class Terminal:
 
     def __init__(
         self,
-        router: SyncRouter,
+        router: Router,
         *,
         ask: Callable[[str], str] | None,
         say: Callable[[str], None] = print,
@@ -211,15 +211,15 @@ def receipt(payment: Payment, order: Order, *, failed: Mapping[Method, str] | No
     )
 
 
-def fake_router(down: Sequence[str], journal: Path) -> tuple[SyncRouter, httpx.Client]:
-    """A SyncRouter over the fake providers (and its client, to close after it); those
+def fake_router(down: Sequence[str], journal: Path) -> tuple[Router, httpx.Client]:
+    """A Router over the fake providers (and its client, to close after it); those
     named in ``down`` refuse every connection."""
     banks = [FakeBank(provider) for _, provider in METHODS.values()]
     for bank in banks:
         bank.refuse = bank.name in down
     providers = [FakeProvider(provider, methods=[m]) for m, (_, provider) in METHODS.items()]
     client = httpx.Client(transport=mock_transport(*banks))
-    return SyncRouter(providers, client=client, journal=f"sqlite:///{journal}"), client
+    return Router(providers, client=client, journal=f"sqlite:///{journal}"), client
 
 
 def _method(text: str) -> Method:
@@ -267,7 +267,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def refund(router: SyncRouter, order_id: str) -> int:
+def refund(router: Router, order_id: str) -> int:
     """Refund an order's payment at the till. The idempotency key is the order's own, so a
     second press of 환불 (or a retry after a crash) returns the same refund and sends
     nothing; a refund the provider cannot confirm now stays owed and is retried."""

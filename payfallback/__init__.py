@@ -2,7 +2,7 @@
 
 One provider-agnostic interface over Korean PG and wallet APIs, a circuit breaker per
 (provider, method), safe retries, a durable journal and failover that never charges a
-customer twice. Build a :class:`Router` (async) or :class:`SyncRouter` (sync) with your
+customer twice. Build a :class:`Router` (sync) or :class:`AsyncRouter` (async) with your
 providers and your httpx client; everything else has embedded defaults.
 """
 
@@ -45,13 +45,14 @@ from payfallback.models import (
 )
 from payfallback.provider import Capabilities, Flow, Provider, load_provider
 from payfallback.retry import RetryPolicy
-from payfallback.router import Router, RouterOptions, SyncRouter
+from payfallback.router import AsyncRouter, Router, RouterOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EVENT_NAMES",
     "AllProvidersUnavailable",
+    "AsyncRouter",
     "Attempt",
     "AttemptState",
     "BreakerPolicy",
@@ -90,7 +91,6 @@ __all__ = [
     "ReturnUrls",
     "Router",
     "RouterOptions",
-    "SyncRouter",
     "SystemClock",
     "load_provider",
     "redact_processor",

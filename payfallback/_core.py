@@ -9,7 +9,7 @@ results, like httpx's ``Auth.auth_flow`` or tenacity's ``iter()``:
 * :class:`JournalCall` — run this function against the journal (the async driver runs it
   in a worker thread); an exception it raises is thrown back into the flow.
 
-The async :class:`~payfallback.Router` and the :class:`~payfallback.SyncRouter` only carry
+The :class:`~payfallback.AsyncRouter` and the :class:`~payfallback.Router` only carry
 actions out (``payfallback/router.py``), so sync and async behave identically by
 construction. Breakers, the retry budget, events and the clock are in-memory and never
 block, so the flow calls them directly.
@@ -350,7 +350,7 @@ def _tax_free_share(
 
 
 class Core:
-    """Pure decision logic shared by Router and SyncRouter. Holds no I/O handles."""
+    """Pure decision logic shared by Router and Router. Holds no I/O handles."""
 
     def __init__(
         self,

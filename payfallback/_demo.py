@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from payfallback._clock import ManualClock
 from payfallback.errors import PayfallbackError
 from payfallback.models import Instrument, Money, Order
-from payfallback.router import SyncRouter
+from payfallback.router import Router
 from payfallback.testing import FakeBank, FakeProvider, Fault, double_charges, mock_transport
 
 _SHOWN = {
@@ -60,7 +60,7 @@ def run(
     directory = journal_dir or Path(tmp.name if tmp else ".")
     outcomes: Counter[str] = Counter()
     client = httpx.Client(transport=mock_transport(toss, nice))
-    router = SyncRouter(
+    router = Router(
         [FakeProvider("toss"), FakeProvider("nice")],
         client=client,
         journal=f"sqlite:///{directory / 'demo.sqlite3'}",

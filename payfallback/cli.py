@@ -45,7 +45,7 @@ from payfallback import SystemClock, _demo
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.journal import Journal
 from payfallback.provider import Provider, load_provider
-from payfallback.router import DEFAULT_JOURNAL_PATH, SyncRouter, open_journal
+from payfallback.router import DEFAULT_JOURNAL_PATH, Router, open_journal
 from payfallback.simulate import (
     STRATEGIES,
     PlotUnavailable,
@@ -542,7 +542,7 @@ def reconcile(
         with (
             _quiet_events(),
             httpx.Client(timeout=httpx.Timeout(15.0, connect=3.0)) as client,
-            SyncRouter(providers, client=client, journal=opened) as router,
+            Router(providers, client=client, journal=opened) as router,
         ):
             report = router.recover()
     except PayfallbackError as exc:

@@ -4,7 +4,7 @@ An adapter is *sans-IO*. For each operation of ours it offers a pure ``build_<op
 turns our request value into an :class:`httpx.Request`, and a pure ``parse_<op>`` that
 turns the provider's :class:`httpx.Response` into an :data:`Outcome`. It never sends,
 sleeps, retries, logs or keeps state between calls; the Router owns all of that, which is
-why the async :class:`~payfallback.Router` and the :class:`~payfallback.SyncRouter` share
+why the :class:`~payfallback.AsyncRouter` and the :class:`~payfallback.Router` share
 every line of adapter code and why adapter tests are about bytes, not timing.
 
 Operations (``Operation``):

@@ -1,4 +1,7 @@
-"""Router (async) and SyncRouter (sync): the one object a merchant builds.
+"""Router (sync) and AsyncRouter (async): the one object a merchant builds.
+
+Named as httpx, psycopg, tenacity and redis-py name theirs: the sync class plainly, the
+async one with a prefix.
 
 Both are thin drivers of the same decision core (``payfallback/_core.py``): each operation
 is a generator of actions — send this request, sleep, call the journal — and a driver
@@ -57,7 +60,7 @@ from payfallback.models import (
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
 
-__all__ = ["Router", "RouterOptions", "SyncRouter"]
+__all__ = ["AsyncRouter", "Router", "RouterOptions"]
 
 T = TypeVar("T")
 
@@ -65,7 +68,7 @@ DEFAULT_JOURNAL_PATH = "payfallback.sqlite3"
 
 
 class RouterOptions(TypedDict, total=False):
-    """Keyword options shared by :class:`Router` and :class:`SyncRouter`.
+    """Keyword options shared by :class:`Router` and :class:`Router`.
 
     journal
         A :class:`~payfallback.journal.Journal`, or a URL (``sqlite:///path``), or None
@@ -102,7 +105,7 @@ class RouterOptions(TypedDict, total=False):
     lease_seconds
         How long an in-flight attempt holds its order before it counts as crashed.
     recheck_window
-        How long :meth:`~SyncRouter.recover` keeps looking for a late charge on an attempt
+        How long :meth:`~Router.recover` keeps looking for a late charge on an attempt
         that ended failed after its request may have reached the provider (default one
         day); one that shows up is refunded automatically, journaled first.
     """
@@ -229,7 +232,7 @@ class _RouterBase:
             self.journal.close()
 
 
-class SyncRouter(_RouterBase):
+class Router(_RouterBase):
     """Synchronous Router for POS terminals and sync backends, on an ``httpx.Client``."""
 
     def __init__(
@@ -241,7 +244,9 @@ class SyncRouter(_RouterBase):
         **options: Unpack[RouterOptions],
     ) -> None:
         if not isinstance(client, httpx.Client):
-            raise ConfigurationError("SyncRouter needs an httpx.Client (Router takes AsyncClient)")
+            raise ConfigurationError(
+                "Router needs an httpx.Client (AsyncRouter takes an httpx.AsyncClient)"
+            )
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or time.sleep
@@ -357,8 +362,8 @@ class SyncRouter(_RouterBase):
         self.close()
 
 
-class Router(_RouterBase):
-    """Async Router for backends, on an ``httpx.AsyncClient``. Journal calls run in a
+class AsyncRouter(_RouterBase):
+    """The async Router for backends, on an ``httpx.AsyncClient``. Journal calls run in a
     worker thread so the event loop never waits on a commit."""
 
     def __init__(
@@ -370,7 +375,9 @@ class Router(_RouterBase):
         **options: Unpack[RouterOptions],
     ) -> None:
         if not isinstance(client, httpx.AsyncClient):
-            raise ConfigurationError("Router needs an httpx.AsyncClient (SyncRouter takes Client)")
+            raise ConfigurationError(
+                "AsyncRouter needs an httpx.AsyncClient (Router takes an httpx.Client)"
+            )
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or asyncio.sleep
@@ -401,7 +408,7 @@ class Router(_RouterBase):
                 error = exc
 
     async def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
-        """Async :meth:`SyncRouter.charge`."""
+        """Async :meth:`Router.charge`."""
         return await self._run(self._core.charge(order, list(instruments)))
 
     async def start_checkout(
@@ -413,7 +420,7 @@ class Router(_RouterBase):
         platform: Platform = Platform.PC,
         fallback_methods: Sequence[Method] | None = None,
     ) -> CheckoutSession:
-        """Async :meth:`SyncRouter.start_checkout`."""
+        """Async :meth:`Router.start_checkout`."""
         return await self._run(
             self._core.start_checkout(order, method, return_urls, platform, fallback_methods)
         )
@@ -421,7 +428,7 @@ class Router(_RouterBase):
     async def complete_checkout(
         self, session_id: str, callback_params: Mapping[str, str]
     ) -> Payment:
-        """Async :meth:`SyncRouter.complete_checkout`."""
+        """Async :meth:`Router.complete_checkout`."""
         return await self._run(self._core.complete_checkout(session_id, callback_params))
 
     async def refund(
@@ -433,7 +440,7 @@ class Router(_RouterBase):
         idempotency_key: str | None = None,
         tax_free_amount: int | None = None,
     ) -> Refund:
-        """Async :meth:`SyncRouter.refund`."""
+        """Async :meth:`Router.refund`."""
         return await self._run(
             self._core.refund(
                 payment_id,
@@ -445,7 +452,7 @@ class Router(_RouterBase):
         )
 
     async def recover(self) -> RecoveryReport:
-        """Async :meth:`SyncRouter.recover`."""
+        """Async :meth:`Router.recover`."""
         return await self._run(self._core.recover())
 
     async def aclose(self) -> None:

@@ -27,7 +27,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
-    """Every router test runs once through SyncRouter and once through the async Router."""
+    """Every router test runs once through Router and once through AsyncRouter."""
     return str(request.param)
 
 

@@ -6,7 +6,7 @@ stands in for the providers on their real hosts and answers with the adapters' o
 files (``adapters/<name>/tests/payloads``), with ids and amounts echoed from each request.
 Behind the billing hosts a small ledger records every charge a provider actually made, so a
 test can say not only what the Router returned but how many times money moved. Every test
-runs through both ``SyncRouter`` and the async ``Router``, on a manual clock.
+runs through both ``Router`` and the async ``Router``, on a manual clock.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The Router's core scenarios over every backend pair: {memory, Redis} breaker state stores
-by {SQLite, PostgreSQL} journals, each through SyncRouter and the async Router.
+by {SQLite, PostgreSQL} journals, each through Router and AsyncRouter.
 
 The scenarios are not copies: they are the tests of ``test_router.py`` themselves, imported
 here, where the ``backend`` fixture below replaces conftest's default (memory + SQLite) with

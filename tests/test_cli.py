@@ -16,7 +16,7 @@ import redis
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from payfallback import BreakerState, ManualClock, OutcomeUnknown, SyncRouter
+from payfallback import BreakerState, ManualClock, OutcomeUnknown, Router
 from payfallback.breaker.redis import RedisStateStore
 from payfallback.cli import app
 from payfallback.journal import SQLiteJournal
@@ -179,7 +179,7 @@ def open_journal(tmp_path: Path) -> tuple[str, FakeBank]:
     path = tmp_path / "journal.sqlite3"
     journal = SQLiteJournal(path, clock=clock)
     with httpx.Client(transport=mock_transport(toss)) as client:
-        router = SyncRouter(
+        router = Router(
             # No idempotency key and no void: nothing but a lookup can tell what happened.
             [FakeProvider("toss", idempotency=False, void_window=None)],
             client=client,
@@ -348,7 +348,7 @@ def test_status_shows_breakers_from_a_redis_state_store(
     with (
         httpx.Client(transport=mock_transport(toss, nice)) as client,
         SQLiteJournal(":memory:", clock=clock) as journal,
-        SyncRouter(
+        Router(
             [FakeProvider("toss"), FakeProvider("nice")],
             client=client,
             journal=journal,

@@ -32,8 +32,8 @@ def test_testing_exports() -> None:
 def test_router_signatures_match_between_sync_and_async() -> None:
     # One decision core, two drivers: the public operations must line up exactly.
     for name in ("charge", "start_checkout", "complete_checkout", "refund", "recover"):
-        sync = inspect.signature(getattr(payfallback.SyncRouter, name))
-        async_ = inspect.signature(getattr(payfallback.Router, name))
+        sync = inspect.signature(getattr(payfallback.Router, name))
+        async_ = inspect.signature(getattr(payfallback.AsyncRouter, name))
         assert list(sync.parameters) == list(async_.parameters), name
-        assert inspect.iscoroutinefunction(getattr(payfallback.Router, name))
-        assert not inspect.iscoroutinefunction(getattr(payfallback.SyncRouter, name))
+        assert inspect.iscoroutinefunction(getattr(payfallback.AsyncRouter, name))
+        assert not inspect.iscoroutinefunction(getattr(payfallback.Router, name))

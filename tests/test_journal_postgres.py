@@ -42,7 +42,7 @@ from payfallback.models import (
     RefundState,
 )
 from payfallback.retry import RetryPolicy
-from payfallback.router import SyncRouter, open_journal
+from payfallback.router import Router, open_journal
 from payfallback.testing import FakeBank, FakeProvider, double_charges, mock_transport
 from tests.helpers import card, order
 from tests.test_journal import (
@@ -885,20 +885,20 @@ class _GatedTransport(httpx.BaseTransport):
         return self._inner.handle_request(request)
 
 
-MakeRouter = Callable[[PostgresJournal, httpx.BaseTransport, Callable[[float], None]], SyncRouter]
+MakeRouter = Callable[[PostgresJournal, httpx.BaseTransport, Callable[[float], None]], Router]
 
 
 @pytest.fixture
 def make_router(clock: ManualClock) -> Iterator[MakeRouter]:
-    """``make(journal, transport, sleep)``: a SyncRouter over the fake bank ``toss``."""
+    """``make(journal, transport, sleep)``: a Router over the fake bank ``toss``."""
     clients: list[httpx.Client] = []
 
     def make(
         journal: PostgresJournal, transport: httpx.BaseTransport, sleep: Callable[[float], None]
-    ) -> SyncRouter:
+    ) -> Router:
         client = httpx.Client(transport=transport)
         clients.append(client)
-        return SyncRouter(
+        return Router(
             [FakeProvider("toss")],
             client=client,
             sleep=sleep,

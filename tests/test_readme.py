@@ -30,7 +30,7 @@ def _run(code: str, cwd: Path) -> str:
 
 
 def test_sync_pos_quick_start_runs_verbatim(tmp_path: Path) -> None:
-    block = next(b for b in _python_blocks() if "SyncRouter" in b)
+    block = next(b for b in _python_blocks() if "Router" in b)
     assert len(block.strip().splitlines()) <= 15
     output = _run(block, tmp_path)
     assert output.strip().splitlines()[-1] == "nice 4,500 KRW"

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import redis
 
-from payfallback import SyncRouter
+from payfallback import Router
 from payfallback._clock import ManualClock, SystemClock
 from payfallback.breaker import (
     BreakerPolicy,
@@ -871,7 +871,7 @@ def test_router_builds_and_owns_a_redis_store_from_its_url() -> None:
     namespace = f"pftest-url-{uuid.uuid4().hex[:8]}"
     bank = FakeBank("toss")
     with httpx.Client(transport=bank.transport()) as client, SQLiteJournal(":memory:") as journal:
-        router = SyncRouter(
+        router = Router(
             [FakeProvider("toss")],
             client=client,
             journal=journal,

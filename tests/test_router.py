@@ -1,4 +1,4 @@
-"""Router behaviour over fake providers, run through both SyncRouter and the async Router."""
+"""Router behaviour over fake providers, run through both Router and AsyncRouter."""
 
 from __future__ import annotations
 

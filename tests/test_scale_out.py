@@ -4,7 +4,7 @@ Two stories, against the real servers (Redis at 127.0.0.1:6379, PostgreSQL at
 ``PAYFALLBACK_TEST_POSTGRES``), each test in a Redis namespace and a PostgreSQL schema of
 its own, both removed afterwards:
 
-* Four OS processes charge overlapping order ids through their own ``SyncRouter`` and
+* Four OS processes charge overlapping order ids through their own ``Router`` and
   ``httpx.Client`` against two fake providers served over real loopback HTTP by this (the
   test) process, whose banks keep the ledgers. Bank A starts failing; one process sees every
   failure, and the breaker opens in all four, including one that sees it only through the
@@ -55,7 +55,7 @@ from payfallback import (
     Payment,
     PaymentStatus,
     RetryPolicy,
-    SyncRouter,
+    Router,
 )
 from payfallback.breaker import BreakerPolicy, BreakerSettings, BreakerState, CircuitBreaker
 from payfallback.breaker.redis import RedisStateStore
@@ -204,7 +204,7 @@ class Report:
     error: str | None = None
 
 
-def _charge_all(router: SyncRouter, order_ids: tuple[str, ...], report: Report) -> None:
+def _charge_all(router: Router, order_ids: tuple[str, ...], report: Report) -> None:
     for order_id in order_ids:
         for _ in range(5):  # what a merchant does with "ask again shortly"
             try:
@@ -261,7 +261,7 @@ def _work(
     )
     with (
         httpx.Client(event_hooks={"request": [count]}) as client,
-        SyncRouter(
+        Router(
             [FakeProvider(A, base_url=urls[A]), FakeProvider(B, base_url=urls[B])],
             client=client,
             journal=journal,
@@ -504,7 +504,7 @@ def test_a_redis_outage_is_ridden_out_and_what_was_learned_is_shared_after(
         SQLiteJournal(tmp_path / "shop.sqlite3", clock=clock) as journal,
         SQLiteJournal(tmp_path / "other.sqlite3", clock=clock) as other_journal,
         httpx.Client(transport=mock_transport(bank_a, bank_b)) as http,
-        SyncRouter(
+        Router(
             [FakeProvider(A), FakeProvider(B)],
             client=http,
             journal=journal,
@@ -515,7 +515,7 @@ def test_a_redis_outage_is_ridden_out_and_what_was_learned_is_shared_after(
             listeners=[heard],
         ) as router,
         httpx.Client(transport=mock_transport(bank_a, bank_b)) as other_http,
-        SyncRouter(
+        Router(
             [FakeProvider(A), FakeProvider(B)],
             client=other_http,
             journal=other_journal,

@@ -1,4 +1,4 @@
-"""A small shop backend on payfallback: FastAPI + uvicorn, async :class:`~payfallback.Router`.
+"""A small shop backend on payfallback: FastAPI + uvicorn, :class:`~payfallback.AsyncRouter`.
 
 Kakao Pay is the primary wallet; Naver Pay and Toss Payments (Toss Pay, cards) are the
 fallbacks, with PortOne as a further card provider when configured. Every payment is

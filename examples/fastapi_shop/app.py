@@ -44,6 +44,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from payfallback import (
     AllProvidersUnavailable,
+    AsyncRouter,
     AttemptState,
     Declined,
     InvalidRequest,
@@ -54,7 +55,6 @@ from payfallback import (
     Provider,
     ProviderUnavailable,
     ReturnUrls,
-    Router,
 )
 
 from . import pages, webhooks
@@ -86,7 +86,7 @@ class Shop:
     """Everything a request needs, built once when the app starts."""
 
     settings: Settings
-    router: Router
+    router: AsyncRouter
     client: httpx.AsyncClient
     store: ShopStore
     demo: FakeBackends | None
@@ -125,7 +125,7 @@ def _html(text: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status_code)
 
 
-async def _recover_forever(router: Router, every: float) -> None:
+async def _recover_forever(router: AsyncRouter, every: float) -> None:
     """Settle refunds owed and unknown outcomes in the background, every ``every`` seconds."""
     while True:
         await asyncio.sleep(every)
@@ -161,7 +161,7 @@ def create_app(
         # The Router sets connect and read timeouts on every request it sends; this is
         # only the fallback for anything else sent on the client.
         async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
-            router = Router(
+            router = AsyncRouter(
                 providers,
                 client=client,
                 journal=f"sqlite:///{settings.journal_path}",

@@ -36,13 +36,13 @@ from payfallback_portone import verify_webhook
 from pydantic import SecretStr
 
 from payfallback import (
+    AsyncRouter,
     Attempt,
     Order,
     OutcomeUnknown,
     PayfallbackError,
     Payment,
     ProviderUnavailable,
-    Router,
 )
 from payfallback.provider import Failed, LookupRequest, Status, TxnState
 
@@ -153,7 +153,11 @@ def parse_toss(headers: Mapping[str, str], body: bytes) -> Notification | None:
 
 
 async def _ask(
-    router: Router, client: httpx.AsyncClient, note: Notification, attempt: Attempt, order: Order
+    router: AsyncRouter,
+    client: httpx.AsyncClient,
+    note: Notification,
+    attempt: Attempt,
+    order: Order,
 ) -> Status | PayfallbackError:
     """The provider's own answer about the attempt (its ``lookup``), or why there is none."""
     provider = router.providers[note.provider]
@@ -191,7 +195,7 @@ async def _ask(
 
 
 async def _reconcile(
-    router: Router, note: Notification, status: Status, payment: Payment | None
+    router: AsyncRouter, note: Notification, status: Status, payment: Payment | None
 ) -> str:
     """Act on the provider's answer; returns the note kept on the order."""
     label = PROVIDER_LABELS.get(note.provider, note.provider)
@@ -221,7 +225,7 @@ async def _reconcile(
 
 
 async def process(
-    router: Router, client: httpx.AsyncClient, store: ShopStore, note: Notification
+    router: AsyncRouter, client: httpx.AsyncClient, store: ShopStore, note: Notification
 ) -> WebhookResult:
     """Handle one verified-or-hinted delivery (see the module docstring)."""
     if note.provider not in router.providers:

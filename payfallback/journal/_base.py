@@ -25,7 +25,7 @@ Rules every implementation keeps (SQLite here, PostgreSQL in ``payfallback.journ
 * Schema changes are numbered steps applied when a journal is opened; a database made by
   an older release is upgraded in place, one step per transaction.
 
-Methods are synchronous. The async Router calls them in a worker thread so the event loop
+Methods are synchronous. The AsyncRouter calls them in a worker thread so the event loop
 never blocks on a commit.
 """
 

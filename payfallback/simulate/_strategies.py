@@ -7,7 +7,7 @@
   no status inquiry, no idempotency key, no journal. A request whose answer was lost is
   retried blindly, and when the provider refuses the repeat (the order was already paid)
   the customer is sent on to pay again elsewhere: that is how double charges happen.
-* :class:`WithPayfallback` — a :class:`~payfallback.SyncRouter` over the same providers,
+* :class:`WithPayfallback` — a :class:`~payfallback.Router` over the same providers,
   with an in-memory journal, breakers at the default policy, and a ``recover()`` run
   every 15 minutes, as a cron job would. When an approval certainly did not happen, the
   customer taps "pay" once more, 10 seconds later, as the shop's page invites them to.
@@ -31,7 +31,7 @@ from payfallback.breaker import MaintenanceWindow
 from payfallback.errors import Declined, OutcomeUnknown, PayfallbackError, ProviderUnavailable
 from payfallback.journal import SQLiteJournal
 from payfallback.models import Instrument, Method, Money, Order, RefundState, ReturnUrls
-from payfallback.router import SyncRouter
+from payfallback.router import Router
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._shop import (
     CARD_PGS,
@@ -219,7 +219,7 @@ class Naive(_HandWritten):
 
 
 class WithPayfallback(Strategy):
-    """A SyncRouter over the shop, recording breaker trips and refunds from its events."""
+    """A Router over the shop, recording breaker trips and refunds from its events."""
 
     key = "payfallback"
     recover_every = timedelta(minutes=15)
@@ -245,7 +245,7 @@ class WithPayfallback(Strategy):
         # The journal is the real SQLite one, in memory: every rule it enforces holds, and
         # a weekend of payments needs no disk.
         self.journal = SQLiteJournal(":memory:", durable=False, clock=clock)
-        self.router = SyncRouter(
+        self.router = Router(
             providers,
             client=shop.client,
             journal=self.journal,

@@ -4,7 +4,7 @@
   a fault schedule), reached through :meth:`FakeBank.transport`, :func:`mock_transport`
   for several banks behind one client, or a real socket with :class:`FakeServer`.
 * :class:`FakeProvider` — the sans-IO adapter for that API (entry point ``fake``).
-* :class:`RouterHarness` — one synchronous face over ``SyncRouter`` or ``Router``, so one
+* :class:`RouterHarness` — one synchronous face over ``Router`` or ``Router``, so one
   test runs through both.
 * :mod:`payfallback.testing.conformance` — the suite every adapter passes.
 """

@@ -12,7 +12,7 @@ client, or over a real socket through :class:`~payfallback.testing.FakeServer`.
     toss, nice = FakeBank("toss", clock=clock), FakeBank("nice", clock=clock)
     toss.fail_next("charge", Fault.LOST_RESPONSE)  # charged, but the answer never comes
     client = httpx.Client(transport=mock_transport(toss, nice))
-    router = SyncRouter([FakeProvider("toss"), FakeProvider("nice")], client=client, ...)
+    router = Router([FakeProvider("toss"), FakeProvider("nice")], client=client, ...)
     ...
     assert double_charges(toss, nice) == {}
 

@@ -1,4 +1,4 @@
-"""Drive the same scenario through ``SyncRouter`` or the async ``Router``.
+"""Drive the same scenario through ``Router`` or the async ``AsyncRouter``.
 
 Tests parametrized over ``kind in ("sync", "async")`` call one synchronous API; the async
 side runs on one event loop for the harness's lifetime. The transport must work for both
@@ -28,7 +28,7 @@ from payfallback.models import (
     ReturnUrls,
 )
 from payfallback.provider import Provider
-from payfallback.router import Router, RouterOptions, SyncRouter
+from payfallback.router import AsyncRouter, Router, RouterOptions
 
 __all__ = ["RouterHarness"]
 
@@ -36,7 +36,7 @@ Kind = Literal["sync", "async"]
 
 
 class RouterHarness:
-    """One synchronous face over a SyncRouter or a Router, for parametrized tests.
+    """One synchronous face over a Router or a Router, for parametrized tests.
 
     With a :class:`ManualClock` in ``options["clock"]``, sleeps advance that clock instead
     of waiting, so retries and lookups cost no real time.
@@ -52,18 +52,18 @@ class RouterHarness:
         self.kind = kind
         clock = options.get("clock")
         self._runner: asyncio.Runner | None = None
-        self.router: SyncRouter | Router
+        self.router: Router | AsyncRouter
         if kind == "sync":
             sync_sleep = clock.sleep if isinstance(clock, ManualClock) else None
             self._client: httpx.Client | httpx.AsyncClient = httpx.Client(transport=transport)
-            self.router = SyncRouter(providers, client=self._client, sleep=sync_sleep, **options)
+            self.router = Router(providers, client=self._client, sleep=sync_sleep, **options)
         else:
             if not isinstance(transport, httpx.AsyncBaseTransport):
                 raise TypeError("the async harness needs a transport usable by AsyncClient")
             async_sleep = clock.asleep if isinstance(clock, ManualClock) else None
             self._runner = asyncio.Runner()
             self._client = httpx.AsyncClient(transport=transport)
-            self.router = Router(providers, client=self._client, sleep=async_sleep, **options)
+            self.router = AsyncRouter(providers, client=self._client, sleep=async_sleep, **options)
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self.router, name)
@@ -129,7 +129,7 @@ class RouterHarness:
 
     def close(self) -> None:
         """Close the client and, if the router opened it, the journal."""
-        if isinstance(self.router, SyncRouter):
+        if isinstance(self.router, Router):
             self.router.close()
             assert isinstance(self._client, httpx.Client)
             self._client.close()
