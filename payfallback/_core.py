@@ -1241,6 +1241,8 @@ class Core:
                     return replayed
                 if isinstance(replayed, Declined):
                     raise replayed
+                if replayed is None and (yield from self._void_open(provider, attempt, order)):
+                    continue
                 if replayed is None or isinstance(replayed, OutcomeUnknown):
                     if self.config.compensate and provider.capabilities.lookup_by_order_id:
                         continue
@@ -1252,6 +1254,19 @@ class Core:
                         provider=attempt.provider,
                     )
         return None
+
+    def _void_open(self, provider: Provider, attempt: Attempt, order: Order) -> FlowGen[bool]:
+        """Net-cancel a journaled attempt of unknown outcome where the provider offers it;
+        True when acknowledged (the attempt then ends failed, still watched)."""
+        if not (yield from self._void(provider, attempt, order, attempt.provider_txn_id)):
+            return False
+        yield from self._finish(
+            attempt,
+            AttemptState.FAILED,
+            ProviderUnavailable("the provider acknowledged a void of the attempt"),
+            recheck=True,
+        )
+        return True
 
     def _replay_charge(
         self,
@@ -2004,6 +2019,10 @@ class Core:
                     ProviderUnavailable("the provider's record proves no payment was made"),
                     recheck=True,
                 )
+                report.resolved.append(aid)
+            elif attempt.state != AttemptState.SUPERSEDED and (
+                yield from self._void_open(provider, attempt, order)
+            ):
                 report.resolved.append(aid)
             else:
                 if attempt.state == AttemptState.PENDING:
