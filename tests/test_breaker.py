@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 import logging
 import threading
+from dataclasses import astuple
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -982,3 +983,76 @@ def test_property_opens_exactly_when_a_rule_says_so(
             assert calls >= minimum or run >= tuned.hard_failure_run
             break
         clock.advance(gap)
+
+
+# -- running totals -------------------------------------------------------------------------
+
+
+#: (operation, seconds, failure, slow): count a success (lock-free when it may), count an
+#: outcome, let time pass (within a bucket or two, or past most of the window), read another
+#: span, or forget everything.
+_window_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["tick", "add", "wait", "jump", "span", "clear"]),
+        st.floats(0.0, 3.0),
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_window_ops, start=st.floats(0.0, 1e6))
+def test_property_running_totals_equal_a_full_recount(
+    ops: list[tuple[str, float, bool, bool]], start: float
+) -> None:
+    resolution = 0.5
+    window = SlidingWindow(resolution=resolution, retention=60.0)
+    now, span = start, 60.0
+    seen: list[tuple[int, bool, bool]] = []  # (bucket, failure, slow) of every counted call
+
+    def recount(at: float, over: float) -> WindowStats:
+        last = int(at // resolution)
+        first = last - round(over / resolution) + 1
+        kept = [(f, s) for i, f, s in seen if first <= i <= last]
+        return WindowStats(
+            calls=len(kept), failures=sum(f for f, _ in kept), slow=sum(s for _, s in kept)
+        )
+
+    for op, seconds, failed, was_slow in ops:
+        if op == "tick" and now < window.next_bucket_at:
+            window.tick()  # lock-free: a success in the newest bucket
+            seen.append((int(now // resolution), False, False))
+        elif op in ("tick", "add"):
+            failure, slow = (failed, was_slow) if op == "add" else (False, False)
+            window.add(now, failure=failure, slow=slow)
+            seen.append((int(now // resolution), failure, slow))
+        elif op == "wait":
+            now += seconds
+        elif op == "jump":
+            now += 20 * seconds + 10
+        elif op == "span":
+            span = 30.0 if failed else 60.0
+        else:
+            window.clear()
+            seen.clear()
+        assert window.stats(now, span) == recount(now, span)
+        assert (window.calls, window.failures, window.slow) == astuple(recount(now, span))
+    for other in (30.0, 60.0):
+        assert window.stats(now, other) == recount(now, other)
+
+
+def test_a_success_after_failures_still_trips_on_the_rate(
+    clock: ManualClock, events: Recorder, breaker: CircuitBreaker
+) -> None:
+    # Four failures fall short of the minimum of five calls; the fifth call, a success, makes
+    # the rate count (4/5 >= 0.5): a success must not slip past the rules.
+    for _ in range(4):
+        call(breaker, clock, failure=True)
+    assert state(breaker) is BreakerState.CLOSED
+
+    call(breaker, clock)
+
+    assert state(breaker) is BreakerState.OPEN
+    assert events.events[-1][1]["reason"] == "failure rate 0.80 >= 0.50 over 5 calls"
