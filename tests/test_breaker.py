@@ -985,7 +985,82 @@ def test_property_opens_exactly_when_a_rule_says_so(
         clock.advance(gap)
 
 
-# -- running totals -------------------------------------------------------------------------
+# -- peak edges and running totals ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "edge"),
+    [
+        # Wednesday noon KST: the next edge is 17:00 KST that day (edges of every day count).
+        (datetime(2024, 5, 15, 12, 0, tzinfo=KST), datetime(2024, 5, 15, 17, 0, tzinfo=KST)),
+        (datetime(2024, 5, 17, 16, 59, 59, tzinfo=KST), datetime(2024, 5, 17, 17, tzinfo=KST)),
+        (datetime(2024, 5, 17, 17, 0, tzinfo=KST), datetime(2024, 5, 17, 21, tzinfo=KST)),
+        (datetime(2024, 5, 17, 21, 0, tzinfo=KST), datetime(2024, 5, 18, 17, tzinfo=KST)),
+    ],
+)
+def test_next_edge_is_the_next_start_or_end_in_the_windows_zone(
+    when: datetime, edge: datetime
+) -> None:
+    assert FRI_TO_SUN_EVENINGS_KST.next_edge(when) == edge
+
+
+def test_next_edge_steps_by_the_second_across_a_clock_change_on_an_edge() -> None:
+    # Berlin springs forward from 02:00 to 03:00 on 2024-03-31: 02:30 never happens there, and
+    # the window's answer changes at the clock change (01:00 UTC) instead.
+    berlin = PeakWindow(days=frozenset({6}), start=time(2, 30), end=time(4), tz="Europe/Berlin")
+    before = datetime(2024, 3, 31, 0, 30, tzinfo=UTC)  # 01:30 CET: the gap's readings are ahead
+    inside = datetime(2024, 3, 31, 0, 59, 59, 500000, tzinfo=UTC)
+
+    assert berlin.next_edge(before) == datetime(2024, 3, 31, 0, 30, 1, tzinfo=UTC)
+    assert berlin.next_edge(inside) == datetime(2024, 3, 31, 1, 0, tzinfo=UTC)
+    assert not berlin.contains(inside)
+    assert berlin.contains(datetime(2024, 3, 31, 1, 0, tzinfo=UTC))  # 03:00 CEST
+
+
+#: Clock changes in the zones below (UTC): the instants where a window's edges get moved or
+#: repeated.
+_CLOCK_CHANGES = (
+    datetime(2024, 3, 31, 1, 0, tzinfo=UTC),  # Berlin, forward
+    datetime(2024, 10, 27, 1, 0, tzinfo=UTC),  # Berlin, back
+    datetime(2024, 3, 10, 7, 0, tzinfo=UTC),  # New York, forward
+    datetime(2024, 11, 3, 6, 0, tzinfo=UTC),  # New York, back
+    datetime(2024, 4, 6, 15, 0, tzinfo=UTC),  # Lord Howe, back half an hour
+    datetime(2024, 10, 5, 15, 30, tzinfo=UTC),  # Lord Howe, forward half an hour
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tz=st.sampled_from(["Asia/Seoul", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+    days=st.frozensets(st.integers(0, 6), min_size=1),
+    start=st.integers(0, 24 * 4 - 1),
+    length=st.integers(1, 24 * 4 - 1),
+    at=st.one_of(
+        st.datetimes(
+            min_value=datetime(2024, 1, 1), max_value=datetime(2025, 12, 31), timezones=st.just(UTC)
+        ),
+        st.builds(
+            lambda change, minutes: change + timedelta(minutes=minutes),
+            st.sampled_from(_CLOCK_CHANGES),
+            st.floats(-24 * 60, 24 * 60),
+        ),
+    ),
+)
+def test_property_a_peak_window_answers_the_same_until_its_next_edge(
+    tz: str, days: frozenset[int], start: int, length: int, at: datetime
+) -> None:
+    def quarter(q: int) -> time:
+        return time((q % 96) // 4, (q % 4) * 15)
+
+    window = PeakWindow(days=days, start=quarter(start), end=quarter(start + length), tz=tz)
+    edge = window.next_edge(at)
+    assert at < edge <= at + timedelta(days=1)
+    answer = window.contains(at)
+    probe = at
+    while probe < edge:  # every minute up to the edge, and its last microsecond
+        assert window.contains(probe) == answer, probe
+        probe += timedelta(minutes=1)
+    assert window.contains(edge - timedelta(microseconds=1)) == answer
 
 
 #: (operation, seconds, failure, slow): count a success (lock-free when it may), count an

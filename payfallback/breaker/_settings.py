@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["BreakerPolicy", "BreakerSettings", "MaintenanceWindow", "PeakWindow"]
@@ -161,6 +161,36 @@ class PeakWindow:
             (day - 1) % 7 in self.days and clock < self.end
         )
 
+    def next_edge(self, after: datetime) -> datetime:
+        """The first instant after ``after`` at which :meth:`contains` may change its answer.
+
+        That is the next ``start`` or ``end`` of any day, in ``tz``, whether or not the window
+        runs that day (an edge too many only makes the caller ask again). Where a clock change
+        moves or repeats the local time of an edge, the answer may also change at the clock
+        change itself, so from one reading of that edge to the other it is the next whole
+        second.
+        """
+        after = _aware(after, "PeakWindow.next_edge")
+        today = after.astimezone(self._zone).date()
+        best: datetime | None = None
+        for days in (-1, 0, 1, 2):
+            day = today + timedelta(days=days)
+            for edge in (self.start, self.end):
+                local = datetime.combine(day, edge, tzinfo=self._zone)
+                first = local.astimezone(UTC)
+                second = local.replace(fold=1).astimezone(UTC)
+                lo, hi = min(first, second), max(first, second)
+                if lo <= after < hi:  # a clock change around this edge: look every second
+                    found = datetime.fromtimestamp(math.floor(after.timestamp()) + 1, UTC)
+                elif lo > after:
+                    found = lo
+                else:
+                    continue
+                if best is None or found < best:
+                    best = found
+        assert best is not None  # every day has its edges, and the days run past tomorrow
+        return best
+
     def __str__(self) -> str:
         days = ",".join(_WEEKDAYS[d] for d in sorted(self.days))
         return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.tz}"
@@ -200,9 +230,9 @@ class BreakerPolicy:
     normal: BreakerSettings = field(default_factory=BreakerSettings)
     peak: BreakerSettings | None = None
     peak_windows: tuple[PeakWindow, ...] = ()
-    # The answer for the last whole second asked about: every admit() and record() asks,
-    # and converting to the window's time zone is most of a breaker call's cost.
-    _memo: list[tuple[int, BreakerSettings]] = field(
+    # The last answer of settings_until: (asked at, valid until, settings). Every breaker asks
+    # it about once a second; converting to the windows' time zones is the costly part.
+    _memo: list[tuple[datetime, datetime | None, BreakerSettings]] = field(
         default_factory=list, init=False, repr=False, compare=False
     )
 
@@ -213,19 +243,23 @@ class BreakerPolicy:
 
     def settings_at(self, now: datetime) -> BreakerSettings:
         """The settings in force at the aware instant ``now``."""
-        _aware(now, "BreakerPolicy.settings_at")
+        return self.settings_until(now)[0]
+
+    def settings_until(self, now: datetime) -> tuple[BreakerSettings, datetime | None]:
+        """The settings in force at the aware instant ``now``, and the first instant after it
+        at which they may change (``None``: never). Breakers keep the answer until then."""
+        _aware(now, "BreakerPolicy.settings_until")
         if self.peak is None or not self.peak_windows:
-            return self.normal
-        # Memoised per whole second, which is exact when windows start and end on whole
-        # seconds (as times of day always are in practice).
-        whole = all(w.start.microsecond == 0 and w.end.microsecond == 0 for w in self.peak_windows)
-        second = math.floor(now.timestamp())
+            return self.normal, None
         memo = self._memo
-        if whole and memo and memo[0][0] == second:
-            return memo[0][1]
+        if memo:
+            since, until, found = memo[0]
+            if since <= now and (until is None or now < until):
+                return found, until
         found = self.peak if any(w.contains(now) for w in self.peak_windows) else self.normal
-        memo[:] = [(second, found)]  # one store: readers on other threads see old or new
-        return found
+        until = min(w.next_edge(now) for w in self.peak_windows)
+        memo[:] = [(now, until, found)]  # one store: readers on other threads see old or new
+        return found, until
 
     @property
     def all_settings(self) -> tuple[BreakerSettings, ...]:
@@ -257,6 +291,17 @@ class BreakerPolicy:
                 ),
             ),
         )
+
+
+def maintenance_until(
+    windows: Iterable[MaintenanceWindow], provider: str, now: datetime
+) -> tuple[MaintenanceWindow | None, datetime | None]:
+    """:func:`active_maintenance` at ``now``, and the first instant after it at which the
+    answer may change: the next start or end of one of ``provider``'s windows (``None``:
+    never)."""
+    ours = [w for w in windows if w.provider == provider]
+    edges = [t for w in ours for t in (w.start, w.end) if t > now]
+    return active_maintenance(ours, provider, now), min(edges, default=None)
 
 
 def active_maintenance(
