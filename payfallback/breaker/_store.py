@@ -142,18 +142,29 @@ class _Entry:
     reason: str | None = None
     version: int = 0
     leases: dict[str, float] = field(default_factory=dict)
+    #: The view of the current version, built on first read and dropped by ``bump()``: a
+    #: breaker that gets the same object back knows at once that nothing changed.
+    shown: StoreView | None = None
 
     def view(self) -> StoreView:
-        return StoreView(
-            state=self.state,
-            open_until=self.open_until,
-            open_seconds=self.open_seconds,
-            trips=self.trips,
-            probes=len(self.leases),
-            successes=self.successes,
-            reason=self.reason,
-            version=self.version,
-        )
+        shown = self.shown
+        if shown is None:
+            shown = self.shown = StoreView(
+                state=self.state,
+                open_until=self.open_until,
+                open_seconds=self.open_seconds,
+                trips=self.trips,
+                probes=len(self.leases),
+                successes=self.successes,
+                reason=self.reason,
+                version=self.version,
+            )
+        return shown
+
+    def bump(self) -> None:
+        """Mark a change (call after changing any field, with the store's lock held)."""
+        self.version += 1
+        self.shown = None
 
 
 class MemoryStateStore:
@@ -169,6 +180,14 @@ class MemoryStateStore:
         self._tokens = itertools.count(1)
 
     def view(self, key: str) -> StoreView:
+        # Without the lock when no probe lease can have expired: the entry's view is an
+        # immutable object replaced as a whole, so a reader racing a change gets the view from
+        # just before it or (through the lock) the one after.
+        entry = self._entries.get(key)
+        if entry is not None and not entry.leases:
+            shown = entry.shown
+            if shown is not None:
+                return shown
         with self._lock:
             return self._entry(key).view()
 
@@ -203,7 +222,7 @@ class MemoryStateStore:
             entry.state, entry.reason = BreakerState.OPEN, reason
             entry.leases.clear()
             entry.successes = 0
-            entry.version += 1
+            entry.bump()
             return entry.view()
 
     def acquire_probe(self, key: str, *, limit: int, ttl: float) -> ProbeGrant:
@@ -216,19 +235,19 @@ class MemoryStateStore:
                     return ProbeGrant(None, entry.view())
                 entry.state = BreakerState.HALF_OPEN
                 entry.successes = 0
-                entry.version += 1
+                entry.bump()
             if len(entry.leases) >= limit:
                 return ProbeGrant(None, entry.view())
             token = f"probe-{next(self._tokens)}"
             entry.leases[token] = now + ttl
-            entry.version += 1
+            entry.bump()
             return ProbeGrant(token, entry.view())
 
     def release_probe(self, key: str, lease: str) -> StoreView:
         with self._lock:
             entry = self._entry(key)
             if entry.leases.pop(lease, None) is not None:
-                entry.version += 1
+                entry.bump()
             return entry.view()
 
     def probe_succeeded(self, key: str, lease: str, *, needed: int) -> StoreView:
@@ -238,7 +257,7 @@ class MemoryStateStore:
                 return entry.view()
             del entry.leases[lease]
             entry.successes += 1
-            entry.version += 1
+            entry.bump()
             if entry.successes >= needed:
                 self._close(entry)
             return entry.view()
@@ -262,7 +281,7 @@ class MemoryStateStore:
         for token in expired:
             del entry.leases[token]
         if expired:
-            entry.version += 1
+            entry.bump()
         return entry
 
     def _close(self, entry: _Entry) -> None:
@@ -271,4 +290,4 @@ class MemoryStateStore:
         entry.open_until, entry.reason = None, None
         entry.leases.clear()
         entry.successes = 0
-        entry.version += 1
+        entry.bump()

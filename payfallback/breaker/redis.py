@@ -69,6 +69,7 @@ __all__ = ["EventListener", "RedisStateStore"]
 EventListener = Callable[[str, dict[str, object]], None]
 
 _log = logging.getLogger("payfallback.breaker")
+_getpid = os.getpid
 
 #: Versions from Redis stay below this; the epoch counts in multiples of it.
 _EPOCH = 1 << 48
@@ -522,11 +523,12 @@ class RedisStateStore:
     def view(self, key: str) -> StoreView:
         """The cached view; a breaker seen for the first time is fetched once, inline."""
         self._start_refresher()
-        with self._lock:
-            if not self._degraded:
-                cached = self._cache.get(key)
-                if cached is not None:
-                    return cached.view
+        # Without the lock: the cache holds immutable entries replaced whole, and a reader
+        # racing a switch to the fallback gets the view from just before it.
+        if not self._degraded:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached.view
         got = self._remote(key, self._peek, ())
         if got is not None:
             return got[0]
@@ -672,6 +674,10 @@ class RedisStateStore:
                 version=epoch * _EPOCH + reply.version,
             )
             newer = cached is None or (epoch, reply.version) >= (cached.epoch, cached.version)
+            if cached is not None and cached.view == view:
+                # Unchanged (a refresh): keep handing out the same object, so breakers see at
+                # a glance that nothing changed.
+                view = cached.view
             if force or (not self._degraded and newer):
                 self._cache[key] = _Cached(
                     view=view,
@@ -768,7 +774,7 @@ class RedisStateStore:
                 _log.exception("state store listener failed on %s", name)
 
     def _start_refresher(self) -> None:
-        pid = os.getpid()
+        pid = _getpid()
         if self._thread_pid == pid or self._closed:
             return
         with self._lock:
