@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import payfallback.breaker as breaker_package
+import payfallback.breaker._breaker as breaker_module
 from payfallback._clock import ManualClock
 from payfallback.breaker import (
     Admission,
@@ -985,7 +986,71 @@ def test_property_opens_exactly_when_a_rule_says_so(
         clock.advance(gap)
 
 
-# -- peak edges and running totals ----------------------------------------------------------
+# -- the fast path: cached settings, running totals, lock-free successes -----------------------
+
+
+class CountingClock(ManualClock):
+    """A ManualClock that counts how often the wall clock is read."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.wall_reads = 0
+
+    def now(self) -> datetime:
+        self.wall_reads += 1
+        return super().now()
+
+
+def test_settings_switch_exactly_at_the_peak_edges_however_the_clock_gets_there() -> None:
+    clock = CountingClock(datetime(2024, 5, 17, 7, 59, 59, tzinfo=UTC))  # Fri 16:59:59 KST
+    policy = BreakerPolicy(normal=SETTINGS, peak=PEAK, peak_windows=(FRI_TO_SUN_EVENINGS_KST,))
+    breaker = make_registry(clock, policy=policy).get("tosspayments", "card")
+
+    seen = []
+    for _ in range(4):  # 16:59:59.00, .25, .50, .75
+        seen.append(breaker.admit().settings)
+        clock.advance(0.25)
+    assert seen == [SETTINGS] * 4
+    assert breaker.admit().settings is PEAK  # 17:00:00.000 KST
+    assert breaker.bypass().settings is PEAK
+
+    clock.advance(4 * 3600 - 0.001)  # 20:59:59.999 KST
+    assert breaker.admit().settings is PEAK
+    clock.advance(0.001)  # 21:00 KST: the end is exclusive
+    assert breaker.admit().settings is SETTINGS
+    assert breaker.is_available() == (True, None)
+
+
+def test_the_wall_clock_is_read_about_once_a_second_not_on_every_call() -> None:
+    clock = CountingClock(WEDNESDAY_NOON_KST)
+    policy = BreakerPolicy(normal=SETTINGS, peak=PEAK, peak_windows=(FRI_TO_SUN_EVENINGS_KST,))
+    breaker = make_registry(clock, policy=policy).get("tosspayments", "card")
+
+    for _ in range(1000):  # 1000 calls over 10 seconds
+        call(breaker, clock, gap=0.01)
+
+    assert clock.wall_reads <= 11
+    assert breaker.snapshot().calls == 1000
+
+
+def test_maintenance_starts_and_ends_exactly_on_its_edges() -> None:
+    clock = ManualClock(WEDNESDAY_NOON_KST)
+    start = clock.now() + timedelta(seconds=10)
+    window = MaintenanceWindow(provider="kakaopay", start=start, end=start + timedelta(hours=1))
+    breaker = make_registry(clock, maintenance=(window,)).get("kakaopay", "card")
+
+    assert breaker.admit().allowed  # primes what is in force at 12:00:00
+    clock.advance(10 - 0.001)
+    assert breaker.admit().allowed
+    clock.advance(0.001)
+    denied = breaker.admit()
+    assert not denied.allowed
+    assert denied.reason == "maintenance until 2024-05-15T04:00+00:00 (announced maintenance)"
+    clock.advance(3600 - 0.001)
+    assert not breaker.admit().allowed
+    assert breaker.bypass().allowed  # inquiries still go through
+    clock.advance(0.001)
+    assert breaker.admit().allowed
 
 
 @pytest.mark.parametrize(
@@ -1116,6 +1181,70 @@ def test_property_running_totals_equal_a_full_recount(
         assert (window.calls, window.failures, window.slow) == astuple(recount(now, span))
     for other in (30.0, 60.0):
         assert window.stats(now, other) == recount(now, other)
+
+
+@pytest.mark.parametrize("lock_free", [True, False])
+@settings(max_examples=100, deadline=None)
+@given(
+    outcomes=st.lists(
+        st.tuples(st.sampled_from(["ok", "ok", "ok", "slow", "fail"]), st.floats(0.0, 8.0)),
+        max_size=80,
+    )
+)
+def test_property_the_breaker_counts_what_a_recount_of_its_calls_gives(
+    lock_free: bool, outcomes: list[tuple[str, float]]
+) -> None:
+    # Thresholds no mix of outcomes can reach, so every call stays in one closed period.
+    tuned = dataclasses.replace(
+        SETTINGS,
+        minimum_calls=10_000,
+        slow_call_rate_threshold=1.0,
+        failure_rate_threshold=1.0,
+    )
+    clock = ManualClock(WEDNESDAY_NOON_KST)
+    breaker = make_registry(clock, normal=tuned).get("kakaopay", "card")
+    resolution = tuned.window_seconds / 60  # the window's buckets: 60 per window
+    calls: list[tuple[float, str]] = []
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Whether successes may be counted without the lock (False on free-threaded builds).
+        patch.setattr(breaker_module, "_LOCK_FREE", lock_free)
+        for kind, gap in outcomes:
+            call(
+                breaker,
+                clock,
+                failure=kind == "fail",
+                duration=6.0 if kind == "slow" else 0.1,
+                gap=gap,
+            )
+            calls.append((clock.monotonic(), kind))
+            last = int(clock.monotonic() // resolution)
+            recent = [k for t, k in calls if int(t // resolution) > last - 60]
+            snap = breaker.snapshot()
+            assert snap.calls == len(recent)
+            assert snap.failure_rate == recent.count("fail") / len(recent)
+            assert snap.slow_rate == recent.count("slow") / len(recent)
+
+
+def test_successes_from_many_threads_are_all_counted(
+    clock: ManualClock, breaker: CircuitBreaker
+) -> None:
+    threads, each = 8, 5000
+    start = threading.Barrier(threads)
+
+    def succeed() -> None:
+        start.wait(timeout=30)
+        for _ in range(each):
+            admission = breaker.admit()
+            breaker.record(admission, duration=0.01, failure=False)
+
+    workers = [threading.Thread(target=succeed) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert breaker.snapshot().calls == threads * each
 
 
 def test_a_success_after_failures_still_trips_on_the_rate(

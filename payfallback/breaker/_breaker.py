@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -12,10 +14,10 @@ from datetime import datetime, timedelta
 
 from payfallback._clock import Clock, SystemClock
 
-from ._settings import BreakerPolicy, BreakerSettings, MaintenanceWindow, active_maintenance
+from ._settings import BreakerPolicy, BreakerSettings, MaintenanceWindow, maintenance_until
 from ._states import Gate, shown_state, state_of
 from ._store import BreakerState, MemoryStateStore, StateStore, StoreView
-from ._window import SlidingWindow, trip_reason
+from ._window import SlidingWindow, WindowStats, trip_reason
 
 __all__ = [
     "Admission",
@@ -36,10 +38,23 @@ _BUCKETS = 60
 
 PROBE_LIMIT_REACHED = "half-open probe limit reached"
 
+#: Longest a breaker goes without reading the wall clock, in seconds of monotonic time.
+_RECHECK = 1.0
+#: How much earlier than a peak or maintenance edge the settings are looked at again.
+_EARLY = 1e-6
+_INF = math.inf
+_CLOSED = BreakerState.CLOSED
+#: Whether a success may be counted without the lock: only where the GIL makes one step of a
+#: C counter atomic (a free-threaded build counts every call under the lock).
+_LOCK_FREE: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
     """The answer to ``admit()``; pass it back to ``record()`` (or ``release()``) exactly once.
+
+    Admissions are immutable: while a breaker is closed, ``admit()`` answers every call with
+    the same one (until the settings in force change).
 
     ``settings`` are the settings in force when the call was admitted: the Router takes its
     connect and read timeouts from them, and ``record()`` judges slowness by them.
@@ -75,6 +90,22 @@ class BreakerSnapshot:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _InForce:
+    """What a breaker answers from until ``until`` on its monotonic clock: the settings in
+    force, the admission every ordinary call gets while closed, and the denial while a
+    maintenance window is on (``None`` outside one). Replaced whole, never changed."""
+
+    until: float
+    settings: BreakerSettings
+    allowed: Admission
+    maintenance: Admission | None
+    #: ``settings.slow_call_duration``, one attribute nearer.
+    slow_after: float
+    #: The answer to admit() while closed: ``maintenance`` if set, else ``allowed``.
+    closed: Admission
+
+
 class CircuitBreaker:
     """A breaker for one (provider, method): ``admit()`` before the call, ``record()`` after.
 
@@ -85,6 +116,13 @@ class CircuitBreaker:
     Thread-safe. Its lock is held only to read and update local state (the window, the last
     view); no lock is held between ``admit()`` and ``record()``, where the provider call runs,
     nor during a state-store call, nor while listeners run.
+
+    The happy path is a few comparisons. The settings and maintenance in force are worked out
+    from the wall clock once and kept until the next peak or maintenance edge (re-read at least
+    every second); ``admit()`` on a closed breaker compares the store's view with the last one
+    by identity and hands out one ready ``Admission``; ``record()`` of a success, while the
+    window holds nothing but successes, adds it with one atomic counter step, without the lock.
+    The window keeps running totals, so a full window costs what an empty one does.
     """
 
     def __init__(
@@ -108,11 +146,35 @@ class CircuitBreaker:
         self._policy, self._clock, self._store = policy, clock, store
         self._maintenance = tuple(w for w in maintenance if w.provider == provider)
         self._on_transition = on_transition
+        # The clock is read through one bound callable; the system clock's is time.monotonic
+        # itself, which saves a Python call on each admit() and record().
+        self._monotonic: Callable[[], float] = (
+            time.monotonic if type(clock) is SystemClock else clock.monotonic
+        )
         spans = [s.window_seconds for s in policy.all_settings]
         self._lock = threading.Lock()
         self._window = SlidingWindow(resolution=min(spans) / _BUCKETS, retention=max(spans))
         self._hard_run: deque[float] = deque()  # times of hard failures since the last success
         self._seen = StoreView()
+        #: ``_seen`` while it shows CLOSED (else ``None``): admit()'s one comparison.
+        self._closed_view: StoreView | None = self._seen
+        #: Until when (monotonic) a success may be counted without the lock: the end of the
+        #: newest bucket while the breaker is closed with nothing but successes in its span and
+        #: no hard failure pending; ``-inf`` otherwise. Set under the lock by ``_settle()``.
+        self._quiet_until = -math.inf
+        self._tick = self._window.tick
+        # Expired from the start: the first call reads the wall clock and fills it in.
+        allowed = self._allow(policy.normal)
+        self._now = _InForce(
+            until=-math.inf,
+            settings=policy.normal,
+            allowed=allowed,
+            maintenance=None,
+            slow_after=policy.normal.slow_call_duration,
+            closed=allowed,
+        )
+        # The denial last given while open, for the view and settings it was made for.
+        self._shut: tuple[StoreView, BreakerSettings, Admission] | None = None
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.key} {self.state}>"
@@ -121,13 +183,168 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         """CLOSED, OPEN or HALF_OPEN (an OPEN breaker whose time is up reads HALF_OPEN)."""
         view = self._observe(self._store.view(self.key))
-        return shown_state(view, self._clock.monotonic())
+        return shown_state(view, self._monotonic())
 
     def admit(self) -> Admission:
         """Whether a call may go to the provider now; takes a probe slot when half-open."""
-        settings, gate, denied = self._look()
-        if denied is not None:
-            return self._deny(denied, settings)
+        now = self._monotonic()
+        in_force = self._now
+        if now >= in_force.until:
+            in_force = self._refresh(now)
+        view = self._store.view(self.key)
+        # The store hands out the same view object until its state changes.
+        if view is self._closed_view:
+            return in_force.closed
+        if in_force.maintenance is not None:
+            return in_force.maintenance
+        if view is not self._seen:
+            view = self._observe(view)
+            if view.state is _CLOSED:
+                return in_force.allowed
+        return self._admit_otherwise(view, in_force.settings, now)
+
+    def bypass(self) -> Admission:
+        """An admission that skips the gate, for calls that must be made whatever the state
+        (status inquiries, voids, refunds owed). It takes no probe slot, and its outcome counts
+        in the window only while the breaker is closed, like any ordinary call."""
+        now = self._monotonic()
+        in_force = self._now
+        if now >= in_force.until:
+            in_force = self._refresh(now)
+        return in_force.allowed
+
+    def record(
+        self, admission: Admission, *, duration: float, failure: bool, hard: bool = False
+    ) -> None:
+        """Record how an admitted call went.
+
+        ``failure`` is a *provider* failure (unavailable, unknown outcome, configuration error),
+        never a decline. ``hard`` marks a failure that proves the provider is down (connection
+        refused, DNS failure): a run of them opens the breaker before ``minimum_calls``. The call
+        is slow if ``duration`` reached the admission's ``slow_call_duration``.
+        """
+        in_force = self._now
+        if (
+            admission is in_force.allowed
+            and not failure
+            and not hard
+            and duration.__class__ is float
+            and 0.0 <= duration < in_force.slow_after
+        ):
+            # The common case: an ordinary call, admitted under the settings in force, that
+            # succeeded in time. While the breaker is closed with nothing but successes in its
+            # window, it cannot trip anything: the window counts it without the lock. It is
+            # counted against the state this breaker saw last (at the latest when the call was
+            # admitted); a change made elsewhere meanwhile clears the window once it is seen.
+            now = self._monotonic()
+            if now < self._quiet_until:
+                self._tick()
+                return
+        else:
+            now = None
+        self._record(admission, duration, failure, hard, now)
+
+    def release(self, admission: Admission) -> None:
+        """Give back an admission whose call was never made (frees a probe slot at once)."""
+        self._check(admission)
+        if admission.lease is not None:
+            self._observe(self._store.release_probe(self.key, admission.lease))
+
+    def is_available(self) -> tuple[bool, str | None]:
+        """What ``admit()`` would answer now, without taking a probe slot."""
+        now = self._monotonic()
+        in_force = self._now
+        if now >= in_force.until:
+            in_force = self._refresh(now)
+        if in_force.maintenance is not None:
+            return False, in_force.maintenance.reason
+        view = self._observe(self._store.view(self.key))
+        if state_of(view).gate(view, now) is Gate.SHUT:
+            return False, self._open_reason(view)
+        if (
+            view.state is BreakerState.HALF_OPEN
+            and view.probes >= in_force.settings.half_open_probes
+        ):
+            return False, PROBE_LIMIT_REACHED
+        return True, None
+
+    def snapshot(self) -> BreakerSnapshot:
+        now = self._monotonic()
+        in_force = self._now
+        if now >= in_force.until:
+            in_force = self._refresh(now)
+        view = self._observe(self._store.view(self.key))
+        with self._lock:
+            stats = self._window.stats(now, in_force.settings.window_seconds)
+        state = shown_state(view, now)
+        open_until = view.open_until if state is BreakerState.OPEN else None
+        return BreakerSnapshot(
+            provider=self.provider,
+            method=self.method,
+            state=state,
+            failure_rate=stats.failure_rate,
+            slow_rate=stats.slow_rate,
+            calls=stats.calls,
+            open_until=self._wall(open_until) if open_until is not None else None,
+            trips=view.trips,
+            reason=view.reason if view.state is not BreakerState.CLOSED else None,
+        )
+
+    def reset(self) -> None:
+        """Close the breaker now and forget this process's window (an operator's action)."""
+        self._observe(self._store.close(self.key))
+        with self._lock:
+            self._window.clear()
+            self._hard_run.clear()
+            self._quiet_until = -math.inf
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _refresh(self, now: float) -> _InForce:
+        """Read the wall clock: the settings and maintenance in force, and until when.
+
+        The answer holds until the next peak or maintenance edge, translated onto the
+        monotonic clock, or ``_RECHECK`` seconds, whichever comes first, so a wall clock that
+        was stepped (or a simulated one sent back) is noticed within that.
+        """
+        wall = self._clock.now()
+        settings, until = self._policy.settings_until(wall)
+        window, edge = maintenance_until(self._maintenance, self.provider, wall)
+        if edge is not None and (until is None or edge < until):
+            until = edge
+        ahead = _RECHECK
+        if until is not None:
+            # A hair early, so that float rounding never lets a call past the edge.
+            ahead = min(ahead, (until - wall).total_seconds() - _EARLY)
+        old = self._now
+        allowed = old.allowed if old.settings is settings else self._allow(settings)
+        denied = None
+        if window is not None:
+            end = window.end.isoformat(timespec="minutes")
+            reason = f"maintenance until {end} ({window.reason})"
+            denied = old.maintenance
+            if denied is None or denied.reason != reason or denied.settings is not settings:
+                denied = self._deny(reason, settings)
+        in_force = self._now = _InForce(
+            until=now + ahead,
+            settings=settings,
+            allowed=allowed,
+            maintenance=denied,
+            slow_after=settings.slow_call_duration,
+            closed=allowed if denied is None else denied,
+        )
+        return in_force
+
+    def _admit_otherwise(self, view: StoreView, settings: BreakerSettings, now: float) -> Admission:
+        """``admit()`` for a breaker that is not closed: deny, or try for a probe slot."""
+        gate = state_of(view).gate(view, now)
+        if gate is Gate.SHUT:
+            shut = self._shut
+            if shut is not None and shut[0] is view and shut[1] is settings:
+                return shut[2]
+            denied = self._deny(self._open_reason(view), settings)
+            self._shut = (view, settings, denied)
+            return denied
         if gate is Gate.PASS:
             return self._allow(settings)
         grant = self._store.acquire_probe(
@@ -149,99 +366,6 @@ class CircuitBreaker:
             return self._deny(self._open_reason(view), settings)
         return self._deny(PROBE_LIMIT_REACHED, settings)
 
-    def bypass(self) -> Admission:
-        """An admission that skips the gate, for calls that must be made whatever the state
-        (status inquiries, voids, refunds owed). It takes no probe slot, and its outcome counts
-        in the window only while the breaker is closed, like any ordinary call."""
-        return self._allow(self._policy.settings_at(self._clock.now()))
-
-    def record(
-        self, admission: Admission, *, duration: float, failure: bool, hard: bool = False
-    ) -> None:
-        """Record how an admitted call went.
-
-        ``failure`` is a *provider* failure (unavailable, unknown outcome, configuration error),
-        never a decline. ``hard`` marks a failure that proves the provider is down (connection
-        refused, DNS failure): a run of them opens the breaker before ``minimum_calls``. The call
-        is slow if ``duration`` reached the admission's ``slow_call_duration``.
-        """
-        self._check(admission)
-        if hard and not failure:
-            raise ValueError("hard=True marks a kind of failure: pass failure=True with it")
-        if isinstance(duration, bool) or not math.isfinite(duration) or duration < 0:
-            raise ValueError(f"duration must be seconds >= 0, got {duration!r}")
-        now = self._clock.monotonic()
-        settings = self._policy.settings_at(self._clock.now())
-        slow = duration >= admission.settings.slow_call_duration
-        if admission.probe:
-            self._record_probe(admission, settings, failure=failure, slow=slow, duration=duration)
-            return
-        fresh = self._store.view(self.key)
-        with self._lock:
-            events = self._take(fresh)
-            reason = None
-            if state_of(self._seen).counts_calls:
-                reason = self._count(now, settings, failure=failure, slow=slow, hard=hard)
-        self._emit(events)
-        if reason is not None:
-            self._trip(settings, lease=None, reason=reason)
-
-    def release(self, admission: Admission) -> None:
-        """Give back an admission whose call was never made (frees a probe slot at once)."""
-        self._check(admission)
-        if admission.lease is not None:
-            self._observe(self._store.release_probe(self.key, admission.lease))
-
-    def is_available(self) -> tuple[bool, str | None]:
-        """What ``admit()`` would answer now, without taking a probe slot."""
-        settings, _, denied = self._look()
-        if denied is not None:
-            return False, denied
-        view = self._seen
-        if view.state is BreakerState.HALF_OPEN and view.probes >= settings.half_open_probes:
-            return False, PROBE_LIMIT_REACHED
-        return True, None
-
-    def snapshot(self) -> BreakerSnapshot:
-        settings = self._policy.settings_at(self._clock.now())
-        view = self._observe(self._store.view(self.key))
-        now = self._clock.monotonic()
-        with self._lock:
-            stats = self._window.stats(now, settings.window_seconds)
-        state = shown_state(view, now)
-        open_until = view.open_until if state is BreakerState.OPEN else None
-        return BreakerSnapshot(
-            provider=self.provider,
-            method=self.method,
-            state=state,
-            failure_rate=stats.failure_rate,
-            slow_rate=stats.slow_rate,
-            calls=stats.calls,
-            open_until=self._wall(open_until) if open_until is not None else None,
-            trips=view.trips,
-            reason=view.reason if view.state is not BreakerState.CLOSED else None,
-        )
-
-    def reset(self) -> None:
-        """Close the breaker now and forget this process's window (an operator's action)."""
-        self._observe(self._store.close(self.key))
-        with self._lock:
-            self._window.clear()
-            self._hard_run.clear()
-
-    # -- internals ---------------------------------------------------------------------------
-
-    def _look(self) -> tuple[BreakerSettings, Gate, str | None]:
-        """The settings in force, what the gate says, and why it is shut (maintenance first)."""
-        settings = self._policy.settings_at(self._clock.now())
-        window = active_maintenance(self._maintenance, self.provider, self._clock.now())
-        if window is not None:
-            until = window.end.isoformat(timespec="minutes")
-            return settings, Gate.SHUT, f"maintenance until {until} ({window.reason})"
-        view = self._observe(self._store.view(self.key))
-        gate = state_of(view).gate(view, self._clock.monotonic())
-        return settings, gate, self._open_reason(view) if gate is Gate.SHUT else None
-
     def _check(self, admission: Admission) -> None:
         if admission.key != self.key:
             raise ValueError(
@@ -250,25 +374,86 @@ class CircuitBreaker:
         if not admission.allowed:
             raise ValueError(f"a denied admission has no call to record ({admission.reason})")
 
+    def _record(
+        self,
+        admission: Admission,
+        duration: float,
+        failure: bool,
+        hard: bool,
+        now: float | None,
+    ) -> None:
+        """``record()`` for every other case: checks its arguments, counts failures and slow
+        calls, gives probes their verdict."""
+        self._check(admission)
+        if hard and not failure:
+            raise ValueError("hard=True marks a kind of failure: pass failure=True with it")
+        if isinstance(duration, bool) or not math.isfinite(duration) or duration < 0:
+            raise ValueError(f"duration must be seconds >= 0, got {duration!r}")
+        if now is None:
+            now = self._monotonic()
+        in_force = self._now
+        if now >= in_force.until:
+            in_force = self._refresh(now)
+        settings = in_force.settings
+        slow = duration >= admission.settings.slow_call_duration
+        if admission.probe:
+            self._record_probe(admission, settings, failure=failure, slow=slow, duration=duration)
+            return
+        fresh = self._store.view(self.key)
+        events: list[tuple[str, dict[str, object]]] = []
+        reason = None
+        with self._lock:
+            if fresh is not self._seen:
+                events = self._take(fresh)
+            if state_of(self._seen).counts_calls:
+                reason = self._count(now, settings, failure=failure, slow=slow, hard=hard)
+            self._settle()
+        if events:
+            self._emit(events)
+        if reason is not None:
+            self._trip(settings, lease=None, reason=reason)
+
     def _count(
         self, now: float, settings: BreakerSettings, *, failure: bool, slow: bool, hard: bool
     ) -> str | None:
         """Add one outcome to the window and say why to trip, if so (call with the lock held)."""
         self._window.add(now, failure=failure, slow=slow)
+        run = self._hard_run
         if hard:
-            self._hard_run.append(now)
+            run.append(now)
         elif not failure:
-            self._hard_run.clear()
+            run.clear()
+        return self._rules(now, settings)
+
+    def _settle(self) -> None:
+        """Say until when successes may be counted without the lock (call with it held)."""
+        window = self._window
+        quiet = (
+            _LOCK_FREE
+            and self._seen.state is _CLOSED
+            and not (window.failures or window.slow or self._hard_run)
+        )
+        self._quiet_until = window.next_bucket_at if quiet else -math.inf
+
+    def _rules(self, now: float, settings: BreakerSettings) -> str | None:
+        """Why the breaker must open now, if it must (call with the lock held).
+
+        O(1): the window keeps running totals over the span in force.
+        """
+        window = self._window
+        if window.span != settings.window_seconds:  # peak and normal settings differ
+            window.focus(now, settings.window_seconds)
+        run = self._hard_run
         # Soft failures neither extend nor break the run; hard failures older than the window
         # no longer prove anything about now.
-        while self._hard_run and (
-            self._hard_run[0] <= now - settings.window_seconds
-            or len(self._hard_run) > settings.hard_failure_run
+        while run and (
+            run[0] <= now - settings.window_seconds or len(run) > settings.hard_failure_run
         ):
-            self._hard_run.popleft()
-        return trip_reason(
-            self._window.stats(now, settings.window_seconds), len(self._hard_run), settings
-        )
+            run.popleft()
+        if not (run or window.failures or window.slow):
+            return None  # nothing but successes: no rule can trip (every threshold is > 0)
+        stats = WindowStats(calls=window.calls, failures=window.failures, slow=window.slow)
+        return trip_reason(stats, len(run), settings)
 
     def _record_probe(
         self,
@@ -322,6 +507,7 @@ class CircuitBreaker:
         if view.version < old.version:
             return []
         self._seen = view
+        self._closed_view = view if view.state is _CLOSED else None
         if view.version == old.version:
             return []
         base: dict[str, object] = {"provider": self.provider, "method": self.method}
@@ -330,6 +516,7 @@ class CircuitBreaker:
             # trip must not trip the breaker again the moment it closes.
             self._window.clear()
             self._hard_run.clear()
+            self._quiet_until = -math.inf
         opened = view.state is BreakerState.OPEN and (
             old.state is not BreakerState.OPEN or view.trips != old.trips
         )
