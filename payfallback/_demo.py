@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
@@ -25,6 +26,9 @@ from payfallback.errors import PayfallbackError
 from payfallback.models import Instrument, Money, Order
 from payfallback.router import Router
 from payfallback.testing import FakeBank, FakeProvider, Fault, double_charges, mock_transport
+
+#: The shop's time, as the simulator shows it.
+_SEOUL = ZoneInfo("Asia/Seoul")
 
 _SHOWN = {
     "payment.rerouted",
@@ -50,7 +54,7 @@ def run(
 
     def listen(name: str, fields: Mapping[str, Any]) -> None:
         if name in _SHOWN:
-            at = clock.now().astimezone().strftime("%H:%M:%S")
+            at = clock.now().astimezone(_SEOUL).strftime("%H:%M:%S")
             detail = ", ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
             shown.append(f"  {at}  {name:<20} {detail}")
             if verbose:
@@ -72,6 +76,9 @@ def run(
         Instrument(provider="toss", billing_key=SecretStr("bk-ok-toss")),
         Instrument(provider="nice", billing_key=SecretStr("bk-ok-nice")),
     ]
+    if verbose:
+        start = clock.now().astimezone(_SEOUL)
+        print(f"  {start:%a %d %b %Y}, from {start:%H:%M} KST (Asia/Seoul), simulated clock")
     try:
         for n in range(payments):
             if n == payments // 3:

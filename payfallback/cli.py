@@ -7,19 +7,24 @@
   holds: orders, payments, unresolved attempts, refunds owed;
 * ``payfallback reconcile`` — settle what a journal left open (``Router.recover()``).
 
-Needs the ``cli`` extra (typer and rich): ``pip install 'payfallback[cli]'``.
+``status`` and ``reconcile`` read :class:`~payfallback.settings.Settings` (the environment,
+and the TOML file ``--config``/``PAYFALLBACK_CONFIG`` names); their options win.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import structlog
@@ -37,15 +42,17 @@ try:
     from rich.table import Table
 except ImportError as exc:  # pragma: no cover - depends on what was installed
     raise SystemExit(
-        f"the payfallback command line needs the 'cli' extra ({exc.name} is missing): "
-        "pip install 'payfallback[cli]'"
+        f"the payfallback command line needs typer and rich ({exc.name} is missing): "
+        "pip install --force-reinstall payfallback"
     ) from None
 
 from payfallback import SystemClock, _demo
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.journal import Journal
-from payfallback.provider import Provider, load_provider
+from payfallback.journal._migrations import LATEST_VERSION, schema_version
+from payfallback.provider import Provider, installed_providers, load_provider
 from payfallback.router import DEFAULT_JOURNAL_PATH, Router, open_journal
+from payfallback.settings import Settings, build_provider, redact_url, unknown_provider
 from payfallback.simulate import (
     STRATEGIES,
     PlotUnavailable,
@@ -67,6 +74,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: flags without a value placeholder, each option's text on the full width
+    # (legible at 80 columns), and examples kept as written.
+    rich_markup_mode=None,
 )
 
 _RUN_LABELS = {"baseline": "no outage (baseline)", **STRATEGIES}
@@ -79,6 +89,36 @@ _JOURNAL_HELP = (
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def _version() -> str:
+    try:
+        return installed_version("payfallback")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        from payfallback import __version__  # noqa: PLC0415
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"payfallback {_version()}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Keep selling when a payment provider goes down."""
 
 
 @contextmanager
@@ -176,7 +216,20 @@ def _table(report: SimulationReport) -> Table:
     return table
 
 
-@app.command()
+def _check_plot(path: Path) -> None:
+    """Refuse a chart path before the run, not after it: a run can take a minute."""
+    if path.suffix.lower() != ".png":
+        raise _fail(f"--plot {path}: the chart is a PNG; give a path ending in .png", 2)
+    folder = path.parent
+    if not folder.is_dir():
+        raise _fail(f"--plot {path}: no folder {folder} to write the chart into", 2)
+    if path.is_dir():
+        raise _fail(f"--plot {path}: that is a folder; give a file name ending in .png", 2)
+    if not os.access(folder, os.W_OK):
+        raise _fail(f"--plot {path}: cannot write into {folder}", 2)
+
+
+@app.command(short_help="Replay an outage: no fallback vs naive retries vs payfallback.")
 def simulate(
     scenario: Annotated[
         str,
@@ -208,8 +261,9 @@ def simulate(
     plot: Annotated[
         Path | None,
         typer.Option(
-            help="Write a PNG chart of approval rate over time (needs the 'plot' extra).",
-            dir_okay=False,
+            help="Write a PNG chart of approval rate over time to this .png file (needs "
+            "the 'plot' extra).",
+            metavar="FILE.png",
         ),
     ] = None,
     workers: Annotated[
@@ -237,7 +291,9 @@ def simulate(
     except ScenarioError as exc:
         raise _fail(str(exc), code=2) from None
     if plot is not None:
-        # Before the run, not after it: a missing extra should not cost the wait.
+        # Before the run, not after it: a wrong path or a missing extra should not cost
+        # the wait.
+        _check_plot(plot)
         try:
             require_matplotlib()
         except PlotUnavailable as exc:
@@ -288,7 +344,7 @@ def simulate(
 # -- demo ----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="A short failover run, printing every routing decision.")
 def demo(
     payments: Annotated[int, typer.Option(min=1, help="Payments to take.")] = 60,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only the summary.")] = False,
@@ -304,11 +360,103 @@ def demo(
 # -- status and reconcile ------------------------------------------------------------------
 
 
-def _open(url: str | None) -> Journal:
-    spec = url or f"sqlite:///{DEFAULT_JOURNAL_PATH}"
-    if spec.startswith("sqlite:///"):
+_CONFIG_HELP = (
+    "A TOML settings file (journal, state_store, providers); the environment's "
+    "PAYFALLBACK_* variables override it, and options override both"
+)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return Settings.load(config)
+    except ConfigurationError as exc:
+        raise _fail(exc.message, 2) from None
+
+
+def _check_sqlite(spec: str, path: str) -> None:
+    """Read-only checks of a SQLite journal file: there, and a payfallback journal."""
+    if path == ":memory:":
+        raise _fail(f"{spec} is a new, empty journal in every process; give the journal's file")
+    if not Path(path).is_file():
+        raise _fail(
+            f"no journal at {path} (from {spec}); give --journal or set PAYFALLBACK_JOURNAL"
+        )
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = schema_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise _fail(f"cannot read {path} as a journal: {exc}") from None
+    _check_version(version, f"{path}")
+
+
+def _check_postgres(spec: str) -> None:
+    """Read-only checks of a PostgreSQL journal: its schema and tables are there."""
+    try:
+        import psycopg  # noqa: PLC0415 - the optional 'postgres' extra
+        from psycopg import sql  # noqa: PLC0415 - same
+    except ImportError:
+        raise _fail(
+            "the PostgreSQL journal needs psycopg: pip install 'payfallback[postgres]'"
+        ) from None
+    base, _, query = spec.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    schema = dict(params).get("schema", "payfallback")
+    libpq = [(key, value) for key, value in params if key not in ("schema", "pool_size")]
+    conninfo = f"{base}?{urlencode(libpq)}" if libpq else base
+    where = f"{redact_url(base)} (schema {schema})"
+    try:
+        with psycopg.connect(conninfo, connect_timeout=5, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+            if found is None:
+                raise _fail(f"no journal at {where}: the schema does not exist")
+            table = conn.execute(
+                "SELECT to_regclass(format('%%I.schema_version', %s::text))", (schema,)
+            ).fetchone()
+            version = 0
+            if table is not None and table[0] is not None:
+                row = conn.execute(
+                    sql.SQL("SELECT MAX(version) FROM {}.schema_version").format(
+                        sql.Identifier(schema)
+                    )
+                ).fetchone()
+                version = int(row[0] or 0) if row is not None else 0
+    except psycopg.Error as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        password = httpx.URL(base).password if "://" in base else None
+        if password:
+            cause = cause.replace(password, "***")
+        raise _fail(f"cannot read the journal at {where}: {type(exc).__name__}: {cause}") from None
+    _check_version(version, where)
+
+
+def _check_version(version: int, where: str) -> None:
+    latest = LATEST_VERSION
+    if version == 0:
+        raise _fail(f"no journal at {where}: it holds no payfallback tables")
+    if version < latest:
+        raise _fail(
+            f"the journal at {where} is at schema version {version}; this payfallback "
+            f"reads version {latest}, and status changes nothing: the next Router (or "
+            "`payfallback reconcile`) that opens it upgrades it"
+        )
+
+
+def _open(spec: str, *, read_only: bool) -> Journal:
+    """The journal ``spec`` names. ``read_only``: checked first, so that a missing file,
+    an empty database or an old schema is reported instead of being created or upgraded."""
+    if read_only:
+        if spec.startswith("sqlite:///"):
+            _check_sqlite(spec, spec.removeprefix("sqlite:///"))
+        elif spec.startswith(("postgresql:", "postgres:")):
+            _check_postgres(spec)
+    elif spec.startswith("sqlite:///"):
         path = spec.removeprefix("sqlite:///")
-        # Opening a journal creates it; status and reconcile must not create an empty one.
+        # Reconcile settles what a journal holds; it must not create an empty one.
         if path and path != ":memory:" and not Path(path).is_file():
             raise _fail(
                 f"no journal at {path} (from {spec}); give --journal or set PAYFALLBACK_JOURNAL"
@@ -316,8 +464,12 @@ def _open(url: str | None) -> Journal:
     try:
         journal, _ = open_journal(spec, SystemClock())
     except ConfigurationError as exc:
-        raise _fail(exc.message) from None
+        raise _fail(redact_url(exc.message)) from None
     return journal
+
+
+def _journal_spec(option: str | None, settings: Settings) -> str:
+    return option or settings.journal or f"sqlite:///{DEFAULT_JOURNAL_PATH}"
 
 
 _STATE_STORE_HELP = (
@@ -349,10 +501,14 @@ def _breakers(spec: str) -> tuple[str, list[dict[str, Any]]]:
     try:
         listed = store.breakers()
     except redis.RedisError as exc:
-        # The class name only: a Redis error message can carry the URL, password included.
+        where = url.path if url.scheme == "unix" else f"{url.host}:{url.port or 6379}"
+        cause = str(exc)
+        # A Redis error message can carry the URL, password included.
+        if url.password:
+            cause = cause.replace(url.password, "***")
         raise _fail(
-            f"cannot read breaker state from Redis at {url.host or url.path} "
-            f"(namespace {namespace!r}): {type(exc).__name__}"
+            f"cannot read breaker state from Redis at {where} (namespace {namespace!r}): "
+            f"{type(exc).__name__}: {cause}"
         ) from None
     finally:
         store.shutdown()
@@ -377,7 +533,7 @@ def _breakers(spec: str) -> tuple[str, list[dict[str, Any]]]:
     return namespace, rows
 
 
-@app.command()
+@app.command(short_help="Breaker states and what a journal holds.")
 def status(
     journal: Annotated[
         str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
@@ -387,21 +543,26 @@ def status(
         typer.Option("--state-store", envvar="PAYFALLBACK_STATE_STORE", help=_STATE_STORE_HELP),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    config: Annotated[
+        Path | None, typer.Option(envvar="PAYFALLBACK_CONFIG", help=_CONFIG_HELP)
+    ] = None,
 ) -> None:
-    """Breaker states and what a journal holds: orders, payments, unresolved attempts, refunds
-    owed.
+    """Breaker states and what a journal holds: orders, payments, unresolved attempts,
+    refunds owed.
 
-    Breaker states are shown from a shared (Redis) state store; with the default in-memory
-    store they live in each running process and only that process can tell them.
+    Breaker states are shown from a shared (Redis) state store; with the default
+    in-memory store they live in each running process and only that process can tell
+    them. Nothing is created or upgraded: a missing or empty journal is an error (exit 1).
     """
-    store_spec = state_store or "memory"
+    settings = _settings(config)
+    store_spec = state_store or settings.state_store or "memory"
     if store_spec != "memory" and not store_spec.startswith(("redis://", "rediss://", "unix://")):
         raise _fail(
             f"--state-store: unknown state store URL {store_spec.split(':', 1)[0]!r}; use "
             "redis://host:port/db?namespace=NAME or 'memory'",
             2,
         )
-    opened = _open(journal)
+    opened = _open(_journal_spec(journal, settings), read_only=True)
     try:
         counts = opened.counts()
         unresolved = list(opened.unresolved_attempts())
@@ -484,6 +645,9 @@ def status(
 def _provider(spec: str) -> Provider:
     """``NAME[:key=value,...]``; a value ``env:VAR`` is read from the environment."""
     name, _, rest = spec.partition(":")
+    name = name.strip()
+    if name not in installed_providers():
+        raise _fail(unknown_provider(name).message, 2)
     settings: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
@@ -496,38 +660,64 @@ def _provider(spec: str) -> Provider:
             value = os.environ[var]
         settings[key.strip()] = value
     try:
-        return load_provider(name.strip(), **settings)
+        return load_provider(name, **settings)
     except ConfigurationError as exc:
         raise _fail(exc.message, 2) from None
     except TypeError as exc:
         raise _fail(f"--provider {name}: {exc}", 2) from None
 
 
-@app.command()
+@app.command(short_help="Settle what a journal left open (for cron).")
 def reconcile(
     provider: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--provider",
             "-p",
-            help="A provider to settle with: its entry-point name, then :key=value settings "
-            "(e.g. fake:name=toss,base_url=http://127.0.0.1:8000). A value env:VAR is read "
-            "from the environment. Repeat for each provider.",
+            metavar="NAME[:KEY=VALUE,...]",
+            help="A provider to settle with: its entry-point name, then :key=value "
+            "settings; a value env:VAR is read from the environment. Repeat for each "
+            "provider. Default: the providers of the settings (--config, "
+            "PAYFALLBACK_PROVIDERS__<NAME>__<KEY>).",
         ),
-    ],
+    ] = None,
     journal: Annotated[
         str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    config: Annotated[
+        Path | None, typer.Option(envvar="PAYFALLBACK_CONFIG", help=_CONFIG_HELP)
+    ] = None,
 ) -> None:
     """Settle what the journal left open: look unknown attempts up, send owed refunds,
     give back charges that appeared late on attempts that had failed.
 
-    Exits 1 while anything is still open — attempts still in flight included — so a cron
-    job can alert on it.
+    Exits 1 while anything is still open — attempts still in flight included — so a
+    cron job can alert on it. For example:
+
+    \b
+      export TOSS_SECRET_KEY=live_sk_...
+      payfallback reconcile \\
+        --journal sqlite:////var/lib/pos/payfallback.sqlite3 \\
+        --provider tosspayments:secret_key=env:TOSS_SECRET_KEY
     """
-    providers = [_provider(spec) for spec in provider]
-    opened = _open(journal)
+    settings = _settings(config)
+    if provider:
+        providers = [_provider(spec) for spec in provider]
+    else:
+        try:
+            providers = [
+                build_provider(name, options) for name, options in settings.ordered_providers()
+            ]
+        except ConfigurationError as exc:
+            raise _fail(exc.message, 2) from None
+        if not providers:
+            raise _fail(
+                "no provider to settle with: give --provider, or configure providers in "
+                "the settings (--config, PAYFALLBACK_PROVIDERS__<NAME>__<KEY>)",
+                2,
+            )
+    opened = _open(_journal_spec(journal, settings), read_only=False)
     try:
         named = {p.name for p in providers}
         open_at = {a.provider for a in opened.unresolved_attempts()}

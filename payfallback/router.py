@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -59,6 +59,9 @@ from payfallback.models import (
 )
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
+
+if TYPE_CHECKING:
+    from payfallback.settings import Settings
 
 __all__ = ["AsyncRouter", "Router", "RouterOptions"]
 
@@ -173,6 +176,13 @@ def open_state_store(spec: StateStore | str | None, clock: Clock) -> tuple[State
     )
 
 
+def _with_settings(settings: Settings, options: RouterOptions) -> RouterOptions:
+    """``options``, with the journal and state store from ``settings`` where not given."""
+    merged: RouterOptions = {"journal": settings.journal, "state_store": settings.state_store}
+    merged.update(options)
+    return merged
+
+
 class _RouterBase:
     def __init__(self, providers: Iterable[Provider], **options: Unpack[RouterOptions]) -> None:
         clock = options.get("clock") or SystemClock()
@@ -250,6 +260,24 @@ class Router(_RouterBase):
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or time.sleep
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        client: httpx.Client,
+        sleep: Callable[[float], None] | None = None,
+        **options: Unpack[RouterOptions],
+    ) -> Self:
+        """A Router for :class:`~payfallback.settings.Settings`: its providers (built through
+        :func:`~payfallback.load_provider`, in ``provider_order``), journal and state store.
+        ``options`` are the constructor's and win over the settings.
+
+        ``Router.from_settings(Settings.load("payfallback.toml"), client=httpx.Client())``
+        """
+        providers = settings.build_providers()
+        return cls(providers, client=client, sleep=sleep, **_with_settings(settings, options))
 
     def _run(self, flow: FlowGen[T]) -> T:
         value: Any = None
@@ -381,6 +409,19 @@ class AsyncRouter(_RouterBase):
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or asyncio.sleep
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        **options: Unpack[RouterOptions],
+    ) -> Self:
+        """Async :meth:`Router.from_settings`, on an ``httpx.AsyncClient``."""
+        providers = settings.build_providers()
+        return cls(providers, client=client, sleep=sleep, **_with_settings(settings, options))
 
     async def _run(self, flow: FlowGen[T]) -> T:
         value: Any = None
