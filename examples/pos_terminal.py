@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A point-of-sale terminal on :class:`~payfallback.Router`: enter an amount, pick a way
 to pay, scan the customer's code, print a receipt — and when the wallet is down, say so and
 take another way instead of keeping the customer waiting.
