@@ -1,16 +1,21 @@
-"""Breaker admission + record against pybreaker and purgatory, as ratios measured in one run.
+"""Breaker admission + record against pybreaker, purgatory and aiobreaker, as ratios in one run.
 
 Each breaker wraps the same trivial call, in the way its documentation shows:
 
-* payfallback: ``adm = breaker.admit(); fn(); breaker.record(adm, duration=…, failure=False)``;
-  on a new breaker, and on one whose sliding window is full, as under steady traffic;
+* payfallback: ``adm = breaker.admit(); fn(); breaker.record(adm, duration=…, failure=False)``,
+  on a new breaker (fresh window) and on one whose sliding window is full, as under steady
+  traffic (``bench_core.SteadyClock``: 500 payments a second, every bucket in use);
 * pybreaker: ``pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60).call(fn)``;
 * purgatory (sync API): ``with factory.get_breaker("name"): fn()``, the context manager of
-  its README, and the ``@factory("name")`` decorator, which does the same per call.
+  its README, and the ``@factory("name")`` decorator, which does the same per call;
+* aiobreaker, when installed: ``CircuitBreaker(fail_max=5, timeout_duration=timedelta(
+  seconds=60))`` around an ``async def`` as its README shows (``@breaker``, awaited), against
+  payfallback around the same coroutine; and its synchronous ``call(fn)`` next to pybreaker's.
 
-A bare ``fn()`` (plus loop) is measured in the same rounds and subtracted, so the ratios
-compare the breakers' own cost. The measuring helpers (rounds, rotated order, medians of
-per-round ratios) are ``bench_core``'s.
+A bare ``fn()`` (and a bare ``await afn()`` for the async rows) is measured in the same rounds
+and subtracted, so the ratios compare the breakers' own cost. Every variant runs in every
+round, in an order that rotates from round to round; a ratio is the median of the per-round
+ratios, with their interquartile range. The measuring helpers are ``bench_core``'s.
 
 Run ``python benchmarks/bench_breakers.py [--quick] [--json out.json]``; :func:`run`
 returns the figures as a dict and prints nothing.
@@ -19,12 +24,15 @@ returns the figures as a dict and prints nothing.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
-from importlib.metadata import version
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypedDict
 
 import purgatory
@@ -34,19 +42,34 @@ from benchmarks.bench_core import (
     BREAKER_GOAL,
     Batch,
     Row,
-    _FastMonotonicClock,
+    SteadyClock,
     _measure,
     _minus,
     _noop,
     _ns,
     _paired,
     _row,
+    fill,
     ratio_cells,
 )
 from payfallback.breaker import BreakerRegistry, CircuitBreaker
 from payfallback.models import Method
 
-__all__ = ["BreakersReport", "format_table", "main", "run"]
+aiobreaker: Any  # untyped; optional (in the ``dev`` extra, but the comparison runs without it)
+try:
+    aiobreaker = importlib.import_module("aiobreaker")
+except ImportError:  # pragma: no cover - depends on the environment
+    aiobreaker = None
+
+__all__ = ["PURGATORY_GOAL", "BreakersReport", "format_table", "main", "run"]
+
+#: payfallback's admit + record, net of the call, against purgatory's context manager.
+PURGATORY_GOAL = 0.6
+
+PYBREAKER = "pybreaker call, net of fn()"
+PURGATORY = "purgatory with get_breaker(), net of fn()"
+AIOBREAKER = "aiobreaker call, net of fn()"
+AIOBREAKER_ASYNC = "aiobreaker @breaker async, net of await afn()"
 
 
 class BreakersReport(TypedDict):
@@ -58,7 +81,7 @@ _FULL = (31, 5000, 3)  # rounds, batch, warm-up batches
 _QUICK = (7, 1000, 1)
 
 
-def _timed(call: Callable[[], None]) -> Batch:
+def _timed(call: Callable[[], object]) -> Batch:
     def batch(n: int) -> int:
         c = call
         t0 = time.perf_counter_ns()
@@ -116,30 +139,115 @@ def _purgatory_decorated() -> Batch:
     return _timed(guarded)
 
 
+def _aiobreaker_call() -> Batch:
+    breaker = _aiobreaker()
+
+    def batch(n: int) -> int:
+        b, f = breaker, _noop
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            b.call(f)
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _aiobreaker() -> Any:
+    """A breaker as aiobreaker's README builds one (its ``reset_timeout`` is now called
+    ``timeout_duration``)."""
+    assert aiobreaker is not None
+    return aiobreaker.CircuitBreaker(fail_max=5, timeout_duration=timedelta(seconds=60))
+
+
+async def _anoop() -> None:
+    return None
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, batch: Callable[[int], Awaitable[int]]) -> Batch:
+    """A batch of awaits, timed inside one task (the loop's own start-up is not timed)."""
+
+    def run(n: int) -> int:
+        async def main() -> int:
+            return await batch(n)
+
+        return loop.run_until_complete(main())
+
+    return run
+
+
+def _async_bare(n: int) -> Awaitable[int]:
+    async def batch() -> int:
+        f = _anoop
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await f()
+        return time.perf_counter_ns() - t0
+
+    return batch()
+
+
+def _async_ours(breaker: CircuitBreaker) -> Callable[[int], Awaitable[int]]:
+    async def batch(n: int) -> int:
+        b, f = breaker, _anoop
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            adm = b.admit()
+            await f()
+            b.record(adm, duration=0.001, failure=False)
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _async_aiobreaker() -> Callable[[int], Awaitable[int]]:
+    guarded: Callable[[], Awaitable[None]] = _aiobreaker()(_anoop)
+
+    async def batch(n: int) -> int:
+        f = guarded
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await f()
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _registry_breaker(clock: SteadyClock | None = None) -> CircuitBreaker:
+    return BreakerRegistry(clock=clock).get("bench", Method.CARD.value)
+
+
 def run(quick: bool = False) -> BreakersReport:
     """Measure every breaker once and return the figures (nothing is printed)."""
     rounds, batch, warmup = _QUICK if quick else _FULL
     started = time.perf_counter()
-    s = _measure(
-        {
-            "bare": _timed(_noop),
-            "ours": _ours(BreakerRegistry().get("bench", Method.CARD.value)),
-            "steady": _ours(
-                BreakerRegistry(clock=_FastMonotonicClock(1000.0)).get("bench", Method.CARD.value)
-            ),
-            "pybreaker": _pybreaker(),
-            "purgatory": _purgatory_with(),
-            "purgatory_deco": _purgatory_decorated(),
-        },
-        rounds=rounds,
-        batch=batch,
-        warmup=warmup,
-    )
-    net = {k: _minus(v, s["bare"]) for k, v in s.items() if k != "bare"}
-    py_base = "pybreaker call, net of fn()"
-    pg_base = "purgatory with get_breaker(), net of fn()"
+    steady = _registry_breaker(SteadyClock())
+    steady_async = _registry_breaker(SteadyClock())
+    full = [fill(steady), fill(steady_async)]
+    loop = asyncio.new_event_loop()
+    variants: dict[str, Batch] = {
+        "bare": _timed(_noop),
+        "ours": _ours(_registry_breaker()),
+        "steady": _ours(steady),
+        "pybreaker": _pybreaker(),
+        "purgatory": _purgatory_with(),
+        "purgatory_deco": _purgatory_decorated(),
+    }
+    if aiobreaker is not None:
+        variants |= {
+            "aiobreaker": _aiobreaker_call(),
+            "abare": _on_loop(loop, _async_bare),
+            "aours": _on_loop(loop, _async_ours(_registry_breaker())),
+            "asteady": _on_loop(loop, _async_ours(steady_async)),
+            "aiobreaker_async": _on_loop(loop, _async_aiobreaker()),
+        }
+    try:
+        s = _measure(variants, rounds=rounds, batch=batch, warmup=warmup)
+    finally:
+        loop.close()
+    net = {k: _minus(v, s["bare"]) for k, v in s.items() if k in _SYNC and k != "bare"}
+    net |= {k: _minus(v, s["abare"]) for k, v in s.items() if k not in _SYNC and k != "abare"}
 
-    def vs(name: str, key: str, base: str, base_name: str, goal: float | None) -> Row:
+    def vs(name: str, key: str, base: str, base_name: str, goal: float | None = None) -> Row:
         return _row(
             name,
             net[key],
@@ -149,39 +257,70 @@ def run(quick: bool = False) -> BreakersReport:
             goal=goal,
         )
 
+    fresh, steady_name = "breaker admit+record, net of fn()", "same, full window (steady traffic)"
     rows = [
         _row("bare fn() + loop", s["bare"]),
-        _row(py_base, net["pybreaker"]),
-        _row(pg_base, net["purgatory"]),
-        vs("purgatory @decorator, net of fn()", "purgatory_deco", "pybreaker", py_base, None),
-        vs("breaker admit+record, net of fn()", "ours", "pybreaker", py_base, BREAKER_GOAL),
-        vs("same, full window (steady traffic)", "steady", "pybreaker", py_base, BREAKER_GOAL),
-        vs("breaker admit+record, net of fn()", "ours", "purgatory", pg_base, None),
-        vs("same, full window (steady traffic)", "steady", "purgatory", pg_base, None),
+        _row(PYBREAKER, net["pybreaker"]),
+        _row(PURGATORY, net["purgatory"]),
+        vs("purgatory @decorator, net of fn()", "purgatory_deco", "pybreaker", PYBREAKER),
+        vs(fresh, "ours", "pybreaker", PYBREAKER, BREAKER_GOAL),
+        vs(steady_name, "steady", "pybreaker", PYBREAKER, BREAKER_GOAL),
+        vs(fresh, "ours", "purgatory", PURGATORY, PURGATORY_GOAL),
+        vs(steady_name, "steady", "purgatory", PURGATORY, PURGATORY_GOAL),
     ]
+    if aiobreaker is not None:
+        async_fresh = "breaker admit+await+record, net of await afn()"
+        rows += [
+            _row(AIOBREAKER, net["aiobreaker"]),
+            vs(fresh, "ours", "aiobreaker", AIOBREAKER),
+            vs(steady_name, "steady", "aiobreaker", AIOBREAKER),
+            _row("bare await afn() + loop", s["abare"]),
+            _row(AIOBREAKER_ASYNC, net["aiobreaker_async"]),
+            vs(async_fresh, "aours", "aiobreaker_async", AIOBREAKER_ASYNC),
+            vs(steady_name, "asteady", "aiobreaker_async", AIOBREAKER_ASYNC),
+        ]
     meta = {
         "quick": quick,
         "python": platform.python_version(),
         "pybreaker": version("pybreaker"),
         "purgatory": version("purgatory"),
+        "aiobreaker": _version_or_none("aiobreaker"),
         "rounds": rounds,
         "batch": batch,
+        # Calls in the last 60 s of the full-window breakers once filled: 250 in each of the
+        # 120 buckets (30,000, or 29,750 if the newest has just started).
+        "full_window_calls": full,
         "seconds": round(time.perf_counter() - started, 1),
     }
     return BreakersReport(meta=meta, rows=rows)
 
 
+#: The variants timed around a plain call (the others await a coroutine).
+_SYNC = frozenset(
+    {"bare", "ours", "steady", "pybreaker", "purgatory", "purgatory_deco", "aiobreaker"}
+)
+
+
+def _version_or_none(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def format_table(report: BreakersReport) -> str:
     meta = report["meta"]
+    aio = f", aiobreaker {meta['aiobreaker']}" if meta["aiobreaker"] else ", no aiobreaker"
     lines = [
         f"== breakers{' (quick: rough figures)' if meta['quick'] else ''}: "
-        f"pybreaker {meta['pybreaker']}, purgatory {meta['purgatory']}, {meta['seconds']} s",
-        f"{'name':<42} {'median/op':>10} {'ratio':>6} {'IQR':>13} {'of min':>6} {'goal':>6} met",
+        f"pybreaker {meta['pybreaker']}, purgatory {meta['purgatory']}{aio}, "
+        f"{meta['rounds']} rounds of {meta['batch']}, {meta['seconds']} s",
+        f"{'name':<48} {'median/op':>10} {'ratio':>6} {'IQR':>13} {'of min':>6} {'goal':>6} met",
     ]
     for row in report["rows"]:
         ratio, iqr, of_min, goal, met = ratio_cells(row)
         lines.append(
-            f"{row['name']:<42} {_ns(row['ns_per_op']):>10} {ratio:>6} {iqr:>13} "
+            f"{row['name']:<48} {_ns(row['ns_per_op']):>10} {ratio:>6} {iqr:>13} "
             f"{of_min:>6} {goal:>6} {met}"
         )
         if row["baseline"] is not None:
@@ -192,7 +331,7 @@ def format_table(report: BreakersReport) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench_breakers.py",
-        description="breaker admission + record: payfallback vs pybreaker vs purgatory",
+        description="breaker admission + record: payfallback vs pybreaker, purgatory, aiobreaker",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds, rough")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")

@@ -26,14 +26,27 @@ def test_bench_core_quick_run_reports_every_row() -> None:
     assert structlog.get_config() == before
 
 
-def test_bench_breakers_quick_compares_with_pybreaker_and_purgatory() -> None:
+def test_bench_breakers_quick_compares_with_pybreaker_purgatory_and_aiobreaker() -> None:
     report = run_breakers(quick=True)
     compared = [row for row in report["rows"] if row["baseline"] is not None]
     baselines = {row["baseline"] for row in compared}
     assert {"pybreaker call, net of fn()", "purgatory with get_breaker(), net of fn()"} <= baselines
+    if report["meta"]["aiobreaker"] is not None:
+        assert {
+            "aiobreaker call, net of fn()",
+            "aiobreaker @breaker async, net of await afn()",
+        } <= baselines
     for row in compared:
         assert row["ratio"] is not None
         assert row["ratio"] > 0
+        assert row["ratio_p25"] is not None
+        assert row["ratio_p75"] is not None
+    # Fresh and full window, each against pybreaker and purgatory with its goal.
+    goals = {(row["name"], row["baseline"]): row["goal"] for row in compared if row["goal"]}
+    assert len(goals) == 4
+    # The full-window rows ran on breakers whose window was full: 60 s at 2 ms a call, 250
+    # calls in each of its 120 buckets (the newest may have just started).
+    assert all(29_750 <= calls <= 30_000 for calls in report["meta"]["full_window_calls"])
     assert "purgatory" in breakers_table(report)
 
 
