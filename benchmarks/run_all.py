@@ -10,7 +10,8 @@ Runs, in this order:
   ``RUSAGE_CHILDREN`` is the peak RSS of the largest process in the subprocess's tree);
 * ``bench_core`` (breaker vs pybreaker, Router vs bare httpx), ``bench_breakers`` (vs
   pybreaker and purgatory), ``bench_throughput`` (loopback, concurrency 1/16/64) and
-  ``bench_brownout`` (``peak-brownout`` vs pybreaker + tenacity);
+  ``bench_brownout`` (``peak-brownout`` vs pybreaker + tenacity), ``bench_import``
+  (``import payfallback`` vs ``import httpx, pydantic`` in fresh interpreters);
 * ``bench_scale``, which needs Redis and PostgreSQL. ``--no-services`` skips it, and says
   so; without the flag, a bench_scale that cannot be imported or fails is an error.
 
@@ -42,6 +43,7 @@ BENCHES: tuple[str, ...] = (
     "bench_breakers",
     "bench_throughput",
     "bench_brownout",
+    "bench_import",
     "bench_scale",
 )
 _NEEDS_SERVICES = frozenset({"bench_scale"})

@@ -8,6 +8,8 @@ from benchmarks.bench_breakers import format_table as breakers_table
 from benchmarks.bench_breakers import run as run_breakers
 from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import format_table, run
+from benchmarks.bench_import import format_table as import_table
+from benchmarks.bench_import import run as run_import
 
 
 def test_bench_core_quick_run_reports_every_row() -> None:
@@ -61,3 +63,19 @@ def test_bench_brownout_quick_trips_payfallback_first_and_charges_nobody_twice()
     assert theirs["opened_after_s"] is None or theirs["opened_after_s"] > ours["opened_after_s"]
     assert ours["double_charges"] == 0
     assert ours["affected"] < theirs["affected"]
+
+
+def test_bench_import_quick_times_both_imports_and_never_loads_typer() -> None:
+    report = run_import(quick=True)
+    assert [t["statement"] for t in report["timings"]] == [
+        "import payfallback",
+        "import httpx, pydantic",
+    ]
+    for timing in report["timings"]:
+        assert timing["median_ms"] > 0
+        assert "typer" not in timing["loaded"]
+        assert "matplotlib" not in timing["loaded"]
+    low, high = report["ratio_iqr"]
+    assert 0 < low <= report["ratio"] <= high
+    assert report["payfallback_loads_typer"] is False
+    assert "httpx + pydantic" in import_table(report)

@@ -1,0 +1,156 @@
+"""What ``import payfallback`` costs, against ``import httpx, pydantic``, in fresh processes.
+
+Each round starts one new interpreter per statement and times the import inside it
+(``time.perf_counter()`` around the statement, so the interpreter's own start-up is not
+counted); the two statements run in an order that alternates from round to round, after
+one warm-up round that fills the bytecode caches. The ratio is the median of the
+per-round ratios ``payfallback / (httpx + pydantic)``, with their interquartile range.
+
+Each child also reports which of the heavy optional modules its import pulled in
+(typer, rich, click, pygments, matplotlib, pydantic_settings): ``import payfallback`` must
+not import typer (the command line) or matplotlib (the chart). rich and click are another
+matter: httpx imports its own command line (``httpx._main``: click, rich, pygments) when
+they are installed, and structlog's dev renderer imports rich, so ``import httpx,
+pydantic`` pulls them in too wherever typer is installed, and they cost both sides alike.
+
+Run ``python benchmarks/bench_import.py [--quick] [--json out.json]``; :func:`run` returns
+the figures as a dict and prints nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict
+
+__all__ = ["HEAVY", "STATEMENTS", "format_table", "import_once", "main", "run"]
+
+#: The statements timed, by label.
+STATEMENTS: dict[str, str] = {
+    "payfallback": "import payfallback",
+    "httpx + pydantic": "import httpx, pydantic",
+}
+#: Modules whose presence after the import is reported.
+HEAVY: tuple[str, ...] = ("typer", "rich", "click", "pygments", "matplotlib", "pydantic_settings")
+_ROOT = Path(__file__).resolve().parent.parent
+
+_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+{statement}
+seconds = time.perf_counter() - t0
+print(json.dumps({{"seconds": seconds, "loaded": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+class Timing(TypedDict):
+    statement: str
+    median_ms: float
+    min_ms: float
+    loaded: list[str]
+
+
+class ImportReport(TypedDict):
+    rounds: int
+    python: str
+    timings: list[Timing]
+    ratio: float
+    ratio_iqr: tuple[float, float]
+    payfallback_loads_typer: bool
+
+
+def import_once(statement: str) -> tuple[float, list[str]]:
+    """Seconds ``statement`` takes in a fresh interpreter, and the heavy modules it loaded."""
+    code = _CHILD.format(statement=statement, heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=_ROOT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{statement!r} failed: {done.stderr[-2000:]}")
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(doc["seconds"]), list(doc["loaded"])
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def run(quick: bool = False) -> ImportReport:
+    """Time both imports over several rounds (5 with ``quick``, else 21)."""
+    rounds = 5 if quick else 21
+    labels = list(STATEMENTS)
+    for label in labels:  # warm-up: bytecode caches, the OS's file cache
+        import_once(STATEMENTS[label])
+    seconds: dict[str, list[float]] = {label: [] for label in labels}
+    loaded: dict[str, list[str]] = {}
+    for n in range(rounds):
+        for label in labels if n % 2 == 0 else reversed(labels):
+            took, modules = import_once(STATEMENTS[label])
+            seconds[label].append(took)
+            loaded[label] = modules
+    ours, theirs = seconds["payfallback"], seconds["httpx + pydantic"]
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {
+        "rounds": rounds,
+        "python": sys.version.split()[0],
+        "timings": [
+            {
+                "statement": STATEMENTS[label],
+                "median_ms": round(statistics.median(seconds[label]) * 1000, 1),
+                "min_ms": round(min(seconds[label]) * 1000, 1),
+                "loaded": loaded[label],
+            }
+            for label in labels
+        ],
+        "ratio": round(statistics.median(ratios), 2),
+        "ratio_iqr": tuple(round(q, 2) for q in _quartiles(ratios)),  # type: ignore[typeddict-item]
+        "payfallback_loads_typer": "typer" in loaded["payfallback"],
+    }
+
+
+def format_table(report: ImportReport) -> str:
+    lines = [
+        f"== import time (fresh interpreter each, {report['rounds']} rounds, "
+        f"Python {report['python']})",
+        f"{'statement':<26} {'median ms':>10} {'min ms':>8}  heavy modules loaded",
+    ]
+    for t in report["timings"]:
+        lines.append(
+            f"{t['statement']:<26} {t['median_ms']:>10.1f} {t['min_ms']:>8.1f}  "
+            f"{', '.join(t['loaded']) or '-'}"
+        )
+    low, high = report["ratio_iqr"]
+    typer = "yes" if report["payfallback_loads_typer"] else "no"
+    lines.append(
+        f"payfallback / (httpx + pydantic): {report['ratio']:.2f}x (IQR {low:.2f}-{high:.2f}); "
+        f"typer loaded by import payfallback: {typer}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_import.py", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="5 rounds instead of 21")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    report = run(quick=args.quick)
+    print(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
