@@ -6,6 +6,7 @@ import json
 import sys
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from payfallback.breaker.redis import RedisStateStore
 from payfallback.cli import app
 from payfallback.journal import SQLiteJournal
 from payfallback.models import Instrument, Method, Money, Order
+from payfallback.settings import ADAPTERS_URL
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault, mock_transport
 
 runner = CliRunner()
@@ -291,6 +293,7 @@ def test_reconcile_reads_settings_from_the_environment(
     ("spec", "expected"),
     [
         ("nope", "no payment provider named 'nope' is installed"),
+        ("nope", ADAPTERS_URL),
         ("fake:name", "settings are key=value"),
         ("fake:base_url=env:PAYFALLBACK_TEST_UNSET", "PAYFALLBACK_TEST_UNSET is not set"),
         ("fake:colour=red", "unexpected keyword argument 'colour'"),
@@ -433,8 +436,10 @@ def test_status_with_redis_unreachable_fails_without_the_password(
     spec = "redis://:hunter2-secret@127.0.0.1:1/0?namespace=pftest-down"
     result = _invoke("status", "--journal", url, "--state-store", spec)
     assert result.exit_code == 1
-    assert "cannot read breaker state from Redis at 127.0.0.1" in result.stderr
+    # Where, and why: host:port and the cause, not only the error's class.
+    assert "cannot read breaker state from Redis at 127.0.0.1:1" in result.stderr
     assert "ConnectionError" in result.stderr
+    assert "refused" in result.stderr.lower()
     assert "hunter2" not in result.output
 
 
@@ -443,3 +448,159 @@ def test_status_rejects_an_unknown_state_store(open_journal: tuple[str, FakeBank
     result = _invoke("status", "--journal", url, "--state-store", "memcached://x")
     assert result.exit_code == 2
     assert "unknown state store URL 'memcached'" in result.stderr
+
+
+# -- polish: version, help, --plot, status that creates nothing, settings, KST ----------------
+
+
+def test_version() -> None:
+    result = _invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"payfallback {version('payfallback')}"
+
+
+@pytest.mark.parametrize("command", ["simulate", "demo", "status", "reconcile"])
+def test_help_fits_80_columns_without_value_placeholders_on_flags(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "<bool>" not in result.stdout
+    flags = [line for line in lines if line.strip().startswith(("--json", "--quiet", "--help"))]
+    assert flags
+    for line in flags:
+        assert line.split()[1][0].isupper(), line  # the help text follows the flag directly
+
+
+def test_reconcile_help_shows_its_example_whole() -> None:
+    result = CliRunner().invoke(app, ["reconcile", "--help"], terminal_width=80)
+    assert "      --provider tosspayments:secret_key=env:TOSS_SECRET_KEY\n" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("plot", "expected"),
+    [
+        ("no-such-folder/chart.png", "no folder no-such-folder to write the chart into"),
+        ("chart.txt", "the chart is a PNG; give a path ending in .png"),
+    ],
+)
+def test_simulate_checks_the_plot_path_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plot: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(*SHORT, "--plot", plot)
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert "approval rate" not in result.stdout  # refused before simulating
+    assert "seed" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_status_on_an_empty_sqlite_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    result = _invoke("status", "--journal", f"sqlite:///{empty}")
+    assert result.exit_code == 1
+    assert f"no journal at {empty}: it holds no payfallback tables" in result.stderr
+    assert empty.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite3"]
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_schema_tables(schema: str) -> tuple[bool, int]:
+    import psycopg  # noqa: PLC0415 - the optional 'postgres' extra
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        exists = found.fetchone() is not None
+        row = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+    return exists, int(row[0]) if row else 0
+
+
+def test_status_on_postgres_without_a_journal_creates_no_schema_or_table() -> None:
+    import psycopg  # noqa: PLC0415 - same
+    from psycopg import sql  # noqa: PLC0415 - same
+
+    missing = f"pftest_cli_{uuid.uuid4().hex[:10]}"
+    result = _invoke("status", "--journal", f"{PG_URL}?schema={missing}")
+    assert result.exit_code == 1
+    assert f"(schema {missing}): the schema does not exist" in result.stderr
+    assert _pg_schema_tables(missing) == (False, 0)
+
+    empty = f"pftest_cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(empty)))
+    try:
+        result = _invoke("status", "--journal", f"{PG_URL}?schema={empty}", "--json")
+        assert result.exit_code == 1
+        assert "it holds no payfallback tables" in result.stderr
+        assert result.stdout == ""  # no zeros that look like a healthy journal
+        assert _pg_schema_tables(empty) == (True, 0)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(empty)))
+
+
+def test_status_reads_a_postgres_journal_that_exists() -> None:
+    from payfallback.journal.postgres import PostgresJournal  # noqa: PLC0415 - same
+
+    schema = f"pftest_cli_{uuid.uuid4().hex[:10]}"
+    with PostgresJournal(PG_URL, schema=schema, pool_size=1) as journal:
+        journal.begin_attempt(
+            Order(order_id="PG-1", amount=Money(amount=1_000), name="tea"),
+            provider="toss",
+            method=Method.CARD,
+            operation="charge",
+            idempotency_key="k-pg-1",
+            lease_seconds=1,
+        )
+    import psycopg  # noqa: PLC0415 - same
+    from psycopg import sql  # noqa: PLC0415 - same
+
+    try:
+        result = _invoke("status", "--journal", f"{PG_URL}?schema={schema}", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["orders"] == 1
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_reconcile_takes_providers_and_journal_from_a_settings_file(
+    open_journal: tuple[str, FakeBank], tmp_path: Path
+) -> None:
+    url, toss = open_journal
+    config = tmp_path / "payfallback.toml"
+    with FakeServer(toss) as server:
+        config.write_text(
+            f'journal = "{url}"\n[providers.toss]\nadapter = "fake"\nname = "toss"\n'
+            f'base_url = "{server.url}"\n',
+            encoding="utf-8",
+        )
+        result = _invoke("reconcile", "--json", env={"PAYFALLBACK_CONFIG": str(config)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["paid"] == ["CLI-1_1"]
+    status = _invoke("status", "--config", str(config), "--json")
+    assert json.loads(status.stdout)["payments"] == 1
+
+
+def test_reconcile_without_any_provider_says_how_to_give_one(
+    open_journal: tuple[str, FakeBank],
+) -> None:
+    url, _ = open_journal
+    result = _invoke("reconcile", "--journal", url)
+    assert result.exit_code == 2
+    assert "no provider to settle with: give --provider" in result.stderr
+
+
+def test_demo_shows_the_shop_time_in_kst() -> None:
+    result = _invoke("demo", "--payments", "12")
+    assert result.exit_code == 0, result.output
+    assert "Sat 15 Oct 2022, from 18:00 KST (Asia/Seoul)" in result.stdout
+    times = [line.split()[0] for line in result.stdout.splitlines() if "breaker.opened" in line]
+    assert times
+    assert all(t.startswith("18:") for t in times)
