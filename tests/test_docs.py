@@ -79,6 +79,7 @@ def test_site_builds_strict_and_offline(tmp_path: Path) -> None:
     errors_page = (site / "reference" / "errors" / "index.html").read_text(encoding="utf-8")
     for name in payfallback.errors.__all__:
         assert f'id="payfallback.errors.{name}"' in errors_page, name
+    assert ":func:" not in errors_page  # reST roles shown as code (docs/griffe_rst.py)
     router_page = (site / "reference" / "router" / "index.html").read_text(encoding="utf-8")
     assert 'id="payfallback.Router.recover"' in router_page
     assert 'id="payfallback.AsyncRouter.charge"' in router_page
