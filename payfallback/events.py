@@ -15,6 +15,11 @@ configuration — its processors and renderer — still shapes each line. Fields
 values are never unwrapped, and card-number-like digit runs are masked inside any string.
 Bodies and headers are never part of an event.
 
+Every event — its name, level and fields — is listed once, in :data:`CATALOGUE`;
+``docs/events.md`` is generated from it (:func:`catalogue_markdown`), and
+:meth:`Events.emit` refuses a name or a field that is not there, so the two cannot drift.
+Metrics listeners for Prometheus and OpenTelemetry are in :mod:`payfallback.metrics`.
+
 :func:`redact_processor` is the same redaction as a structlog processor, for merchants
 who want it on their own log lines too::
 
@@ -27,53 +32,370 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import structlog
 from pydantic import SecretBytes, SecretStr
 
 __all__ = [
+    "CATALOGUE",
     "EVENT_NAMES",
+    "EventSpec",
     "Events",
+    "Level",
     "Listener",
+    "catalogue_markdown",
     "is_sensitive_key",
     "redact",
     "redact_processor",
     "scrub",
 ]
 
-#: Every event name payfallback emits; names are stable across releases.
-EVENT_NAMES = frozenset(
-    {
+
+class Level(StrEnum):
+    """How loud an event is: the stdlib logging level it is logged at."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event of the catalogue: its name, level, meaning and the fields it may carry.
+
+    ``fields`` maps each field name to a one-line meaning; an event carries a subset of
+    them (some are present only in some cases, as the meaning says). ``reserved`` names an
+    event kept for compatibility that this release does not emit.
+    """
+
+    name: str
+    level: Level
+    meaning: str
+    fields: Mapping[str, str]
+    reserved: bool = False
+    allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+        object.__setattr__(self, "allowed", frozenset(self.fields))
+
+
+_ORDER = "the merchant's order id"
+_ATTEMPT = "payfallback's id of the attempt (one per provider tried for an order)"
+_PROVIDER = "the provider's name as configured (`toss`, `kakaopay` …)"
+_METHOD = "the payment method (`card`, `kakaopay` …)"
+_REASON = "why, in one sentence (provider text scrubbed)"
+_CODE = "the provider's error code, if it gave one"
+_REFUND = "payfallback's id of the refund"
+_AMOUNT = "the amount in the currency's minor unit (won)"
+_BREAKER = {"provider": _PROVIDER, "method": "the method the breaker guards (or `refund`)"}
+_TRIPS = "how many times this breaker has opened in its trip memory"
+_STORE = {"store": "the shared breaker state store (`redis`)", "namespace": "its key prefix"}
+
+_SPECS = (
+    EventSpec(
         "payment.attempt",
+        Level.INFO,
+        "A request that may move money is about to be sent (each try of an attempt).",
+        {
+            "order_id": _ORDER,
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "method": _METHOD,
+            "operation": "`charge` (billing key) or `approve` (a checkout's return)",
+            "try_number": "1 for the first try of this attempt, then 2, 3 …",
+        },
+    ),
+    EventSpec(
         "payment.retry",
+        Level.INFO,
+        "The try failed before money could move; the same attempt is sent again after a wait.",
+        {
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "wait": "seconds waited before the next try",
+            "reason": _REASON,
+        },
+    ),
+    EventSpec(
         "payment.succeeded",
+        Level.INFO,
+        "The provider approved the payment and it is journaled as the order's payment.",
+        {
+            "order_id": _ORDER,
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "method": _METHOD,
+            "amount": _AMOUNT,
+            "currency": "ISO 4217 code (`KRW`)",
+        },
+    ),
+    EventSpec(
         "payment.declined",
+        Level.INFO,
+        "The provider refused the payment (card declined, limit, customer cancelled): "
+        "no money moved and no other provider is tried.",
+        {"order_id": _ORDER, "provider": _PROVIDER, "code": _CODE, "reason": _REASON},
+    ),
+    EventSpec(
         "payment.failed",
+        Level.INFO,
+        "Reserved name; not emitted by this release (an attempt that ends without money "
+        "moving and without a decline is seen as `payment.rerouted` or the error raised).",
+        {
+            "order_id": _ORDER,
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "method": _METHOD,
+            "operation": "`charge` or `approve`",
+            "reason": _REASON,
+            "code": _CODE,
+        },
+        reserved=True,
+    ),
+    EventSpec(
         "payment.skipped",
+        Level.INFO,
+        "A provider was not tried because its breaker does not admit calls.",
+        {"order_id": _ORDER, "provider": _PROVIDER, "method": _METHOD, "reason": _REASON},
+    ),
+    EventSpec(
         "payment.rerouted",
+        Level.WARNING,
+        "The order moves on from a provider that was skipped or failed (with `compensate=True`, "
+        "also from an attempt of unknown outcome, which is refunded if it went through).",
+        {
+            "order_id": _ORDER,
+            "from_provider": "the provider left behind",
+            "to_provider": "the provider tried next (server charges only)",
+            "reason": "why the provider left behind was skipped or failed (may be empty)",
+        },
+    ),
+    EventSpec(
         "payment.unknown",
+        Level.WARNING,
+        "A request may have reached the provider and its outcome is not known yet; the "
+        "attempt is journaled UNKNOWN and resolved before anything else is sent.",
+        {
+            "order_id": _ORDER,
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "reason": _REASON,
+            "code": _CODE,
+        },
+    ),
+    EventSpec(
         "payment.resolved",
+        Level.INFO,
+        "An unknown outcome was settled by the provider's own record.",
+        {
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "result": "`paid` or `not_paid`",
+        },
+    ),
+    EventSpec(
         "payment.duplicate",
+        Level.INFO,
+        "The order is already paid: its payment is returned and nothing is sent.",
+        {
+            "order_id": _ORDER,
+            "payment_id": "payfallback's id of the existing payment",
+            "provider": "the provider that was paid",
+            "reason": _REASON,
+        },
+    ),
+    EventSpec(
         "payment.in_flight",
+        Level.INFO,
+        "Another worker is paying this order right now: this call waits for its result.",
+        {"order_id": _ORDER, "attempt_id": "the other worker's attempt (may be empty)"},
+    ),
+    EventSpec(
         "payment.compensating",
+        Level.WARNING,
+        "A charge that is not the order's payment (the order was paid elsewhere, or it "
+        "appeared late) is being refunded; the refund was journaled first.",
+        {
+            "order_id": _ORDER,
+            "attempt_id": _ATTEMPT,
+            "provider": _PROVIDER,
+            "refund_id": _REFUND,
+            "reason": _REASON,
+        },
+    ),
+    EventSpec(
         "payment.late_charge",
+        Level.INFO,
+        "An attempt that had ended failed turned out charged at the provider; a "
+        "`payment.compensating` refund follows.",
+        {"order_id": _ORDER, "attempt_id": _ATTEMPT, "provider": _PROVIDER, "amount": _AMOUNT},
+    ),
+    EventSpec(
         "checkout.started",
+        Level.INFO,
+        "A redirect checkout is ready: the customer is sent to the provider's page.",
+        {
+            "order_id": _ORDER,
+            "session_id": "payfallback's id of the checkout session",
+            "provider": _PROVIDER,
+            "method": _METHOD,
+            "fell_back": "true when an earlier provider or method was skipped or failed",
+        },
+    ),
+    EventSpec(
         "checkout.completed",
+        Level.INFO,
+        "A checkout's return was approved and journaled as the order's payment.",
+        {
+            "order_id": _ORDER,
+            "session_id": "payfallback's id of the checkout session",
+            "provider": _PROVIDER,
+        },
+    ),
+    EventSpec(
         "refund.requested",
+        Level.INFO,
+        "A refund was journaled as owed and is about to be sent.",
+        {
+            "refund_id": _REFUND,
+            "payment_id": "payfallback's id of the payment refunded",
+            "provider": _PROVIDER,
+            "amount": _AMOUNT,
+        },
+    ),
+    EventSpec(
         "refund.succeeded",
+        Level.INFO,
+        "The provider confirmed the refund; it is no longer owed.",
+        {
+            "refund_id": _REFUND,
+            "provider": _PROVIDER,
+            "amount": _AMOUNT,
+            "kind": "`refund` (asked for) or `compensation` (a charge given back)",
+        },
+    ),
+    EventSpec(
         "refund.owed",
+        Level.WARNING,
+        "The refund is not confirmed yet and stays owed; `recover()` sends it again.",
+        {"refund_id": _REFUND, "provider": _PROVIDER, "amount": _AMOUNT, "reason": _REASON},
+    ),
+    EventSpec(
         "refund.failed",
+        Level.WARNING,
+        "The provider refused the refund for good (it is journaled FAILED with its reason).",
+        {"refund_id": _REFUND, "provider": _PROVIDER, "reason": _REASON, "code": _CODE},
+    ),
+    EventSpec(
         "breaker.opened",
+        Level.WARNING,
+        "A breaker opened (or opened again): calls to the provider/method are skipped.",
+        {
+            **_BREAKER,
+            "reason": "what tripped it (failure rate, slow calls, a hard failure …)",
+            "open_seconds": "how long it stays open before a probe is let through",
+            "trips": _TRIPS,
+        },
+    ),
+    EventSpec(
         "breaker.half_opened",
+        Level.INFO,
+        "A breaker lets probe calls through to see whether the provider is back.",
+        {**_BREAKER, "trips": _TRIPS},
+    ),
+    EventSpec(
         "breaker.closed",
+        Level.INFO,
+        "A breaker closed: the provider/method takes calls again.",
+        {**_BREAKER, "trips": _TRIPS},
+    ),
+    EventSpec(
         "retry.budget_exhausted",
+        Level.WARNING,
+        "A retry was not sent because the Router's retry budget is spent (a retry storm "
+        "is being held back).",
+        {"provider": _PROVIDER, "attempt_id": _ATTEMPT},
+    ),
+    EventSpec(
         "recover.finished",
+        Level.INFO,
+        "`recover()` finished; each field counts what it found.",
+        {
+            "resolved": "unknown attempts settled",
+            "paid": "of those, found paid",
+            "compensations": "charges being given back",
+            "refunds_settled": "owed refunds confirmed",
+            "still_unresolved": "attempts still of unknown outcome",
+            "refunds_still_owed": "refunds still owed",
+            "in_flight": "attempts another worker is sending",
+            "late_charges": "failed attempts found charged late",
+        },
+    ),
+    EventSpec(
         "storage.degraded",
+        Level.WARNING,
+        "The shared breaker state store is unreachable: breakers run on local state.",
+        {**_STORE, "error": "the error's class name only"},
+    ),
+    EventSpec(
         "storage.recovered",
+        Level.INFO,
+        "The shared breaker state store is reachable again and in use.",
+        {**_STORE, "outage_seconds": "how long it was unreachable"},
+    ),
+    EventSpec(
         "listener.failed",
-    }
+        Level.ERROR,
+        "A listener raised; the payment went on (a metrics hook never breaks a payment). "
+        "Logged only: listeners do not hear it.",
+        {"listener": "the listener's repr", "error": "the exception, scrubbed"},
+    ),
 )
+
+#: The event catalogue: every event payfallback emits, by name. Names are stable across
+#: releases; :meth:`Events.emit` refuses a name or a field that is not here.
+CATALOGUE: Mapping[str, EventSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
+
+#: Every event name payfallback emits (the catalogue's keys).
+EVENT_NAMES = frozenset(CATALOGUE)
+
+
+#: The shell command that writes ``docs/events.md`` from the catalogue.
+REGENERATE = (
+    "python -c 'import payfallback.events as e; print(e.catalogue_markdown(), end=\"\")' "
+    "> docs/events.md"
+)
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as Markdown: the text of ``docs/events.md``.
+
+    Regenerate that file with :data:`REGENERATE` (run from the repository root).
+    """
+    lines = [
+        "# Events",
+        "",
+        f"<!-- Generated from payfallback/events.py; do not edit. Regenerate: {REGENERATE} -->",
+        "",
+        "Every event payfallback emits, with its level and fields. Events go to the standard",
+        "`logging` logger `payfallback` (through structlog) and to each listener given to",
+        "`Router(listeners=[...])` / `AsyncRouter(listeners=[...])` as `listener(name, fields)`.",
+        "Secrets never appear in a field. An event carries a subset of its fields.",
+        "",
+        "| event | level | meaning |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{s.name}` | {s.level.value} | {s.meaning} |" for s in _SPECS]
+    for spec in _SPECS:
+        lines += ["", f"## `{spec.name}`", "", f"Level: **{spec.level.value}**. {spec.meaning}", ""]
+        lines += [f"- `{name}`: {meaning}" for name, meaning in spec.fields.items()]
+    return "\n".join(lines) + "\n"
+
 
 Listener = Callable[[str, Mapping[str, Any]], None]
 
@@ -226,13 +548,19 @@ class Events:
         self.emit(name, **fields)
 
     def emit(self, name: str, /, **fields: Any) -> None:
-        if name not in EVENT_NAMES:  # a typo here would silently break dashboards
+        spec = CATALOGUE.get(name)
+        if spec is None:  # a typo here would silently break dashboards
             raise ValueError(f"unknown event name {name!r}")
+        if not fields.keys() <= spec.allowed:
+            extra = ", ".join(sorted(fields.keys() - spec.allowed))
+            raise ValueError(
+                f"event {name!r} has no field {extra} in the catalogue "
+                "(add it to payfallback/events.py and regenerate docs/events.md)"
+            )
         clean = redact(fields)
         if self._scrubber is not None:
             clean = {k: self._by_value(v) for k, v in clean.items()}
-        level = "warning" if name in _WARNINGS else "info"
-        getattr(self._logger(), level)(name, **clean)
+        getattr(self._logger(), spec.level.value)(name, **clean)
         for listener in self._listeners:
             try:
                 listener(name, clean)
@@ -242,17 +570,3 @@ class Events:
                     listener=repr(listener),
                     error=self._by_value(scrub(repr(exc))),
                 )
-
-
-_WARNINGS = frozenset(
-    {
-        "payment.unknown",
-        "payment.rerouted",
-        "payment.compensating",
-        "refund.owed",
-        "refund.failed",
-        "breaker.opened",
-        "retry.budget_exhausted",
-        "storage.degraded",
-    }
-)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,15 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from payfallback import EVENT_NAMES, Instrument, ManualClock, PayfallbackError, redact_processor
-from payfallback.events import Events, redact, scrub
+from payfallback.events import (
+    CATALOGUE,
+    REGENERATE,
+    Events,
+    Level,
+    catalogue_markdown,
+    redact,
+    scrub,
+)
 from payfallback.testing import FakeBank, FakeProvider, Fault
 from tests.conftest import MakeRouter
 from tests.helpers import order
@@ -156,3 +166,79 @@ def test_secret_values_given_by_the_router_are_masked_in_every_field() -> None:
     events.add_listener(lambda name, fields: seen.append(fields))
     events.emit("payment.unknown", reason=f"echoed {BILLING_KEY}", order_id=BILLING_KEY)
     assert BILLING_KEY not in repr(seen)
+
+
+# -- the catalogue ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docs_events_md_is_generated_from_the_catalogue() -> None:
+    written = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    assert written == catalogue_markdown(), (
+        f"docs/events.md differs from payfallback/events.py; regenerate it: {REGENERATE}"
+    )
+
+
+def test_every_event_has_a_level_a_meaning_and_described_fields() -> None:
+    assert set(CATALOGUE) == EVENT_NAMES
+    for name, spec in CATALOGUE.items():
+        assert spec.name == name
+        assert spec.level in set(Level)
+        assert spec.meaning.endswith((".", ")"))
+        assert spec.fields, name
+        assert all(meaning.strip() for meaning in spec.fields.values()), name
+    # The warnings an operator is paged for are warnings.
+    warnings = {n for n, s in CATALOGUE.items() if s.level is Level.WARNING}
+    assert {"payment.unknown", "refund.owed", "breaker.opened", "storage.degraded"} <= warnings
+    assert CATALOGUE["listener.failed"].level is Level.ERROR
+
+
+def test_a_field_outside_the_catalogue_is_refused() -> None:
+    heard: list[str] = []
+    events = Events([lambda name, fields: heard.append(name)])
+    with pytest.raises(ValueError, match="no field amount_won"):
+        events.emit("payment.attempt", provider="toss", amount_won=1)
+    assert heard == []
+
+
+def _emit_calls() -> list[tuple[str, int, str, list[str | None]]]:
+    """(file, line, event, keyword names) of every emit("literal", ...) in payfallback/."""
+    found = []
+    for path in sorted((ROOT / "payfallback").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "emit"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                keywords = [k.arg for k in node.keywords]
+                found.append((path.name, node.lineno, node.args[0].value, keywords))
+    return found
+
+
+def test_every_emit_in_the_code_uses_catalogued_names_and_fields() -> None:
+    calls = _emit_calls()
+    assert len(calls) >= 20
+    for where, line, name, keywords in calls:
+        assert name in CATALOGUE, f"{where}:{line}"
+        assert None not in keywords, f"{where}:{line}: list the fields, no **fields"
+        assert set(keywords) <= CATALOGUE[name].allowed, f"{where}:{line}: {name} {keywords}"
+
+
+def test_every_catalogued_event_is_emitted_somewhere_unless_reserved() -> None:
+    # Where events come from: the core's emit() calls, and the breakers' and state stores'
+    # transitions, which the Router passes to emit(). (Listeners such as payfallback.metrics
+    # name events too, but only to read them.)
+    emitted = {name for _, _, name, _ in _emit_calls()}
+    producers = " ".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "payfallback" / "breaker").rglob("*.py"))
+    )
+    emitted |= {name for name in CATALOGUE if f'"{name}"' in producers}
+    emitted.add("listener.failed")  # logged by Events.emit itself when a listener raises
+    for name, spec in CATALOGUE.items():
+        assert (name in emitted) != spec.reserved, name
