@@ -96,6 +96,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "payfallback.providers"
 
+#: Where the adapters are listed: the Providers section of the README.
+ADAPTERS_URL = "https://github.com/payfallback/payfallback#providers"
+
 
 class Operation(StrEnum):
     READY = "ready"
@@ -476,6 +479,16 @@ def installed_providers() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def unknown_provider(name: str) -> ConfigurationError:
+    """The error for a provider name no installed adapter registers: the installed ones,
+    and where the adapters are listed (never a guessed package name)."""
+    names = ", ".join(sorted(installed_providers())) or "none"
+    return ConfigurationError(
+        f"no payment provider named {name!r} is installed (installed: {names}); "
+        f"the adapters and how to install them are listed at {ADAPTERS_URL}"
+    )
+
+
 def load_provider(name: str, /, **settings: Any) -> Provider:
     """Build the adapter registered as ``name`` with its settings (credentials, …).
 
@@ -484,11 +497,7 @@ def load_provider(name: str, /, **settings: Any) -> Provider:
     """
     matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not matches:
-        names = ", ".join(sorted(installed_providers())) or "none"
-        raise ConfigurationError(
-            f"no payment provider named {name!r} is installed (installed: {names}); "
-            f"install its distribution, e.g. pip install payfallback-{name}"
-        )
+        raise unknown_provider(name)
     factory = matches[0].load()
     try:
         inspect.signature(factory).bind(**settings)

@@ -69,12 +69,16 @@ from pydantic_settings import (
 )
 
 from payfallback.errors import ConfigurationError
-from payfallback.provider import ENTRY_POINT_GROUP, Provider, installed_providers, load_provider
+from payfallback.provider import (
+    ADAPTERS_URL,
+    ENTRY_POINT_GROUP,
+    Provider,
+    load_provider,
+    unknown_provider,
+)
 
 __all__ = ["ADAPTERS_URL", "ProviderSettings", "Settings", "redact_url", "unknown_provider"]
 
-#: Where the adapters are listed: the Providers section of the README.
-ADAPTERS_URL = "https://github.com/payfallback/payfallback#providers"
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("payfallback_settings_toml", default=None)
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -92,15 +96,6 @@ def redact_url(url: str) -> str:
         return url
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}{slash}{tail}"
-
-
-def unknown_provider(name: str) -> ConfigurationError:
-    """The error for a provider name no installed adapter registers."""
-    names = ", ".join(sorted(installed_providers())) or "none"
-    return ConfigurationError(
-        f"no payment provider named {name!r} is installed (installed: {names}); "
-        f"the adapters and how to install them are listed at {ADAPTERS_URL}"
-    )
 
 
 class ProviderSettings(BaseModel):
