@@ -258,6 +258,12 @@ def test_tries_whose_end_is_never_seen_are_dropped_as_failed() -> None:
     listener("payment.succeeded", {"attempt_id": "A2", "provider": "toss"})
     listener("payment.succeeded", {"attempt_id": "A0", "provider": "toss"})  # dropped
     assert prom.tries("toss", "succeeded", operation="approve") == 1
+    # A later try of the same order closes one whose end was never announced, untimed.
+    again = {"order_id": "O2", "attempt_id": "A3", "provider": "toss", "method": "card"}
+    listener("payment.attempt", {**again, "operation": "approve"})
+    listener("payment.attempt", {**again, "attempt_id": "A4", "operation": "approve"})
+    assert prom.tries("toss", "failed", operation="approve") == 2
+    assert prom("payfallback_attempt_duration_seconds_count", **labels) == 1
 
 
 def test_the_state_store_gauge() -> None:

@@ -46,10 +46,10 @@ Each ``payment.attempt`` event starts a *try*; its ``outcome`` is one of :data:`
   again and that try is counted on its own);
 - ``failed`` — ended without money moving for any other reason: unavailable with no retry
   left (``retry.budget_exhausted``), a configuration or invalid-request error. The core
-  announces these only indirectly, so such a try is closed by the next event of its order
-  (``payment.rerouted``, ``payment.skipped``, the next ``payment.attempt``); a try never
-  closed that way is dropped as ``failed``, without a duration, once ``max_open`` tries are
-  open.
+  announces these only indirectly, so such a try is closed by the next event of its order:
+  ``payment.rerouted`` or ``payment.skipped`` (sent right after it ended: timed), or a later
+  ``payment.attempt`` of the order (not timed). A try never closed that way is dropped as
+  ``failed``, without a duration, once ``max_open`` tries are open.
 
 The refunds-owed gauges count what *this process* saw journaled as owed (``refund.requested``,
 ``payment.compensating``, ``refund.owed``) and not yet settled (``refund.succeeded``,
@@ -194,8 +194,8 @@ class EventMetrics:
             self._by_order[new.order_id] = new.attempt_id
             while len(self._open) > self._max_open:
                 dropped.append(self._take_oldest())
-        self._end(ended, "failed", now)
-        for old in dropped:
+        # Their end was not seen when it happened: no duration for them.
+        for old in ([ended] if ended is not None else []) + dropped:
             self._on_try_end(old, "failed", None)
         self._on_try_start(new)
 
@@ -227,11 +227,10 @@ class EventMetrics:
                 return None
             return self._take(found.attempt_id)
 
-    def _end(self, found: Try | None, outcome: str, now: float | None = None) -> None:
+    def _end(self, found: Try | None, outcome: str) -> None:
         if found is None:
             return  # not a try this listener saw start (a resolution, a recovery)
-        end = self._timer() if now is None else now
-        self._on_try_end(found, outcome, max(0.0, end - found.started))
+        self._on_try_end(found, outcome, max(0.0, self._timer() - found.started))
 
     # -- refunds -----------------------------------------------------------------------------
 
