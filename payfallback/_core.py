@@ -767,6 +767,8 @@ class Core:
             self._clean(provider, exc, secrets)
             yield from self._finish(attempt, AttemptState.FAILED, exc)
             breaker.release(adm)
+            if not isinstance(exc, Declined):
+                self._emit_failed(attempt, order, provider, method, operation, exc)
             return exc
         timeouts = self._timeouts(provider, adm)
         state = self.retry.start(self.clock.monotonic())
@@ -900,6 +902,7 @@ class Core:
                         attempt_id=attempt.attempt_id,
                     )
                 yield from self._finish(attempt, AttemptState.FAILED, error)
+                self._emit_failed(attempt, order, provider, method, operation, error)
                 return error
 
             # Declined, InvalidRequest, ConfigurationError: no money moved. After an unknown
@@ -907,7 +910,29 @@ class Core:
             yield from self._finish(
                 attempt, AttemptState.FAILED, error, recheck=uncertain is not None
             )
+            if not isinstance(error, Declined):
+                self._emit_failed(attempt, order, provider, method, operation, error)
             return error
+
+    def _emit_failed(
+        self,
+        attempt: Attempt,
+        order: Order,
+        provider: Provider,
+        method: Method,
+        operation: Operation,
+        error: PayfallbackError,
+    ) -> None:
+        self.events.emit(
+            "payment.failed",
+            order_id=order.order_id,
+            attempt_id=attempt.attempt_id,
+            provider=provider.name,
+            method=method.value,
+            operation=operation.value,
+            reason=error.message,
+            code=error.provider_code,
+        )
 
     def _in_flight_wait(self, state: Any, error: RequestInFlight) -> float | None:
         """How long to wait before replaying a request the provider is still running, or

@@ -144,8 +144,8 @@ _SPECS = (
     EventSpec(
         "payment.failed",
         Level.INFO,
-        "Reserved name; not emitted by this release (an attempt that ends without money "
-        "moving and without a decline is seen as `payment.rerouted` or the error raised).",
+        "An attempt ended with no money moved and no decline: the provider was unavailable "
+        "and no retry was left, or it refused our request or configuration.",
         {
             "order_id": _ORDER,
             "attempt_id": _ATTEMPT,
@@ -155,7 +155,6 @@ _SPECS = (
             "reason": _REASON,
             "code": _CODE,
         },
-        reserved=True,
     ),
     EventSpec(
         "payment.skipped",
