@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -534,6 +534,153 @@ def test_shop_toss_webhook_waits_when_toss_cannot_be_asked(tmp_path: Path) -> No
         # Without a transmission id the body's SHA-256 identifies the delivery.
         expected = "sha256:" + hashlib.sha256(again.request.content).hexdigest()
         assert [e.event_id for e in events] == [expected]
+
+
+def paid_by_toss(http: httpx.Client, mock: respx.MockRouter) -> tuple[str, str, dict[str, Any]]:
+    """An order paid with Toss Pay through the shop: its id, its attempt id, Toss's payment."""
+    order_id = new_order(http)
+    attempt = f"{order_id}_1"
+    _, page = start_checkout(http, order_id, "tosspay")
+    done = toss_payment(
+        "payment_done_tosspay",
+        paymentKey=PAYMENT_KEY,
+        orderId=attempt,
+        totalAmount=12_000,
+        balanceAmount=12_000,
+    )
+    mock.post("https://api.tosspayments.com/v1/payments/confirm").respond(200, json=done)
+    success = httpx.URL(sdk_params(page)["successUrl"]).copy_merge_params(
+        {"paymentKey": PAYMENT_KEY, "orderId": attempt, "amount": "12000"}
+    )
+    assert http.get(str(success)).headers["location"] == f"/orders/{order_id}"
+    return order_id, attempt, done
+
+
+def toss_delivery(
+    http: httpx.Client, transmission: str, order: str, status: str | None, key: str = PAYMENT_KEY
+) -> httpx.Response:
+    data = {"paymentKey": key, "orderId": order}
+    if status is not None:
+        data["status"] = status
+    body = {
+        "eventType": "PAYMENT_STATUS_CHANGED",
+        "createdAt": "2025-06-01T10:05:40.000000",
+        "data": data,
+    }
+    headers = {"tosspayments-webhook-transmission-id": transmission}
+    return http.post("/webhooks/tosspayments", json=body, headers=headers)
+
+
+def test_shop_toss_webhook_ignores_claims_the_journal_does_not_need(tmp_path: Path) -> None:
+    mock = respx.MockRouter(assert_all_mocked=True, assert_all_called=False)
+    providers: list[Provider] = [toss_provider()]
+    with shop(tmp_path, providers, httpx.MockTransport(mock.async_handler)) as http:
+        order_id, attempt, done = paid_by_toss(http, mock)
+        refetch = mock.get(f"https://api.tosspayments.com/v1/payments/{PAYMENT_KEY}").respond(
+            200, json=done
+        )
+        # Forged deliveries, each with a fresh transmission id: none of them could change
+        # what the journal holds, so Toss is not asked about any.
+        unneeded = {
+            ("tx-1", attempt, "DONE"): "already recorded as paid",
+            ("tx-2", attempt, "ABORTED"): "recorded as paid; a paid payment does not fail "
+            "afterwards",
+            ("tx-3", attempt, "EXPIRED"): "recorded as paid; a paid payment does not fail "
+            "afterwards",
+            ("tx-4", attempt, "IN_PROGRESS"): "a status the shop does not act on",
+            ("tx-5", attempt, "SOMETHING_NEW"): "a status the shop does not act on",
+            ("tx-6", f"{order_id}_2", "DONE"): "not this shop's payment",  # never journaled
+            ("tx-7", "WEB-20250101-00000000_1", "CANCELED"): "not this shop's payment",
+        }
+        for (transmission, order, status), reason in unneeded.items():
+            answer = toss_delivery(http, transmission, order, status)
+            assert (answer.status_code, answer.json()) == (
+                200,
+                {"status": "ignored", "reason": reason},
+            ), transmission
+        without_status = toss_delivery(http, "tx-8", attempt, None)
+        assert without_status.status_code == 400
+        assert without_status.json()["detail"] == (
+            "rejected: PAYMENT_STATUS_CHANGED without data.status"
+        )
+        assert refetch.call_count == 0
+
+        # Refunded in full by the shop: a cancellation is then old news, too.
+        canceled = toss_payment(
+            "payment_canceled", paymentKey=PAYMENT_KEY, orderId=attempt, totalAmount=12_000
+        )
+        canceled["cancels"][0]["cancelAmount"] = 12_000
+        cancel = mock.post(f"https://api.tosspayments.com/v1/payments/{PAYMENT_KEY}/cancel")
+        cancel.respond(200, json=canceled)
+        refunded = http.post(f"/orders/{order_id}/refund", data={"request_id": "rf-1"})
+        assert refunded.headers["location"] == f"/orders/{order_id}?msg=refunded"
+        assert cancel.call_count == 1
+        for transmission, status in (("tx-9", "CANCELED"), ("tx-10", "PARTIAL_CANCELED")):
+            answer = toss_delivery(http, transmission, attempt, status)
+            assert answer.json() == {"status": "ignored", "reason": "already refunded in full"}
+        assert refetch.call_count == 0
+        assert ShopStore(tmp_path / "shop" / "shop.sqlite3").events() == []
+
+
+def test_shop_toss_webhook_lookups_are_bounded_per_attempt(tmp_path: Path) -> None:
+    mock = respx.MockRouter(assert_all_mocked=True, assert_all_called=False)
+    providers: list[Provider] = [toss_provider()]
+    with shop(tmp_path, providers, httpx.MockTransport(mock.async_handler)) as http:
+        order_id, attempt, done = paid_by_toss(http, mock)
+        refetch = mock.get(f"https://api.tosspayments.com/v1/payments/{PAYMENT_KEY}").respond(
+            200, json=done
+        )
+        # "Cancelled" about a paid, unrefunded payment is worth asking about; a forger
+        # sends it over and over with fresh transmission ids. Toss (which says DONE) is
+        # asked three times in the window; then the shop answers 429 and asks nothing.
+        answers = [toss_delivery(http, f"forged-{n}", attempt, "CANCELED") for n in range(6)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429, 429]
+        assert {a.json()["status"] for a in answers[:3]} == {"processed"}
+        assert answers[3].json() == {
+            "status": "throttled",
+            "reason": "this payment was asked about too often",
+        }
+        assert answers[3].headers["retry-after"] == "600"
+        assert refetch.call_count == 3
+        # Throttled deliveries are not recorded: Toss delivers a genuine one again later.
+        events = ShopStore(tmp_path / "shop" / "shop.sqlite3").events(order_id)
+        assert [e.event_id for e in events] == ["forged-0", "forged-1", "forged-2"]
+        assert "Paid" in order_text(http, order_id)
+
+        # The bound is per attempt: another order's open checkout is still looked up.
+        other_order = new_order(http, "mug")
+        start_checkout(http, other_order, "card")
+        other_key = "tgen_20250601shopexample0002"
+        in_progress = toss_payment(
+            "payment_in_progress", paymentKey=other_key, orderId=f"{other_order}_1"
+        )
+        other = mock.get(f"https://api.tosspayments.com/v1/payments/{other_key}").respond(
+            200, json=in_progress
+        )
+        answer = toss_delivery(http, "tx-other", f"{other_order}_1", "DONE", key=other_key)
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "processed"
+        assert other.call_count == 1
+        assert refetch.call_count == 3
+
+
+def test_shop_store_counts_lookups_per_attempt_in_a_window(tmp_path: Path) -> None:
+    store = ShopStore(tmp_path / "shop.sqlite3")
+    t0 = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    window = timedelta(minutes=10)
+
+    def take(attempt: str, at: datetime) -> bool:
+        return store.take_refetch("tosspayments", attempt, at, 2, window)
+
+    assert take("A_1", t0)
+    assert take("A_1", t0 + timedelta(seconds=1))
+    assert not take("A_1", t0 + timedelta(seconds=2))  # two within ten minutes
+    assert not take("A_1", t0 + window - timedelta(microseconds=1))  # the first still counts
+    assert take("B_1", t0 + timedelta(seconds=3))  # another attempt has its own count
+    assert store.take_refetch("portone", "A_1", t0, 2, window)  # and another provider
+    # Once the first lookup is a window old, one more is allowed, and only one.
+    assert take("A_1", t0 + window)
+    assert not take("A_1", t0 + window + timedelta(microseconds=1))
 
 
 # -- the shop: PortOne webhooks -----------------------------------------------------------------

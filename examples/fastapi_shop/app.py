@@ -125,6 +125,18 @@ def _html(text: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status_code)
 
 
+async def _webhook(shop: Shop, note: webhooks.Notification) -> JSONResponse:
+    result = await webhooks.process(
+        shop.router,
+        shop.client,
+        shop.store,
+        note,
+        refetch_limit=shop.settings.webhook_refetch_limit,
+        refetch_window=shop.settings.webhook_refetch_window,
+    )
+    return JSONResponse(result.body, result.status_code, headers=result.headers)
+
+
 async def _recover_forever(router: AsyncRouter, every: float) -> None:
     """Settle refunds owed and unknown outcomes in the background, every ``every`` seconds."""
     while True:
@@ -422,8 +434,7 @@ def create_app(
             return JSONResponse({"detail": f"rejected: {exc}"}, 400)
         if note is None:
             return JSONResponse({"status": "ignored", "reason": "event type not handled"})
-        result = await webhooks.process(shop.router, shop.client, shop.store, note)
-        return JSONResponse(result.body, result.status_code)
+        return await _webhook(shop, note)
 
     @app.post("/webhooks/tosspayments")
     async def toss_webhook(request: Request) -> JSONResponse:
@@ -434,8 +445,7 @@ def create_app(
             return JSONResponse({"detail": f"rejected: {exc}"}, 400)
         if note is None:
             return JSONResponse({"status": "ignored", "reason": "event type not handled"})
-        result = await webhooks.process(shop.router, shop.client, shop.store, note)
-        return JSONResponse(result.body, result.status_code)
+        return await _webhook(shop, note)
 
     if demo is not None:
 

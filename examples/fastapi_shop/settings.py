@@ -89,6 +89,10 @@ class Settings:
     breaker_policy: BreakerPolicy | None = None
     #: Seconds between ``router.recover()`` runs (owed refunds, unknown outcomes); None: never.
     recover_every: float | None = 60.0
+    #: Provider lookups one attempt's webhook deliveries may cause per window (seconds);
+    #: past that, deliveries about it are answered 429 and the provider delivers later.
+    webhook_refetch_limit: int = 3
+    webhook_refetch_window: float = 600.0
     #: The wallet most customers use; the checkout page says so when it is down.
     usual_method: Method = Method.KAKAOPAY
     #: What a checkout may fall back to when the chosen method has no healthy provider.

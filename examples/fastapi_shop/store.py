@@ -14,6 +14,10 @@ only noted), so the window between processing and recording costs at most a repe
 harmless work if the process dies in it; a redelivery that finds its row is answered at once
 and nothing is sent to the provider.
 
+Webhook re-fetches: ``webhook_refetches`` keeps when the provider was asked about which
+attempt because of a delivery, so :meth:`ShopStore.take_refetch` can bound the lookups per
+attempt in a time window (forged Toss deliveries must not make the shop hammer Toss).
+
 Each call opens its own short connection: the methods are called from worker threads
 (``asyncio.to_thread``) and SQLite connections should not be shared across threads.
 """
@@ -24,7 +28,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from payfallback import Money, Order
@@ -111,6 +115,13 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     PRIMARY KEY (provider, event_id)
 );
 CREATE INDEX IF NOT EXISTS webhook_events_order ON webhook_events (order_id);
+CREATE TABLE IF NOT EXISTS webhook_refetches (
+    provider   TEXT NOT NULL,
+    attempt_id TEXT NOT NULL,
+    asked_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_refetches_attempt
+    ON webhook_refetches (provider, attempt_id, asked_at);
 """
 
 
@@ -213,6 +224,28 @@ class ShopStore:
                 )
         except sqlite3.IntegrityError:
             return False
+        return True
+
+    def take_refetch(
+        self, provider: str, attempt_id: str, now: datetime, limit: int, window: timedelta
+    ) -> bool:
+        """Count one provider lookup about ``attempt_id``; False if ``limit`` were taken
+        within ``window`` before ``now`` (then nothing is counted)."""
+        # One fixed format (microseconds always shown, UTC) so the text sorts as the time.
+        since = (now - window).astimezone(UTC).isoformat(timespec="microseconds")
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # count and insert as one step across workers
+            db.execute("DELETE FROM webhook_refetches WHERE asked_at <= ?", (since,))
+            (taken,) = db.execute(
+                "SELECT count(*) FROM webhook_refetches WHERE provider = ? AND attempt_id = ?",
+                (provider, attempt_id),
+            ).fetchone()
+            if taken >= limit:
+                return False
+            db.execute(
+                "INSERT INTO webhook_refetches VALUES (?, ?, ?)",
+                (provider, attempt_id, now.astimezone(UTC).isoformat(timespec="microseconds")),
+            )
         return True
 
     def events(self, order_id: str | None = None) -> list[WebhookEvent]:

@@ -15,6 +15,27 @@ closed the tab before the return URL loaded), a cancellation the shop did not ma
 on the order for staff, and anything else is just noted. Deliveries about attempts that are
 not this shop's are ignored without asking the provider anything.
 
+Toss's deliveries are unauthenticated, so anyone can send one, with a fresh transmission
+id each time, about any attempt id they can guess. Two rules keep that from making the
+shop hammer Toss:
+
+* **Only what the journal needs is asked.** The delivery's claimed status
+  (``data.status``; for PortOne the event type) is weighed against the attempt as the
+  journal holds it, and a claim that could not change anything is ignored without a
+  request: "paid" about an attempt already recorded as the payment, "cancelled" about a
+  payment already refunded in full, "failed" about one that succeeded or failed already,
+  and statuses the shop does not act on (``READY``, ``IN_PROGRESS`` …). A "paid" claim
+  about an attempt recorded as failed *is* asked: if it were true, money would be held
+  that the shop believes it never took. (:func:`needs_asking`)
+* **Re-fetches are bounded per attempt**: at most ``Settings.webhook_refetch_limit``
+  provider lookups per attempt within ``Settings.webhook_refetch_window`` seconds (counted
+  in the shop's database, so across restarts and workers). Past that the delivery is
+  answered ``429 throttled`` and nothing is recorded; Toss delivers a non-200 again later
+  (up to 7 times, 1 minute to about 68 hours apart:
+  https://docs.tosspayments.com/guides/webhook, official, high confidence), so a genuine
+  delivery is delayed, not lost — and the return URL and ``router.recover()`` settle the
+  payment anyway.
+
 A delivery already recorded is answered ``200`` at once (see :mod:`.store` for why recording
 after processing is safe). When the provider cannot be asked now, the answer is ``503`` and
 nothing is recorded, so the provider delivers again later.
@@ -28,7 +49,8 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -38,6 +60,7 @@ from pydantic import SecretStr
 from payfallback import (
     AsyncRouter,
     Attempt,
+    AttemptState,
     Order,
     OutcomeUnknown,
     PayfallbackError,
@@ -51,14 +74,46 @@ from .store import ShopStore, WebhookEvent
 
 __all__ = [
     "BadDelivery",
+    "Claim",
     "Notification",
     "WebhookResult",
+    "needs_asking",
     "parse_portone",
     "parse_toss",
     "process",
 ]
 
 _log = logging.getLogger("examples.fastapi_shop.webhooks")
+
+
+class Claim(StrEnum):
+    """What a delivery says happened. Never acted on; only used to decide whether to ask."""
+
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    PARTLY_CANCELLED = "partly cancelled"
+    FAILED = "failed"
+    OTHER = "other"  # a status the shop does not act on
+
+
+#: Toss ``Payment.status`` values (https://docs.tosspayments.com/reference, the Payment
+#: object, and https://docs.tosspayments.com/en/webhooks; official, high confidence).
+#: READY, IN_PROGRESS and WAITING_FOR_DEPOSIT are OTHER.
+_TOSS_CLAIMS = {
+    "DONE": Claim.PAID,
+    "CANCELED": Claim.CANCELLED,
+    "PARTIAL_CANCELED": Claim.PARTLY_CANCELLED,
+    "ABORTED": Claim.FAILED,
+    "EXPIRED": Claim.FAILED,
+}
+#: PortOne V2 ``Transaction.*`` webhook types (https://developers.portone.io/opi/ko/
+#: integration/webhook/readme-v2, official, high confidence); others are OTHER.
+_PORTONE_CLAIMS = {
+    "Transaction.Paid": Claim.PAID,
+    "Transaction.Cancelled": Claim.CANCELLED,
+    "Transaction.PartialCancelled": Claim.PARTLY_CANCELLED,
+    "Transaction.Failed": Claim.FAILED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +127,8 @@ class Notification:
     provider_txn_id: str | None
     #: What the return URL would have carried, for completing a checkout from here.
     callback_params: Mapping[str, str]
+    #: What the delivery claims; decides only whether the provider is worth asking.
+    claim: Claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +137,7 @@ class WebhookResult:
 
     status_code: int
     body: dict[str, str]
+    headers: dict[str, str] | None = None
 
 
 class BadDelivery(Exception):
@@ -113,6 +171,7 @@ def parse_portone(
         attempt_id=payment_id,  # the shop's PortOne paymentId is its attempt id
         provider_txn_id=payment_id,
         callback_params={"paymentId": payment_id},
+        claim=_PORTONE_CLAIMS.get(event_type, Claim.OTHER),
     )
 
 
@@ -138,6 +197,9 @@ def parse_toss(headers: Mapping[str, str], body: bytes) -> Notification | None:
         raise BadDelivery("PAYMENT_STATUS_CHANGED without data.paymentKey")
     if not isinstance(order_id, str) or not order_id:
         raise BadDelivery("PAYMENT_STATUS_CHANGED without data.orderId")
+    status = data.get("status")
+    if not isinstance(status, str) or not status:
+        raise BadDelivery("PAYMENT_STATUS_CHANGED without data.status")
     lowered = {k.lower(): v for k, v in headers.items()}
     event_id = lowered.get("tosspayments-webhook-transmission-id") or (
         "sha256:" + hashlib.sha256(body).hexdigest()
@@ -149,7 +211,32 @@ def parse_toss(headers: Mapping[str, str], body: bytes) -> Notification | None:
         attempt_id=order_id,  # the shop's Toss orderId is its attempt id
         provider_txn_id=payment_key,
         callback_params={"paymentKey": payment_key, "orderId": order_id},
+        claim=_TOSS_CLAIMS.get(status, Claim.OTHER),
     )
+
+
+def needs_asking(claim: Claim, attempt: Attempt, payment: Payment | None) -> str | None:
+    """None when the claim could change what the journal holds; else why it cannot."""
+    if claim is Claim.OTHER:
+        return "a status the shop does not act on"
+    state = attempt.state
+    if state in (AttemptState.PENDING, AttemptState.REDIRECTED, AttemptState.UNKNOWN):
+        return None  # open: any settled status may be news
+    if state is AttemptState.FAILED:
+        # Asked only about a charge the shop believes it never took.
+        return None if claim is Claim.PAID else "already recorded as failed"
+    # SUCCEEDED (the order's payment) or SUPERSEDED (took effect; a refund is owed).
+    if claim is Claim.PAID:
+        return "already recorded as paid"
+    if claim is Claim.FAILED:
+        return "recorded as paid; a paid payment does not fail afterwards"
+    if (
+        payment is not None
+        and payment.attempt_id == attempt.attempt_id
+        and payment.refundable.amount == 0
+    ):
+        return "already refunded in full"
+    return None
 
 
 async def _ask(
@@ -225,9 +312,18 @@ async def _reconcile(
 
 
 async def process(
-    router: AsyncRouter, client: httpx.AsyncClient, store: ShopStore, note: Notification
+    router: AsyncRouter,
+    client: httpx.AsyncClient,
+    store: ShopStore,
+    note: Notification,
+    *,
+    refetch_limit: int = 3,
+    refetch_window: float = 600.0,
 ) -> WebhookResult:
-    """Handle one verified-or-hinted delivery (see the module docstring)."""
+    """Handle one verified-or-hinted delivery (see the module docstring).
+
+    At most ``refetch_limit`` provider lookups per attempt within ``refetch_window`` seconds.
+    """
     if note.provider not in router.providers:
         return WebhookResult(200, {"status": "ignored", "reason": f"{note.provider} is not used"})
     journal = router.journal
@@ -240,6 +336,21 @@ async def process(
     order = await asyncio.to_thread(journal.get_order, attempt.order_id)
     if order is None:  # the journal keeps the order of every attempt
         return WebhookResult(200, {"status": "ignored", "reason": "no journaled order"})
+    recorded = await asyncio.to_thread(journal.payment_for_order, order.order_id)
+    why_not = needs_asking(note.claim, attempt, recorded)
+    if why_not is not None:
+        return WebhookResult(200, {"status": "ignored", "reason": why_not})
+    window = timedelta(seconds=refetch_window)
+    allowed = await asyncio.to_thread(
+        store.take_refetch, note.provider, note.attempt_id, datetime.now(UTC), refetch_limit, window
+    )
+    if not allowed:
+        _log.warning("webhook %s from %s: lookups throttled", note.event_id, note.provider)
+        return WebhookResult(
+            429,
+            {"status": "throttled", "reason": "this payment was asked about too often"},
+            {"Retry-After": str(int(refetch_window))},
+        )
 
     answer = await _ask(router, client, note, attempt, order)
     if isinstance(answer, ProviderUnavailable | OutcomeUnknown):
