@@ -133,6 +133,8 @@ class Timeline:
     #: Customers per bucket who waited longer than ``WAIT_LIMIT`` at checkout.
     waited: dict[str, tuple[int, ...]]
     customers: tuple[int, ...]
+    #: Customers per bucket (by arrival) charged more than once, from the ledgers at the end.
+    double_charges: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class SimulationReport:
                 "customers": list(self.timeline.customers),
                 "approval_rate": {k: list(v) for k, v in self.timeline.approval.items()},
                 "waited_over_5s": {k: list(v) for k, v in self.timeline.waited.items()},
+                "double_charges": {k: list(v) for k, v in self.timeline.double_charges.items()},
             },
         }
 
@@ -196,6 +199,8 @@ class RunOutcome:
     results: bytearray
     waits: array[float]
     approved: list[bool]
+    #: Indices (in ``customers``) of the customers charged more than once.
+    doubled: list[int] = field(default_factory=list)
     double_charges: int = 0
     double_charged_krw: int = 0
     charged_not_recorded: int = 0
@@ -322,6 +327,7 @@ def _ledgers(outcome: RunOutcome, shop: Shop, customers: Sequence[Customer]) -> 
         for entries in doubles.values()
     )
     index = {c.order_id: n for n, c in enumerate(customers)}
+    outcome.doubled = sorted(index[order] for order in doubles if order in index)
     charged: dict[str, int] = {}
     for bank in banks:
         for entry in bank.live_charges():
@@ -393,16 +399,21 @@ def _timeline(
         seen[b] += 1
     approval: dict[str, tuple[float | None, ...]] = {}
     waited: dict[str, tuple[int, ...]] = {}
+    doubled: dict[str, tuple[int, ...]] = {}
     for run in RUNS:
         outcome = outcomes[run]
         ok = [0] * count
         slow = [0] * count
+        twice = [0] * count
         for b, approved, seconds in zip(buckets, outcome.approved, outcome.waits, strict=True):
             ok[b] += approved
             slow[b] += seconds > WAIT_LIMIT
+        for n in outcome.doubled:
+            twice[buckets[n]] += 1
         approval[run] = tuple(round(ok[k] / seen[k], 4) if seen[k] else None for k in range(count))
         waited[run] = tuple(slow)
-    return Timeline(minutes, starts, approval, waited, tuple(seen))
+        doubled[run] = tuple(twice)
+    return Timeline(minutes, starts, approval, waited, tuple(seen), doubled)
 
 
 def customers_of(scenario: Scenario, seed: int) -> list[Customer]:
