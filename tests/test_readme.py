@@ -1,4 +1,5 @@
-"""The README's quick starts run verbatim, and its test command is the one CI runs."""
+"""The README: quick starts that run twice and print what it shows, simulator figures that are
+what the command prints, and the test command CI runs."""
 
 from __future__ import annotations
 
@@ -6,42 +7,135 @@ import contextlib
 import io
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from benchmarks import readme_figures
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+def _quick_starts() -> list[tuple[str, str]]:
+    """Each quick start's code and the output the README says it prints."""
+    text = README.read_text(encoding="utf-8")
+    found = re.findall(r"```python\n(.*?)```\n\nIt prints:\n\n```text\n(.*?)```", text, re.DOTALL)
+    return [(code, printed) for code, printed in found]
 
 
-def _run(code: str, cwd: Path) -> str:
+def _quick_start(marker: str) -> tuple[str, str]:
+    return next((c, p) for c, p in _quick_starts() if marker in c)
+
+
+def _run(code: str, cwd: Path) -> tuple[str, dict[str, Any]]:
+    """Run README code as a script in ``cwd``: what it printed, and its globals."""
     out = io.StringIO()
+    namespace: dict[str, Any] = {"__name__": "__readme__"}
     old = Path.cwd()
     os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+            exec(compile(code, "README.md", "exec"), namespace)
     finally:
         os.chdir(old)
-    return out.getvalue()
+    return out.getvalue(), namespace
 
 
-def test_sync_pos_quick_start_runs_verbatim(tmp_path: Path) -> None:
-    block = next(b for b in _python_blocks() if "Router" in b)
-    assert len(block.strip().splitlines()) <= 15
-    output = _run(block, tmp_path)
-    assert output.strip().splitlines()[-1] == "nice 4,500 KRW"
-    assert (tmp_path / "pos-journal.sqlite3").exists()
+def test_readme_shows_what_both_quick_starts_print() -> None:
+    assert len(_quick_starts()) == 2
 
 
-def test_async_backend_quick_start_runs_verbatim(tmp_path: Path) -> None:
-    block = next(b for b in _python_blocks() if "asyncio.run(main())" in b)
-    output = _run(block, tmp_path)
-    assert "naverpay" in output.strip().splitlines()[-1]
-    assert "kakaopay/kakaopay" in output
+def test_sync_pos_quick_start_runs_twice_and_the_second_run_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    code, printed = _quick_start("Router([")
+    assert len(code.strip().splitlines()) <= 15
+    first, ns = _run(code, tmp_path)
+    assert first == printed == "nice 4,500 KRW\n"
+    assert len(ns["nice"].live_charges()) == 1
+    # Again, as a POS restarted after a crash would: the journal holds the payment.
+    second, ns = _run(code, tmp_path)
+    assert second == printed
+    assert ns["nice"].live_charges() == []
+    assert ns["toss"].live_charges() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pos-journal.sqlite3"]
+
+
+def test_async_backend_quick_start_runs_twice_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    code, printed = _quick_start("asyncio.run(main())")
+    for _ in range(2):
+        output, _ns = _run(code, tmp_path)
+        assert output == printed
+        assert output.splitlines()[0] == "naverpay 39,000 KRW"
+        assert "kakaopay/kakaopay" in output.splitlines()[1]
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the simulator's figures -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runs() -> Callable[[str], dict[str, Any]]:
+    """``payfallback simulate --scenario NAME --seed 1 --json``, run once per scenario."""
+    done: dict[str, dict[str, Any]] = {}
+
+    def run(scenario: str) -> dict[str, Any]:
+        if scenario not in done:
+            done[scenario] = readme_figures.simulate(scenario)
+        return done[scenario]
+
+    return run
+
+
+@pytest.mark.parametrize("part", readme_figures.SECTIONS, ids=lambda p: p.name)
+def test_readme_figures_are_what_the_simulation_prints(
+    part: readme_figures.Section, runs: Callable[[str], dict[str, Any]]
+) -> None:
+    # The full scenario, as the README states it: the kakao-fire weekend takes 20-40 s.
+    doc = runs(part.scenario)
+    expected = part.render(doc)
+    shown = readme_figures.section(README.read_text(encoding="utf-8"), part.name)
+    assert shown == expected, (
+        f"README.md's {part.name} differs from what "
+        f"`{' '.join(readme_figures.command(part.scenario))}` prints now; regenerate it "
+        f"(and the chart) with: {readme_figures.REGENERATE}"
+    )
+
+
+def test_fire_figures_say_what_the_issue_is_about(runs: Callable[[str], dict[str, Any]]) -> None:
+    doc = runs("kakao-fire-2022")
+    strategies = doc["strategies"]
+    assert strategies["payfallback"]["double_charges"] == 0
+    assert strategies["naive"]["double_charges"] > 0
+    # The chart's double-charge panel adds up to the table's figures.
+    per_bucket = doc["timeline"]["double_charges"]
+    for key, report in strategies.items():
+        assert sum(per_bucket[key]) == report["double_charges"]
+    assert sum(per_bucket["baseline"]) == 0
+    section = readme_figures.section(README.read_text(encoding="utf-8"), "fire-table")
+    assert f"**{strategies['naive']['double_charges']:,} (" in section
+    assert "KST" in section
+
+
+def test_the_regenerate_command_rewrites_only_its_section() -> None:
+    text = "intro\n<!-- fire-table:start -->\nold\n<!-- fire-table:end -->\nafter\n"
+    assert readme_figures.replace(text, "fire-table", "new\nrows") == (
+        "intro\n<!-- fire-table:start -->\nnew\nrows\n<!-- fire-table:end -->\nafter\n"
+    )
+    with pytest.raises(LookupError, match="late-commit-table"):
+        readme_figures.section(text, "late-commit-table")
+
+
+def test_first_command_runs_the_simulation_without_the_browser_set_up() -> None:
+    text = README.read_text(encoding="utf-8")
+    first = re.search(r"```sh\n(.*?)\n```", text, re.DOTALL)
+    assert first is not None
+    command = first.group(1)
+    assert "payfallback simulate --scenario kakao-fire-2022 --seed 1" in command
+    assert "browser-setup" not in command
+    assert "chromium" not in command.lower()
 
 
 def test_ci_runs_the_readme_test_command() -> None:
