@@ -3,13 +3,14 @@
 Usage, from the repository root::
 
     python benchmarks/readme_figures.py            # rewrite README.md's tables and the chart
-    python benchmarks/readme_figures.py --check    # exit 1 if README.md differs from a new run
+    python benchmarks/readme_figures.py --check    # exit 1 if a section differs from a new run
     python benchmarks/readme_figures.py --no-plot  # the tables only
 
-Each section of README.md between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` is
-rendered from one run of the command in :data:`SECTIONS`; the chart,
+Each section between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (in README.md, and
+the kakao-fire table in docs/simulator.md) is rendered from one run of the command in
+:data:`SECTIONS`; the chart,
 ``docs/img/kakao-fire-2022.png``, is drawn by the same kakao-fire run (``--plot``).
-``tests/test_readme.py`` runs the same commands and fails when the README differs.
+``tests/test_readme.py`` runs the same commands and fails when a section differs.
 """
 
 from __future__ import annotations
@@ -83,11 +84,10 @@ def _row(label: str, cells: list[str]) -> str:
     return f"| {label} | {' | '.join(cells)} |"
 
 
-def fire_table(doc: Mapping[str, Any]) -> str:
-    """The "What fallback saves" section: one sentence on the run, then the table."""
+def fire_rows(doc: Mapping[str, Any]) -> str:
+    """The kakao-fire table: the three strategies side by side."""
     s = doc["strategies"]
     cols = [s[k] for k in _COLUMNS]
-    scenario = doc["scenario"]
     rows = [
         "| | no fallback | naive retries | payfallback |",
         "|---|---|---|---|",
@@ -119,6 +119,18 @@ def fire_table(doc: Mapping[str, Any]) -> str:
             else f"{after:,.1f} s ({calls:,} failed call{'s' if calls != 1 else ''})"
         )
         rows.append(_row(f"{name} breaker open after", ["no breaker", "no breaker", opened]))
+    rows.append(
+        _row(
+            "refunds owed / settled",
+            [f"{c['refunds_owed']:,} / {c['refunds_settled']:,}" for c in cols],
+        )
+    )
+    return "\n".join(rows)
+
+
+def fire_table(doc: Mapping[str, Any]) -> str:
+    """The README's "What fallback saves" section: one sentence on the run, then the table."""
+    scenario = doc["scenario"]
     zone = ZoneInfo(scenario["timezone"])
     start, end = (datetime.fromisoformat(scenario[k]).astimezone(zone) for k in ("start", "end"))
     incidents = "; ".join(
@@ -130,7 +142,7 @@ def fire_table(doc: Mapping[str, Any]) -> str:
         f"{doc['customers']:,} customers from {start:%a %d %b %Y %H:%M} to "
         f"{end:%a %d %b %H:%M} {start.tzname()}. {incidents}."
     )
-    return "\n".join([intro, "", *rows])
+    return f"{intro}\n\n{fire_rows(doc)}"
 
 
 def late_commit_table(doc: Mapping[str, Any]) -> str:
@@ -153,17 +165,19 @@ def late_commit_table(doc: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Section:
-    """A generated part of README.md: its marker name, scenario and renderer."""
+    """A generated part of a document: its file, marker name, scenario and renderer."""
 
     name: str
     scenario: str
     render: Callable[[Mapping[str, Any]], str]
     chart: Path | None = None
+    path: Path = README
 
 
 SECTIONS = (
     Section("fire-table", "kakao-fire-2022", fire_table, chart=CHART),
     Section("late-commit-table", "late-commit", late_commit_table),
+    Section("fire-table", "kakao-fire-2022", fire_rows, path=ROOT / "docs" / "simulator.md"),
 )
 
 
@@ -177,7 +191,7 @@ def section(text: str, name: str) -> str:
     """What README text holds between the markers of section ``name`` (without them)."""
     found = _pattern(name).search(text)
     if found is None:
-        raise LookupError(f"README.md has no <!-- {name}:start --> … <!-- {name}:end --> section")
+        raise LookupError(f"no <!-- {name}:start --> … <!-- {name}:end --> section")
     return found.group(2).rstrip("\n")
 
 
@@ -190,28 +204,32 @@ def replace(text: str, name: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 if README.md is stale"
+        "--check", action="store_true", help="change nothing; exit 1 if a section is stale"
     )
     parser.add_argument("--no-plot", action="store_true", help="leave the chart as it is")
     args = parser.parse_args(argv)
-    text = README.read_text(encoding="utf-8")
-    stale = []
+    texts = {part.path: part.path.read_text(encoding="utf-8") for part in SECTIONS}
+    docs: dict[str, dict[str, Any]] = {}
+    stale: list[str] = []
     for part in SECTIONS:
         plot = None if args.check or args.no_plot else part.chart
-        doc = simulate(part.scenario, plot=plot)
-        body = part.render(doc)
-        if section(text, part.name) != body:
-            stale.append(part.name)
-            text = replace(text, part.name, body)
-        if plot is not None:
-            print(f"chart written to {plot.relative_to(ROOT)}", file=sys.stderr)
+        if part.scenario not in docs or plot is not None:
+            docs[part.scenario] = simulate(part.scenario, plot=plot)
+            if plot is not None:
+                print(f"chart written to {plot.relative_to(ROOT)}", file=sys.stderr)
+        body = part.render(docs[part.scenario])
+        where = f"{part.path.relative_to(ROOT)} section {part.name}"
+        if section(texts[part.path], part.name) != body:
+            stale.append(where)
+            texts[part.path] = replace(texts[part.path], part.name, body)
     if args.check:
-        for name in stale:
-            print(f"README.md section {name} is stale: run {REGENERATE}", file=sys.stderr)
+        for where in stale:
+            print(f"{where} is stale: run {REGENERATE}", file=sys.stderr)
         return 1 if stale else 0
-    if stale:
-        README.write_text(text, encoding="utf-8")
-    print(f"README.md: {', '.join(stale) or 'no'} section(s) rewritten", file=sys.stderr)
+    for path, text in texts.items():
+        if text != path.read_text(encoding="utf-8"):
+            path.write_text(text, encoding="utf-8")
+    print(f"rewritten: {', '.join(stale) or 'nothing'}", file=sys.stderr)
     return 0
 
 

@@ -89,16 +89,16 @@ def runs() -> Callable[[str], dict[str, Any]]:
     return run
 
 
-@pytest.mark.parametrize("part", readme_figures.SECTIONS, ids=lambda p: p.name)
+@pytest.mark.parametrize("part", readme_figures.SECTIONS, ids=lambda p: f"{p.path.name}:{p.name}")
 def test_readme_figures_are_what_the_simulation_prints(
     part: readme_figures.Section, runs: Callable[[str], dict[str, Any]]
 ) -> None:
     # The full scenario, as the README states it: the kakao-fire weekend takes 20-40 s.
     doc = runs(part.scenario)
     expected = part.render(doc)
-    shown = readme_figures.section(README.read_text(encoding="utf-8"), part.name)
+    shown = readme_figures.section(part.path.read_text(encoding="utf-8"), part.name)
     assert shown == expected, (
-        f"README.md's {part.name} differs from what "
+        f"{part.path.name}'s {part.name} section differs from what "
         f"`{' '.join(readme_figures.command(part.scenario))}` prints now; regenerate it "
         f"(and the chart) with: {readme_figures.REGENERATE}"
     )
