@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -216,6 +217,9 @@ class Outcome:
     open_without_proof: int = 0
     secrets_leaked: int = 0
     crashes: int = 0
+    #: What is left open, by kind: provider, attempt state, whether the order was paid
+    #: (elsewhere), whether the attempt holds money.
+    open_kinds: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     #: Ledger and journal of the first order with a problem, for the failure report.
     state: list[str] = field(default_factory=list)
@@ -223,6 +227,7 @@ class Outcome:
     def add(self, other: Outcome) -> None:
         self.schedules += other.schedules
         self.crashes += other.crashes
+        self.open_kinds.update(other.open_kinds)
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if len(self.problems) < 20:
@@ -547,6 +552,11 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
         made = ledger.by_attempt(attempt.provider, attempt.attempt_id)
         holds = made is not None and made.live(now)
         provable = Proof.REPLAY in adapters.provider(attempt.provider).capabilities.proofs
+        paid = journal.payment_for_order(attempt.order_id) is not None
+        out.open_kinds[
+            f"{attempt.provider} {attempt.state.value}, order "
+            f"{'paid' if paid else 'unpaid'}, {'holds money' if holds else 'nothing held'}"
+        ] += 1
         if not holds and not provable and attempt.state != AttemptState.SUPERSEDED:
             out.open_without_proof += 1
         else:

@@ -165,3 +165,26 @@ def test_no_secret_comes_out_although_every_error_answer_echoes_them() -> None:
     outcome = run_schedule(schedule)
     assert outcome.secrets_leaked == 0, outcome.report()
     assert outcome.ok, outcome.report()
+
+
+def test_an_attempt_that_never_arrived_is_settled_when_the_pos_recovers_then_charges_again() -> (
+    None
+):
+    # The Toss request dies inside Toss (read timeout, nothing processed): the charge is
+    # unknown. Once Toss is back, the POS runs recover() (a start-up or cron reconcile),
+    # then charges the open order again; the same-key replay settles the attempt.
+    for provider in (TOSS, PORTONE):
+        schedule = Schedule(instruments=(provider,), steps=(Pay(0, ((provider, ("hang",)),)),))
+        outcome = run_schedule(schedule)
+        assert outcome.ok, f"{provider}\n{outcome.report()}"
+
+
+def test_with_compensation_an_attempt_that_never_arrived_does_not_stay_open() -> None:
+    # compensate=True: Toss's request dies inside Toss, the order is paid at NICEPAY now.
+    # Nothing was charged at Toss; recover() must come to rest (watching for a late
+    # charge is fine, reporting the attempt open forever is not).
+    schedule = Schedule(
+        instruments=(TOSS, NICE), steps=(Pay(0, ((TOSS, ("hang",)),)),), compensate=True
+    )
+    outcome = run_schedule(schedule)
+    assert outcome.ok, outcome.report()
