@@ -24,6 +24,7 @@ unresolved        attempts (and refunds) still open after the bounded recovery
 open w/o proof    of those, ones that hold no money and whose provider offers nothing
                   that could prove it (NICEPAY after a request that hung)
 secrets leaked    secret values found in errors, events, logs, return values or the journal
+errors not …      exceptions out of the Router that are not a ``PayfallbackError``
 ================  =========================================================================
 
 The exit status is 0 only when the money figures are all zero, nothing but the
@@ -57,6 +58,7 @@ LABELS = {
     "unresolved": "unresolved",
     "open_without_proof": "  of which open without proof",
     "secrets_leaked": "secrets leaked",
+    "library_errors": "errors not PayfallbackError",
     "crashes": "crashes (POS restarts)",
 }
 

@@ -201,6 +201,7 @@ COUNTS = (
     "unresolved",
     "open_without_proof",
     "secrets_leaked",
+    "library_errors",
 )
 
 
@@ -216,6 +217,8 @@ class Outcome:
     unresolved: int = 0
     open_without_proof: int = 0
     secrets_leaked: int = 0
+    #: Exceptions out of the Router that are not PayfallbackError.
+    library_errors: int = 0
     crashes: int = 0
     #: What is left open, by kind: provider, attempt state, whether the order was paid
     #: (elsewhere), whether the attempt holds money.
@@ -352,6 +355,7 @@ class _Run:
         self.texts: list[str] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.crashes = 0
+        self.unexpected: list[str] = []
         self.pos = self._start()
 
     def _listen(self, name: str, fields: Any) -> None:
@@ -381,18 +385,24 @@ class _Run:
             result = fn()
         except PayfallbackError as exc:
             self.texts.append(f"{exc!s} | {exc!r} | {exc.context()!r}")
+            if self.pos.journal_lost:  # the process notices its journal is gone, and ends
+                self.restart()
             return None
         except Crash:
             self.restart()
             return None
         except Exception as exc:
-            if not self.pos.journal_lost:
-                raise
-            # The journal was closed under the Router: that process is gone.
             self.texts.append(f"{exc!s} | {exc!r}")
-            self.restart()
+            if self.pos.journal_lost:
+                # The journal was closed under the Router: that process is gone.
+                self.restart()
+            else:
+                # Not one of the library's errors: the till would show a traceback.
+                self.unexpected.append(f"{type(exc).__name__}: {exc}")
             return None
         self.texts.append(repr(result))
+        if self.pos.journal_lost:
+            self.restart()
         return result
 
     def arm(self, step: Step) -> None:
@@ -476,6 +486,8 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
     now = ledger.now
     out = Outcome(orders=len(schedule.orders), crashes=run.crashes)
     bad: list[str] = []
+    out.library_errors = len(run.unexpected)
+    out.problems.extend(f"not a PayfallbackError: {e}" for e in run.unexpected[:3])
 
     def problem(order_id: str, text: str) -> None:
         out.problems.append(f"{order_id}: {text}")
