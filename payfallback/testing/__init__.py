@@ -7,6 +7,9 @@
 * :class:`RouterHarness` — one synchronous face over ``Router`` or ``Router``, so one
   test runs through both.
 * :mod:`payfallback.testing.conformance` — the suite every adapter passes.
+* :mod:`payfallback.testing.secrets` — echo tests: an answer echoing every secret in every
+  field leaves none in what the adapter hands back (:func:`echo_text`, :func:`echoed`,
+  :func:`outcome_texts`, :func:`assert_no_secret`).
 """
 
 from payfallback.testing._fake import (
@@ -20,6 +23,15 @@ from payfallback.testing._fake import (
 from payfallback.testing._harness import RouterHarness
 from payfallback.testing._provider import FakeProvider
 from payfallback.testing._server import FakeServer
+from payfallback.testing.secrets import (
+    assert_no_secret,
+    echo_text,
+    echoed,
+    forms,
+    header_text,
+    leaks,
+    outcome_texts,
+)
 
 __all__ = [
     "FakeBank",
@@ -29,6 +41,13 @@ __all__ = [
     "FaultMode",
     "LedgerEntry",
     "RouterHarness",
+    "assert_no_secret",
     "double_charges",
+    "echo_text",
+    "echoed",
+    "forms",
+    "header_text",
+    "leaks",
     "mock_transport",
+    "outcome_texts",
 ]

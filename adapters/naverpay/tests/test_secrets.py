@@ -14,7 +14,6 @@ import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,7 +33,7 @@ from naverpay_support import (
 )
 from payfallback_naverpay import NaverPay
 
-from payfallback.errors import Declined, InvalidRequest
+from payfallback.errors import Declined, InvalidRequest, PayfallbackError
 from payfallback.models import Money
 from payfallback.provider import (
     Approved,
@@ -46,6 +45,7 @@ from payfallback.provider import (
     Status,
     TxnState,
 )
+from payfallback.testing.secrets import assert_no_secret, echo_text, echoed, forms
 
 OPERATIONS = ("approve", "lookup", "cancel")
 
@@ -115,55 +115,14 @@ def cases(provider: NaverPay) -> dict[str, Case]:
     return _cases(provider)
 
 
-def _forms(value: str) -> list[str]:
-    return [value, quote(value, safe=""), json.dumps(value)[1:-1]]
+def _echo(case: Case) -> str:
+    """The client secret, and the request itself (headers and body) pasted back, in the
+    forms a server may echo them in."""
+    return echo_text(SECRET, case.request)
 
 
-def _echo_text(request: httpx.Request) -> str:
-    """Every secret we sent, as sent and in the forms a server may echo them in, and the
-    request itself (headers and body) pasted back."""
-    values = (
-        SECRET,
-        request.headers["X-Naver-Client-Secret"],
-        "\n".join(f"{k}: {v}" for k, v in request.headers.items()),
-        request.content.decode("utf-8"),
-    )
-    return "echo " + " | ".join(f for v in values for f in _forms(v))
-
-
-def _echoed(value: Any, text: str, keep: frozenset[str]) -> Any:
-    """``value`` with every string field (nested too) replaced by ``text``, but ``keep``."""
-    if isinstance(value, dict):
-        return {k: v if k in keep else _echoed(v, text, keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_echoed(v, text, keep) for v in value]
-    if isinstance(value, str):
-        return text
-    return value
-
-
-def _texts(outcome: Outcome) -> list[str]:
-    """Everything a caller, a log line or the journal could read off an outcome."""
-    if isinstance(outcome, Failed):
-        error = outcome.error
-        return [
-            str(error),
-            repr(error),
-            error.message,
-            str(error.provider_code),
-            str(error.provider_request_id),
-            str(error.context()),
-        ]
-    fields = [str(getattr(outcome, f.name)) for f in dataclasses.fields(outcome)]
-    return [repr(outcome), *fields]
-
-
-def _assert_clean(outcome: Outcome, provider: NaverPay) -> None:
-    joined = "\n".join(_texts(outcome))
-    assert SECRET not in joined, f"the client secret came back out: {joined[:300]}…"
-    for form in _forms(SECRET):
-        assert form not in joined
-    assert not provider.secrets.contains(joined)
+def _assert_clean(outcome: Outcome | PayfallbackError, provider: NaverPay) -> None:
+    assert_no_secret(outcome, (SECRET,), declared=provider.secrets)
 
 
 # -- the adapter declares its secrets -----------------------------------------------------------
@@ -195,7 +154,7 @@ def test_a_success_that_echoes_secrets_in_every_other_field_hands_none_back(
 ) -> None:
     name, expected, keep = SUCCESS[op]
     case = cases[op]
-    data = _echoed(payload(name), _echo_text(case.request), keep)
+    data = echoed(payload(name), _echo(case), keep)
     outcome = case.parse(httpx.Response(200, json=data))
     assert isinstance(outcome, expected), outcome
     _assert_clean(outcome, case.provider)
@@ -209,7 +168,7 @@ def test_a_success_shape_echoed_everywhere_fails_without_a_secret(
 ) -> None:
     name, _, _ = SUCCESS[op]
     case = cases[op]
-    data = _echoed(payload(name), _echo_text(case.request), keep)
+    data = echoed(payload(name), _echo(case), keep)
     outcome = case.parse(httpx.Response(status, json=data))
     # No id, key or state survived the echo: nothing is approved, cancelled or decided
     # (history rows of another paymentId are ignored, leaving the inquiry in progress).
@@ -225,7 +184,7 @@ def test_an_approval_for_another_checkout_named_by_an_echoed_key_is_scrubbed(
 ) -> None:
     case = cases["approve"]
     data = payload("apply_success")
-    data["body"]["detail"]["merchantPayKey"] = _echo_text(case.request)
+    data["body"]["detail"]["merchantPayKey"] = _echo(case)
     outcome = case.parse(httpx.Response(200, json=data))
     assert isinstance(outcome, Failed)
     assert isinstance(outcome.error, InvalidRequest)  # another checkout's, and quoted clean
@@ -242,9 +201,9 @@ def test_every_error_shape_echoing_secrets_hands_none_back(
     cases: dict[str, Case], op: str, keep: frozenset[str], status: int
 ) -> None:
     case = cases[op]
-    echo = _echo_text(case.request)
+    echo = _echo(case)
     for shape in (*ERRORS[op], *COMMON_ERRORS):
-        outcome = case.parse(httpx.Response(status, json=_echoed(shape, echo, keep)))
+        outcome = case.parse(httpx.Response(status, json=echoed(shape, echo, keep)))
         assert isinstance(outcome, Failed), (shape, outcome)
         _assert_clean(outcome, case.provider)
 
@@ -255,7 +214,7 @@ def test_a_body_that_is_not_json_echoing_secrets_hands_none_back(
     cases: dict[str, Case], op: str, status: int
 ) -> None:
     case = cases[op]
-    outcome = case.parse(httpx.Response(status, text=_echo_text(case.request)))
+    outcome = case.parse(httpx.Response(status, text=_echo(case)))
     assert isinstance(outcome, Failed)
     _assert_clean(outcome, case.provider)
 
@@ -275,13 +234,13 @@ def test_ready_hands_the_browser_no_secret(provider: NaverPay) -> None:
 
 
 def test_a_return_url_message_echoing_the_secret_is_scrubbed(provider: NaverPay) -> None:
-    echo = " | ".join(_forms(SECRET))
+    echo = " | ".join(forms(SECRET))
     with pytest.raises(Declined) as info:
         provider.build_approve(approve_request({"resultCode": "UserCancel", "resultMessage": echo}))
-    _assert_clean(Failed(info.value), provider)
+    _assert_clean(info.value, provider)
     with pytest.raises(Declined) as unknown_code:
         provider.build_approve(approve_request({"resultCode": SECRET}))
-    _assert_clean(Failed(unknown_code.value), provider)
+    _assert_clean(unknown_code.value, provider)
 
 
 def test_errors_of_an_adapter_with_another_secret_scrub_that_one() -> None:
@@ -291,6 +250,6 @@ def test_errors_of_an_adapter_with_another_secret_scrub_that_one() -> None:
     body = {"code": "RestAmountDiff", "message": f"echo {other}", "body": None}
     outcome = case.parse(httpx.Response(200, json=body))
     assert isinstance(outcome, Failed)
-    assert other not in "\n".join(_texts(outcome))
+    assert_no_secret(outcome, (other,), declared=adapter.secrets)
     assert adapter.secrets.contains(other)
     assert not adapter.secrets.contains(SECRET)

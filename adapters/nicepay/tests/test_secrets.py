@@ -13,10 +13,8 @@ is not a secret.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -39,7 +37,7 @@ from nicepay_support import (
 from payfallback_nicepay import Nicepay
 from payfallback_nicepay._wire import response_signature
 
-from payfallback.adapter import Secrets, basic_auth
+from payfallback.adapter import basic_auth
 from payfallback.errors import Declined, InvalidRequest, PayfallbackError
 from payfallback.models import Instrument, Method, Money, Order
 from payfallback.provider import (
@@ -51,6 +49,7 @@ from payfallback.provider import (
     Redirect,
     Status,
 )
+from payfallback.testing.secrets import assert_no_secret, echo_text, echoed, forms
 
 AUTHORIZATION = basic_auth(CLIENT_KEY, SECRET)
 CREDENTIALS = AUTHORIZATION.removeprefix("Basic ")
@@ -129,57 +128,14 @@ def cases(nicepay: Nicepay) -> dict[str, Case]:
     }
 
 
-def _forms(value: str) -> tuple[str, ...]:
-    return (value, quote(value, safe=""), json.dumps(value)[1:-1])
-
-
-def _echo_text(request: httpx.Request) -> str:
-    """Every secret we know of, as sent and in the forms a server may echo them in, plus
-    the request itself (its URL carries the bid of a charge)."""
-    values = (*EVERY_SECRET, request.headers["authorization"], str(request.url))
-    body = request.content.decode("utf-8")
-    return "echo " + " | ".join([*(f for v in values for f in _forms(v)), body])
-
-
-def _echoed(value: Any, text: str, keep: frozenset[str]) -> Any:
-    """``value`` with every string field (nested too) replaced by ``text``, but ``keep``."""
-    if isinstance(value, dict):
-        return {k: v if k in keep else _echoed(v, text, keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_echoed(v, text, keep) for v in value]
-    if isinstance(value, str):
-        return text
-    return value
-
-
-def _texts(outcome: Outcome) -> list[str]:
-    """Everything a caller, a log line or the journal could read off an outcome."""
-    if isinstance(outcome, Failed):
-        return _error_texts(outcome.error)
-    fields = [str(getattr(outcome, f.name)) for f in dataclasses.fields(outcome)]
-    return [repr(outcome), *fields]
-
-
-def _error_texts(error: PayfallbackError) -> list[str]:
-    return [
-        str(error),
-        repr(error),
-        error.message,
-        str(error.provider_code),
-        str(error.provider_request_id),
-        str(error.context()),
-    ]
-
-
-def _assert_clean_text(joined: str, forbidden: tuple[str, ...], provider: Nicepay) -> None:
-    leaked = [secret for secret in forbidden if secret in joined]
-    assert not leaked, f"{len(leaked)} secret(s) came back out: {joined[:300]}…"
-    assert not Secrets(*forbidden).contains(joined)
-    assert not provider.secrets.contains(joined)
+def _echo(case: Case) -> str:
+    """Every secret we know of, and the request itself (its URL carries the bid of a
+    charge), in the forms a server may echo them in."""
+    return echo_text(*EVERY_SECRET, case.request)
 
 
 def _assert_clean(outcome: Outcome, case: Case) -> None:
-    _assert_clean_text("\n".join(_texts(outcome)), case.forbidden, case.provider)
+    assert_no_secret(outcome, case.forbidden, declared=case.provider.secrets)
 
 
 # -- the adapter declares its secrets -----------------------------------------------------------
@@ -199,9 +155,7 @@ def test_own_secrets_and_auth_header_values_are_declared(cases: dict[str, Case])
 
 
 def test_the_provider_object_shows_no_secret(nicepay: Nicepay) -> None:
-    for text in (repr(nicepay), str(vars(nicepay))):
-        for value in (SECRET, AUTHORIZATION, CREDENTIALS):
-            assert value not in text
+    assert_no_secret((repr(nicepay), str(vars(nicepay))), (SECRET, AUTHORIZATION, CREDENTIALS))
 
 
 # -- success shapes -----------------------------------------------------------------------------
@@ -213,7 +167,7 @@ def test_a_success_answer_echoing_secrets_keeps_them_out_of_the_outcome(
 ) -> None:
     case = cases[op]
     name, success, keep = SUCCESS[op]
-    body = _echoed(load(name), _echo_text(case.request), keep)
+    body = echoed(load(name), _echo(case), keep)
     outcome = case.parse(httpx.Response(200, json=body))
     assert isinstance(outcome, success), outcome
     _assert_clean(outcome, case)
@@ -226,7 +180,7 @@ def test_a_success_answer_with_secrets_in_every_field_is_never_taken_as_it_is(
     # resultCode, tid, status and orderId echoed too: the answer cannot be used.
     case = cases[op]
     name, _, _ = SUCCESS[op]
-    body = _echoed(load(name), _echo_text(case.request), frozenset())
+    body = echoed(load(name), _echo(case), frozenset())
     outcome = case.parse(httpx.Response(200, json=body))
     assert isinstance(outcome, Failed)
     _assert_clean(outcome, case)
@@ -281,8 +235,8 @@ def test_an_error_answer_echoing_secrets_keeps_them_out_of_the_error(
 ) -> None:
     case = cases[op]
     keep = CODE_FIELDS if codes == "kept" else frozenset()
-    echoed = _echoed(body, _echo_text(case.request), keep)
-    outcome = case.parse(httpx.Response(status, json=echoed))
+    answer = echoed(body, _echo(case), keep)
+    outcome = case.parse(httpx.Response(status, json=answer))
     if codes == "kept" and body["resultCode"] == "A118" and op.startswith("lookup"):
         assert isinstance(outcome, Status)  # "not found" is an answer, not an error
     else:
@@ -296,7 +250,7 @@ def test_a_non_json_page_echoing_secrets_keeps_them_out(
     cases: dict[str, Case], op: str, status: int
 ) -> None:
     case = cases[op]
-    outcome = case.parse(httpx.Response(status, text=f"<html>{_echo_text(case.request)}</html>"))
+    outcome = case.parse(httpx.Response(status, text=f"<html>{_echo(case)}</html>"))
     assert isinstance(outcome, Failed)
     _assert_clean(outcome, case)
 
@@ -317,13 +271,13 @@ def test_a_code_made_of_a_secret_is_masked(cases: dict[str, Case], op: str) -> N
 
 
 def test_a_failed_authentication_echoing_secrets_is_declined_cleanly(nicepay: Nicepay) -> None:
-    text = "인증 실패 " + " ".join(f for v in EVERY_SECRET for f in _forms(v))
+    text = "인증 실패 " + " ".join(f for v in EVERY_SECRET for f in forms(v))
     for code in ("I002", text):
         params = {**CALLBACK, "authResultCode": code, "authResultMsg": text}
         with pytest.raises(Declined) as caught:
             nicepay.build_approve(approve_request(params))
-        _assert_clean_text(
-            "\n".join(_error_texts(caught.value)), (*OWN, AUTH_TOKEN, CALLBACK_SIGNATURE), nicepay
+        assert_no_secret(
+            caught.value, (*OWN, AUTH_TOKEN, CALLBACK_SIGNATURE), declared=nicepay.secrets
         )
 
 
@@ -343,11 +297,11 @@ def test_a_callback_with_secrets_in_its_fields_is_refused_cleanly(
                 req, httpx.Response(200, json=load("approve_paid.json"))
             )
             assert isinstance(outcome, Failed)
-            _assert_clean_text("\n".join(_texts(outcome)), EVERY_SECRET, nicepay)
+            assert_no_secret(outcome, EVERY_SECRET, declared=nicepay.secrets)
             continue
         with pytest.raises(PayfallbackError) as caught:
             nicepay.build_approve(approve_request(params))
-        _assert_clean_text("\n".join(_error_texts(caught.value)), EVERY_SECRET, nicepay)
+        assert_no_secret(caught.value, EVERY_SECRET, declared=nicepay.secrets)
 
 
 def test_refusals_before_sending_never_quote_request_secrets(nicepay: Nicepay) -> None:
@@ -383,7 +337,7 @@ def test_refusals_before_sending_never_quote_request_secrets(nicepay: Nicepay) -
     for refuse in refusals:
         with pytest.raises(InvalidRequest) as caught:
             refuse()
-        _assert_clean_text("\n".join(_error_texts(caught.value)), (*EVERY_SECRET, BID * 3), nicepay)
+        assert_no_secret(caught.value, (*EVERY_SECRET, BID * 3), declared=nicepay.secrets)
 
 
 def test_ready_hands_the_client_key_only_to_the_payment_window(nicepay: Nicepay) -> None:
@@ -394,10 +348,10 @@ def test_ready_hands_the_client_key_only_to_the_payment_window(nicepay: Nicepay)
     params = dict(outcome.client_params)
     assert params.pop("clientId") == CLIENT_KEY
     rest = repr(dataclasses.replace(outcome, client_params=params))
-    _assert_clean_text(rest, OWN, nicepay)
+    assert_no_secret(rest, OWN, declared=nicepay.secrets)
     refused = nicepay.parse_ready(ready_request(Method.TOSSPAY), None)
     assert isinstance(refused, Failed)
-    _assert_clean_text("\n".join(_texts(refused)), OWN, nicepay)
+    assert_no_secret(refused, OWN, declared=nicepay.secrets)
 
 
 def test_a_charge_request_is_never_sent_to_the_wrong_host(nicepay: Nicepay) -> None:

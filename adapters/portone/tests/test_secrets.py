@@ -51,6 +51,7 @@ from payfallback.provider import (
     ReadyRequest,
     Status,
 )
+from payfallback.testing.secrets import echo_text, echoed, leaks
 
 AUTHORIZATION = f"PortOne {API_SECRET}"
 WEBHOOK_RAW = WEBHOOK_SECRET.removeprefix("whsec_")
@@ -60,39 +61,6 @@ OWN = (API_SECRET, AUTHORIZATION, WEBHOOK_SECRET, WEBHOOK_RAW)
 PATH_FIELDS = frozenset({"status", "type", "id", "currency"})
 
 Parse = Callable[[httpx.Response], Outcome]
-
-
-def echo(node: Any, text: str, keep: frozenset[str], key: str | None = None) -> Any:
-    """``node`` with every string replaced by ``text``, except fields named in ``keep``."""
-    if isinstance(node, dict):
-        return {k: echo(v, text, keep, k) for k, v in node.items()}
-    if isinstance(node, list):
-        return [echo(v, text, keep, key) for v in node]
-    if isinstance(node, str) and key not in keep:
-        return text
-    return node
-
-
-def leaks(outcome: Outcome, secrets: tuple[str, ...]) -> list[str]:
-    """Every place a secret shows in what the adapter returned."""
-    if isinstance(outcome, Failed):
-        error = outcome.error
-        where = {
-            "str": str(error),
-            "repr": repr(error),
-            "message": error.message,
-            "provider_code": error.provider_code or "",
-            "context": repr(error.context()),
-        }
-    else:
-        where = {"repr": repr(outcome)}
-        where |= {f.name: repr(getattr(outcome, f.name)) for f in dataclasses.fields(outcome)}
-    return [
-        f"{name}: {secret[:12]}…"
-        for name, text in where.items()
-        for secret in secrets
-        if secret in text
-    ]
 
 
 @pytest.fixture
@@ -150,12 +118,13 @@ def cases(
 
 def loud(secrets: tuple[str, ...]) -> str:
     """Every secret, in the forms a provider might echo them."""
-    return " | ".join(secrets) + f" Authorization: {AUTHORIZATION} key={secrets[-1]}"
+    return echo_text(*secrets, f"Authorization: {AUTHORIZATION} key={secrets[-1]}")
 
 
 @pytest.mark.parametrize("table", ["approve", "lookup", "charge", "instant", "cancel"])
 @pytest.mark.parametrize("keep", [PATH_FIELDS, frozenset()], ids=["path-kept", "all-echoed"])
 def test_success_shapes_that_echo_secrets_carry_none_out(
+    portone: PortOne,
     cases: dict[str, tuple[Parse, tuple[str, ...], list[str]]],
     table: str,
     keep: frozenset[str],
@@ -163,12 +132,12 @@ def test_success_shapes_that_echo_secrets_carry_none_out(
     parse, secrets, payloads = cases[table]
     reached: set[type[object]] = set()
     for name in payloads:
-        answer = echo(load(name), loud(secrets), keep)
+        answer = echoed(load(name), loud(secrets), keep)
         if "id" in keep and "id" in answer:
             answer["id"] = ATTEMPT
         outcome = parse(httpx.Response(200, json=answer, headers={"x-request-id": loud(secrets)}))
         reached.add(type(outcome))
-        assert leaks(outcome, secrets) == [], (table, name)
+        assert leaks(outcome, secrets, portone.secrets) == [], (table, name)
     if keep:  # the success path itself was taken, with the secrets all around it
         assert reached & {Approved, Status, Cancelled}, (table, reached)
 
@@ -176,6 +145,7 @@ def test_success_shapes_that_echo_secrets_carry_none_out(
 @pytest.mark.parametrize("table", ["approve", "lookup", "charge", "instant", "cancel"])
 @pytest.mark.parametrize("keep", [PATH_FIELDS, frozenset()], ids=["path-kept", "all-echoed"])
 def test_every_error_shape_that_echoes_secrets_carries_none_out(
+    portone: PortOne,
     openapi: dict[str, Any],
     cases: dict[str, tuple[Parse, tuple[str, ...], list[str]]],
     table: str,
@@ -187,13 +157,13 @@ def test_every_error_shape_that_echoes_secrets_carries_none_out(
     answers = [
         httpx.Response(
             status,
-            json=echo({"type": t, "message": "m", "pgCode": "c", "pgMessage": "p"}, text, keep),
+            json=echoed({"type": t, "message": "m", "pgCode": "c", "pgMessage": "p"}, text, keep),
         )
         for t, status in documented.items()
     ]
     answers += [
-        httpx.Response(409, json=echo(load("error_idempotency_outstanding"), text, keep)),
-        httpx.Response(502, json=echo(load("error_pg_provider_decline"), text, keep)),
+        httpx.Response(409, json=echoed(load("error_idempotency_outstanding"), text, keep)),
+        httpx.Response(502, json=echoed(load("error_pg_provider_decline"), text, keep)),
         httpx.Response(400, json={"type": text, "message": text}),  # an unknown type
         httpx.Response(500, json={"message": text}),  # no type at all
         httpx.Response(502, text=f"<html>{text}</html>"),  # a gateway's page
@@ -204,7 +174,11 @@ def test_every_error_shape_that_echoes_secrets_carries_none_out(
         for header in ("x-request-id", "x-amzn-trace-id"):
             response.headers[header] = text
         outcome = parse(response)
-        assert leaks(outcome, secrets) == [], (table, response.status_code, outcome)
+        assert leaks(outcome, secrets, portone.secrets) == [], (
+            table,
+            response.status_code,
+            outcome,
+        )
 
 
 def test_ready_with_an_answer_carries_no_secret_out(
@@ -213,7 +187,7 @@ def test_ready_with_an_answer_carries_no_secret_out(
     outcome = portone.parse_ready(ready_req, httpx.Response(200, text=loud(OWN)))
     assert isinstance(outcome, Failed)
     assert isinstance(outcome.error, InvalidRequest)
-    assert leaks(outcome, OWN) == []
+    assert leaks(outcome, OWN, portone.secrets) == []
 
 
 def test_the_return_urls_message_is_cleaned_by_the_kit(

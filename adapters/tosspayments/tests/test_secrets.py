@@ -13,10 +13,8 @@ design; the ``paymentKey`` is the transaction id, not a secret.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -48,6 +46,7 @@ from payfallback.provider import (
     Status,
     TxnState,
 )
+from payfallback.testing.secrets import assert_no_secret, echo_text, echoed, header_text
 
 TOKEN = AUTH.removeprefix("Basic ")
 OWN = (SECRET, AUTH, TOKEN)
@@ -124,59 +123,19 @@ def cases(
     }
 
 
-def _echo_text(request: httpx.Request) -> str:
-    """Every secret we know of, as sent and in the forms a server may echo them in."""
-    values = (
-        SECRET,
-        TOKEN,
-        BILLING_KEY,
-        CUSTOMER_KEY,
-        request.headers["authorization"],
-        str(request.url),
-        request.content.decode("utf-8"),
-    )
-    forms = [f for v in values for f in (v, quote(v, safe=""), json.dumps(v)[1:-1])]
-    return "echo " + " | ".join(forms)
-
-
-def _echoed(value: Any, text: str, keep: frozenset[str]) -> Any:
-    """``value`` with every string field (nested too) replaced by ``text``, but ``keep``."""
-    if isinstance(value, dict):
-        return {k: v if k in keep else _echoed(v, text, keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_echoed(v, text, keep) for v in value]
-    if isinstance(value, str):
-        return text
-    return value
+def _echo(case: Case) -> str:
+    """Every secret we know of, and the request itself, in the forms a server may echo."""
+    return echo_text(SECRET, TOKEN, BILLING_KEY, CUSTOMER_KEY, case.request)
 
 
 def _answer(status: int, body: Any, case: Case) -> httpx.Response:
-    # Toss's trace-id header, echoing the secrets too (a header is ASCII; the secrets are).
-    echo = _echo_text(case.request).encode("ascii", "ignore").decode("ascii")[:2000]
-    return httpx.Response(status, json=body, headers={"X-TossPayments-Trace-Id": echo})
-
-
-def _texts(outcome: Outcome) -> list[str]:
-    """Everything a caller, a log line or the journal could read off an outcome."""
-    if isinstance(outcome, Failed):
-        error = outcome.error
-        return [
-            str(error),
-            repr(error),
-            error.message,
-            str(error.provider_code),
-            str(error.provider_request_id),
-            str(error.context()),
-        ]
-    fields = [str(getattr(outcome, f.name)) for f in dataclasses.fields(outcome)]
-    return [repr(outcome), *fields]
+    # Toss's trace-id header echoes the secrets too.
+    trace = header_text(_echo(case))
+    return httpx.Response(status, json=body, headers={"X-TossPayments-Trace-Id": trace})
 
 
 def _assert_clean(outcome: Outcome, forbidden: tuple[str, ...], toss: TossPayments) -> None:
-    joined = "\n".join(_texts(outcome))
-    leaked = [secret for secret in forbidden if secret in joined]
-    assert not leaked, f"{len(leaked)} secret(s) came back out: {joined[:300]}…"
-    assert not toss.secrets.contains(joined)
+    assert_no_secret(outcome, forbidden, declared=toss.secrets)
 
 
 # -- the adapter declares its secrets -----------------------------------------------------------
@@ -198,9 +157,7 @@ def test_own_secrets_and_auth_header_values_are_declared(
 
 
 def test_the_instance_shows_no_secret(toss: TossPayments) -> None:
-    for text in (repr(toss), str(vars(toss)), repr(toss.kit)):
-        assert SECRET not in text
-        assert TOKEN not in text
+    assert_no_secret((repr(toss), str(vars(toss)), repr(toss.kit)), (SECRET, TOKEN))
 
 
 # -- ready: nothing is sent, nothing secret is handed to the page -------------------------------
@@ -223,7 +180,7 @@ def test_a_success_answer_echoing_secrets_keeps_them_out_of_the_outcome(
 ) -> None:
     case = cases[op]
     name, success = SUCCESS[op]
-    body = _echoed(load(name, paymentKey=case.payment_key), _echo_text(case.request), KEEP)
+    body = echoed(load(name, paymentKey=case.payment_key), _echo(case), KEEP)
     outcome = case.parse(_answer(200, body, case))
     assert isinstance(outcome, success), outcome
     _assert_clean(outcome, case.forbidden, toss)
@@ -237,7 +194,7 @@ def test_a_success_answer_with_secrets_in_every_field_is_never_taken_as_it_is(
     # credential as its id), so it cannot be used as it stands.
     case = cases[op]
     name, _ = SUCCESS[op]
-    body = _echoed(load(name), _echo_text(case.request), frozenset())
+    body = echoed(load(name), _echo(case), frozenset())
     outcome = case.parse(_answer(200, body, case))
     assert isinstance(outcome, Failed)
     _assert_clean(outcome, case.forbidden, toss)
@@ -276,7 +233,7 @@ def test_a_lookup_with_a_secret_in_every_other_field_reads_its_status(
     # An unknown status is reported as its code; a known one is read. Neither carries
     # what was echoed.
     case = cases[op]
-    body = _echoed(load("payment_aborted", status=status), _echo_text(case.request), KEEP)
+    body = echoed(load("payment_aborted", status=status), _echo(case), KEEP)
     outcome = case.parse(_answer(200, body, case))
     if status == "ABORTED":
         assert isinstance(outcome, Status)
@@ -298,7 +255,7 @@ def test_an_error_answer_echoing_secrets_keeps_them_out_of_the_error(
     case = cases[op]
     body = {"code": code, "message": "원문"}
     keep = frozenset({"code"}) if codes == "kept" else frozenset()
-    outcome = case.parse(_answer(status, _echoed(body, _echo_text(case.request), keep), case))
+    outcome = case.parse(_answer(status, echoed(body, _echo(case), keep), case))
     if op.startswith("lookup") and code == "NOT_FOUND_PAYMENT" and codes == "kept":
         assert isinstance(outcome, Status)  # "no such payment" is a lookup's answer
     else:
@@ -314,7 +271,7 @@ def test_a_non_json_error_page_echoing_secrets_keeps_them_out(
     case = cases[op]
     page = httpx.Response(
         status,
-        text=f"<html>{_echo_text(case.request)}</html>",
+        text=f"<html>{_echo(case)}</html>",
         headers={"X-TossPayments-Trace-Id": SECRET},
     )
     outcome = case.parse(page)
@@ -345,9 +302,7 @@ def test_a_fail_url_echoing_secrets_keeps_them_out_of_the_decline(
         )
         with pytest.raises((Declined, InvalidRequest)) as caught:
             toss.build_approve(req)
-        text = f"{caught.value!s} {caught.value!r} {caught.value.message}"
-        for secret in OWN:
-            assert secret not in text
+        assert_no_secret(caught.value, OWN)
 
 
 # -- requests refused before sending ------------------------------------------------------------
@@ -374,6 +329,4 @@ def test_refusals_before_sending_never_quote_request_secrets(
     for refuse in refusals:
         with pytest.raises(InvalidRequest) as caught:
             refuse()
-        text = f"{caught.value!s} {caught.value!r}"
-        for secret in (*OWN, BILLING_KEY, CUSTOMER_KEY):
-            assert secret not in text
+        assert_no_secret(caught.value, (*OWN, BILLING_KEY, CUSTOMER_KEY))

@@ -7,7 +7,10 @@ operation, an answer that echoes every secret into every string field — on the
 shape and on each error shape — must leave none in ``str(error)``, ``repr(error)``,
 ``error.message``, ``error.provider_code`` or the fields of a success outcome. Add the
 request's own secrets (the billing key of a charge, a one-time token of an approve) to
-what must not come back from that request's parse.
+what must not come back from that request's parse. :mod:`payfallback.testing.secrets`
+has the pieces: ``echo_text`` (every secret in the forms a server echoes it in),
+``echoed`` (a real answer with every string field replaced) and ``assert_no_secret``
+(everything a caller, a log line or the journal could read off the outcome).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from payfallback_yourpg import YourPg
 from pydantic import SecretStr
 
 from payfallback.provider import Operation
+from payfallback.testing.secrets import assert_no_secret, echo_text, echoed
 
 SECRET = "sk_test_yourpg_0123456789abcdef"
 
@@ -31,8 +35,7 @@ def test_credentials_and_auth_header_values_are_declared(provider: YourPg) -> No
     assert provider.kit.secrets is provider.secrets
     assert provider.secrets.contains(SECRET)
     assert provider.secrets.contains(f"Bearer {SECRET}")
-    for text in (repr(provider), str(vars(provider)), repr(provider.secrets)):
-        assert SECRET not in text
+    assert_no_secret((repr(provider), str(vars(provider)), repr(provider.secrets)), (SECRET,))
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 429, 500, 503])
@@ -40,10 +43,11 @@ def test_credentials_and_auth_header_values_are_declared(provider: YourPg) -> No
 def test_an_error_answer_echoing_the_secret_keeps_it_out(
     provider: YourPg, status: int, operation: Operation
 ) -> None:
-    echo = f"echo {SECRET} | Bearer {SECRET}"
+    echo = echo_text(SECRET, f"Bearer {SECRET}")
     answer = httpx.Response(
-        status, json={"code": echo, "message": echo}, headers={"x-yourpg-request-id": SECRET}
+        status,
+        json=echoed({"code": "", "message": ""}, echo),
+        headers={"x-yourpg-request-id": SECRET},
     )
     error = provider._error_from(answer, operation, "ORD-1_1")
-    for text in (str(error), repr(error), error.message, str(error.provider_code)):
-        assert SECRET not in text
+    assert_no_secret(error, (SECRET,), declared=provider.secrets)
