@@ -188,3 +188,24 @@ def test_with_compensation_an_attempt_that_never_arrived_does_not_stay_open() ->
     )
     outcome = run_schedule(schedule)
     assert outcome.ok, outcome.report()
+
+
+def test_a_refund_whose_answer_was_lost_is_not_sent_twice() -> None:
+    # A partial refund's cancel reaches the provider and commits after our read timeout;
+    # the lookup right after cannot see it yet, so the refund stays owed. A recover()
+    # while the provider refuses connections, then one after it is back: the refund must
+    # be settled once. NICEPAY keys a cancel only by its orderId (no balance guard like
+    # Toss's refundableAmount or PortOne's currentCancellableAmount).
+    for provider in (NICE, TOSS, PORTONE):
+        schedule = Schedule(
+            instruments=(provider,),
+            steps=(
+                Pay(0),
+                RefundStep(0, part=True, faults=((provider, ("late",)),)),
+                Recover(down=(provider,)),
+            ),
+            commit_delay=20.0,
+            lookup_lag=0.0,
+        )
+        outcome = run_schedule(schedule)
+        assert outcome.ok, f"{provider}\n{outcome.report()}"
