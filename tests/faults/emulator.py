@@ -2,18 +2,23 @@
 
 :class:`Emulator` is an ``httpx.MockTransport`` handler that answers the real adapters as
 Toss Payments (``api.tosspayments.com``), NICEPAY (``api.nicepay.co.kr``) and PortOne
-(``api.portone.io``) answer their server-side billing APIs, on the manual clock it is
-given. Answers are built by the adapters' own test helpers (the conformance kits of
-``adapters/<name>/tests/<name>_kit.py`` and the documented payload files their
-``<name>_support.py`` loads); the state in them comes from the :class:`Ledger`.
+(``api.portone.io``) answer their server-side billing APIs (and Toss the confirm of its
+payment window), on the manual clock it is given. Answers are built by the adapters' own
+test helpers (the conformance kits of ``adapters/<name>/tests/<name>_kit.py`` and the
+documented payload files their ``<name>_support.py`` loads); the state in them comes from
+the :class:`Ledger`.
 
 The provider rules it keeps (each as its adapter documents it):
 
-* **Toss Payments** — ``Idempotency-Key`` on every POST: a replay is not executed again,
-  it gets the first request's answer, and ``409 IDEMPOTENT_REQUEST_PROCESSING`` while the
-  first request is still running. Lookups by ``orderId`` (``/v1/payments/orders/…``) or
-  ``paymentKey``; ``404 NOT_FOUND_PAYMENT`` when there is none (yet). A cancel whose
-  ``refundableAmount`` is not the balance is refused (``NOT_MATCHES_REFUNDABLE_AMOUNT``).
+* **Toss Payments** — billing charges, and the payment window: the customer pays in it
+  (:meth:`Emulator.toss_authenticate`: a ``paymentKey`` in ``IN_PROGRESS``) and
+  ``/v1/payments/confirm`` approves it within 10 minutes (else ``EXPIRED``; a refused
+  confirm leaves it ``ABORTED``). ``Idempotency-Key`` on every POST: a replay is not
+  executed again, it gets the first request's answer, and ``409
+  IDEMPOTENT_REQUEST_PROCESSING`` while the first request is still running. Lookups by
+  ``orderId`` (``/v1/payments/orders/…``) or ``paymentKey``; ``404 NOT_FOUND_PAYMENT``
+  when there is none (yet). A cancel whose ``refundableAmount`` is not the balance is
+  refused (``NOT_MATCHES_REFUNDABLE_AMOUNT``).
 * **NICEPAY** — no idempotency header: a second billing charge on an ``orderId`` that
   has one is refused (``A127``); a failed charge leaves a ``failed`` record. Net cancel
   (``/v1/payments/netcancel`` by ``orderId``, within an hour) undoes a committed charge
@@ -24,7 +29,7 @@ The provider rules it keeps (each as its adapter documents it):
   most once (``409 ALREADY_PAID``); a refused charge leaves a ``FAILED`` payment; a cancel
   checks ``currentCancellableAmount`` (``CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN``).
 
-Faults, one per money-moving request (charge, cancel, net cancel), taken in order from
+Faults, one per money-moving request (charge, confirm, cancel, net cancel), taken in order from
 ``faults[provider]`` (``None``: behave):
 
 ==================  ========================================================================
@@ -219,6 +224,10 @@ class Emulator:
         if provider == NICE:
             return self._nice.handle(request)
         return self._portone.handle(request)
+
+    def toss_authenticate(self, attempt_id: str, amount: int) -> dict[str, str]:
+        """The customer pays in Toss's payment window; the successUrl parameters."""
+        return self._toss.authenticate(attempt_id, amount)
 
     def next_fault(self, provider: str) -> str | None:
         queue = self.faults.get(provider)
@@ -422,6 +431,22 @@ _TOSS_BY_ORDER = re.compile(r"^/v1/payments/orders/(?P<order>[^/]+)$")
 _TOSS_CANCEL = re.compile(r"^/v1/payments/(?P<key>[^/]+)/cancel$")
 _TOSS_BY_KEY = re.compile(r"^/v1/payments/(?P<key>[^/]+)$")
 _TOSS_KEEP = frozenset({"code"})
+#: Toss expires an authenticated payment not confirmed within 10 minutes
+#: (``TossPayments.CONFIRM_WINDOW``): IN_PROGRESS → EXPIRED, and a late confirm is
+#: answered ``NOT_FOUND_PAYMENT_SESSION``.
+TOSS_CONFIRM_WINDOW = 600.0
+
+
+@dataclass
+class TossSession:
+    """A customer authenticated in Toss's payment window: a paymentKey awaiting confirm."""
+
+    payment_key: str
+    attempt_id: str
+    amount: int
+    authed_at: float
+    #: The confirm was refused (card company): Toss records the payment ABORTED.
+    aborted: bool = False
 
 
 class _Toss(_Provider):
@@ -432,6 +457,7 @@ class _Toss(_Provider):
         self.kit = adapters.kit("tosspayments_kit", "TossBillingKit")
         self.load = adapters.loader("tosspayments_support")
         self.trace_id = str(adapters.helper("tosspayments_support").TRACE)
+        self.sessions: dict[str, TossSession] = {}
 
     def _answer(self, status: int, body: dict[str, Any]) -> httpx.Response:
         return httpx.Response(status, json=body, headers={"X-TossPayments-Trace-Id": self.trace_id})
@@ -479,7 +505,7 @@ class _Toss(_Provider):
                 }
             )
         body = self.load(
-            "payment_done_billing",
+            charge.extra.get("payload", "payment_done_billing"),
             paymentKey=charge.txn,
             orderId=charge.attempt_id,
             totalAmount=charge.amount,
@@ -493,24 +519,121 @@ class _Toss(_Provider):
         path = _path(request)
         if not self.authorised(request):
             return self.emu.error(request, TOSS, self.kit.bad_credentials_response(request))
+        if request.method == "POST" and path == "/v1/payments/confirm":
+            return self._confirm(request)
         if request.method == "POST" and (m := _TOSS_BILLING.match(path)):
             return self._charge(request, unquote(m["key"]))
         if request.method == "POST" and (m := _TOSS_CANCEL.match(path)):
             return self._cancel(request, unquote(m["key"]))
         if request.method == "GET" and (m := _TOSS_BY_ORDER.match(path)):
-            charge = self.visible(unquote(m["order"]))
-            return self.payment(charge) if charge is not None else self._not_found(request)
+            attempt_id = unquote(m["order"])
+            charge = self.visible(attempt_id)
+            if charge is not None:
+                return self.payment(charge)
+            session = next((x for x in self.sessions.values() if x.attempt_id == attempt_id), None)
+            return self._session(request, session)
         if request.method == "GET" and (m := _TOSS_BY_KEY.match(path)):
-            found = self.ledger.by_txn(TOSS, unquote(m["key"]))
-            if found is None or not found.visible(self.now):
-                return self._not_found(request)
-            return self.payment(found)
+            key = unquote(m["key"])
+            found = self.ledger.by_txn(TOSS, key)
+            if found is not None and found.visible(self.now):
+                return self.payment(found)
+            return self._session(request, self.sessions.get(key))
         raise AssertionError(f"not a Toss API: {request.method} {path}")
 
     def _in_progress(self, request: httpx.Request) -> httpx.Response:
         answer = self.kit.replay_in_progress_response(request)
         assert answer is not None
         return self.emu.error(request, TOSS, answer, _TOSS_KEEP)
+
+    # -- the payment window ------------------------------------------------------------
+
+    def authenticate(self, attempt_id: str, amount: int) -> dict[str, str]:
+        """The customer pays in Toss's window for the checkout ``attempt_id``; what Toss
+        appends to successUrl."""
+        key = f"tviewer{self.emu.next_serial():06d}{zlib.crc32(attempt_id.encode()):08x}"
+        self.sessions[key] = TossSession(key, attempt_id, amount, self.now)
+        return {
+            "paymentKey": key,
+            "orderId": attempt_id,
+            "amount": str(amount),
+            "paymentType": "NORMAL",
+        }
+
+    def _session(self, request: httpx.Request, session: TossSession | None) -> httpx.Response:
+        """A lookup of a payment Toss has no visible approval of: authenticated and not
+        (visibly) confirmed yet, expired, aborted — or nothing at all."""
+        if session is None:
+            return self._not_found(request)
+        committed = self.ledger.by_txn(TOSS, session.payment_key)
+        payload = "payment_in_progress"
+        if session.aborted:
+            payload = "payment_aborted"
+        elif committed is None and self.now - session.authed_at > TOSS_CONFIRM_WINDOW:
+            payload = "payment_expired"
+        body = self.load(
+            payload,
+            paymentKey=session.payment_key,
+            orderId=session.attempt_id,
+            totalAmount=session.amount,
+            balanceAmount=session.amount,
+        )
+        return self._answer(200, body)
+
+    def _confirm(self, request: httpx.Request) -> httpx.Response:
+        sent = _body(request)
+        payment_key, attempt_id = str(sent.get("paymentKey")), str(sent.get("orderId"))
+        amount = int(sent.get("amount") or 0)
+        key = request.headers.get("idempotency-key")
+        session = self.sessions.get(payment_key)
+
+        def process() -> Processed:
+            if session is None or session.attempt_id != attempt_id:
+                return Processed(self._not_found(request))
+            if self.ledger.by_txn(TOSS, payment_key) is not None:
+                return Processed(
+                    self._error(
+                        request, 400, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다."
+                    )
+                )
+            if session.aborted or self.now - session.authed_at > TOSS_CONFIRM_WINDOW:
+                return Processed(
+                    self._error(
+                        request,
+                        404,
+                        "NOT_FOUND_PAYMENT_SESSION",
+                        "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.",
+                    )
+                )
+            if amount != session.amount:
+                return Processed(self._error(request, 400, "INVALID_REQUEST", "잘못된 요청입니다."))
+            charge = self.new_charge(attempt_id, payment_key, amount, payload="payment_done_card")
+            body = self.load(
+                "payment_done_card",
+                paymentKey=payment_key,
+                orderId=attempt_id,
+                totalAmount=amount,
+                balanceAmount=amount,
+                status="DONE",
+            )
+            return Processed(self._answer(200, body), self.committer(charge))
+
+        def declined() -> httpx.Response:
+            if session is not None:
+                session.aborted = True
+            return self.emu.error(request, TOSS, self.kit.decline_response(request), _TOSS_KEEP)
+
+        return self.emu.money(
+            request,
+            TOSS,
+            "confirm",
+            key,
+            process,
+            declined=declined,
+            server_error=lambda: self.kit.server_error_response(request),
+            in_progress=lambda: self._in_progress(request),
+        )
+
+    # -- billing -----------------------------------------------------------------------
 
     def _charge(self, request: httpx.Request, billing_key: str) -> httpx.Response:
         sent = _body(request)

@@ -35,7 +35,7 @@ import asyncio
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +55,7 @@ from payfallback import (
 )
 from payfallback._core import RecoveryReport
 from payfallback.journal import SQLiteJournal
-from payfallback.models import AttemptState, Payment, Refund
+from payfallback.models import AttemptState, CheckoutSession, Method, Payment, Refund, ReturnUrls
 from payfallback.provider import Proof
 from tests.faults import adapters
 from tests.faults.emulator import CANCEL_FAULTS, CHARGE_FAULTS, Crash, Emulator
@@ -92,6 +92,28 @@ class RefundStep:
     clicks: int = 1
     faults: Faults = ()
     down: tuple[str, ...] = ()
+    #: Refund the payment-window order ``100 + order`` instead.
+    checkout: bool = False
+
+    @property
+    def number(self) -> int:
+        return 100 + self.order if self.checkout else self.order
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Order ``100 + order`` through Toss's payment window: the checkout starts, the
+    customer pays in the window, the shop's return handler completes it (under faults).
+    A checkout the Router starts elsewhere (Toss's breaker open) is abandoned by the
+    customer: nothing moves at a client-side ready."""
+
+    order: int
+    faults: Faults = ()
+    down: tuple[str, ...] = ()
+
+    @property
+    def number(self) -> int:
+        return 100 + self.order
 
 
 @dataclass(frozen=True)
@@ -102,7 +124,7 @@ class Recover:
     down: tuple[str, ...] = ()
 
 
-Step = Pay | RefundStep | Recover
+Step = Pay | RefundStep | Recover | Checkout
 
 
 @dataclass(frozen=True)
@@ -118,7 +140,20 @@ class Schedule:
 
     @property
     def orders(self) -> list[int]:
+        """The orders charged with billing keys."""
         return sorted({s.order for s in self.steps if isinstance(s, Pay)})
+
+    @property
+    def checkouts(self) -> list[int]:
+        """The orders paid through Toss's payment window."""
+        return sorted({s.number for s in self.steps if isinstance(s, Checkout)})
+
+
+URLS = ReturnUrls(
+    success="https://shop.example/pay/success",
+    cancel="https://shop.example/pay/cancel",
+    fail="https://shop.example/pay/fail",
+)
 
 
 def order(n: int) -> Order:
@@ -160,9 +195,16 @@ def draw_schedule(pick: Pick, *, max_steps: int = 6, max_orders: int = 4) -> Sch
         instruments.append(chosen)
     steps: list[Step] = []
     for _ in range(pick.integer(1, max_steps)):
-        what = pick.choice(("pay", "pay", "pay", "pay", "refund", "refund", "recover"))
+        menu: tuple[str, ...] = ("pay", "pay", "pay", "pay", "refund", "refund", "recover")
+        if adapters.TOSS in instruments:
+            menu = (*menu, "checkout", "checkout")
+        what = pick.choice(menu)
         n = pick.integer(0, max_orders - 1)
-        if what == "pay" or not steps:
+        if what == "checkout":
+            steps.append(
+                Checkout(n, _faults(pick, instruments, PAY_FAULTS), _down(pick, instruments))
+            )
+        elif what == "pay" or not steps:
             steps.append(Pay(n, _faults(pick, instruments, PAY_FAULTS), _down(pick, instruments)))
         elif what == "refund":
             steps.append(
@@ -172,6 +214,7 @@ def draw_schedule(pick: Pick, *, max_steps: int = 6, max_orders: int = 4) -> Sch
                     clicks=pick.choice((1, 1, 2)),
                     faults=_faults(pick, instruments, REFUND_FAULTS),
                     down=_down(pick, instruments),
+                    checkout=adapters.TOSS in instruments and pick.choice((False, True)),
                 )
             )
         else:
@@ -277,7 +320,10 @@ class _Pos:
     ) -> None:
         self.clock = emu.clock
         self.journal = SQLiteJournal(path, clock=self.clock, durable=False)
-        providers = [adapters.provider(name) for name in schedule.instruments]
+        # Toss first: start_checkout takes the first healthy provider for the method, and
+        # the emulator's payment window is Toss's (charge() follows the instruments' order).
+        names = sorted(schedule.instruments, key=lambda name: name != adapters.TOSS)
+        providers = [adapters.provider(name) for name in names]
         options: dict[str, Any] = {
             "journal": self.journal,
             "clock": self.clock,
@@ -313,6 +359,16 @@ class _Pos:
                 self.arouter.refund(payment_id, amount, reason="고객 요청", idempotency_key=key)
             )
         return self.router.refund(payment_id, amount, reason="고객 요청", idempotency_key=key)
+
+    def start_checkout(self, n: int) -> CheckoutSession:
+        if self._runner is not None:
+            return self._run(self.arouter.start_checkout(order(n), Method.CARD, URLS))
+        return self.router.start_checkout(order(n), Method.CARD, URLS)
+
+    def complete_checkout(self, session_id: str, params: Mapping[str, str]) -> Payment:
+        if self._runner is not None:
+            return self._run(self.arouter.complete_checkout(session_id, params))
+        return self.router.complete_checkout(session_id, params)
 
     def recover(self) -> RecoveryReport:
         if self._runner is not None:
@@ -356,6 +412,9 @@ class _Run:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.crashes = 0
         self.unexpected: list[str] = []
+        #: Checkout order → (session id, successUrl parameters): the customer's browser
+        #: calls the return URL again until it gets an answer.
+        self.returns: dict[int, tuple[str, dict[str, str]]] = {}
         self.pos = self._start()
 
     def _listen(self, name: str, fields: Any) -> None:
@@ -400,7 +459,13 @@ class _Run:
                 # Not one of the library's errors: the till would show a traceback.
                 self.unexpected.append(f"{type(exc).__name__}: {exc}")
             return None
-        self.texts.append(repr(result))
+        if isinstance(result, CheckoutSession):
+            # client_params are for the browser (NICEPAY's clientId among them): the one
+            # place a client key is meant to go. The journal row is still checked.
+            shown: object = result.model_copy(update={"client_params": {}})
+        else:
+            shown = result
+        self.texts.append(repr(shown))
         if self.pos.journal_lost:
             self.restart()
         return result
@@ -413,11 +478,13 @@ class _Run:
         self.arm(step)
         if isinstance(step, Pay):
             self.attempt(lambda: self.pos.charge(step.order, self.schedule.instruments))
+        elif isinstance(step, Checkout):
+            self.checkout(step.number)
         elif isinstance(step, RefundStep):
-            payment = self.pos.journal.payment_for_order(order(step.order).order_id)
+            payment = self.pos.journal.payment_for_order(order(step.number).order_id)
             if payment is not None and payment.refundable.amount > 0:
                 amount = Money(amount=min(3_000, payment.refundable.amount)) if step.part else None
-                key = f"refund-{step.order}-{index}"
+                key = f"refund-{step.number}-{index}"
                 for _ in range(step.clicks):
                     pid = payment.payment_id
                     self.attempt(lambda pid=pid: self.pos.refund(pid, amount, key))  # type: ignore[misc]
@@ -426,6 +493,16 @@ class _Run:
         self.emu.faults = {}
         self.emu.down = set()
         self.clock.advance(3.0)
+
+    def checkout(self, n: int) -> None:
+        if self.pos.journal.payment_for_order(order(n).order_id) is not None:
+            return
+        session = self.attempt(lambda: self.pos.start_checkout(n))
+        if session is None or session.provider != adapters.TOSS:
+            return  # no window opened, or another provider's: the customer leaves
+        params = self.emu.toss_authenticate(session.session_id, order(n).amount.amount)
+        self.returns[n] = (session.session_id, params)
+        self.attempt(lambda: self.pos.complete_checkout(session.session_id, params))
 
     def finish(self) -> RecoveryReport | None:
         """The providers behave again: recover, charge the open orders again, recover."""
@@ -436,6 +513,10 @@ class _Run:
             for n in self.schedule.orders:
                 if self.pos.journal.payment_for_order(order(n).order_id) is None:
                     self.attempt(lambda n=n: self.pos.charge(n, self.schedule.instruments))  # type: ignore[misc]
+            for n, (sid, params) in self.returns.items():
+                if self.pos.journal.payment_for_order(order(n).order_id) is None:
+                    # The customer reloads the success page.
+                    self.attempt(lambda sid=sid, p=params: self.pos.complete_checkout(sid, p))  # type: ignore[misc]
             report = self.attempt(self.pos.recover)
             if report is not None and report.clean:
                 break
@@ -484,7 +565,7 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
     schedule, emu, journal = run.schedule, run.emu, run.pos.journal
     ledger = emu.ledger
     now = ledger.now
-    out = Outcome(orders=len(schedule.orders), crashes=run.crashes)
+    out = Outcome(orders=len(schedule.orders) + len(schedule.checkouts), crashes=run.crashes)
     bad: list[str] = []
     out.library_errors = len(run.unexpected)
     out.problems.extend(f"not a PayfallbackError: {e}" for e in run.unexpected[:3])
@@ -493,7 +574,9 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
         out.problems.append(f"{order_id}: {text}")
         bad.append(order_id)
 
-    order_ids = {order(n).order_id for n in schedule.orders} | {c.order_id for c in ledger.charges}
+    order_ids = {order(n).order_id for n in [*schedule.orders, *schedule.checkouts]} | {
+        c.order_id for c in ledger.charges
+    }
     for order_id in sorted(order_ids):
         live = [c for c in ledger.charges if c.order_id == order_id and c.live(now)]
         payment = journal.payment_for_order(order_id)
@@ -575,15 +658,21 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
             problem(attempt.order_id, f"attempt {attempt.attempt_id} still {attempt.state.value}")
 
     # Secrets: everything that came out of the library, and every journal row.
-    everything = "\n".join(
-        [*run.texts, repr(list(logs)), repr(run.events), repr(report), *_dump(run.path)]
-    )
+    sources = {
+        "errors and return values": "\n".join(run.texts),
+        "structlog events": repr(list(logs)),
+        "listener events": repr(run.events),
+        "recovery report": repr(report),
+        **{f"journal {row.split(':', 1)[0]}": row for row in _dump(run.path)},
+    }
     for secret in adapters.secret_values():
-        if secret in everything:
+        where = [name for name, text in sources.items() if secret in text]
+        if where:
             out.secrets_leaked += 1
-            at = everything.index(secret)
+            text = sources[where[0]]
+            at = text.index(secret)
             out.problems.append(
-                f"secret {secret[:8]}… leaked: …{everything[max(0, at - 120) : at]}…"
+                f"secret {secret[:8]}… in {', '.join(where)}: …{text[max(0, at - 100) : at]}…"
             )
     if bad:
         first = bad[0]
@@ -599,6 +688,7 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
 
 
 __all__ = [
+    "Checkout",
     "Outcome",
     "Pay",
     "Pick",

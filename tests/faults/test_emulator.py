@@ -15,8 +15,10 @@ import pytest
 
 from payfallback import ManualClock, Money
 from payfallback.errors import Declined, OutcomeUnknown, PayfallbackError, RequestInFlight
+from payfallback.models import Method
 from payfallback.provider import (
     Approved,
+    ApproveRequest,
     Cancelled,
     CancelRequest,
     ChargeRequest,
@@ -277,3 +279,35 @@ def test_a_provider_that_is_down_refuses_every_request() -> None:
     with pytest.raises(httpx.ConnectError):
         c.lookup()
     assert c.emu.ledger.charges == []
+
+
+def test_toss_payment_window_confirm_within_ten_minutes_replays_and_expires() -> None:
+    c = Client(TOSS, lookup_lag=0.0)
+    params = c.emu.toss_authenticate(ATTEMPT, order(1).amount.amount)
+    looked = c.lookup(params["paymentKey"])
+    assert isinstance(looked, Status)
+    assert looked.state is TxnState.IN_PROGRESS  # authenticated, not confirmed
+
+    req = ApproveRequest(
+        attempt_id=ATTEMPT,
+        order=order(1),
+        method=Method.CARD,
+        provider_txn_id=None,
+        callback_params=params,
+        idempotency_key="a" * 32,
+    )
+
+    def confirm() -> Outcome:
+        request = c.provider.build_approve(req)
+        return c.provider.parse_approve(req, c.http.send(request))
+
+    paid = _paid(confirm())
+    assert paid.provider_txn_id == params["paymentKey"]
+    assert _paid(confirm()).provider_txn_id == paid.provider_txn_id  # same-key replay
+    assert len(c.emu.ledger.live()) == 1
+
+    late = c.emu.toss_authenticate("ORD-0001_2", order(1).amount.amount)
+    c.clock.advance(601.0)
+    looked = c.lookup(late["paymentKey"], attempt_id="ORD-0001_2")
+    assert isinstance(looked, Status)
+    assert looked.state is TxnState.NOT_PAID  # EXPIRED

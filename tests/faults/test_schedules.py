@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.faults.adapters import NICE, PORTONE, TOSS
 from tests.faults.runner import (
+    Checkout,
     Outcome,
     Pay,
     Recover,
@@ -209,3 +210,27 @@ def test_a_refund_whose_answer_was_lost_is_not_sent_twice() -> None:
         )
         outcome = run_schedule(schedule)
         assert outcome.ok, f"{provider}\n{outcome.report()}"
+
+
+def test_toss_payment_window_checkouts_under_every_fault() -> None:
+    # The shop's return handler confirms what the customer approved in Toss's window;
+    # each confirm meets one fault, then the checkout's payment is partly refunded.
+    faults = (None, "late", "lost", "hang", "refuse", "5xx_after", "garbage_after", "decline")
+    crashes = ("crash_before", "crash_after", "crash_late", "journal_lost")
+    steps: list[Checkout | RefundStep] = []
+    for n, fault in enumerate((*faults, *crashes)):
+        steps.append(Checkout(n, ((TOSS, (fault,)),)))
+        steps.append(RefundStep(n, part=True, checkout=True))
+    schedule = Schedule(instruments=(TOSS,), steps=tuple(steps), lookup_lag=90.0)
+    outcome = run_schedule(schedule)
+    assert outcome.orders == len(faults) + len(crashes)
+    assert outcome.ok, outcome.report()
+
+
+def test_a_checkout_started_at_nicepay_keeps_its_declared_secrets_out_of_the_journal() -> None:
+    # NICEPAY declares its client key secret (Nicepay.secrets); its checkout hands it to
+    # the browser as clientId. The CheckoutSession returned may carry it; the journal may
+    # not (the runner exempts the returned client_params, and checks every journal row).
+    schedule = Schedule(instruments=(NICE,), steps=(Checkout(0),))
+    outcome = run_schedule(schedule)
+    assert outcome.secrets_leaked == 0, outcome.report()
