@@ -37,7 +37,6 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-import structlog
 from pydantic import SecretBytes, SecretStr
 
 __all__ = [
@@ -520,6 +519,10 @@ class Events:
         # Wrapped on every call (cheap) so structlog configuration changes, such as
         # structlog.testing.capture_logs, take effect; the output always goes to the stdlib
         # logger, never straight to stdout.
+        # Imported on first use: structlog's dev renderer pulls in rich, which a till
+        # program that only charges cards should not pay for at start-up.
+        import structlog  # noqa: PLC0415
+
         return structlog.wrap_logger(self._std)
 
     def scrub_with(self, scrubber: Callable[[str], str]) -> None:
