@@ -60,6 +60,8 @@ LABELS = {
     "secrets_leaked": "secrets leaked",
     "library_errors": "errors not PayfallbackError",
     "crashes": "crashes (POS restarts)",
+    "secrets_echoed": "answers echoing secrets",
+    "log_events": "events checked",
 }
 
 

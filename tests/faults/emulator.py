@@ -188,6 +188,8 @@ class Emulator:
     ledger: Ledger = field(init=False)
     keys: dict[tuple[str, str], Keyed] = field(default_factory=dict)
     serial: int = 0
+    #: Error answers (and HTML pages) that quoted the request's secrets back.
+    echoed: int = 0
     #: Called for ``journal_lost``: tears the running POS's journal down.
     on_close: Callable[[], None] | None = None
 
@@ -345,6 +347,7 @@ class Emulator:
         """An error answer with every secret the request carried echoed into it."""
         if not self.echo_secrets:
             return answer
+        self.echoed += 1
         text = self.echo(request)
         headers = dict(answer.headers)
         headers.pop("content-length", None)
@@ -359,6 +362,7 @@ class Emulator:
 
     def _garbage(self, request: httpx.Request) -> httpx.Response:
         quoted = self.echo(request) if self.echo_secrets else ""
+        self.echoed += bool(quoted)
         return httpx.Response(
             200,
             text=f"<html><body><h1>502 Bad Gateway</h1><!-- {quoted} --></body></html>",

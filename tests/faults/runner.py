@@ -263,6 +263,10 @@ class Outcome:
     #: Exceptions out of the Router that are not PayfallbackError.
     library_errors: int = 0
     crashes: int = 0
+    #: What the secret check looked through: error answers that echoed secrets, and
+    #: structlog and listener events captured.
+    secrets_echoed: int = 0
+    log_events: int = 0
     #: What is left open, by kind: provider, attempt state, whether the order was paid
     #: (elsewhere), whether the attempt holds money.
     open_kinds: Counter[str] = field(default_factory=Counter)
@@ -273,6 +277,8 @@ class Outcome:
     def add(self, other: Outcome) -> None:
         self.schedules += other.schedules
         self.crashes += other.crashes
+        self.secrets_echoed += other.secrets_echoed
+        self.log_events += other.log_events
         self.open_kinds.update(other.open_kinds)
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -302,6 +308,8 @@ class Outcome:
         out = {"schedules": self.schedules}
         out.update({name: getattr(self, name) for name in COUNTS})
         out["crashes"] = self.crashes
+        out["secrets_echoed"] = self.secrets_echoed
+        out["log_events"] = self.log_events
         return out
 
     def report(self) -> str:
@@ -568,6 +576,8 @@ def check(run: _Run, report: RecoveryReport | None, logs: Sequence[Any]) -> Outc
     out = Outcome(orders=len(schedule.orders) + len(schedule.checkouts), crashes=run.crashes)
     bad: list[str] = []
     out.library_errors = len(run.unexpected)
+    out.secrets_echoed = emu.echoed
+    out.log_events = len(logs) + len(run.events)
     out.problems.extend(f"not a PayfallbackError: {e}" for e in run.unexpected[:3])
 
     def problem(order_id: str, text: str) -> None:
