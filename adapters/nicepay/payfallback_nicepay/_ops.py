@@ -219,9 +219,9 @@ class Nicepay:
         self._secret_key = secret
         header = basic_auth(self.client_key, secret.get_secret_value())
         self._authorization = SecretStr(header)
-        self.secrets = Secrets(
-            self.client_key, secret, header, header.removeprefix("Basic ").strip()
-        )
+        # The client key is public (the JS SDK's clientId, in every checkout page): only the
+        # secret key and the Authorization value built with it are secret.
+        self.secrets = Secrets(secret, header, header.removeprefix("Basic ").strip())
         self.kit = AdapterKit(
             provider=self.name,
             label="NICEPAY",

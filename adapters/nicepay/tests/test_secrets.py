@@ -1,8 +1,9 @@
 """No secret comes back out: NICEPAY answers that echo every secret we sent, in every
 string field, on every operation, on the success shape and on each error shape.
 
-The secrets: the client key, the secret key, the ``Authorization: Basic`` value built
-from them and its base64 credentials alone (the adapter's own :attr:`Nicepay.secrets`),
+The secrets: the secret key, the ``Authorization: Basic`` value built with it and its
+base64 credentials alone (the adapter's own :attr:`Nicepay.secrets`; the client key is
+public — the JS SDK's clientId — and is not one),
 and the request secrets the adapter has in hand while it parses — the billing key
 (``bid``) of a charge, the ``authToken`` and ``signature`` of the return callback of an
 approve. NICEPAY echoes request fields back in its answers (``resultMsg`` of a partner's
@@ -55,7 +56,7 @@ AUTHORIZATION = basic_auth(CLIENT_KEY, SECRET)
 CREDENTIALS = AUTHORIZATION.removeprefix("Basic ")
 CALLBACK = callback()
 CALLBACK_SIGNATURE = CALLBACK["signature"]
-OWN = (CLIENT_KEY, SECRET, AUTHORIZATION, CREDENTIALS)
+OWN = (SECRET, AUTHORIZATION, CREDENTIALS)
 EVERY_SECRET = (*OWN, BID, AUTH_TOKEN, CALLBACK_SIGNATURE)
 
 OPERATIONS = ("approve", "charge", "lookup", "lookup_by_order_id", "cancel", "void")
