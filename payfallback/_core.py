@@ -1280,6 +1280,25 @@ class Core:
                     )
         return None
 
+    def _paid_elsewhere(self, attempt: Attempt, order: Order) -> FlowGen[bool]:
+        """An unresolved attempt of an order another attempt already paid (reroute with
+        compensation): nothing waits on it any more, so it stops counting as open and is
+        watched instead — if it turns out charged within ``recheck_window``, the charge is
+        refunded like any late charge. Its order is never charged again because of it."""
+        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        if paid is None or paid.attempt_id == attempt.attempt_id:
+            return False
+        yield from self._finish(
+            attempt,
+            AttemptState.FAILED,
+            ProviderUnavailable(
+                f"outcome not proven; order paid by {paid.attempt_id}, so this attempt is "
+                "watched for a late charge, refunded if one shows up"
+            ),
+            recheck=True,
+        )
+        return True
+
     def _void_open(self, provider: Provider, attempt: Attempt, order: Order) -> FlowGen[bool]:
         """Net-cancel a journaled attempt of unknown outcome where the provider offers it;
         True when acknowledged (the attempt then ends failed, still watched)."""
@@ -1874,6 +1893,18 @@ class Core:
             payment_id = refund.payment_id or ""
             payment = yield from _journal(lambda j: j.get_payment(payment_id))
             expected = payment.amount.amount - refunded if payment is not None else expected
+        if refund.tries > 0:
+            # An earlier try may have been carried out (its answer lost, committed late):
+            # ask the provider before sending it again, with whatever key it now has.
+            earlier = yield from self._refund_settled(provider, refund, order, refunded)
+            if earlier is True:
+                return (yield from self._settle_refund(refund))
+            if earlier is None:
+                return (
+                    yield from self._still_owed(
+                        refund, "an earlier try may have gone through; not confirmed yet"
+                    )
+                )
         req = CancelRequest(
             refund_id=rid,
             attempt_id=refund.attempt_id,
@@ -2045,15 +2076,21 @@ class Core:
                     recheck=True,
                 )
                 report.resolved.append(aid)
-            elif attempt.state != AttemptState.SUPERSEDED and (
-                yield from self._void_open(provider, attempt, order)
+            elif (
+                attempt.state != AttemptState.SUPERSEDED
+                and (yield from self._void_open(provider, attempt, order))
+            ) or (
+                attempt.state != AttemptState.SUPERSEDED
+                and (yield from self._paid_elsewhere(attempt, order))
             ):
                 report.resolved.append(aid)
             else:
-                if attempt.state == AttemptState.PENDING:
-                    # Crashed after the request may have left: from now on it is unknown,
-                    # and its settle window counts from no earlier than now.
-                    yield from self._finish(attempt, AttemptState.UNKNOWN, None, sent=True)
+                # Still unknown. A crashed PENDING attempt becomes UNKNOWN, its settle window
+                # counting from no earlier than now; either way the claim taken above ends,
+                # so the POS's next charge() of the order can replay it at once.
+                if attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
+                    crashed = attempt.state == AttemptState.PENDING
+                    yield from self._finish(attempt, AttemptState.UNKNOWN, None, sent=crashed)
                 report.still_unresolved.append(aid)
         in_flight = yield from _journal(lambda j: j.in_flight_attempts())
         known = {f.attempt_id for f in report.in_flight}

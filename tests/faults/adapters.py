@@ -113,7 +113,6 @@ def secret_values() -> tuple[str, ...]:
             out.add(quote(value, safe=""))
         auth = creds["authorization"]
         out.add(auth.split(" ", 1)[1])
-    out.add(credentials()[NICE]["client"])  # NICEPAY declares its client key secret too
     return tuple(sorted(out))
 
 

@@ -70,7 +70,7 @@ class Client:
 
     def cancel(self, txn: str, amount: int, remaining: int, key: str = "c" * 32) -> Outcome:
         req = CancelRequest(
-            refund_id="rf_1",
+            refund_id=f"rf_{key[:20]}",  # one refund per key here
             attempt_id=ATTEMPT,
             order=order(1),
             provider_txn_id=txn,

@@ -770,8 +770,10 @@ class Nicepay:
     def build_cancel(self, req: CancelRequest) -> httpx.Request:
         """``POST /v1/payments/{tid}/cancel`` with reason, orderId, cancelAmt, taxFreeAmt.
 
-        ``orderId`` is the request's idempotency key: unique per refund, reused on its
-        retries, and NICEPAY refuses the same orderId for a second partial cancel.
+        ``orderId`` is the refund's id: unique per refund and the same on every try of it
+        — even when the Router gives a later try a fresh idempotency key — so NICEPAY,
+        which refuses the same orderId for a second partial cancel, can never carry out one
+        refund twice (a cancel whose answer was lost may commit late).
         ``cancelAmt`` is left out for a full cancel of an untouched payment ("값이 누락이면
         전액취소"), which the sandbox also accepts; otherwise it is the amount.
         ``taxFreeAmt`` ("취소금액중 면세공급가액") is the request's tax-free share, sent
@@ -781,8 +783,8 @@ class Nicepay:
         op, kit = Operation.CANCEL, self.kit
         kit.check_cancel(req, self.capabilities)
         key = kit.check_length(
-            req.idempotency_key,
-            "the idempotency key (sent as the cancel's orderId)",
+            req.refund_id,
+            "the refund id (sent as the cancel's orderId)",
             op,
             req.attempt_id,
             maximum=_ORDER_ID_MAX,

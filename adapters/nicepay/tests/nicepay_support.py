@@ -157,9 +157,10 @@ def cancel_request(
     *,
     tax_free: int = 0,
     order: Order | None = None,
+    refund_id: str = "rf_3f2a9c1e5b7d4f60a1b2",
 ) -> CancelRequest:
     return CancelRequest(
-        refund_id="rf_0001",
+        refund_id=refund_id,
         attempt_id=ATTEMPT,
         order=order or make_order(),
         provider_txn_id=TID,

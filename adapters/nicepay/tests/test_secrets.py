@@ -333,7 +333,7 @@ def test_refusals_before_sending_never_quote_request_secrets(nicepay: Nicepay) -
             )
         ),
         lambda: nicepay.build_lookup(lookup_request(tid=None, attempted_at=None)),
-        lambda: nicepay.build_cancel(cancel_request(key=BID * 3)),
+        lambda: nicepay.build_cancel(cancel_request(refund_id=BID * 3)),
     ]
     for refuse in refusals:
         with pytest.raises(InvalidRequest) as caught:

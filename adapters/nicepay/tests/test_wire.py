@@ -695,7 +695,7 @@ def test_full_cancel_leaves_cancel_amt_out(nicepay: Nicepay) -> None:
     assert sent.headers["Content-Type"] == "application/json;charset=utf-8"
     assert json.loads(sent.content) == {
         "reason": "고객 요청",
-        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "orderId": "rf_3f2a9c1e5b7d4f60a1b2",
     }
     outcome = nicepay.parse_cancel(req, response)
     assert outcome == Cancelled(provider_txn_id=TID, amount=Money(amount=12000), remaining=0)
@@ -722,8 +722,11 @@ def test_cancelling_the_rest_after_a_partial_cancel_names_the_amount(nicepay: Ni
 def test_a_retried_cancel_sends_the_same_order_id(nicepay: Nicepay) -> None:
     first = nicepay.build_cancel(cancel_request(amount=5000))
     again = nicepay.build_cancel(cancel_request(amount=5000))
-    other = nicepay.build_cancel(cancel_request(amount=5000, key="9" * 32))
-    assert first.content == again.content
+    # A later try of the same refund under a fresh idempotency key is still the same
+    # cancel to NICEPAY: an earlier try that committed late makes it refuse this one.
+    rekeyed = nicepay.build_cancel(cancel_request(amount=5000, key="9" * 32))
+    other = nicepay.build_cancel(cancel_request(amount=5000, refund_id="rf_0000000000000000002"))
+    assert first.content == again.content == rekeyed.content
     assert json.loads(first.content)["orderId"] != json.loads(other.content)["orderId"]
 
 
@@ -732,9 +735,9 @@ def test_a_cancel_over_what_is_left_is_refused_before_sending(nicepay: Nicepay) 
         nicepay.build_cancel(cancel_request(amount=8000, remaining=7000))
 
 
-def test_a_key_too_long_for_order_id_is_refused(nicepay: Nicepay) -> None:
+def test_a_refund_id_too_long_for_order_id_is_refused(nicepay: Nicepay) -> None:
     with pytest.raises(InvalidRequest, match="64"):
-        nicepay.build_cancel(cancel_request(key="k" * 65))
+        nicepay.build_cancel(cancel_request(refund_id="r" * 65))
 
 
 def test_a_cancel_answer_for_another_tid_is_unknown(nicepay: Nicepay) -> None:
@@ -771,7 +774,7 @@ def test_a_partial_cancel_sends_its_tax_free_share(nicepay: Nicepay) -> None:
         send(nicepay.build_cancel(req))
     assert json.loads(route.calls.last.request.content) == {
         "reason": "고객 요청",
-        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "orderId": "rf_3f2a9c1e5b7d4f60a1b2",
         "cancelAmt": 6000,
         "taxFreeAmt": 1000,
     }
@@ -781,7 +784,7 @@ def test_a_partial_cancel_without_a_tax_free_part_sends_none(nicepay: Nicepay) -
     body = json.loads(nicepay.build_cancel(cancel_request(amount=5000)).content)
     assert body == {
         "reason": "고객 요청",
-        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "orderId": "rf_3f2a9c1e5b7d4f60a1b2",
         "cancelAmt": 5000,
     }
 
@@ -799,7 +802,7 @@ def test_a_full_cancel_of_a_taxed_order_sends_the_tax_free_share(nicepay: Nicepa
     )
     assert body == {
         "reason": "고객 요청",
-        "orderId": "3f2a9c1e5b7d4f60a1b2c3d4e5f60718",
+        "orderId": "rf_3f2a9c1e5b7d4f60a1b2",
         "taxFreeAmt": 2000,
     }
 
