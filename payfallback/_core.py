@@ -256,6 +256,18 @@ def _request_secrets(req: object) -> Secrets:
 _REQUEST_KEY_MAX = 255
 
 
+def _paid_charge(outcome: Outcome | None, txn_id: str | None) -> Approved | None:
+    """The charge a lookup found paid (with its transaction id), or None."""
+    if not (isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount):
+        return None
+    txn = outcome.provider_txn_id or txn_id
+    if not txn:
+        return None
+    return Approved(
+        provider_txn_id=txn, amount=outcome.amount, provider_status=outcome.provider_status
+    )
+
+
 def _method(value: object, what: str) -> Method:
     """A Method from a Method or its string value ("card"), or InvalidRequest listing them."""
     if isinstance(value, Method):
@@ -914,6 +926,15 @@ class Core:
                 self._emit_failed(attempt, order, provider, method, operation, error)
             return error
 
+    def _emit_declined(self, order: Order, provider: Provider, error: Declined) -> None:
+        self.events.emit(
+            "payment.declined",
+            order_id=order.order_id,
+            provider=provider.name,
+            code=error.provider_code,
+            reason=error.message,
+        )
+
     def _emit_failed(
         self,
         attempt: Attempt,
@@ -1191,13 +1212,7 @@ class Core:
                 return result
             previous = provider.name
             if isinstance(result, Declined):
-                self.events.emit(
-                    "payment.declined",
-                    order_id=order.order_id,
-                    provider=provider.name,
-                    code=result.provider_code,
-                    reason=result.message,
-                )
+                self._emit_declined(order, provider, result)
                 raise result
             if isinstance(result, InvalidRequest):
                 raise result
@@ -1611,13 +1626,7 @@ class Core:
                 lambda j: j.update_attempt(session_id, state=AttemptState.REDIRECTED)
             )
         if isinstance(result, Declined):
-            self.events.emit(
-                "payment.declined",
-                order_id=order.order_id,
-                provider=provider.name,
-                code=result.provider_code,
-                reason=result.message,
-            )
+            self._emit_declined(order, provider, result)
         if isinstance(result, Payment):
             self.events.emit(
                 "checkout.completed",
@@ -1643,24 +1652,11 @@ class Core:
         outcome = yield from self._lookup(
             provider, attempt, order, txn_id or attempt.provider_txn_id
         )
-        if isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount:
-            approved = Approved(
-                provider_txn_id=outcome.provider_txn_id or txn_id or "",
-                amount=outcome.amount,
-                provider_status=outcome.provider_status,
-            )
-            if approved.provider_txn_id:
-                result = yield from self._succeed(
-                    provider, attempt, order, session.method, approved
-                )
-                return self._raise_or_payment(result)
-        self.events.emit(
-            "payment.declined",
-            order_id=order.order_id,
-            provider=provider.name,
-            code=declined.provider_code,
-            reason=declined.message,
-        )
+        approved = _paid_charge(outcome, txn_id or attempt.provider_txn_id)
+        if approved is not None:
+            result = yield from self._succeed(provider, attempt, order, session.method, approved)
+            return self._raise_or_payment(result)
+        self._emit_declined(order, provider, declined)
         raise declined
 
     def _settle_second_checkout(
@@ -1679,15 +1675,10 @@ class Core:
         if txn_id is None and param is not None and callback_params.get(param):
             txn_id = callback_params[param]
         outcome = yield from self._lookup(provider, attempt, order, txn_id)
-        if isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount:
-            approved = Approved(
-                provider_txn_id=outcome.provider_txn_id or txn_id or "",
-                amount=outcome.amount,
-                provider_status=outcome.provider_status,
-            )
-            if approved.provider_txn_id:
-                yield from self._succeed(provider, attempt, order, session.method, approved)
-                return
+        approved = _paid_charge(outcome, txn_id)
+        if approved is not None:
+            yield from self._succeed(provider, attempt, order, session.method, approved)
+            return
         if isinstance(outcome, Status) and (
             # Never approved by us: nothing moved so far. Or an approve that may have
             # been sent, with proof that it did not go through.
@@ -2145,18 +2136,9 @@ class Core:
             if provider is None or order is None:
                 continue
             outcome = yield from self._lookup(provider, attempt, order, attempt.provider_txn_id)
-            if not (
-                isinstance(outcome, Status)
-                and outcome.state == TxnState.PAID
-                and outcome.amount is not None
-                and (outcome.provider_txn_id or attempt.provider_txn_id)
-            ):
+            approved = _paid_charge(outcome, attempt.provider_txn_id)
+            if approved is None:
                 continue
-            approved = Approved(
-                provider_txn_id=outcome.provider_txn_id or attempt.provider_txn_id or "",
-                amount=outcome.amount,
-                provider_status=outcome.provider_status,
-            )
             aid = attempt.attempt_id
             txn = approved.provider_txn_id
             if (yield from self._is_the_payment(provider.name, order, txn)):
