@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import httpx
+from pydantic import SecretStr
 
 from payfallback._clock import Clock
 from payfallback.adapter import Secrets
@@ -243,14 +244,19 @@ def _secrets_of(provider: Provider) -> Secrets:
     return Secrets(declared)
 
 
-def _request_secrets(req: object) -> Secrets:
+#: Secret values of one request, as given (a :class:`Secrets` is built from them only when
+#: an error has to be scrubbed: the happy path compiles nothing).
+RequestSecrets = tuple[SecretStr | str, ...]
+
+
+def _request_secrets(req: object) -> RequestSecrets:
     """The secrets a request carries that the adapter could not declare up front: the
     instrument's billing key, one-time tokens in the return URL's parameters."""
     if isinstance(req, ChargeRequest):
-        return Secrets(req.instrument.billing_key)
+        return (req.instrument.billing_key,)
     if isinstance(req, ApproveRequest):
-        return Secrets(*(v for k, v in req.callback_params.items() if is_sensitive_key(k)))
-    return Secrets()
+        return tuple(v for k, v in req.callback_params.items() if is_sensitive_key(k))
+    return ()
 
 
 _REQUEST_KEY_MAX = 255
@@ -362,7 +368,7 @@ def _tax_free_share(
 
 
 class Core:
-    """Pure decision logic shared by Router and Router. Holds no I/O handles."""
+    """Pure decision logic shared by Router and AsyncRouter. Holds no I/O handles."""
 
     def __init__(
         self,
@@ -403,12 +409,12 @@ class Core:
             events.scrub_with(self._all_secrets.scrub)
 
     def _clean(
-        self, provider: Provider, error: PayfallbackError, extra: Secrets | None = None
+        self, provider: Provider, error: PayfallbackError, extra: RequestSecrets = ()
     ) -> PayfallbackError:
         """An error from an adapter with every secret it could quote masked."""
         secrets = self._secrets.get(provider.name, Secrets())
         if extra:
-            secrets = secrets | extra
+            secrets = secrets | Secrets(*extra)
         return secrets.scrub_error(error)
 
     # -- availability ----------------------------------------------------------------------
@@ -465,7 +471,7 @@ class Core:
         attempt_id: str,
         timeouts: Mapping[str, float | None] | None,
         parse: Callable[[httpx.Response], Outcome],
-        secrets: Secrets | None = None,
+        secrets: RequestSecrets = (),
     ) -> FlowGen[tuple[Outcome, float, bool]]:
         """Send once; returns (outcome, duration, hard failure?). A failure's error comes
         back with the provider's and the request's secrets masked."""
@@ -691,12 +697,7 @@ class Core:
             if isinstance(outcome, Status):
                 state = outcome.state
                 if state == TxnState.PAID and outcome.amount is not None and outcome.cancelled == 0:
-                    approved = Approved(
-                        provider_txn_id=outcome.provider_txn_id or txn_id or "",
-                        amount=outcome.amount,
-                        provider_status=outcome.provider_status,
-                    )
-                    if approved.provider_txn_id:
+                    if (approved := _paid_charge(outcome, txn_id)) is not None:
                         return _Resolution(_PAID, approved=approved)
                 elif state == TxnState.PAID:
                     # Paid and partly cancelled already: money moved; report as paid with
@@ -763,7 +764,7 @@ class Core:
         build: Callable[[], httpx.Request],
         parse: Callable[[httpx.Response], Outcome],
         txn_id: str | None,
-        secrets: Secrets | None = None,
+        secrets: RequestSecrets = (),
         uncertain: OutcomeUnknown | None = None,
     ) -> FlowGen[Payment | PayfallbackError]:
         """Send one attempt with safe retries and resolve an unknown outcome.
@@ -2030,11 +2031,10 @@ class Core:
             if order is None or provider is None:
                 report.still_unresolved.append(aid)
                 continue
-            approving = yield from _journal(lambda j: j.get_checkout(aid))
             if (
                 attempt.operation == Operation.READY.value
                 and attempt.state == AttemptState.PENDING
-                and approving is None
+                and (yield from _journal(lambda j: j.get_checkout(aid))) is None
             ):
                 # Crashed while starting a checkout: no money moves at ready. (A saved
                 # checkout back at pending was sending its approval: that is looked up.)
@@ -2067,12 +2067,9 @@ class Core:
                     recheck=True,
                 )
                 report.resolved.append(aid)
-            elif (
-                attempt.state != AttemptState.SUPERSEDED
-                and (yield from self._void_open(provider, attempt, order))
-            ) or (
-                attempt.state != AttemptState.SUPERSEDED
-                and (yield from self._paid_elsewhere(attempt, order))
+            elif attempt.state != AttemptState.SUPERSEDED and (
+                (yield from self._void_open(provider, attempt, order))
+                or (yield from self._paid_elsewhere(attempt, order))
             ):
                 report.resolved.append(aid)
             else:
