@@ -281,6 +281,11 @@ class AdapterKit:
 
     # -- context ----------------------------------------------------------------------------
 
+    def carries_secret(self, *values: str | None) -> bool:
+        """Whether any of ``values`` — fields an outcome would hand back (an id, a URL) —
+        holds a declared secret; such an answer is not to be used as it stands."""
+        return any(value and self.secrets.contains(value) for value in values)
+
     def request_id(self, response: httpx.Response | None) -> str | None:
         if response is None:
             return None

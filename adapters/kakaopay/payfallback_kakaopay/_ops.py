@@ -318,7 +318,7 @@ class KakaoPay:
                     "ready answered without a tid or a redirect URL", op, req.attempt_id, response
                 )
             )
-        if _carries(kit, answer.tid, *urls.values(), *client_params.values()):
+        if kit.carries_secret(answer.tid, *urls.values(), *client_params.values()):
             # A credential in a URL the customer would be sent to: never pass it on.
             return Failed(
                 kit.unreadable(
@@ -631,7 +631,7 @@ class KakaoPay:
                     response,
                 )
             )
-        if _carries(kit, answer.tid):
+        if kit.carries_secret(answer.tid):
             return Failed(
                 kit.unknown(
                     f"{op.value} answered success with a credential as its tid",
@@ -723,11 +723,6 @@ def _answer(model: type[_T], response: httpx.Response) -> _T | None:
         return model.model_validate(data)
     except ValidationError:
         return None
-
-
-def _carries(kit: AdapterKit, *values: str) -> bool:
-    """Whether a value we would hand back contains a secret the kit knows."""
-    return any(kit.secrets.contains(value) for value in values)
 
 
 def _user_id(order: Order, instrument: Instrument | None = None) -> str:

@@ -137,12 +137,6 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
-def _carries(kit: AdapterKit, *values: str | None) -> bool:
-    """Whether an answer's id field carries one of the secrets we sent (an id we would
-    hand back to the caller, the journal and the events)."""
-    return any(value and kit.secrets.contains(value) for value in values)
-
-
 @dataclass(frozen=True, slots=True)
 class _Success:
     """A 2xx answer whose ``resultCode`` is a success for the operation."""
@@ -556,7 +550,7 @@ class Nicepay:
 
         if not body.tid:
             return unknown("the success answer has no tid")
-        if _carries(kit, body.tid):
+        if kit.carries_secret(body.tid):
             return unknown("the success answer's tid carries a secret we sent")
         if expected_tid and body.tid != expected_tid:
             return unknown("the success answer is for another tid")
@@ -723,7 +717,7 @@ class Nicepay:
                     response,
                 )
             )
-        if _carries(kit, body.tid):
+        if kit.carries_secret(body.tid):
             return unusable("the answer's tid carries a secret we sent; not trusting it")
         if not self._signature_ok(body):
             return unusable("the answer's signature does not verify; not trusting it")
@@ -877,7 +871,7 @@ class Nicepay:
         tid = body.tid or req.provider_txn_id
         if not tid:
             return unknown("the success answer has no tid")
-        if _carries(kit, tid):
+        if kit.carries_secret(tid):
             return unknown("the success answer's tid carries a secret we sent")
         if req.provider_txn_id and body.tid and body.tid != req.provider_txn_id:
             return unknown("the success answer is for another tid")

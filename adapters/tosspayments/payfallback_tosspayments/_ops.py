@@ -217,11 +217,6 @@ def _error_body(response: httpx.Response) -> TossError:
         return TossError()
 
 
-def _carries(kit: AdapterKit, *values: str | None) -> bool:
-    """Whether any of ``values`` (fields an outcome would carry) holds a declared secret."""
-    return any(value and kit.secrets.contains(value) for value in values)
-
-
 class TossPayments:
     """Toss Payments core API v1 (``https://api.tosspayments.com``).
 
@@ -551,7 +546,7 @@ class TossPayments:
                         response,
                     )
                 )
-        elif _carries(kit, payment.payment_key):
+        elif kit.carries_secret(payment.payment_key):
             return Failed(
                 kit.unreadable(
                     "Toss answered the lookup with a credential as its paymentKey",
@@ -811,7 +806,7 @@ class TossPayments:
                     response,
                 )
             )
-        if _carries(kit, payment.payment_key):
+        if kit.carries_secret(payment.payment_key):
             return Failed(
                 kit.unknown(
                     f"Toss answered the {op.value} with a credential as its paymentKey",
