@@ -140,7 +140,8 @@ def test_fixed_seed_waits_and_lost_revenue(report: SimulationReport) -> None:
 
 def test_the_same_seed_gives_the_same_report(report: SimulationReport) -> None:
     again = simulate(_scenario(), seed=7, workers=1)
-    assert again.to_dict() == report.to_dict()
+    assert again.figures() == report.figures()
+    assert again == report
 
 
 def test_another_seed_gives_other_traffic() -> None:
@@ -151,7 +152,7 @@ def test_another_seed_gives_other_traffic() -> None:
 
 def test_worker_processes_give_the_same_report(report: SimulationReport) -> None:
     # Forked workers where fork is safe, one run after another elsewhere: same report.
-    assert simulate(_scenario(), seed=7, workers=2).to_dict() == report.to_dict()
+    assert simulate(_scenario(), seed=7, workers=2).figures() == report.figures()
 
 
 def test_report_document_has_stable_keys(report: SimulationReport) -> None:
@@ -164,12 +165,29 @@ def test_report_document_has_stable_keys(report: SimulationReport) -> None:
         "baseline",
         "strategies",
         "timeline",
+        "timing",
     ]
     assert list(doc["strategies"]) == list(STRATEGIES)
     assert set(doc["timeline"]["approval_rate"]) == set(RUNS)
     assert doc["scenario"]["start"] == "2022-10-15T17:00:00+09:00"
     assert len(doc["timeline"]["starts"]) == 36  # 3 hours in 5-minute buckets
     assert sum(doc["timeline"]["customers"]) == report.customers
+
+
+def test_each_run_reports_its_wall_and_cpu_seconds(report: SimulationReport) -> None:
+    timing = report.to_dict()["timing"]
+    assert list(timing["runs"]) == list(RUNS)
+    for run in RUNS:
+        seconds = timing["runs"][run]
+        assert set(seconds) == {"wall_s", "cpu_s"}
+        assert seconds["wall_s"] > 0
+        assert seconds["cpu_s"] > 0
+    assert timing["workers"] == 1
+    assert timing["wall_s"] >= sum(s["wall_s"] for s in timing["runs"].values())
+    pf, naive = timing["runs"]["payfallback"], timing["runs"]["naive"]
+    assert timing["payfallback_cpu_vs_naive"] == round(pf["cpu_s"] / naive["cpu_s"], 3)
+    # Seconds are what this machine took, not figures of the scenario.
+    assert "timing" not in report.figures()
 
 
 # -- late commits ------------------------------------------------------------------------------

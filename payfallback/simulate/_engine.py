@@ -8,11 +8,12 @@ import multiprocessing
 import os
 import random
 import sys
+import time
 import traceback
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -38,6 +39,7 @@ __all__ = [
     "RUNS",
     "BaselineReport",
     "BreakerTrip",
+    "RunTiming",
     "SimulationReport",
     "StrategyReport",
     "Timeline",
@@ -137,6 +139,16 @@ class Timeline:
     double_charges: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RunTiming:
+    """What one run cost this machine: not a figure of the scenario, so not compared."""
+
+    #: ``time.perf_counter`` seconds around the run (serving, settling, counting).
+    wall_s: float
+    #: ``time.process_time`` seconds of the process that ran it, over the same span.
+    cpu_s: float
+
+
 @dataclass(frozen=True)
 class SimulationReport:
     scenario: Scenario
@@ -146,6 +158,19 @@ class SimulationReport:
     baseline: BaselineReport
     strategies: dict[str, StrategyReport]
     timeline: Timeline
+    #: Per run (``RUNS``), its wall and CPU seconds. They differ from one run of the
+    #: same seed to the next, so they are left out of comparisons (``==``) and
+    #: :meth:`figures`.
+    timing: dict[str, RunTiming] = field(default_factory=dict, compare=False)
+    #: Seconds the whole simulation took, customers and workers included.
+    wall_s: float = field(default=0.0, compare=False)
+    workers: int = field(default=1, compare=False)
+
+    def figures(self) -> dict[str, Any]:
+        """:meth:`to_dict` without ``timing``: what the same seed repeats exactly."""
+        doc = self.to_dict()
+        del doc["timing"]
+        return doc
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready document with stable keys."""
@@ -181,6 +206,21 @@ class SimulationReport:
                 "waited_over_5s": {k: list(v) for k, v in self.timeline.waited.items()},
                 "double_charges": {k: list(v) for k, v in self.timeline.double_charges.items()},
             },
+            "timing": self._timing_dict(),
+        }
+
+    def _timing_dict(self) -> dict[str, Any]:
+        runs = {run: asdict(t) for run, t in self.timing.items()}
+        pf, naive = self.timing.get("payfallback"), self.timing.get("naive")
+        return {
+            "wall_s": self.wall_s,
+            "workers": self.workers,
+            "runs": runs,
+            # The issue's yardstick: payfallback's CPU seconds over the naive strategy's,
+            # both serving the same customers in the same simulation.
+            "payfallback_cpu_vs_naive": (
+                round(pf.cpu_s / naive.cpu_s, 3) if pf is not None and naive else None
+            ),
         }
 
 
@@ -211,6 +251,8 @@ class RunOutcome:
     refunds_settled_krw: int = 0
     unresolved: int = 0
     breaker: list[BreakerTrip] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 _CODE = {result: n for n, result in enumerate(Result)}
@@ -270,6 +312,7 @@ def run_one(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Serve ``customers`` with one strategy (``baseline``: no fallback, no incident)."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     incidents = () if run == "baseline" else scenario.incidents
     clock = SimClock(scenario.start)
     shop = Shop(clock, seed=seed, incidents=incidents, latency=scenario.latency)
@@ -277,6 +320,7 @@ def run_one(
     results = bytearray(len(customers))
     waits = array("d", bytes(8 * len(customers)))
     total = len(customers)
+    outcome: RunOutcome | None = None
     try:
         with _run_conditions(f"{seed}:{run}:jitter"):
             for n, customer in enumerate(customers):
@@ -315,6 +359,9 @@ def run_one(
     finally:
         strategy.close()
         shop.close()
+        if outcome is not None:
+            outcome.wall_s = round(time.perf_counter() - wall0, 3)
+            outcome.cpu_s = round(time.process_time() - cpu0, 3)
 
 
 def _ledgers(outcome: RunOutcome, shop: Shop, customers: Sequence[Customer]) -> None:
@@ -438,6 +485,7 @@ def compare(
     *,
     seed: int,
     compensate: bool,
+    workers: int = 1,
 ) -> SimulationReport:
     """The report over finished runs (``outcomes`` by run name, baseline included)."""
     amounts = [c.amount for c in customers]
@@ -498,6 +546,8 @@ def compare(
         baseline=baseline,
         strategies=reports,
         timeline=_timeline(scenario, customers, outcomes),
+        timing={run: RunTiming(outcomes[run].wall_s, outcomes[run].cpu_s) for run in RUNS},
+        workers=workers,
     )
 
 
@@ -627,9 +677,11 @@ def simulate(
     is the same either way. ``progress`` is called with ``(run, customers done, customers
     in all)`` as they go, from the calling thread.
     """
+    began = time.perf_counter()
     customers = customers_of(scenario, seed)
     workers = default_workers() if workers is None else workers
-    if workers > 1 and can_fork():
+    forked = workers > 1 and can_fork()
+    if forked:
         outcomes = _in_processes(
             scenario,
             len(customers),
@@ -646,4 +698,12 @@ def simulate(
             )
             for run in sorted(RUNS, key=lambda r: r != "payfallback")
         }
-    return compare(scenario, customers, outcomes, seed=seed, compensate=compensate)
+    report = compare(
+        scenario,
+        customers,
+        outcomes,
+        seed=seed,
+        compensate=compensate,
+        workers=min(workers, len(_groups(workers))) if forked else 1,
+    )
+    return replace(report, wall_s=round(time.perf_counter() - began, 3))

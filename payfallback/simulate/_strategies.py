@@ -113,8 +113,9 @@ class _HandWritten(Strategy):
         self._client = shop.client
         self._fallback = fallback
         # One 10 s timeout for connect and read alike; the fake honours it on the sim clock.
-        self._timeout = httpx.Timeout(10.0)
+        self._timeout = {"timeout": httpx.Timeout(10.0).as_dict()}
         self._headers = {"Authorization": f"Bearer {SECRET}"}
+        self._urls: dict[str, httpx.URL] = {}
         self._retrying = (
             Retrying(
                 stop=stop_after_attempt(3),
@@ -127,14 +128,27 @@ class _HandWritten(Strategy):
             else None
         )
 
+    def _url(self, provider: str, path: str) -> httpx.URL:
+        # The fixed endpoints are parsed once; an approval's path names its checkout.
+        address = f"https://{provider}.fake.test{path}"
+        if "/v1/checkouts/" in path:
+            return httpx.URL(address)
+        url = self._urls.get(address)
+        if url is None:
+            url = self._urls[address] = httpx.URL(address)
+        return url
+
     def _post(self, provider: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        # What client.post(url, json=body, headers=..., timeout=...) sends, built as the
+        # request itself: the client's merging of defaults (base URL, cookies, its own
+        # headers) has nothing to merge here.
+        url = self._url(provider, path)
+
         def once() -> httpx.Response:
-            response = self._client.post(
-                f"https://{provider}.fake.test{path}",
-                json=body,
-                headers=self._headers,
-                timeout=self._timeout,
+            request = httpx.Request(
+                "POST", url, json=body, headers=self._headers, extensions=self._timeout
             )
+            response = self._client.send(request)
             if response.status_code >= 500:
                 raise _ServerError(response.status_code)
             return response
