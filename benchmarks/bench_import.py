@@ -1,17 +1,24 @@
-"""What ``import payfallback`` costs, against ``import httpx, pydantic``, in fresh processes.
+"""What importing payfallback costs, against ``import httpx, pydantic``, in fresh processes.
 
-Each round starts one new interpreter per statement and times the import inside it
-(``time.perf_counter()`` around the statement, so the interpreter's own start-up is not
-counted); the two statements run in an order that alternates from round to round, after
-one warm-up round that fills the bytecode caches. The ratio is the median of the
-per-round ratios ``payfallback / (httpx + pydantic)``, with their interquartile range.
+Two statements are timed against the baseline ``import httpx, pydantic``:
 
-Each child also reports which of the heavy optional modules its import pulled in
-(typer, rich, click, pygments, matplotlib, pydantic_settings): ``import payfallback`` must
-not import typer (the command line) or matplotlib (the chart). rich and click are another
-matter: httpx imports its own command line (``httpx._main``: click, rich, pygments) when
-they are installed, and structlog's dev renderer imports rich, so ``import httpx,
-pydantic`` pulls them in too wherever typer is installed, and they cost both sides alike.
+* ``import payfallback``: the package alone. Its exports are imported on first use, so
+  this is what a program pays that only reaches for ``payfallback.testing`` or a submodule;
+* ``from payfallback import Router, Order``: what a quick start pays, the Router with its
+  decision core, breaker, journal and models.
+
+Each round starts one new interpreter per statement and times the statement inside it
+(``time.perf_counter()`` around it, so the interpreter's own start-up is not counted); the
+statements run in an order that alternates from round to round, after one warm-up round
+that writes the bytecode caches (the children run without ``PYTHONDONTWRITEBYTECODE``, as
+an installed wheel has its ``.pyc`` files). Each ratio is the median of the per-round
+ratios against the baseline, with their interquartile range.
+
+Each child also reports which heavy optional modules its import pulled in (typer, rich,
+click, pygments, matplotlib, pydantic_settings). payfallback imports none of them: the
+command line is the ``cli`` extra. Where click, rich and pygments are installed (the
+``cli`` or ``dev`` extra), httpx imports its own command line (``httpx._main``) and they
+load with ``import httpx`` — on both sides alike.
 
 Run ``python benchmarks/bench_import.py [--quick] [--json out.json]``; :func:`run` returns
 the figures as a dict and prints nothing.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +41,7 @@ __all__ = ["HEAVY", "STATEMENTS", "format_table", "import_once", "main", "run"]
 #: The statements timed, by label.
 STATEMENTS: dict[str, str] = {
     "payfallback": "import payfallback",
+    "router": "from payfallback import Router, Order",
     "httpx + pydantic": "import httpx, pydantic",
 }
 #: Modules whose presence after the import is reported.
@@ -61,18 +70,22 @@ class ImportReport(TypedDict):
     timings: list[Timing]
     ratio: float
     ratio_iqr: tuple[float, float]
+    router_ratio: float
+    router_ratio_iqr: tuple[float, float]
     payfallback_loads_typer: bool
 
 
 def import_once(statement: str) -> tuple[float, list[str]]:
     """Seconds ``statement`` takes in a fresh interpreter, and the heavy modules it loaded."""
     code = _CHILD.format(statement=statement, heavy=HEAVY)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=False,
         cwd=_ROOT,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{statement!r} failed: {done.stderr[-2000:]}")
@@ -100,8 +113,9 @@ def run(quick: bool = False) -> ImportReport:
             took, modules = import_once(STATEMENTS[label])
             seconds[label].append(took)
             loaded[label] = modules
-    ours, theirs = seconds["payfallback"], seconds["httpx + pydantic"]
-    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    theirs = seconds["httpx + pydantic"]
+    ratios = [a / b for a, b in zip(seconds["payfallback"], theirs, strict=True)]
+    router = [a / b for a, b in zip(seconds["router"], theirs, strict=True)]
     return {
         "rounds": rounds,
         "python": sys.version.split()[0],
@@ -116,7 +130,9 @@ def run(quick: bool = False) -> ImportReport:
         ],
         "ratio": round(statistics.median(ratios), 2),
         "ratio_iqr": tuple(round(q, 2) for q in _quartiles(ratios)),  # type: ignore[typeddict-item]
-        "payfallback_loads_typer": "typer" in loaded["payfallback"],
+        "router_ratio": round(statistics.median(router), 2),
+        "router_ratio_iqr": tuple(round(q, 2) for q in _quartiles(router)),  # type: ignore[typeddict-item]
+        "payfallback_loads_typer": "typer" in loaded["payfallback"] + loaded["router"],
     }
 
 
@@ -124,18 +140,24 @@ def format_table(report: ImportReport) -> str:
     lines = [
         f"== import time (fresh interpreter each, {report['rounds']} rounds, "
         f"Python {report['python']})",
-        f"{'statement':<26} {'median ms':>10} {'min ms':>8}  heavy modules loaded",
+        f"{'statement':<38} {'median ms':>10} {'min ms':>8}  heavy modules loaded",
     ]
     for t in report["timings"]:
         lines.append(
-            f"{t['statement']:<26} {t['median_ms']:>10.1f} {t['min_ms']:>8.1f}  "
+            f"{t['statement']:<38} {t['median_ms']:>10.1f} {t['min_ms']:>8.1f}  "
             f"{', '.join(t['loaded']) or '-'}"
         )
     low, high = report["ratio_iqr"]
+    r_low, r_high = report["router_ratio_iqr"]
     typer = "yes" if report["payfallback_loads_typer"] else "no"
     lines.append(
-        f"payfallback / (httpx + pydantic): {report['ratio']:.2f}x (IQR {low:.2f}-{high:.2f}); "
-        f"typer loaded by import payfallback: {typer}"
+        f"import payfallback / (httpx + pydantic): {report['ratio']:.2f}x "
+        f"(IQR {low:.2f}-{high:.2f})"
+    )
+    lines.append(
+        f"from payfallback import Router, Order / (httpx + pydantic): "
+        f"{report['router_ratio']:.2f}x (IQR {r_low:.2f}-{r_high:.2f}); "
+        f"typer loaded by payfallback: {typer}"
     )
     return "\n".join(lines)
 

@@ -43,7 +43,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on what was installed
     raise SystemExit(
         f"the payfallback command line needs typer and rich ({exc.name} is missing): "
-        "pip install --force-reinstall payfallback"
+        "pip install 'payfallback[cli]'"
     ) from None
 
 from payfallback import SystemClock, _demo

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import payfallback
 import payfallback.testing
 
@@ -17,10 +19,22 @@ def test_all_is_sorted_and_complete() -> None:
     assert payfallback.__all__ == sorted(payfallback.__all__, key=_isort_order)
     public = {
         name
-        for name, value in vars(payfallback).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        for name in dir(payfallback)
+        if not name.startswith("_") and not inspect.ismodule(getattr(payfallback, name))
     }
     assert public == set(payfallback.__all__)
+
+
+def test_every_export_resolves_to_the_object_its_module_defines() -> None:
+    # The exports are imported on first use: each name must reach a real object, the same
+    # one its defining module holds, and an unknown name must fail as a missing attribute.
+    for name in payfallback.__all__:
+        value = getattr(payfallback, name)
+        assert value is not None, name
+    assert payfallback.Router is payfallback.router.Router
+    assert payfallback.Order is payfallback.models.Order
+    with pytest.raises(AttributeError, match="no attribute 'Rooter'"):
+        _ = payfallback.Rooter
 
 
 def test_testing_exports() -> None:

@@ -84,7 +84,7 @@ def test_asia_seoul_resolves_without_the_tzdata_package() -> None:
 
 
 def test_import_payfallback_does_not_import_the_command_line() -> None:
-    heavy = ("typer", "matplotlib", "pydantic_settings", "payfallback.cli")
+    heavy = ("typer", "rich", "matplotlib", "pydantic_settings", "payfallback.cli")
     code = (
         "import sys\nimport payfallback\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
@@ -94,6 +94,45 @@ def test_import_payfallback_does_not_import_the_command_line() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_core_works_without_the_cli_extra(tmp_path: Path) -> None:
+    # A core install has neither typer nor rich (nor click, which httpx's own command line
+    # needs): hide them, then charge through the Router and ask for the command line.
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('typer', 'rich', 'click', 'pygments'):\n"
+        "            raise ImportError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "import httpx\n"
+        "from pydantic import SecretStr\n"
+        "from payfallback import Instrument, Money, Order, Router\n"
+        "from payfallback.testing import FakeBank, FakeProvider, mock_transport\n"
+        "client = httpx.Client(transport=mock_transport(FakeBank('toss')))\n"
+        "with Router([FakeProvider('toss')], client=client,\n"
+        "            journal='sqlite:///' + sys.argv[1]) as router:\n"
+        "    order = Order(order_id='pkg-1', amount=Money(amount=1000), name='coffee')\n"
+        "    card = Instrument(provider='toss', billing_key=SecretStr('bk-ok-toss'))\n"
+        "    payment = router.charge(order, [card])\n"
+        "print(payment.status, sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))\n"
+        "try:\n"
+        "    import payfallback.cli\n"
+        "except SystemExit as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "journal.db")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    paid, cli = done.stdout.strip().splitlines()
+    assert paid == "paid []"
+    assert "pip install 'payfallback[cli]'" in cli
 
 
 def test_the_core_sdist_holds_the_core_only(tmp_path: Path) -> None:
