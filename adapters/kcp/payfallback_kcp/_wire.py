@@ -234,6 +234,7 @@ CODES_SOURCE = "https://developer.kcp.co.kr/page/document/standardPay"
 _EZYPAY = "http://www.ezypay.com/failed-payment-response-guide/SK/KCP-local-cards"
 _KCP_GUIDE = "https://github.com/kcpTest/doc"
 _S032 = "https://developer.kcp.co.kr/page/refer/server"
+_WINDOW = "https://developer.kcp.co.kr/page/document/web"
 
 
 def _declined(meaning: str) -> CodeRule:
@@ -248,7 +249,7 @@ CODE_TABLE: Mapping[str, CodeRule] = code_table(
             Verdict.DECLINED,
             meaning="사용자가 취소하였습니다 (the customer closed the payment window)",
             read=Verdict.UNAVAILABLE,
-            source=_KCP_GUIDE,
+            source=_WINDOW,
         ),
         "8059": CodeRule(
             Verdict.INVALID,
