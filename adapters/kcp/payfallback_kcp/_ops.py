@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -77,6 +78,8 @@ KST = timezone(timedelta(hours=9), "KST")
 #: ``ordr_idxx`` / ``ordr_no`` are at most 40 bytes in KCP's order tables [3rd-party].
 _ORDER_ID_MAX = 40
 _GOOD_NAME_BYTES = 100
+_BATCH_KEY_MAX = 64
+_TRAN_CD = re.compile(r"[0-9]{8}")
 _REASON_BYTES = 100
 #: KCP documents no request-id header; keep one if a gateway in between adds it.
 _REQUEST_ID_HEADERS = ("x-request-id", "x-trace-id")
@@ -106,6 +109,15 @@ def _parse_time(value: str | None) -> datetime | None:
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=KST)
     except ValueError:
         return None
+
+
+def _pem_lines(pem: str) -> list[str]:
+    """The base64 lines of a PEM (no BEGIN/END lines, no header lines)."""
+    return [
+        line.strip()
+        for line in pem.strip().splitlines()
+        if line.strip() and not line.startswith("-----") and ":" not in line
+    ]
 
 
 def _secret(value: SecretStr | str | None) -> SecretStr | None:
@@ -196,14 +208,15 @@ class Kcp:
             raise ConfigurationError(
                 "kcp: batch_group_id must be the bt_group_id KCP issued", provider=self.name
             )
-        key_body = "".join(
-            line.strip()
-            for line in key_pem.get_secret_value().strip().splitlines()
-            if line.strip() and not line.startswith("-----")
-        )
+        # Each PEM line too: an answer may echo the PEM with its line breaks escaped
+        # (JSON "\\n", URL "%0A"), in which no whole form of it appears.
+        cert_lines = _pem_lines(cert.get_secret_value())
+        key_lines = _pem_lines(key_pem.get_secret_value())
         self.site_cd = site_cd.strip()
         self._cert = SecretStr(one_line)
-        self.secrets = Secrets(cert, one_line, body, key_pem, key_body, password)
+        self.secrets = Secrets(
+            cert, one_line, body, *cert_lines, key_pem, "".join(key_lines), *key_lines, password
+        )
         self.kit = AdapterKit(
             provider=self.name,
             label="KCP",
@@ -439,6 +452,10 @@ class Kcp:
                     op,
                     req.attempt_id,
                 )
+        # Checked here, not by the wire model: a refused value must not travel in the
+        # error's context (the return's fields may hold anything).
+        if not _TRAN_CD.fullmatch(params["tran_cd"]):
+            raise kit.invalid("the return's tran_cd is not 8 digits", op, req.attempt_id)
         body = kit.body(
             ApproveBody,
             op,
@@ -479,6 +496,9 @@ class Kcp:
             )
         kit = self._charge_kit(req)
         batch_key = kit.check_instrument(req.instrument, req.attempt_id)
+        kit.check_length(
+            batch_key, "the batch key (bt_batch_key)", op, req.attempt_id, maximum=_BATCH_KEY_MAX
+        )
         self._check_amount(op, req.attempt_id, req.order.amount)
         self._check_order_id(op, req.attempt_id)
         amount = str(req.order.amount.amount)
@@ -568,7 +588,7 @@ class Kcp:
             provider_txn_id=tno,
             amount=money,
             cancelled=amount - remaining,
-            provider_status=answer.pay_method,
+            provider_status=CARD_PAY_TYPE if answer.pay_method == CARD_PAY_TYPE else None,
         )
 
     # -- cancel ------------------------------------------------------------------------------
@@ -617,11 +637,12 @@ class Kcp:
                 )
             )
         expected_left = req.expected_remaining - req.amount.amount
-        left = answer.money("rem_mny")
         if not self._is_full(req):
-            cancelled = answer.money("mod_mny")
-            if (cancelled is not None and cancelled != req.amount.amount) or (
-                left is not None and left != expected_left
+            # Where KCP states the amounts, they must be the ones asked for.
+            stated = {"mod_mny": req.amount.amount, "rem_mny": expected_left}
+            if any(
+                getattr(answer, name) not in (None, "") and answer.money(name) != value
+                for name, value in stated.items()
             ):
                 return Failed(
                     self._unusable(
