@@ -301,6 +301,7 @@ def test_refusals_before_sending_never_quote_request_secrets(kcp: Kcp) -> None:
 
 
 def test_bad_settings_quote_no_secret() -> None:
+    settings: dict[str, Any]
     for settings in (
         {"private_key_password": "wrong-" + PASSWORD},
         {"cert_info": private_key_pem()},
