@@ -91,14 +91,15 @@ def one_line_cert() -> str:
     return "".join(certificate_pem().splitlines())
 
 
-def provider(*, sandbox: bool = False, **settings: Any) -> Kcp:
+def provider(**settings: Any) -> Kcp:
+    """The adapter with the test site's settings, ``settings`` replacing any of them."""
     options: dict[str, Any] = {
         "site_cd": SITE_CD,
         "cert_info": SecretStr(certificate_pem()),
         "private_key": SecretStr(private_key_pem()),
         "private_key_password": SecretStr(PASSWORD),
         "batch_group_id": GROUP_ID,
-        "sandbox": sandbox,
+        "sandbox": False,
     }
     options.update(settings)
     return Kcp(**options)
