@@ -163,16 +163,10 @@ class PybreakerTenacity(Naive):
     def _post(self, provider: str, path: str, body: dict[str, Any]) -> Any:
         breaker = self._breakers[provider]
 
+        url = self._url(provider, path)
+
         def once() -> Any:
-            response = self._client.post(
-                f"https://{provider}.fake.test{path}",
-                json=body,
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-            if response.status_code >= 500:
-                raise _ServerError(response.status_code)
-            return response
+            return self._send(url, body)
 
         return self._retry(lambda: breaker.call(once))
 

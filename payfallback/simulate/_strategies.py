@@ -138,22 +138,23 @@ class _HandWritten(Strategy):
             url = self._urls[address] = httpx.URL(address)
         return url
 
+    def _send(self, url: httpx.URL, body: dict[str, Any]) -> httpx.Response:
+        """One POST: what ``client.post(url, json=body, headers=..., timeout=...)`` sends,
+        built as the request itself (the client's merging of defaults, base URL, cookies
+        and its own headers, has nothing to merge here); a 5xx raises ``_ServerError``."""
+        request = httpx.Request(
+            "POST", url, json=body, headers=self._headers, extensions=self._timeout
+        )
+        response = self._client.send(request)
+        if response.status_code >= 500:
+            raise _ServerError(response.status_code)
+        return response
+
     def _post(self, provider: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        # What client.post(url, json=body, headers=..., timeout=...) sends, built as the
-        # request itself: the client's merging of defaults (base URL, cookies, its own
-        # headers) has nothing to merge here.
         url = self._url(provider, path)
-
-        def once() -> httpx.Response:
-            request = httpx.Request(
-                "POST", url, json=body, headers=self._headers, extensions=self._timeout
-            )
-            response = self._client.send(request)
-            if response.status_code >= 500:
-                raise _ServerError(response.status_code)
-            return response
-
-        return self._retrying(once) if self._retrying is not None else once()
+        if self._retrying is None:
+            return self._send(url, body)
+        return self._retrying(self._send, url, body)
 
     def _call(self, provider: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """The JSON answer, or None when the call failed (after retries)."""

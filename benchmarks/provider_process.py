@@ -1,0 +1,68 @@
+"""A fake provider in a process of its own, for the throughput benchmark.
+
+``python -m benchmarks.provider_process [--min-delay 0.02] [--max-delay 0.05] [--seed 1]``
+
+Serves one :class:`~payfallback.testing.FakeBank` named ``loop`` through
+:class:`~payfallback.testing.FakeServer` (HTTP/1.1 with keep-alive on 127.0.0.1, a port
+the system picks), answering every request after a delay drawn uniformly between the two
+bounds: a provider's answer time, spent waiting (``asyncio.sleep``), not computing. Its
+CPU is not the benchmark's: the client measured runs in another process, under its own GIL.
+
+It prints its base URL on the first line of stdout, then reads commands on stdin, one a
+line, and answers each with one JSON line:
+
+* ``stats``: ``{"connections": accepted so far, "requests": answered so far, "cpu_s":
+  this process's CPU seconds}``;
+* end of input (the benchmark closed the pipe or went away): it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+
+from payfallback.testing import FakeBank, FakeServer
+
+__all__ = ["CountingServer", "main"]
+
+
+class CountingServer(FakeServer):
+    """A :class:`FakeServer` that counts the connections it accepted."""
+
+    connections = 0
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await super()._connection(reader, writer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="provider_process.py", description=__doc__)
+    parser.add_argument("--min-delay", type=float, default=0.020, help="seconds (default 0.02)")
+    parser.add_argument("--max-delay", type=float, default=0.050, help="seconds (default 0.05)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    low, high = args.min_delay, args.max_delay
+    bank = FakeBank("loop")
+    bank.latency_fn = lambda _op: rng.uniform(low, high)
+    with CountingServer(bank, hang_seconds=max(2.0, high * 4)) as server:
+        print(server.url_for(bank), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                stats = {
+                    "connections": server.connections,
+                    "requests": sum(bank.requests.values()),
+                    "cpu_s": time.process_time(),
+                }
+                print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
