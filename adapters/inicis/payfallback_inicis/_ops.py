@@ -13,9 +13,10 @@ refund's ``confirmPrice``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -57,9 +58,11 @@ from payfallback_inicis._wire import (
     ApprovalAnswer,
     ApproveForm,
     AuthResult,
+    BillingData,
     BillingForm,
     IniapiAnswer,
     InquiryForm,
+    RefundData,
     RefundForm,
     approval_signature,
     approval_verification,
@@ -69,6 +72,7 @@ from payfallback_inicis._wire import (
     mkey,
     read_answer,
     signature_matches,
+    v2_hash,
     window_signature,
     window_verification,
 )
@@ -168,6 +172,10 @@ class Inicis:
     * ``buyer_name`` / ``buyer_email`` / ``buyer_tel`` — what INIAPI billing and the window
       show as the buyer (an order carries no buyer); billing refuses empty ones.
     * ``sandbox`` — ``stginiapi.inicis.com`` and the test window script.
+    * ``iniapi_version`` — 1 (form-urlencoded ``/api/v1/...``, the default) or 2 (JSON
+      ``/v2/pg/billing``, ``/v2/pg/refund``, ``/v2/pg/partialRefund``, hashed over the
+      ``data`` object). The inquiry stays on v1 either way: it is the one that finds a
+      transaction by our order id.
     * ``clock`` — returns the current time (aware); defaults to the system clock.
 
     **Secrets.** :attr:`secrets` holds the INIAPI key and the signKey; the kit scrubs them
@@ -196,6 +204,7 @@ class Inicis:
         buyer_email: str | None = None,
         buyer_tel: str | None = None,
         sandbox: bool = False,
+        iniapi_version: Literal[1, 2] = 1,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not isinstance(mid, str) or not 1 <= len(mid.strip()) <= 10:
@@ -219,6 +228,9 @@ class Inicis:
         self.buyer_email = buyer_email
         self.buyer_tel = buyer_tel
         self.sandbox = bool(sandbox)
+        if iniapi_version not in (1, 2):
+            raise ConfigurationError("inicis: iniapi_version must be 1 or 2", provider="inicis")
+        self.iniapi_version = iniapi_version
         self._clock = clock or (lambda: datetime.now(UTC))
         self.secrets = Secrets(api_key, self._sign_key)
         self.kit = AdapterKit(
@@ -287,6 +299,36 @@ class Inicis:
                 "Accept": "application/json",
             },
         )
+
+    def _post_json(self, url: str, body: Mapping[str, Any]) -> httpx.Request:
+        # Serialised as the hash saw ``data``: compact, in order, non-ASCII unescaped.
+        content = json.dumps(dict(body), ensure_ascii=False, separators=(",", ":"))
+        return httpx.Request(
+            "POST",
+            url,
+            content=content.encode("utf-8"),
+            headers={
+                "Content-Type": "application/json;charset=utf-8",
+                "Accept": "application/json",
+            },
+        )
+
+    def _v2(
+        self, kind: str, timestamp: str, data: Mapping[str, str], *, paymethod: str | None = None
+    ) -> dict[str, Any]:
+        """The INIAPI v2 envelope around ``data``, with its ``hashData``."""
+        body: dict[str, Any] = {"mid": self.mid, "type": kind}
+        if paymethod is not None:
+            body["paymethod"] = paymethod
+        body.update(timestamp=timestamp, clientIp=self.client_ip, data=dict(data))
+        body["hashData"] = v2_hash(
+            self._iniapi_key.get_secret_value(),
+            mid=self.mid,
+            type_=kind,
+            timestamp=timestamp,
+            data=data,
+        )
+        return body
 
     def _check_oid(self, op: Operation, attempt_id: str) -> str:
         return self.kit.check_length(
@@ -627,6 +669,23 @@ class Inicis:
         timestamp = self._api_timestamp()
         price = req.order.amount.amount
         key = self._iniapi_key.get_secret_value()
+        good_name = _fit(req.order.name, _GOODNAME_BYTES) or "-"
+        if self.iniapi_version == 2:
+            data = kit.body(
+                BillingData,
+                op,
+                req.attempt_id,
+                url=self.site_url or "",
+                moid=moid,
+                good_name=good_name,
+                buyer_name=name,
+                buyer_email=email,
+                buyer_tel=tel,
+                price=str(price),
+                bill_key=bill_key,
+            ).wire()
+            body = self._v2("billing", timestamp, data, paymethod="Card")
+            return self._post_json(f"{self.api_host}/v2/pg/billing", body)
         form = kit.body(
             BillingForm,
             op,
@@ -636,7 +695,7 @@ class Inicis:
             mid=self.mid,
             url=self.site_url or "",
             moid=moid,
-            good_name=_fit(req.order.name, _GOODNAME_BYTES) or "-",
+            good_name=good_name,
             buyer_name=name,
             buyer_email=email,
             buyer_tel=tel,
@@ -820,11 +879,27 @@ class Inicis:
         whole = req.amount.amount == req.expected_remaining == req.order.amount.amount
         kind = "Refund" if whole else "PartialRefund"
         timestamp = self._api_timestamp()
+        msg = _fit(req.reason, _MSG_BYTES) or "cancel"
+        confirm = req.expected_remaining - req.amount.amount
+        if self.iniapi_version == 2:
+            v2_kind = "refund" if whole else "partialRefund"
+            extra_v2: dict[str, Any] = (
+                {}
+                if whole
+                else {
+                    "price": str(req.amount.amount),
+                    "confirm_price": str(confirm),
+                    "currency": "WON",
+                }
+            )
+            data = kit.body(RefundData, op, req.attempt_id, tid=tid, msg=msg, **extra_v2).wire()
+            return self._post_json(
+                f"{self.api_host}/v2/pg/{v2_kind}", self._v2(v2_kind, timestamp, data)
+            )
         key = self._iniapi_key.get_secret_value()
         fields: list[str] = [kind, "Card", timestamp, self.client_ip, self.mid, tid]
         extra: dict[str, Any] = {}
         if not whole:
-            confirm = req.expected_remaining - req.amount.amount
             extra = {"price": req.amount.amount, "confirm_price": confirm}
             fields += [str(req.amount.amount), str(confirm)]
         form = kit.body(
@@ -836,7 +911,7 @@ class Inicis:
             client_ip=self.client_ip,
             mid=self.mid,
             tid=tid,
-            msg=_fit(req.reason, _MSG_BYTES) or "cancel",
+            msg=msg,
             hash_data=iniapi_hash(key, *fields),
             **extra,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -42,9 +43,11 @@ __all__ = [
     "ApprovalAnswer",
     "ApproveForm",
     "AuthResult",
+    "BillingData",
     "BillingForm",
     "IniapiAnswer",
     "InquiryForm",
+    "RefundData",
     "RefundForm",
     "approval_signature",
     "approval_verification",
@@ -54,6 +57,8 @@ __all__ = [
     "mkey",
     "read_answer",
     "signature_matches",
+    "v2_data_json",
+    "v2_hash",
     "window_signature",
     "window_verification",
 ]
@@ -234,6 +239,44 @@ class BillingForm(_Form):
     card_quota: str = Field(alias="cardQuota", default="00")
     quota_interest: str = Field(alias="quotaInterest", default="0")
     hash_data: str = Field(alias="hashData", min_length=128, max_length=128)
+
+
+class BillingData(_Form):
+    """INIAPI v2 ``POST /v2/pg/billing``: the ``data`` object (the hash covers it as sent)."""
+
+    url: str = Field(min_length=1)
+    moid: str = Field(min_length=1, max_length=40)
+    good_name: str = Field(alias="goodName", min_length=1)
+    buyer_name: str = Field(alias="buyerName", min_length=1)
+    buyer_email: str = Field(alias="buyerEmail", min_length=1)
+    buyer_tel: str = Field(alias="buyerTel", min_length=1)
+    price: str = Field(pattern=r"^[1-9]\d*$")
+    bill_key: str = Field(alias="billKey", min_length=1)
+    authentification: str = "00"
+    card_quota: str = Field(alias="cardQuota", default="00")
+    quota_interest: str = Field(alias="quotaInterest", default="0")
+
+
+class RefundData(_Form):
+    """INIAPI v2 ``POST /v2/pg/refund`` and ``/v2/pg/partialRefund``: the ``data`` object."""
+
+    tid: str = Field(min_length=1, max_length=40)
+    msg: str = Field(min_length=1)
+    price: str | None = Field(default=None, pattern=r"^[1-9]\d*$")
+    confirm_price: str | None = Field(alias="confirmPrice", default=None, pattern=r"^\d+$")
+    currency: str | None = None
+
+
+def v2_data_json(data: Mapping[str, str]) -> str:
+    """``data`` as INIAPI v2 hashes and sends it: compact JSON, in the order given, non-ASCII
+    and ``/`` unescaped (the samples' ``json_encode(..., JSON_UNESCAPED_UNICODE)`` with
+    ``\\/`` put back to ``/``)."""
+    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def v2_hash(key: str, *, mid: str, type_: str, timestamp: str, data: Mapping[str, str]) -> str:
+    """INIAPI v2 ``hashData``: SHA-512 hex of key + mid + type + timestamp + data JSON."""
+    return hashlib.sha512((key + mid + type_ + timestamp + v2_data_json(data)).encode()).hexdigest()
 
 
 class RefundForm(_Form):

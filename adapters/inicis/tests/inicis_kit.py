@@ -8,8 +8,9 @@ carried, so the adapter's verification runs on every scenario.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from inicis_support import BILL_KEY, CLIENT_IP, INIAPI_KEY, MID, SIGN_KEY, form_of, load
@@ -33,6 +34,14 @@ def _json(status: int, body: Mapping[str, Any]) -> httpx.Response:
     )
 
 
+def _fields(request: httpx.Request) -> dict[str, str]:
+    """An INIAPI request's fields: the v1 form, or the v2 envelope with its ``data``."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body: dict[str, Any] = json.loads(request.read())
+        return {**{k: v for k, v in body.items() if k != "data"}, **body["data"]}
+    return form_of(request)
+
+
 def _forbidden() -> httpx.Response:
     # Inicis documents no credential-error code; an HTTP 403 refusal in front of the API
     # (a server address not registered with Inicis) is what the kit's HTTP rule reads as a
@@ -41,8 +50,11 @@ def _forbidden() -> httpx.Response:
 
 
 class _Common(ConformanceKit):
+    iniapi_version: Literal[1, 2] = 1
+
     def make_provider(self) -> Provider:
         return Inicis(
+            iniapi_version=self.iniapi_version,
             mid=MID,
             iniapi_key=SecretStr(INIAPI_KEY),
             sign_key=SecretStr(SIGN_KEY),
@@ -59,11 +71,11 @@ class _Common(ConformanceKit):
             return Operation.APPROVE
         if path == "/api/netCancel":
             return Operation.VOID
-        if path == "/api/v1/billing":
+        if path in ("/api/v1/billing", "/v2/pg/billing"):
             return Operation.CHARGE
         if path == "/api/v1/extra":
             return Operation.LOOKUP
-        if path == "/api/v1/refund":
+        if path in ("/api/v1/refund", "/v2/pg/refund", "/v2/pg/partialRefund"):
             return Operation.CANCEL
         raise AssertionError(f"unexpected request {request.method} {request.url}")
 
@@ -84,11 +96,11 @@ class _Common(ConformanceKit):
     def cancel_response(
         self, request: httpx.Request, *, txn_id: str, amount: int, remaining: int
     ) -> httpx.Response:
-        form = form_of(request)
-        if form["type"] == "Refund":
+        fields = _fields(request)
+        if fields["type"] in ("Refund", "refund"):
             return _json(200, load("refund_full.json"))
         body = load("refund_partial.json")
-        body.update(prtcTid=form["tid"], prtcPrice=str(amount), prtcRemains=str(remaining))
+        body.update(prtcTid=fields["tid"], prtcPrice=str(amount), prtcRemains=str(remaining))
         return _json(200, body)
 
     def bad_credentials_response(self, request: httpx.Request) -> httpx.Response:
@@ -133,3 +145,9 @@ class InicisBillingKit(_Common):
         # Inicis documents no refusal code for billing, and a refusal has been seen with
         # the card charged: this answer is an unknown outcome (see test_conformance).
         return _json(200, load("billing_refused.json"))
+
+
+class InicisBillingV2Kit(InicisBillingKit):
+    """Billing and refunds on INIAPI v2 (JSON); the inquiry stays on v1."""
+
+    iniapi_version: Literal[1, 2] = 2

@@ -13,7 +13,7 @@ from typing import Literal
 
 import httpx
 import pytest
-from inicis_kit import InicisBillingKit, InicisWindowKit
+from inicis_kit import InicisBillingKit, InicisBillingV2Kit, InicisWindowKit
 
 from payfallback import AttemptState, ManualClock, Money, Order, OutcomeUnknown, RetryPolicy
 from payfallback.journal.sqlite import SQLiteJournal
@@ -26,10 +26,11 @@ test_conformance_window = conformance_tests(InicisWindowKit)
 BILLING_SCENARIOS = sorted(set(scenarios(InicisBillingKit())) - {"decline"})
 
 
+@pytest.mark.parametrize("kit", [InicisBillingKit, InicisBillingV2Kit], ids=["v1", "v2"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("scenario", BILLING_SCENARIOS)
-def test_conformance_billing(scenario: str, kind: str) -> None:
-    run(InicisBillingKit, scenario, kind)  # type: ignore[arg-type]
+def test_conformance_billing(scenario: str, kind: str, kit: type[InicisBillingKit]) -> None:
+    run(kit, scenario, kind)  # type: ignore[arg-type]
 
 
 def test_the_billing_kit_leaves_out_only_decline() -> None:

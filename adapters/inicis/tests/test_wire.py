@@ -571,3 +571,81 @@ def test_registered_as_the_inicis_provider() -> None:
     assert loaded.capabilities.proofs == ()
     assert INIAPI_KEY not in repr(loaded)
     assert SIGN_KEY not in repr(loaded)
+
+
+# -- INIAPI v2 (JSON) -------------------------------------------------------------------------
+
+
+def _json_of(request: httpx.Request) -> dict[str, object]:
+    import json  # noqa: PLC0415
+
+    body: dict[str, object] = json.loads(request.read())
+    return body
+
+
+def test_v2_billing_posts_json_hashed_over_the_data_object() -> None:
+    v2 = provider(iniapi_version=2)
+    req = charge_request()
+    with (
+        respx.mock(base_url="https://iniapi.inicis.com", assert_all_called=True) as mock,
+        httpx.Client() as client,
+    ):
+        route = mock.post("/v2/pg/billing").respond(200, json=load("billing_paid.json"))
+        outcome = v2.parse_charge(req, client.send(v2.build_charge(req)))
+    sent = route.calls.last.request
+    assert sent.headers["content-type"] == "application/json;charset=utf-8"
+    body = _json_of(sent)
+    data = (
+        f'{{"url":"{SITE_URL}","moid":"{BILLING_ATTEMPT}","goodName":"월간 원두 구독",'
+        '"buyerName":"홍길동","buyerEmail":"buyer@shop.example","buyerTel":"01012345678",'
+        f'"price":"12000","billKey":"{BILL_KEY}","authentification":"00","cardQuota":"00",'
+        '"quotaInterest":"0"}'
+    )
+    # The raw bytes carry data exactly as hashed: compact, Hangul and "/" unescaped.
+    assert data in sent.content.decode("utf-8")
+    assert body["hashData"] == sha512(f"{INIAPI_KEY}{MID}billing{API_TIMESTAMP}{data}")
+    assert {k: body[k] for k in ("mid", "type", "paymethod", "timestamp", "clientIp")} == {
+        "mid": MID,
+        "type": "billing",
+        "paymethod": "Card",
+        "timestamp": API_TIMESTAMP,
+        "clientIp": CLIENT_IP,
+    }
+    assert isinstance(outcome, Approved)
+
+
+def test_v2_refunds_post_to_refund_and_partial_refund() -> None:
+    v2 = provider(iniapi_version=2)
+    full = v2.build_cancel(cancel_request())
+    assert str(full.url) == "https://iniapi.inicis.com/v2/pg/refund"
+    body = _json_of(full)
+    data = f'{{"tid":"{TID}","msg":"고객 요청 취소"}}'
+    assert body["data"] == {"tid": TID, "msg": "고객 요청 취소"}
+    assert body["hashData"] == sha512(f"{INIAPI_KEY}{MID}refund{API_TIMESTAMP}{data}")
+
+    part = v2.build_cancel(cancel_request(amount=2000, remaining=12000))
+    assert str(part.url) == "https://iniapi.inicis.com/v2/pg/partialRefund"
+    body = _json_of(part)
+    assert body["type"] == "partialRefund"
+    assert body["data"] == {
+        "tid": TID,
+        "msg": "고객 요청 취소",
+        "price": "2000",
+        "confirmPrice": "10000",
+        "currency": "WON",
+    }
+    data = (
+        f'{{"tid":"{TID}","msg":"고객 요청 취소","price":"2000","confirmPrice":"10000",'
+        '"currency":"WON"}'
+    )
+    assert body["hashData"] == sha512(f"{INIAPI_KEY}{MID}partialRefund{API_TIMESTAMP}{data}")
+
+
+def test_v2_keeps_the_inquiry_on_v1_because_it_finds_our_order_id() -> None:
+    request = provider(iniapi_version=2).build_lookup(lookup_request(tid=None))
+    assert str(request.url) == "https://iniapi.inicis.com/api/v1/extra"
+
+
+def test_only_versions_1_and_2_exist() -> None:
+    with pytest.raises(ConfigurationError):
+        provider(iniapi_version=3)
