@@ -649,3 +649,85 @@ def test_v2_keeps_the_inquiry_on_v1_because_it_finds_our_order_id() -> None:
 def test_only_versions_1_and_2_exist() -> None:
     with pytest.raises(ConfigurationError):
         provider(iniapi_version=3)
+
+
+# -- signature and hash vectors ---------------------------------------------------------------
+
+#: Window signatures Inicis's sample form rendered for its test merchant INIpayTest
+#: (oid, price, timestamp → signature), and INIpayTest's mKey as the manual's form shows it.
+SAMPLE_SIGNATURES = [
+    (
+        "INIpayTest_1635471010951",
+        1000,
+        "1635471010951",
+        "47da3c3e55ed4874e6301d3ee74bef9e70ccadf51ca501482267db9fa982ab0e",
+    ),
+    (
+        "INIpayTest_1628840602127",
+        1000,
+        "1628840602127",
+        "162868db635c605a7f4d4876ba650ba97f28e95b8702e9b29f922cc969678993",
+    ),
+    (
+        "INIpayTest_1613007569462",
+        1000,
+        "1613007569462",
+        "033dfcaf17a3c22c61cfdd8b773da4c1cab2711d99b766d79044b49ffdb43712",
+    ),
+    (
+        "INIpayTest_1361252896871",
+        1004,
+        "1361252896871",
+        "422a0e78529b419d9412d6e344c6e138584d9174c691da6cd91d4330240b9192",
+    ),
+]
+MANUAL_MKEY = "3a9503069192f207491d4b19bd743fc249a761ed94246c8c42fed06c3cd15a33"
+
+
+@pytest.mark.parametrize(("oid", "price", "timestamp", "expected"), SAMPLE_SIGNATURES)
+def test_window_signatures_reproduce_inicis_sample_forms(
+    oid: str, price: int, timestamp: str, expected: str
+) -> None:
+    from payfallback_inicis._wire import window_signature  # noqa: PLC0415
+
+    assert window_signature(oid=oid, price=price, timestamp=timestamp) == expected
+
+
+def test_mkey_of_the_test_sign_key_is_the_manuals() -> None:
+    from payfallback_inicis._wire import mkey  # noqa: PLC0415
+
+    assert mkey(SIGN_KEY) == MANUAL_MKEY
+    outcome = provider().parse_ready(ready_request(), None)
+    assert isinstance(outcome, Redirect)
+    assert outcome.client_params["mKey"] == MANUAL_MKEY
+
+
+#: INIStdPayUtil.makeSignatureAuth: the timestamp's last digit picks the fields and order.
+AUTH_ORDERS = {
+    "1": "MOID={o}&mid={m}&tstamp={t}",
+    "2": "MOID={o}&tstamp={t}&mid={m}",
+    "3": "mid={m}&MOID={o}&tstamp={t}",
+    "4": "mid={m}&tstamp={t}&MOID={o}",
+    "5": "tstamp={t}&mid={m}&MOID={o}",
+    "6": "tstamp={t}&MOID={o}&mid={m}",
+    "7": "TotPrice={p}&mid={m}&tstamp={t}",
+    "8": "TotPrice={p}&tstamp={t}&mid={m}",
+    "9": "TotPrice={p}&MOID={o}&tstamp={t}",
+    "0": "TotPrice={p}&tstamp={t}&MOID={o}",
+}
+
+
+@pytest.mark.parametrize("digit", sorted(AUTH_ORDERS))
+def test_auth_signature_follows_the_sample_utility_for_every_last_digit(digit: str) -> None:
+    from payfallback_inicis._wire import auth_signature  # noqa: PLC0415
+
+    t = f"166581540000{digit}"
+    plain = AUTH_ORDERS[digit].format(o=ATTEMPT, m=MID, t=t, p="12000")
+    assert auth_signature(mid=MID, tstamp=t, moid=ATTEMPT, tot_price="12000") == sha256(plain)
+
+
+def test_auth_signature_without_a_timestamp_never_verifies() -> None:
+    from payfallback_inicis._wire import auth_signature, signature_matches  # noqa: PLC0415
+
+    assert auth_signature(mid=MID, tstamp="", moid=ATTEMPT, tot_price="12000") == ""
+    assert not signature_matches("", "")
