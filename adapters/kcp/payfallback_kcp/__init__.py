@@ -24,8 +24,8 @@ ready    none: the window opens in the browser               https://developer.k
          (``kcp_spay_hub.js``, ``KCP_Pay_Execute_Web``);     [official]
          ``client_params`` carry the order form fields
 approve  ``POST /gw/enc/v1/payment`` {tran_cd, site_cd,      https://developer.kcp.co.kr/page/document/standardPay
-         kcp_cert_info, enc_data, enc_info, ordr_mony,       [official: the flow and the URL;
-         ordr_no, pay_type}                                  fields: official sample, 3rd-party]
+         kcp_cert_info, enc_data, enc_info, ordr_mony}       [official: the flow and the URL;
+                                                             fields: official sample]
 charge   ``POST /gw/hub/v1/payment`` {site_cd,                https://developer.kcp.co.kr/page/document/webauto,
          kcp_cert_info, pay_method CARD, amount, card_mny,   https://developer.kcp.co.kr/page/document/keyin
          currency 410, quota, ordr_idxx, good_name,          [official: the endpoint and its JSON
@@ -70,24 +70,36 @@ Other facts and where they come from:
   ``ordr_mony`` makes KCP compare the authenticated amount with the order's; a mismatch is
   refused with ``8059`` "포맷에러(지불정보-공통:결제금액 불일치)"
   (https://github.com/kcpTest/doc, KCP's former integration guide) [3rd-party, medium].
+* The approval body is the one of KCP's sample (``kcp_api_pay``), as merchants published
+  it: ``tran_cd``, ``site_cd``, ``kcp_cert_info``, ``enc_data``, ``enc_info`` and
+  ``ordr_mony`` [official sample, high]; the optional ``ordr_no``/``pay_type`` some
+  integrations add are not sent.
 * Batch-key payments: ``amount`` (= ``card_mny``), ``currency`` 410, ``card_tx_type``
   11511000, ``bt_batch_key``, ``bt_group_id``, and no ``good_mny`` (that belonged to the
   old PayPlus CLI module, whose sample sets the same ``card_tx_type``, ``bt_group_id``
-  and ``bt_batch_key``) [official sample, medium]. The key-in page shows the JSON shape of
-  the same endpoint and that "결제 응답 전문의 경우 동일한 형태로 리턴됩니다" [official].
+  and ``bt_batch_key``) [official sample, medium]; the same body, and the answer's
+  ``tno``, ``amount``, ``order_no``, ``app_no``, ``app_time``, in a batch integration built
+  on KCP's sample
+  (https://github.com/gnuboard/g5-update/blob/master/bbs/kcp-batch/KcpBatch.php and its
+  payment page) [3rd-party, medium]. The key-in page shows the JSON shape of the same
+  endpoint and that "결제 응답 전문의 경우 동일한 형태로 리턴됩니다" [official].
 * Cancel: ``STSC`` cancels the whole payment; ``STPC`` cancels ``mod_mny`` and sends
   ``rem_mny``, the cancellable balance **before** this cancel, which KCP checks
-  [official sample and 3rd-party, medium]. The adapter sends ``STSC`` only for a payment
-  never partly cancelled and cancelled whole, and ``rem_mny`` is the Router's
-  ``expected_remaining``, computed once and sent unchanged on every retry: a replayed
-  partial cancel is refused, never executed twice.
+  [3rd-party, medium: ``STPC`` with ``mod_mny``/``rem_mny`` in
+  https://github.com/gnuboard/g5-update/blob/master/bbs/kcp-batch/KcpBatch.php; that
+  ``rem_mny`` is the balance before the cancel: merchant integrations, uncertain]. The
+  adapter sends ``STSC`` only for a payment never partly cancelled and cancelled whole,
+  and ``rem_mny`` is the Router's ``expected_remaining``, computed once and sent unchanged
+  on every retry: a replayed partial cancel is refused, never executed twice.
 * Answers: ``res_cd``, ``res_msg``, ``res_en_msg``, ``tno``, ``amount`` (digit strings),
   ``order_no``, ``app_time`` (``yyyyMMddHHmmss``, KST), ``rem_mny`` on cancels and
   inquiries [official sample and 3rd-party answers, medium].
 * Result codes: ``0000`` is success [official]. KCP publishes no result-code list on its
-  developer site; ``CODE_TABLE`` holds the codes found, each with its source and
-  confidence (:class:`payfallback.adapter.CodeRule`), and ``tests/documented_codes.json``
-  keeps the list. Card refusals (``8186``, ``8188``, ``AC25``, ``CC07`` …) come from an
+  developer site (KCP's older samples point to a code search at
+  http://kcp.co.kr/technique.requestcode.do, which could not be read); ``CODE_TABLE``
+  holds the codes found, each with its source and confidence
+  (:class:`payfallback.adapter.CodeRule`), and ``tests/documented_codes.json`` keeps the
+  list. Card refusals (``8186``, ``8188``, ``AC25``, ``CC07`` …) come from an
   integrator's guide to KCP local cards
   (http://www.ezypay.com/failed-payment-response-guide/SK/KCP-local-cards) [3rd-party,
   medium]. Every other code on an approval, a batch payment or a cancel is an unknown

@@ -417,8 +417,9 @@ class Kcp:
         return self._kit(params.get("enc_data"), params.get("enc_info"))
 
     def build_approve(self, req: ApproveRequest) -> httpx.Request:
-        """``POST /gw/enc/v1/payment`` with the window's ``enc_data``/``enc_info`` and the
-        order amount as ``ordr_mony`` (KCP refuses an approval for another amount).
+        """``POST /gw/enc/v1/payment`` with the window's ``tran_cd``/``enc_data``/``enc_info``
+        and the order amount as ``ordr_mony`` (KCP refuses an approval for another amount):
+        the body of KCP's sample. The order number is the one the window was opened with.
 
         Raises ``Declined`` when the window's ``res_cd`` says the authentication failed or
         the customer cancelled (nothing is approved until we ask), and ``InvalidRequest``
@@ -466,7 +467,6 @@ class Kcp:
             enc_data=params["enc_data"],
             enc_info=params["enc_info"],
             ordr_mony=str(req.order.amount.amount),
-            ordr_no=req.attempt_id,
         )
         return self._post(APPROVE_PATH, body.wire())
 

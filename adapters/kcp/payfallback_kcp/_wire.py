@@ -85,8 +85,6 @@ class ApproveBody(_Body):
     enc_info: str = Field(min_length=1)
     #: The order amount, which KCP checks against the authenticated one.
     ordr_mony: str = _Digits
-    ordr_no: str = Field(min_length=1, max_length=40)
-    pay_type: Literal["PACA"] = CARD_PAY_TYPE
 
 
 class BatchBody(_Body):

@@ -40,16 +40,21 @@ def sent(request: httpx.Request) -> dict[str, Any]:
 
 
 def order_no_of(request: httpx.Request) -> str | None:
-    """The order number a payment request carried; KCP's answer echoes it as order_no."""
-    body = sent(request)
-    value = body.get("ordr_no") or body.get("ordr_idxx")
+    """The order number of a batch payment, which KCP's answer echoes as ``order_no``; an
+    approval's answer names the window's ``ordr_idxx``, which the request does not carry
+    (None: the answer leaves ``order_no`` out)."""
+    value = sent(request).get("ordr_idxx")
     return value if isinstance(value, str) else None
+
+
+def _without_none(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def paid(request: httpx.Request, *, tno: str, amount: int) -> dict[str, Any]:
     name = "approve_paid.json" if request.url.path == "/gw/enc/v1/payment" else "batch_paid.json"
-    return load(
-        name, tno=tno, amount=str(amount), card_mny=str(amount), order_no=order_no_of(request)
+    return _without_none(
+        load(name, tno=tno, amount=str(amount), card_mny=str(amount), order_no=order_no_of(request))
     )
 
 
@@ -92,7 +97,7 @@ class KcpKit(ConformanceKit):
         return json_response(paid(request, tno=txn_id, amount=amount))
 
     def decline_response(self, request: httpx.Request) -> httpx.Response:
-        return json_response(load("declined.json", order_no=order_no_of(request)))
+        return json_response(_without_none(load("declined.json", order_no=order_no_of(request))))
 
     def server_error_response(self, request: httpx.Request) -> httpx.Response:
         # KCP documents no 5xx; this is what a failing gateway in front of it sends.

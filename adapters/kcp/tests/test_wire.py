@@ -255,8 +255,6 @@ def test_approve_sends_the_documented_request(kcp: Kcp) -> None:
         "enc_data": ENC_DATA,
         "enc_info": ENC_INFO,
         "ordr_mony": "12000",
-        "ordr_no": ATTEMPT,
-        "pay_type": "PACA",
     }
     # The certificate travels on one line: a line break inside is refused (S032).
     cert = body_of(sent)["kcp_cert_info"]
