@@ -136,6 +136,18 @@ def _secret(value: SecretStr | str | None, what: str) -> SecretStr | None:
     return secret
 
 
+def _flag(value: object, what: str) -> bool:
+    """A yes/no setting, also as the text a command line or an environment gives."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"inicis: {what} takes true or false", provider="inicis")
+
+
 def _sent_form(response: httpx.Response) -> dict[str, str]:
     """The form fields of the request this response answers ({} when unknown)."""
     try:
@@ -204,7 +216,7 @@ class Inicis:
         buyer_email: str | None = None,
         buyer_tel: str | None = None,
         sandbox: bool = False,
-        iniapi_version: Literal[1, 2] = 1,
+        iniapi_version: int = 1,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not isinstance(mid, str) or not 1 <= len(mid.strip()) <= 10:
@@ -227,10 +239,11 @@ class Inicis:
         self.buyer_name = buyer_name
         self.buyer_email = buyer_email
         self.buyer_tel = buyer_tel
-        self.sandbox = bool(sandbox)
-        if iniapi_version not in (1, 2):
+        self.sandbox = _flag(sandbox, "sandbox")
+        version = str(iniapi_version).strip()
+        if version not in ("1", "2"):
             raise ConfigurationError("inicis: iniapi_version must be 1 or 2", provider="inicis")
-        self.iniapi_version = iniapi_version
+        self.iniapi_version: Literal[1, 2] = 2 if version == "2" else 1
         self._clock = clock or (lambda: datetime.now(UTC))
         self.secrets = Secrets(api_key, self._sign_key)
         self.kit = AdapterKit(

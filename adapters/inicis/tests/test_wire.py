@@ -731,3 +731,15 @@ def test_auth_signature_without_a_timestamp_never_verifies() -> None:
 
     assert auth_signature(mid=MID, tstamp="", moid=ATTEMPT, tot_price="12000") == ""
     assert not signature_matches("", "")
+
+
+@pytest.mark.parametrize(
+    ("given", "sandbox"), [("true", True), ("false", False), ("0", False), (True, True)]
+)
+def test_settings_given_as_text_mean_what_they_say(given: object, sandbox: bool) -> None:
+    # `payfallback reconcile --provider inicis:sandbox=false,...` passes text.
+    loaded = provider(sandbox=given, iniapi_version="2")
+    assert loaded.sandbox is sandbox
+    assert loaded.iniapi_version == 2
+    with pytest.raises(ConfigurationError):
+        provider(sandbox="maybe")
