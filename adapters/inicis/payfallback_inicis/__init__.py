@@ -69,7 +69,9 @@ Facts and their sources:
   [official sample, medium]. Nothing is sent otherwise.
 * Wallets: ``gopaymethod`` ``onlykakaopay``, ``onlynaverpay``, ``onlypayco``, ``onlyssp``
   (Samsung Pay) with ``acceptmethod`` ``cardonly`` open the window on that wallet alone
-  [3rd-party, consistent across several integrations, medium].
+  [3rd-party, consistent across several integrations, medium]. Paid by card, they are
+  refunded as ``paymethod=Card`` [inferred]. Bank transfer is not offered: its refund takes
+  ``paymethod=Acct`` and a ``CancelRequest`` does not say how the payment was made.
 * INIAPI v2: ``/v2/pg/billing``, ``/v2/pg/refund``, ``/v2/pg/partialRefund``, JSON
   ``{mid, type, [paymethod], timestamp, clientIp, data, hashData}`` with ``hashData`` =
   SHA-512(key + mid + type + timestamp + ``data`` as compact JSON, unescaped, in the order

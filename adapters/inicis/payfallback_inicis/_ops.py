@@ -82,12 +82,14 @@ __all__ = ["GOPAYMETHOD", "KST", "Inicis"]
 #: Korea Standard Time (no daylight saving time: a fixed offset is exact).
 KST = timezone(timedelta(hours=9), "KST")
 
-#: Our method → the window's ``gopaymethod``. Card, bank transfer (DirectBank) and the
-#: wallets Inicis fronts, each opened alone ("only…") so that the customer lands on the
+#: Our method → the window's ``gopaymethod``. Card and the wallets Inicis fronts, each
+#: opened alone ("only…", paid by card: ``cardonly``) so that the customer lands on the
 #: wallet the Router chose and a fallback from direct Kakao Pay reaches Kakao Pay here.
+#: Everything offered is refunded as ``paymethod=Card``. Bank transfer (DirectBank) is not
+#: offered: its refund takes another ``paymethod`` (Acct), and a cancel request does not
+#: say how the payment was made.
 GOPAYMETHOD: Mapping[Method, str] = {
     Method.CARD: "Card",
-    Method.BANK_TRANSFER: "DirectBank",
     Method.KAKAOPAY: "onlykakaopay",
     Method.NAVERPAY: "onlynaverpay",
     Method.PAYCO: "onlypayco",

@@ -100,7 +100,6 @@ def test_ready_returns_the_window_form_signed_as_inicis_documents(inicis: Inicis
         (Method.NAVERPAY, "onlynaverpay"),
         (Method.PAYCO, "onlypayco"),
         (Method.SAMSUNGPAY, "onlyssp"),
-        (Method.BANK_TRANSFER, "DirectBank"),
     ],
 )
 def test_wallets_inicis_fronts_open_alone_in_the_window(
@@ -109,8 +108,16 @@ def test_wallets_inicis_fronts_open_alone_in_the_window(
     outcome = inicis.parse_ready(ready_request(method), None)
     assert isinstance(outcome, Redirect)
     assert outcome.client_params["gopaymethod"] == gopaymethod
-    if method is not Method.BANK_TRANSFER:
-        assert "cardonly" in outcome.client_params["acceptmethod"].split(":")
+    assert "cardonly" in outcome.client_params["acceptmethod"].split(":")
+
+
+def test_bank_transfer_is_not_offered_as_its_refund_needs_another_paymethod(
+    inicis: Inicis,
+) -> None:
+    assert Method.BANK_TRANSFER not in inicis.capabilities.methods
+    outcome = inicis.parse_ready(ready_request(Method.BANK_TRANSFER), None)
+    assert isinstance(outcome, Failed)
+    assert isinstance(outcome.error, InvalidRequest)
 
 
 def test_without_a_sign_key_only_billing_is_offered() -> None:
