@@ -97,12 +97,14 @@ GOPAYMETHOD: Mapping[Method, str] = {
 }
 _WALLETS = frozenset({Method.KAKAOPAY, Method.NAVERPAY, Method.PAYCO, Method.SAMSUNGPAY})
 
-#: ``oid`` / ``moid``: 40 bytes (manual.inicis.com/stdpay/, 결제요청).
+#: ``oid`` / ``moid``: 40 bytes, the size Inicis's window and INIAPI samples work with
+#: [uncertain]; a longer attempt id is refused before anything is sent, never cut (a cut id
+#: could name another order's transaction).
 _OID_MAX = 40
 _GOODNAME_BYTES = 40
 _MSG_BYTES = 100
+#: Inicis documents no request-id header; keep one if a gateway in between adds it.
 _REQUEST_ID_HEADERS = ("x-request-id",)
-#: "0000" on the window; "00" on INIAPI.
 _NOT_TEXT = "the callback fields are not text"
 
 
