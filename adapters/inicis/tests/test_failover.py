@@ -1,4 +1,5 @@
-"""Failover through the Router: KG Inicis billing first, Toss Payments billing behind it.
+"""Failover through the Router: KG Inicis billing first, Toss Payments billing behind it; and
+a Kakao Pay checkout that lands on Kakao Pay through Inicis when direct Kakao Pay is down.
 
 Both providers are mocked on their real hosts with respx. Behind Inicis's billing endpoint
 a ledger records every charge Inicis actually made — also when its answer is lost — and its
@@ -20,8 +21,9 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
-from inicis_support import CLIENT_IP, INIAPI_KEY, MID, SITE_URL, load
+from inicis_support import CLIENT_IP, INIAPI_KEY, MID, SIGN_KEY, SITE_URL, load, signed_approval
 from payfallback_inicis import Inicis
+from payfallback_kakaopay import KakaoPay
 from payfallback_tosspayments import TossPayments
 from pydantic import SecretStr
 
@@ -29,11 +31,13 @@ from payfallback import (
     AttemptState,
     Instrument,
     ManualClock,
+    Method,
     Money,
     Order,
     OutcomeUnknown,
     PayfallbackError,
     RetryPolicy,
+    ReturnUrls,
 )
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.testing import RouterHarness
@@ -282,3 +286,68 @@ def test_inicis_unreachable_fails_over_to_toss_which_charges_once(
     assert hosts.toss_charge.call_count == 1
     assert hosts.ledger.per_order() == {"SUB-5": 1}
     assert all(call.request.url.path != "/api/v1/extra" for call in wire.calls)
+
+
+# -- the payment window: direct Kakao Pay down, Kakao Pay through Inicis ---------------------
+
+KAKAO = "open-api.kakaopay.com"
+
+
+@pytest.fixture
+def wallets(kind: Kind, wire: respx.MockRouter, tmp_path: Path) -> Iterator[RouterHarness]:
+
+    clock = ManualClock()
+    journal = SQLiteJournal(tmp_path / "wallets.sqlite3", clock=clock)
+    inicis = Inicis(
+        mid=MID, iniapi_key=SecretStr(INIAPI_KEY), sign_key=SecretStr(SIGN_KEY), client_ip=CLIENT_IP
+    )
+    harness = RouterHarness(
+        kind,
+        [KakaoPay(secret_key=SecretStr("DEV7c0ffee5ecretKEY")), inicis],
+        httpx.MockTransport(wire.handler),
+        journal=journal,
+        clock=clock,
+        retry=RetryPolicy(deadline=60.0),
+    )
+    yield harness
+    harness.close()
+    journal.close()
+
+
+def test_direct_kakao_pay_down_the_checkout_lands_on_kakao_pay_through_inicis(
+    wallets: RouterHarness, wire: respx.MockRouter
+) -> None:
+
+    kakao = wire.route(host=KAKAO).mock(
+        side_effect=httpx.ConnectError("[Errno 111] Connection refused")
+    )
+    approve = wire.post(host="fcstdpay.inicis.com", path="/api/payAuth")
+    urls = ReturnUrls(
+        success="https://shop.example/pay/return",
+        cancel="https://shop.example/pay/close",
+        fail="https://shop.example/pay/fail",
+    )
+
+    session = wallets.start_checkout(order("ORD-WALLET"), Method.KAKAOPAY, urls)
+
+    assert kakao.call_count >= 1
+    assert session.provider == "inicis"
+    assert session.method is Method.KAKAOPAY
+    assert session.client_params["gopaymethod"] == "onlykakaopay"
+    assert session.client_params["oid"] == session.session_id
+
+    callback = {k: str(v) for k, v in load("auth_result.json").items()}
+    callback["orderNumber"] = session.session_id
+
+    def approved(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json=signed_approval(request, MOID=session.session_id, TotPrice="15000"),
+        )
+
+    approve.mock(side_effect=approved)
+    payment = wallets.complete_checkout(session.session_id, callback)
+
+    assert payment.provider == "inicis"
+    assert payment.amount == Money(amount=15_000)
+    assert approve.call_count == 1
