@@ -67,7 +67,7 @@ __all__ = [
 
 #: INIAPI ("API URL : https://iniapi.inicis.com/api/v1/{서비스api}", manual.inicis.com/iniapi/).
 INIAPI_HOST = "https://iniapi.inicis.com"
-#: The test host of INIAPI, used by Inicis's own sample integrations for the test MIDs.
+#: The test hosts, as merchants' integrations use them with the test MIDs [3rd-party].
 SANDBOX_INIAPI_HOST = "https://stginiapi.inicis.com"
 #: "결제요청JS : https://stdpay.inicis.com/stdjs/INIStdPay.js" (manual.inicis.com/stdpay/).
 STDPAY_JS = "https://stdpay.inicis.com/stdjs/INIStdPay.js"
