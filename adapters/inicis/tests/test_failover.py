@@ -10,6 +10,7 @@ manual clock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from inicis_support import CLIENT_IP, INIAPI_KEY, MID, SIGN_KEY, SITE_URL, load, signed_approval
 from payfallback_inicis import Inicis
 from payfallback_kakaopay import KakaoPay
@@ -351,3 +354,67 @@ def test_direct_kakao_pay_down_the_checkout_lands_on_kakao_pay_through_inicis(
     assert payment.provider == "inicis"
     assert payment.amount == Money(amount=15_000)
     assert approve.call_count == 1
+
+
+# -- any schedule: never two charges for one order --------------------------------------------
+
+_BEHAVIOURS = ("paid", "charged_answer_lost", "lost_unprocessed", "refused_to_connect", "refuses")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=st.lists(st.sampled_from(_BEHAVIOURS), min_size=1, max_size=6))
+def test_no_schedule_of_inicis_answers_charges_an_order_twice(
+    schedule: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    wire = respx.MockRouter(assert_all_mocked=True, assert_all_called=False)
+    hosts = Hosts(wire)
+    answers = iter(schedule)
+    handlers = {
+        "paid": hosts.inicis_charges,
+        "charged_answer_lost": hosts.inicis_charges_answer_lost,
+        "lost_unprocessed": hosts.inicis_times_out_unprocessed,
+        "refused_to_connect": hosts.inicis_refused_to_connect,
+        "refuses": hosts.inicis_refuses,
+    }
+
+    def inicis(request: httpx.Request) -> httpx.Response:
+        return handlers[next(answers, "paid")](request)
+
+    hosts.inicis_charge.mock(side_effect=inicis)
+    clock = ManualClock()
+    journal = SQLiteJournal(tmp_path_factory.mktemp("j") / "journal.sqlite3", clock=clock)
+    provider = Inicis(
+        mid=MID,
+        iniapi_key=SecretStr(INIAPI_KEY),
+        client_ip=CLIENT_IP,
+        site_url=SITE_URL,
+        buyer_name="홍길동",
+        buyer_email="buyer@shop.example",
+        buyer_tel="01012345678",
+    )
+    toss = TossPayments(
+        secret_key=SecretStr(TOSS_SECRET), client_key="test_ck_pf0000000000000000000Client"
+    )
+    router = RouterHarness(
+        "sync",
+        [provider, toss],
+        httpx.MockTransport(wire.handler),
+        journal=journal,
+        clock=clock,
+        retry=RetryPolicy(deadline=60.0),
+    )
+    try:
+        for n in range(len(schedule)):
+            # Each order asked twice, as a POS retries: the second ask must not charge again.
+            for _ in range(2):
+                with contextlib.suppress(PayfallbackError):
+                    router.charge(order(f"SUB-H{n}"), instruments())
+        charged = hosts.ledger.per_order()
+        assert all(count == 1 for count in charged.values()), charged
+        for n in range(len(schedule)):
+            paid = journal.payment_for_order(f"SUB-H{n}")
+            if paid is not None:
+                assert charged[f"SUB-H{n}"] == 1
+    finally:
+        router.close()
+        journal.close()
