@@ -85,9 +85,11 @@ Other facts and where they come from:
   endpoint and that "결제 응답 전문의 경우 동일한 형태로 리턴됩니다" [official].
 * Cancel: ``STSC`` cancels the whole payment; ``STPC`` cancels ``mod_mny`` and sends
   ``rem_mny``, the cancellable balance **before** this cancel, which KCP checks
-  [3rd-party, medium: ``STPC`` with ``mod_mny``/``rem_mny`` in
-  https://github.com/gnuboard/g5-update/blob/master/bbs/kcp-batch/KcpBatch.php; that
-  ``rem_mny`` is the balance before the cancel: merchant integrations, uncertain]. The
+  [official sample, medium: KCP's PayPlus cancel sample sets ``mod_mny`` "취소요청금액" and
+  ``rem_mny`` "취소가능잔액" (the cancellable balance, so before this cancel), as merchants
+  published it; the REST body with ``STPC``, ``mod_mny``, ``rem_mny`` in
+  https://github.com/gnuboard/g5-update/blob/master/bbs/kcp-batch/KcpBatch.php
+  (3rd-party)]. The
   adapter sends ``STSC`` only for a payment never partly cancelled and cancelled whole,
   and ``rem_mny`` is the Router's ``expected_remaining``, computed once and sent unchanged
   on every retry: a replayed partial cancel is refused, never executed twice.
@@ -109,8 +111,14 @@ Points left open, and the safe choice taken:
 
 * The inquiry's answer fields are not published [uncertain]: a lookup needs ``amount`` and
   ``rem_mny`` for the same ``tno``; without them it is "try later", never a guess.
-* Whether a partial cancel takes a tax-free part (``mod_free_mny`` or similar) is not
-  published [uncertain]: none is sent.
+* The tax-free part of a partial cancel: KCP's samples send it only for composite-tax
+  (복합과세) contracts, as ``tax_flag`` ``TG03`` with ``mod_tax_mny`` (supply value),
+  ``mod_vat_mny`` (VAT) and ``mod_free_mny`` (tax-free) — "복합거래 부분 취소시 주석을 풀어
+  주시기 바랍니다" [official sample, medium; https://github.com/kcpTest/doc]. Splitting the
+  taxable part into supply value and VAT is KCP's own rule, not published, and whether
+  the REST cancel takes these fields is not shown: none is sent, and
+  ``CancelRequest.tax_free_amount`` is not used [uncertain]. A composite-tax contract
+  that needs them gets KCP's refusal, and the refund stays owed; no money moves twice.
 * ``buyr_name``/``buyr_mail``/``buyr_tel2`` appear in the key-in example; the Router's
   ``Order`` has no buyer details, so they are not sent [uncertain].
 * Lengths: ``ordr_idxx`` at most 40 bytes, ``good_name`` cut to 100 bytes (CP949)
