@@ -36,7 +36,8 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -55,7 +56,13 @@ from payfallback.errors import (
     RequestInFlight,
 )
 from payfallback.events import Events, is_sensitive_key
-from payfallback.journal import AttemptInFlight, Journal, OrderAlreadyPaid, TxnAlreadyRecorded
+from payfallback.journal import (
+    AttemptInFlight,
+    AttemptsOpen,
+    OrderAlreadyPaid,
+    TxnAlreadyRecorded,
+)
+from payfallback.journal._checks import check_same_order
 from payfallback.models import (
     Attempt,
     AttemptState,
@@ -120,16 +127,42 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class JournalCall:
-    fn: Callable[[Journal], Any]
+    """One journal method, by name, and its arguments. A driver carries it out: the sync
+    Router calls it, the AsyncRouter awaits it on an async journal or runs it in a worker
+    thread on a sync one."""
+
+    operation: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def call(self, journal: object) -> Any:
+        return getattr(journal, self.operation)(*self.args, **self.kwargs)
 
 
 Action = Send | Sleep | JournalCall
 FlowGen = Generator[Action, Any, T]
 
 
-def _journal(fn: Callable[[Journal], T]) -> FlowGen[T]:
-    result = yield JournalCall(fn)
-    return cast(T, result)
+def _journal(operation: str, /, *args: Any, **kwargs: Any) -> FlowGen[Any]:
+    """Ask the journal: ``yield from _journal("get_order", order_id)``."""
+    return (yield JournalCall(operation, args, kwargs))
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A flow's result."""
+
+    value: T
+
+
+def advance(flow: FlowGen[T], value: Any, error: BaseException | None) -> Action | Done[T]:
+    """Step ``flow`` with the answer to its last action (or the error it raised): its next
+    action, or :class:`Done` with its result. Both drivers step flows through this one
+    function, so they cannot differ in how a flow is resumed."""
+    try:
+        return flow.throw(error) if error is not None else flow.send(value)
+    except StopIteration as stop:
+        return Done(stop.value)
 
 
 def _sleep(seconds: float) -> FlowGen[None]:
@@ -228,6 +261,14 @@ class CoreConfig:
     #: How long ``recover()`` keeps looking for a late charge on an attempt that ended
     #: failed after its request may have reached the provider.
     recheck_window: timedelta = timedelta(days=1)
+
+
+def _require_order(order: object) -> None:
+    if not isinstance(order, Order):
+        raise InvalidRequest(
+            f"expected an Order(order_id=..., amount=Money(...), name=...), got "
+            f"{type(order).__name__}"
+        )
 
 
 def _secrets_of(provider: Provider) -> Secrets:
@@ -556,24 +597,12 @@ class Core:
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""
-        if not isinstance(order, Order):
-            raise InvalidRequest(
-                f"expected an Order(order_id=..., amount=Money(...), name=...), got "
-                f"{type(order).__name__}"
-            )
-        known = yield from _journal(lambda j: j.get_order(order.order_id))
-        if known is not None and known.amount != order.amount:
-            raise InvalidRequest(
-                f"order {order.order_id} was already journaled for {known.amount}, not "
-                f"{order.amount}; an order's amount never changes — use a new order id"
-            )
-        if known is not None and known.tax_free_amount != order.tax_free_amount:
-            raise InvalidRequest(
-                f"order {order.order_id} was already journaled with a tax-free part of "
-                f"{known.tax_free_amount}, not {order.tax_free_amount}; an order's amounts "
-                "never change — use a new order id"
-            )
-        return (yield from _journal(lambda j: j.payment_for_order(order.order_id)))
+        _require_order(order)
+        known: Order | None = yield from _journal("get_order", order.order_id)
+        if known is not None:
+            check_same_order(order, known)
+        paid: Payment | None = yield from _journal("payment_for_order", order.order_id)
+        return paid
 
     def _duplicate(self, payment: Payment) -> Payment:
         self.events.emit(
@@ -596,10 +625,10 @@ class Core:
             yield from _sleep(step)
             waited += step
             step = min(step * 2, 2.0)
-            payment = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+            payment = yield from _journal("payment_for_order", order.order_id)
             if payment is not None:
                 return self._duplicate(payment)
-            attempts = yield from _journal(lambda j: j.attempts_for_order(order.order_id))
+            attempts = yield from _journal("attempts_for_order", order.order_id)
             if not any(a.state == AttemptState.PENDING for a in attempts):
                 break
         raise OutcomeUnknown(
@@ -975,8 +1004,8 @@ class Core:
         """Back to PENDING before a request is (re)sent, holding the order's lease."""
         aid = attempt.attempt_id
         lease = self.config.lease_seconds
-        yield from _journal(lambda j: j.renew_lease(aid, lease))
-        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.PENDING))
+        yield from _journal("renew_lease", aid, lease)
+        yield from _journal("update_attempt", aid, state=AttemptState.PENDING)
 
     def _finish(
         self,
@@ -996,14 +1025,13 @@ class Core:
         message = self._all_secrets.scrub(error.message)[:500] if error else None
         until = self.clock.now() + self.config.recheck_window if recheck else None
         yield from _journal(
-            lambda j: j.update_attempt(
-                aid,
-                state=state,
-                error_code=code,
-                error_message=message,
-                sent=sent,
-                recheck_until=until,
-            )
+            "update_attempt",
+            aid,
+            state=state,
+            error_code=code,
+            error_message=message,
+            sent=sent,
+            recheck_until=until,
         )
 
     def _succeed(
@@ -1018,12 +1046,11 @@ class Core:
             # the charge as superseded, journal its refund, then send it.
             note = exc.message[:500]
             yield from _journal(
-                lambda j: j.update_attempt(
-                    aid,
-                    state=AttemptState.SUPERSEDED,
-                    provider_txn_id=txn,
-                    error_message=note,
-                )
+                "update_attempt",
+                aid,
+                state=AttemptState.SUPERSEDED,
+                provider_txn_id=txn,
+                error_message=note,
             )
             yield from self._compensate(
                 provider, attempt, order, approved, reason="amount mismatch"
@@ -1031,7 +1058,7 @@ class Core:
             return exc
         payment = self._payment(attempt, order, approved, method)
         try:
-            stored = yield from _journal(lambda j: j.record_success(aid, payment))
+            stored: Payment = yield from _journal("record_success", aid, payment)
         except TxnAlreadyRecorded as exc:
             # The provider's transaction already pays another order: this attempt did not
             # make a charge of its own (a forged or misbound return). Nothing to refund —
@@ -1064,7 +1091,7 @@ class Core:
 
     def _is_the_payment(self, provider: str, order: Order, txn: str) -> FlowGen[bool]:
         """Whether ``txn`` at ``provider`` is the order's recorded payment itself."""
-        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        paid = yield from _journal("payment_for_order", order.order_id)
         return paid is not None and (paid.provider, paid.provider_txn_id) == (provider, txn)
 
     def _compensate(
@@ -1139,22 +1166,25 @@ class Core:
                     f"provider {p.name!r} does not take {order.amount.currency} "
                     f"(takes {', '.join(sorted(caps.currencies))})"
                 )
-        paid = yield from self._check_same_order(order)
-        if paid is not None:
-            return self._duplicate(paid)
-        settled = yield from self._settle_open_attempts(order, instruments)
-        if settled is not None:
-            return settled
-
+        _require_order(order)
         self.budget.record_request()
         skipped: dict[str, str] = {}
         tried: list[PayfallbackError] = []
         previous: str | None = None
-        for inst in instruments:
+        # The journal is asked nothing before the first attempt is written: begin_attempt
+        # checks the order, its payment, a live lease and attempts of unknown outcome in
+        # the one transaction that journals the attempt. Only when the order has such
+        # attempts are they settled (by lookup, replay or void), and the attempt begun
+        # again.
+        settled = False
+        queue = list(instruments)
+        while queue:
+            inst = queue[0]
             provider = self.providers[inst.provider]
             breaker = self.breakers.get(provider.name, inst.method.value)
             adm = breaker.admit()
             if not adm.allowed:
+                queue.pop(0)
                 skipped[provider.name] = adm.reason or "breaker open"
                 self.events.emit(
                     "payment.skipped",
@@ -1164,6 +1194,33 @@ class Core:
                     reason=skipped[provider.name],
                 )
                 continue
+            key = self._mint_key(provider)
+            try:
+                attempt = yield from _journal(
+                    "begin_attempt",
+                    order,
+                    provider=provider.name,
+                    method=inst.method,
+                    operation=Operation.CHARGE.value,
+                    idempotency_key=key,
+                    lease_seconds=self.config.lease_seconds,
+                    settle_first=not settled,
+                )
+            except OrderAlreadyPaid as exc:
+                breaker.release(adm)
+                return self._duplicate(exc.payment)
+            except AttemptInFlight as exc:
+                breaker.release(adm)
+                return (yield from self._wait_in_flight(order, exc))
+            except AttemptsOpen:
+                breaker.release(adm)
+                settled = True
+                paid = yield from self._settle_open_attempts(order, instruments)
+                if paid is not None:
+                    return paid
+                continue
+            settled = True
+            queue.pop(0)
             if previous is not None:
                 self.events.emit(
                     "payment.rerouted",
@@ -1172,24 +1229,6 @@ class Core:
                     to_provider=provider.name,
                     reason=skipped.get(previous, ""),
                 )
-            key = self._mint_key(provider)
-            try:
-                attempt = yield from _journal(
-                    lambda j: j.begin_attempt(
-                        order,
-                        provider=provider.name,
-                        method=inst.method,
-                        operation=Operation.CHARGE.value,
-                        idempotency_key=key,
-                        lease_seconds=self.config.lease_seconds,
-                    )
-                )
-            except OrderAlreadyPaid as exc:
-                breaker.release(adm)
-                return self._duplicate(exc.payment)
-            except AttemptInFlight as exc:
-                breaker.release(adm)
-                return (yield from self._wait_in_flight(order, exc))
             req = ChargeRequest(
                 attempt_id=attempt.attempt_id,
                 order=order,
@@ -1204,8 +1243,8 @@ class Core:
                 order,
                 inst.method,
                 Operation.CHARGE,
-                lambda: provider.build_charge(req),
-                lambda resp: provider.parse_charge(req, resp),
+                partial(provider.build_charge, req),
+                partial(provider.parse_charge, req),
                 None,
                 _request_secrets(req),
             )
@@ -1229,6 +1268,16 @@ class Core:
                 )
             skipped[provider.name] = result.message
             tried.append(result)
+        if not settled:
+            # No breaker admitted anything, so the journal was not asked: a paid order is
+            # still paid, a changed one still refused, and attempts of unknown outcome are
+            # still settled (by lookup) before the shop hears "no provider".
+            paid = yield from self._check_same_order(order)
+            if paid is not None:
+                return self._duplicate(paid)
+            paid = yield from self._settle_open_attempts(order, instruments)
+            if paid is not None:
+                return paid
         _raise_configuration(tried, skipped)
         raise AllProvidersUnavailable(
             f"no provider could charge order {order.order_id}", skipped=skipped
@@ -1239,14 +1288,14 @@ class Core:
     ) -> FlowGen[Payment | None]:
         """Before a new attempt: resolve this order's attempts of unknown outcome — by
         lookup, then by replaying the charge with its own key where that proves it."""
-        attempts = yield from _journal(lambda j: j.attempts_for_order(order.order_id))
+        attempts = yield from _journal("attempts_for_order", order.order_id)
         now = self.clock.now()
         for attempt in attempts:
             if attempt.state not in (AttemptState.UNKNOWN, AttemptState.PENDING):
                 continue
             if attempt.state == AttemptState.PENDING and attempt.operation == Operation.READY.value:
                 aid = attempt.attempt_id
-                if (yield from _journal(lambda j: j.get_checkout(aid))) is None:
+                if (yield from _journal("get_checkout", aid)) is None:
                     continue  # a checkout being started: no money moves at ready
             if (
                 attempt.state == AttemptState.PENDING
@@ -1301,7 +1350,7 @@ class Core:
         compensation): nothing waits on it any more, so it stops counting as open and is
         watched instead — if it turns out charged within ``recheck_window``, the charge is
         refunded like any late charge. Its order is never charged again because of it."""
-        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        paid = yield from _journal("payment_for_order", order.order_id)
         if paid is None or paid.attempt_id == attempt.attempt_id:
             return False
         yield from self._finish(
@@ -1349,10 +1398,10 @@ class Core:
         if inst is None:
             return None
         aid = attempt.attempt_id
-        claimed = yield from _journal(lambda j: j.renew_lease(aid, self.config.lease_seconds))
+        claimed = yield from _journal("renew_lease", aid, self.config.lease_seconds)
         if not claimed:
             return None  # another worker is on it
-        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.PENDING))
+        yield from _journal("update_attempt", aid, state=AttemptState.PENDING)
         req = ChargeRequest(
             attempt_id=aid, order=order, instrument=inst, idempotency_key=attempt.idempotency_key
         )
@@ -1443,14 +1492,13 @@ class Core:
                 continue
             try:
                 attempt = yield from _journal(
-                    lambda j: j.begin_attempt(
-                        order,
-                        provider=provider.name,
-                        method=m,
-                        operation=Operation.READY.value,
-                        idempotency_key=self._mint_key(provider),
-                        lease_seconds=self.config.lease_seconds,
-                    )
+                    "begin_attempt",
+                    order,
+                    provider=provider.name,
+                    method=m,
+                    operation=Operation.READY.value,
+                    idempotency_key=self._mint_key(provider),
+                    lease_seconds=self.config.lease_seconds,
                 )
             except (OrderAlreadyPaid, AttemptInFlight):
                 breaker.release(adm)
@@ -1483,7 +1531,7 @@ class Core:
                         Operation.READY,
                         attempt.attempt_id,
                         self._timeouts(provider, adm, money=False),
-                        lambda r: provider.parse_ready(req, r),
+                        partial(provider.parse_ready, req),
                     )
                     self._record(breaker, adm, outcome, duration, hard)
             if isinstance(outcome, Redirect):
@@ -1498,7 +1546,7 @@ class Core:
                     expires_at=outcome.expires_at,
                     fallback_from=dict(skipped),
                 )
-                yield from _journal(lambda j: j.save_checkout(session))
+                yield from _journal("save_checkout", session)
                 self.events.emit(
                     "checkout.started",
                     order_id=order.order_id,
@@ -1536,17 +1584,17 @@ class Core:
     def complete_checkout(
         self, session_id: str, callback_params: Mapping[str, str]
     ) -> FlowGen[Payment]:
-        session = yield from _journal(lambda j: j.get_checkout(session_id))
+        session = yield from _journal("get_checkout", session_id)
         if session is None:
             raise InvalidRequest(
                 f"unknown checkout session {session_id!r}; use the session_id returned by "
                 "start_checkout()"
             )
-        order = yield from _journal(lambda j: j.get_order(session.order_id))
-        attempt = yield from _journal(lambda j: j.get_attempt(session_id))
+        order = yield from _journal("get_order", session.order_id)
+        attempt = yield from _journal("get_attempt", session_id)
         if order is None or attempt is None:
             raise InvalidRequest(f"checkout session {session_id!r} has no journaled order")
-        paid = yield from _journal(lambda j: j.payment_for_order(order.order_id))
+        paid = yield from _journal("payment_for_order", order.order_id)
         if paid is not None:
             # Paid already (this session, a repeated callback, or another session): do not
             # approve again; the order's payment is the answer.
@@ -1581,9 +1629,7 @@ class Core:
             return (yield from self._failed_return(provider, session, attempt, order, txn_id, exc))
         except PayfallbackError as exc:
             raise self._clean(provider, exc, secrets) from None
-        claimed = yield from _journal(
-            lambda j: j.renew_lease(session_id, self.config.lease_seconds)
-        )
+        claimed = yield from _journal("renew_lease", session_id, self.config.lease_seconds)
         if not claimed:
             return (
                 yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))
@@ -1623,9 +1669,7 @@ class Core:
         )
         if isinstance(result, ProviderUnavailable):
             # Certainly not approved: the customer may try the same session again.
-            yield from _journal(
-                lambda j: j.update_attempt(session_id, state=AttemptState.REDIRECTED)
-            )
+            yield from _journal("update_attempt", session_id, state=AttemptState.REDIRECTED)
         if isinstance(result, Declined):
             self._emit_declined(order, provider, result)
         if isinstance(result, Payment):
@@ -1692,7 +1736,7 @@ class Core:
             return
         # Cannot tell now: keep it open for recover(), which compensates a late charge.
         aid = attempt.attempt_id
-        yield from _journal(lambda j: j.update_attempt(aid, state=AttemptState.UNKNOWN))
+        yield from _journal("update_attempt", aid, state=AttemptState.UNKNOWN)
 
     @staticmethod
     def _raise_or_payment(result: Payment | PayfallbackError) -> Payment:
@@ -1715,10 +1759,10 @@ class Core:
         fingerprint = _refund_fingerprint(amount, reason, tax_free_amount)
         if idempotency_key is not None:
             key = idempotency_key
-            earlier = yield from _journal(lambda j: j.refund_by_request_key(payment_id, key))
+            earlier = yield from _journal("refund_by_request_key", payment_id, key)
             if earlier is not None:
                 return self._same_refund(earlier, fingerprint)
-        payment = yield from _journal(lambda j: j.get_payment(payment_id))
+        payment = yield from _journal("get_payment", payment_id)
         if payment is None:
             raise InvalidRequest(f"unknown payment {payment_id!r}; use Payment.payment_id")
         provider = self._provider(payment.provider)
@@ -1740,10 +1784,10 @@ class Core:
                 f"{provider.name} does not support partial cancels; refund the full "
                 f"{payment.refundable}"
             )
-        order = yield from _journal(lambda j: j.get_order(payment.order_id))
+        order = yield from _journal("get_order", payment.order_id)
         if order is None:  # pragma: no cover - the journal keeps orders with payments
             raise InvalidRequest(f"payment {payment_id} has no journaled order")
-        earlier_refunds = yield from _journal(lambda j: j.refunds_for_order(payment.order_id))
+        earlier_refunds = yield from _journal("refunds_for_order", payment.order_id)
         tax_free = _tax_free_share(
             payment,
             order,
@@ -1807,20 +1851,21 @@ class Core:
         """Journal a refund as OWED before anything is sent, and claim it for sending.
 
         The flag is False when another worker holds it (it is then theirs to send)."""
-        stored = yield from _journal(lambda j: j.add_refund(refund))
+        stored = yield from _journal("add_refund", refund)
         return stored, (yield from self._claim_refund(stored))
 
     def _claim_refund(self, refund: Refund) -> FlowGen[bool]:
         rid = refund.refund_id
         lease = self.config.lease_seconds
-        return (yield from _journal(lambda j: j.renew_refund_lease(rid, lease)))
+        claimed: bool = yield from _journal("renew_refund_lease", rid, lease)
+        return claimed
 
     def _still_owed(
         self, refund: Refund, reason: str, *, new_key: str | None = None
     ) -> FlowGen[Refund]:
         rid = refund.refund_id
-        updated = yield from _journal(
-            lambda j: j.update_refund(rid, state=RefundState.OWED, idempotency_key=new_key)
+        updated: Refund = yield from _journal(
+            "update_refund", rid, state=RefundState.OWED, idempotency_key=new_key
         )
         self.events.emit(
             "refund.owed",
@@ -1833,7 +1878,7 @@ class Core:
 
     def _settle_refund(self, refund: Refund) -> FlowGen[Refund]:
         rid = refund.refund_id
-        updated = yield from _journal(lambda j: j.update_refund(rid, state=RefundState.SUCCEEDED))
+        updated: Refund = yield from _journal("update_refund", rid, state=RefundState.SUCCEEDED)
         self.events.emit(
             "refund.succeeded",
             refund_id=rid,
@@ -1848,7 +1893,7 @@ class Core:
         if refund.payment_id is None:
             return None
         pid = refund.payment_id
-        payment = yield from _journal(lambda j: j.get_payment(pid))
+        payment = yield from _journal("get_payment", pid)
         return None if payment is None else payment.refunded.amount
 
     def _execute_refund(self, refund: Refund, order: Order) -> FlowGen[Refund]:
@@ -1862,7 +1907,7 @@ class Core:
         provider = self._provider(refund.provider)
         rid = refund.refund_id
         oid = refund.order_id
-        older = yield from _journal(lambda j: j.refunds_for_order(oid))
+        older = yield from _journal("refunds_for_order", oid)
         ahead = [
             r
             for r in older
@@ -1883,7 +1928,7 @@ class Core:
         )
         if refunded is not None:
             payment_id = refund.payment_id or ""
-            payment = yield from _journal(lambda j: j.get_payment(payment_id))
+            payment = yield from _journal("get_payment", payment_id)
             expected = payment.amount.amount - refunded if payment is not None else expected
         if refund.tries > 0:
             # An earlier try may have been carried out (its answer lost, committed late):
@@ -1913,9 +1958,7 @@ class Core:
         except PayfallbackError as exc:
             self._clean(provider, exc)
             code = exc.provider_code
-            yield from _journal(
-                lambda j: j.update_refund(rid, state=RefundState.FAILED, error_code=code)
-            )
+            yield from _journal("update_refund", rid, state=RefundState.FAILED, error_code=code)
             self.events.emit(
                 "refund.failed", refund_id=rid, provider=provider.name, reason=exc.message
             )
@@ -1965,7 +2008,7 @@ class Core:
             if isinstance(error, Declined | InvalidRequest) and settled is False:
                 failed_code = error.provider_code
                 yield from _journal(
-                    lambda j: j.update_refund(rid, state=RefundState.FAILED, error_code=failed_code)
+                    "update_refund", rid, state=RefundState.FAILED, error_code=failed_code
                 )
                 self.events.emit(
                     "refund.failed",
@@ -1983,7 +2026,7 @@ class Core:
     ) -> FlowGen[bool | None]:
         """Whether the provider's record shows this refund done; None if it cannot tell."""
         aid = refund.attempt_id
-        attempt = yield from _journal(lambda j: j.get_attempt(aid))
+        attempt = yield from _journal("get_attempt", aid)
         if attempt is None:
             return None
         outcome = yield from self._lookup(provider, attempt, order, refund.provider_txn_id)
@@ -2010,13 +2053,13 @@ class Core:
 
     def recover(self) -> FlowGen[RecoveryReport]:
         report = RecoveryReport()
-        unresolved = yield from _journal(lambda j: j.unresolved_attempts())
+        unresolved = yield from _journal("unresolved_attempts")
         for attempt in unresolved:
             aid = attempt.attempt_id
-            claimed = yield from _journal(lambda j: j.renew_lease(aid, self.config.lease_seconds))
+            claimed = yield from _journal("renew_lease", aid, self.config.lease_seconds)
             if not claimed:
                 # Another worker holds it now: open, and not ours to settle.
-                held = yield from _journal(lambda j: j.get_attempt(aid))
+                held = yield from _journal("get_attempt", aid)
                 report.in_flight.append(
                     InFlight(
                         aid,
@@ -2026,7 +2069,7 @@ class Core:
                     )
                 )
                 continue
-            order = yield from _journal(lambda j: j.get_order(attempt.order_id))
+            order = yield from _journal("get_order", attempt.order_id)
             provider = self.providers.get(attempt.provider)
             if order is None or provider is None:
                 report.still_unresolved.append(aid)
@@ -2034,7 +2077,7 @@ class Core:
             if (
                 attempt.operation == Operation.READY.value
                 and attempt.state == AttemptState.PENDING
-                and (yield from _journal(lambda j: j.get_checkout(aid))) is None
+                and (yield from _journal("get_checkout", aid)) is None
             ):
                 # Crashed while starting a checkout: no money moves at ready. (A saved
                 # checkout back at pending was sending its approval: that is looked up.)
@@ -2080,7 +2123,7 @@ class Core:
                     crashed = attempt.state == AttemptState.PENDING
                     yield from self._finish(attempt, AttemptState.UNKNOWN, None, sent=crashed)
                 report.still_unresolved.append(aid)
-        in_flight = yield from _journal(lambda j: j.in_flight_attempts())
+        in_flight = yield from _journal("in_flight_attempts")
         known = {f.attempt_id for f in report.in_flight}
         for attempt in in_flight:
             if attempt.attempt_id not in known and attempt.attempt_id not in report.resolved:
@@ -2090,14 +2133,14 @@ class Core:
                     )
                 )
         yield from self._recheck_failed(report)
-        owed = yield from _journal(lambda j: j.refunds_owed())
+        owed = yield from _journal("refunds_owed")
         for refund in owed:
             rid = refund.refund_id
             claimed = yield from self._claim_refund(refund)
             if not claimed:
                 report.refunds_still_owed.append(rid)  # another worker is sending it
                 continue
-            order = yield from _journal(lambda j: j.get_order(refund.order_id))
+            order = yield from _journal("get_order", refund.order_id)
             if order is None or refund.provider not in self.providers:
                 report.refunds_still_owed.append(rid)
                 continue
@@ -2126,10 +2169,10 @@ class Core:
         """Look again at attempts that ended failed after a request may have reached the
         provider (within ``recheck_window``): a charge that appears late is given back,
         journaled first — the caller was told it failed."""
-        watched = yield from _journal(lambda j: j.attempts_to_recheck())
+        watched = yield from _journal("attempts_to_recheck")
         for attempt in watched:
             provider = self.providers.get(attempt.provider)
-            order = yield from _journal(lambda j: j.get_order(attempt.order_id))
+            order = yield from _journal("get_order", attempt.order_id)
             if provider is None or order is None:
                 continue
             outcome = yield from self._lookup(provider, attempt, order, attempt.provider_txn_id)
@@ -2142,9 +2185,11 @@ class Core:
                 continue
             note = "charged after the attempt had ended failed; being given back"
             yield from _journal(
-                lambda j: j.update_attempt(
-                    aid, state=AttemptState.SUPERSEDED, provider_txn_id=txn, error_message=note
-                )
+                "update_attempt",
+                aid,
+                state=AttemptState.SUPERSEDED,
+                provider_txn_id=txn,
+                error_message=note,
             )
             self.events.emit(
                 "payment.late_charge",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -60,6 +61,9 @@ class Level(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
+
+
+_LEVELS = {Level.INFO: logging.INFO, Level.WARNING: logging.WARNING, Level.ERROR: logging.ERROR}
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,16 +518,32 @@ class Events:
         self._listeners = tuple(listeners)
         self._std = _library_logger(logger_name)
         self._scrubber: Callable[[str], str] | None = None
+        self._wrapped: tuple[tuple[object, ...], Any] | None = None
 
     def _logger(self) -> Any:
-        # Wrapped on every call (cheap) so structlog configuration changes, such as
-        # structlog.testing.capture_logs, take effect; the output always goes to the stdlib
-        # logger, never straight to stdout.
+        """The structlog logger over our stdlib logger, wrapped once per structlog
+        configuration: a change such as ``structlog.testing.capture_logs`` takes effect at
+        the next event, and between changes no event pays for wrapping."""
         # Imported on first use: structlog's dev renderer pulls in rich, which a till
         # program that only charges cards should not pay for at start-up.
         import structlog  # noqa: PLC0415
 
-        return structlog.wrap_logger(self._std)
+        config = structlog.get_config()
+        key = (config["processors"], config["wrapper_class"], config["context_class"])
+        cached = self._wrapped
+        if cached is None or cached[0] != key:
+            cached = self._wrapped = (key, structlog.wrap_logger(self._std))
+        return cached[1]
+
+    def _writes(self, level: int) -> bool:
+        """Whether an event at ``level`` is written anywhere. Until the application
+        configures structlog, our stdlib logger decides (nothing, by default, is written);
+        once it has (its own processors, ``capture_logs``), every event goes to structlog,
+        whose processors decide."""
+        if self._std.isEnabledFor(level):
+            return True
+        structlog = sys.modules.get("structlog")
+        return structlog is not None and bool(structlog.is_configured())
 
     def scrub_with(self, scrubber: Callable[[str], str]) -> None:
         """Also pass every string of every event through ``scrubber`` (the Router gives the
@@ -559,10 +579,16 @@ class Events:
                 f"event {name!r} has no field {extra} in the catalogue "
                 "(add it to payfallback/events.py and regenerate docs/events.md)"
             )
+        # The level first: an event nobody reads (no listener, logging off) is not redacted,
+        # formatted or handed to structlog at all.
+        writes = self._writes(_LEVELS[spec.level])
+        if not writes and not self._listeners:
+            return
         clean = redact(fields)
         if self._scrubber is not None:
             clean = {k: self._by_value(v) for k, v in clean.items()}
-        getattr(self._logger(), spec.level.value)(name, **clean)
+        if writes:
+            getattr(self._logger(), spec.level.value)(name, **clean)
         for listener in self._listeners:
             try:
                 listener(name, clean)

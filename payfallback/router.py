@@ -15,11 +15,12 @@ in force: shorter at peak hours), never the client's defaults.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack, cast
 
 import httpx
 
@@ -28,12 +29,13 @@ from payfallback._core import (
     Choice,
     Core,
     CoreConfig,
+    Done,
     FlowGen,
-    JournalCall,
     RecoveryReport,
     Send,
     Sent,
     Sleep,
+    advance,
 )
 from payfallback.breaker import (
     BreakerPolicy,
@@ -61,6 +63,7 @@ from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
 
 if TYPE_CHECKING:
+    from payfallback.journal.postgres import AsyncPostgresJournal
     from payfallback.settings import Settings
 
 __all__ = ["AsyncRouter", "Router", "RouterOptions"]
@@ -74,9 +77,11 @@ class RouterOptions(TypedDict, total=False):
     """Keyword options shared by :class:`Router` and :class:`Router`.
 
     journal
-        A :class:`~payfallback.journal.Journal`, or a URL (``sqlite:///path``), or None
-        for the embedded default: a durable SQLite file ``payfallback.sqlite3`` in the
-        working directory.
+        A :class:`~payfallback.journal.Journal`, or a URL (``sqlite:///path``,
+        ``postgresql://…``), or None for the embedded default: a durable SQLite file
+        ``payfallback.sqlite3`` in the working directory. The AsyncRouter also takes an
+        :class:`~payfallback.journal.postgres.AsyncPostgresJournal`, and opens one for a
+        ``postgresql://`` URL.
     state_store
         Where breaker state lives; default: in this process's memory. Several processes
         or terminals share what they learn through
@@ -113,7 +118,7 @@ class RouterOptions(TypedDict, total=False):
         day); one that shows up is refunded automatically, journaled first.
     """
 
-    journal: Journal | str | None
+    journal: Journal | AsyncPostgresJournal | str | None
     state_store: StateStore | str | None
     breaker_policy: BreakerPolicy | None
     maintenance: Iterable[MaintenanceWindow]
@@ -152,6 +157,30 @@ def open_journal(spec: Journal | str | None, clock: Clock) -> tuple[Journal, boo
     )
 
 
+def is_async_journal(journal: object) -> bool:
+    """Whether ``journal`` has the journal's methods as coroutines
+    (:class:`~payfallback.journal.postgres.AsyncPostgresJournal`)."""
+    return inspect.iscoroutinefunction(getattr(journal, "begin_attempt", None))
+
+
+def open_async_journal(spec: object, clock: Clock) -> tuple[Any, bool] | None:
+    """For the AsyncRouter: an async journal from an object or a PostgreSQL URL (the flag
+    says whether the Router owns it), or None when ``spec`` names a sync journal."""
+    if is_async_journal(spec):
+        return spec, False
+    if isinstance(spec, str) and spec.startswith(("postgresql:", "postgres:")):
+        try:
+            from payfallback.journal.postgres import (  # noqa: PLC0415 - optional
+                AsyncPostgresJournal,
+            )
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the PostgreSQL journal needs psycopg: pip install 'payfallback[postgres]'"
+            ) from exc
+        return AsyncPostgresJournal.from_url(spec, clock=clock), True
+    return None
+
+
 def open_state_store(spec: StateStore | str | None, clock: Clock) -> tuple[StateStore, bool]:
     """A breaker state store from an object or URL; the flag says whether the Router owns it."""
     if spec is None:
@@ -184,11 +213,20 @@ def _with_settings(settings: Settings, options: RouterOptions) -> RouterOptions:
 
 
 class _RouterBase:
+    _owns_async_journal = False
+
     def __init__(self, providers: Iterable[Provider], **options: Unpack[RouterOptions]) -> None:
         clock = options.get("clock") or SystemClock()
         self.clock = clock
         self.events = Events(options.get("listeners", ()))
-        self.journal, self._owns_journal = open_journal(options.get("journal"), clock)
+        spec = options.get("journal")
+        if is_async_journal(spec):
+            # Only the AsyncRouter gets here with one (it awaits its methods on the loop).
+            self.journal, self._owns_journal = cast(Journal, spec), self._owns_async_journal
+        else:
+            self.journal, self._owns_journal = open_journal(
+                cast("Journal | str | None", spec), clock
+            )
         store, self._owns_store = open_state_store(options.get("state_store"), clock)
         self._store = store
         # A shared store (Redis) reports storage.degraded / storage.recovered as our events.
@@ -257,6 +295,11 @@ class Router(_RouterBase):
             raise ConfigurationError(
                 "Router needs an httpx.Client (AsyncRouter takes an httpx.AsyncClient)"
             )
+        if is_async_journal(options.get("journal")):
+            raise ConfigurationError(
+                "Router needs a sync journal (PostgresJournal, SQLiteJournal or a URL); "
+                "an AsyncPostgresJournal goes with the AsyncRouter"
+            )
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or time.sleep
@@ -283,10 +326,9 @@ class Router(_RouterBase):
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                action = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            action = advance(flow, value, error)
+            if isinstance(action, Done):
+                return action.value
             value, error = None, None
             try:
                 if isinstance(action, Send):
@@ -300,7 +342,7 @@ class Router(_RouterBase):
                 elif isinstance(action, Sleep):
                     self._sleep(action.seconds)
                 else:
-                    value = action.fn(self.journal)
+                    value = action.call(self.journal)
             except Exception as exc:
                 error = exc
 
@@ -391,8 +433,13 @@ class Router(_RouterBase):
 
 
 class AsyncRouter(_RouterBase):
-    """The async Router for backends, on an ``httpx.AsyncClient``. Journal calls run in a
-    worker thread so the event loop never waits on a commit."""
+    """The async Router for backends, on an ``httpx.AsyncClient``.
+
+    With PostgreSQL (a ``postgresql://`` URL, or an
+    :class:`~payfallback.journal.postgres.AsyncPostgresJournal`), journal calls are awaited
+    on the loop over psycopg's async pool: no thread hop. A sync journal (SQLite) commits in
+    a worker thread, so the loop never waits on a disk sync: one hop per journal call, and a
+    charge makes two (the attempt before it is sent, the payment after)."""
 
     def __init__(
         self,
@@ -406,6 +453,13 @@ class AsyncRouter(_RouterBase):
             raise ConfigurationError(
                 "AsyncRouter needs an httpx.AsyncClient (Router takes an httpx.Client)"
             )
+        clock = options.get("clock") or SystemClock()
+        opened = open_async_journal(options.get("journal"), clock)
+        self._async_journal: Any = None
+        self._journal_open = False
+        if opened is not None:
+            self._async_journal, self._owns_async_journal = opened
+            options = {**options, "journal": self._async_journal, "clock": clock}
         super().__init__(providers, **options)
         self._client = client
         self._sleep = sleep or asyncio.sleep
@@ -427,10 +481,9 @@ class AsyncRouter(_RouterBase):
         value: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                action = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+            action = advance(flow, value, error)
+            if isinstance(action, Done):
+                return action.value
             value, error = None, None
             try:
                 if isinstance(action, Send):
@@ -443,8 +496,17 @@ class AsyncRouter(_RouterBase):
                     value = Sent(result, self.clock.monotonic() - start)
                 elif isinstance(action, Sleep):
                     await self._sleep(action.seconds)
-                elif isinstance(action, JournalCall):
-                    value = await asyncio.to_thread(action.fn, self.journal)
+                elif self._async_journal is not None:
+                    # An async journal (PostgreSQL over psycopg's async pool) runs on the
+                    # loop: no thread hop.
+                    if not self._journal_open:
+                        await self._async_journal.open()
+                        self._journal_open = True
+                    value = await action.call(self._async_journal)
+                else:
+                    # A sync journal (SQLite) commits in a worker thread, so the loop never
+                    # waits on a disk sync: one hop per journal call, two per charge.
+                    value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
                 error = exc
 
@@ -497,7 +559,14 @@ class AsyncRouter(_RouterBase):
         return await self._run(self._core.recover())
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._close_journal)
+        if self._async_journal is None:
+            await asyncio.to_thread(self._close_journal)
+            return
+        shutdown = getattr(self._store, "shutdown", None)
+        if self._owns_store and callable(shutdown):
+            await asyncio.to_thread(shutdown)
+        if self._owns_async_journal:
+            await self._async_journal.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -159,6 +159,47 @@ def test_events_are_quiet_until_logging_is_configured(
     assert "POS-20261204-214626-001" in record.getMessage()
 
 
+def test_the_level_is_checked_before_anything_else_and_one_logger_serves_many_events(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = Events()
+    with caplog.at_level("WARNING", logger="payfallback"):
+        events.emit("payment.attempt", provider="toss")  # info: below the level
+        events.emit("payment.unknown", provider="toss")  # warning: written
+    written = [r.getMessage() for r in caplog.records if r.name == "payfallback"]
+    assert len(written) == 1
+    assert "payment.unknown" in written[0]
+    # Wrapped once, reused while structlog's configuration stays the same.
+    with caplog.at_level("INFO", logger="payfallback"):
+        events.emit("payment.attempt", provider="toss")
+        first = events._logger()
+        events.emit("payment.attempt", provider="nice")
+        assert events._logger() is first
+
+
+def test_a_new_structlog_configuration_takes_effect_at_the_next_event() -> None:
+    events = Events()
+    with capture_logs() as first:
+        events.emit("payment.attempt", provider="toss")
+    with capture_logs() as second:
+        events.emit("payment.attempt", provider="nice")
+    assert [e["provider"] for e in first] == ["toss"]
+    assert [e["provider"] for e in second] == ["nice"]
+
+
+def test_listeners_hear_events_that_logging_does_not_write() -> None:
+    heard: list[tuple[str, dict[str, object]]] = []
+    Events([lambda name, fields: heard.append((name, dict(fields)))]).emit(
+        "payment.failed", provider="toss", reason="card 4111 1111 1111 1111 refused"
+    )
+    [(name, fields)] = heard
+    assert name == "payment.failed"
+    assert fields["provider"] == "toss"
+    # Redacted for listeners even though no log line was written.
+    assert "4111 1111 1111 1111" not in str(fields["reason"])
+    assert "1111" in str(fields["reason"])
+
+
 def test_secret_values_given_by_the_router_are_masked_in_every_field() -> None:
     events = Events()
     events.scrub_with(lambda text: text.replace(BILLING_KEY, "[redacted]"))

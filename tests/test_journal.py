@@ -44,6 +44,7 @@ from payfallback._clock import Clock, ManualClock
 from payfallback.errors import ConfigurationError, InvalidRequest, PayfallbackError
 from payfallback.journal import (
     AttemptInFlight,
+    AttemptsOpen,
     Journal,
     JournalCounts,
     OrderAlreadyPaid,
@@ -416,6 +417,96 @@ class TestJournalContract:
         second = begin(journal, order, provider="nicepay")
         assert second.seq == 2
         assert ids(journal.unresolved_attempts()) == [first.attempt_id]
+
+    def test_settle_first_refuses_while_attempts_of_unknown_outcome_are_open(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        unknown = begin(journal, order)
+        journal.update_attempt(unknown.attempt_id, state=AttemptState.UNKNOWN, sent=True)
+        crashed = begin(journal, order, lease=30)  # its worker dies mid-request
+        clock.advance(31)
+        with pytest.raises(AttemptsOpen) as caught:
+            journal.begin_attempt(
+                order,
+                provider="nicepay",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key="key-settle",
+                lease_seconds=30,
+                settle_first=True,
+            )
+        assert caught.value.attempt_ids == (unknown.attempt_id, crashed.attempt_id)
+        assert caught.value.order_id == order.order_id
+        # Nothing written: the key is still free, and no third attempt exists.
+        assert ids(journal.attempts_for_order(order.order_id)) == [
+            unknown.attempt_id,
+            crashed.attempt_id,
+        ]
+        # Once they are settled (or when the caller chose to go on), the attempt begins.
+        journal.update_attempt(unknown.attempt_id, state=AttemptState.FAILED)
+        journal.update_attempt(crashed.attempt_id, state=AttemptState.FAILED)
+        third = journal.begin_attempt(
+            order,
+            provider="nicepay",
+            method=Method.CARD,
+            operation="charge",
+            idempotency_key="key-settle",
+            lease_seconds=30,
+            settle_first=True,
+        )
+        assert third.seq == 3
+        assert journal.get_attempt(third.attempt_id) == third
+
+    def test_settle_first_passes_over_a_checkout_being_started(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        # A ``ready`` attempt with no checkout saved moves no money, even after its lease.
+        order = make_order()
+        journal.begin_attempt(
+            order,
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            operation="ready",
+            idempotency_key="key-ready",
+            lease_seconds=30,
+        )
+        clock.advance(31)
+        attempt = journal.begin_attempt(
+            order,
+            provider="tosspayments",
+            method=Method.CARD,
+            operation="charge",
+            idempotency_key="key-charge",
+            lease_seconds=30,
+            settle_first=True,
+        )
+        assert attempt.seq == 2
+
+    def test_begin_attempt_returns_what_it_wrote(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        first = begin(journal, order)
+        journal.update_attempt(first.attempt_id, state=AttemptState.FAILED)
+        second = begin(journal, order, provider="nicepay")
+        for attempt in (first, second):
+            stored = journal.get_attempt(attempt.attempt_id)
+            assert stored is not None
+            assert stored.model_dump(exclude={"state", "updated_at", "lease_until"}) == (
+                attempt.model_dump(exclude={"state", "updated_at", "lease_until"})
+            )
+        assert journal.get_attempt(second.attempt_id) == second
+
+    def test_an_order_journaled_with_another_tax_free_part_is_refused(
+        self, journal: Journal
+    ) -> None:
+        order = make_order()
+        begin(journal, order)
+        changed = order.model_copy(update={"tax_free_amount": 1_000})
+        with pytest.raises(InvalidRequest, match="tax-free part"):
+            begin(journal, changed)
+        assert len(journal.attempts_for_order(order.order_id)) == 1
 
     @pytest.mark.parametrize(
         "state", [AttemptState.FAILED, AttemptState.UNKNOWN, AttemptState.REDIRECTED]

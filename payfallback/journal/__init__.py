@@ -2,6 +2,7 @@
 
 from payfallback.journal._base import (
     AttemptInFlight,
+    AttemptsOpen,
     Journal,
     JournalCounts,
     OrderAlreadyPaid,
@@ -11,6 +12,7 @@ from payfallback.journal.sqlite import SQLiteJournal
 
 __all__ = [
     "AttemptInFlight",
+    "AttemptsOpen",
     "Journal",
     "JournalCounts",
     "OrderAlreadyPaid",

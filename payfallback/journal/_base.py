@@ -50,6 +50,7 @@ from payfallback.models import (
 
 __all__ = [
     "AttemptInFlight",
+    "AttemptsOpen",
     "Journal",
     "JournalCounts",
     "OrderAlreadyPaid",
@@ -66,6 +67,21 @@ class AttemptInFlight(PayfallbackError):
             attempt_id=attempt_id,
         )
         self.order_id = order_id
+
+
+class AttemptsOpen(PayfallbackError):
+    """The order has attempts that may have moved money and whose outcome is not known
+    (``attempt_ids``, oldest first): they must be settled before another is sent. Nothing
+    was written. Raised by ``begin_attempt(..., settle_first=True)``."""
+
+    def __init__(self, order_id: str, attempt_ids: Sequence[str]) -> None:
+        super().__init__(
+            f"order {order_id} has attempts of unknown outcome ({', '.join(attempt_ids)}); "
+            "settle them before sending another",
+            attempt_id=attempt_ids[0],
+        )
+        self.order_id = order_id
+        self.attempt_ids = tuple(attempt_ids)
 
 
 class OrderAlreadyPaid(PayfallbackError):
@@ -112,13 +128,19 @@ class Journal(Protocol):
         operation: str,
         idempotency_key: str,
         lease_seconds: float,
+        settle_first: bool = False,
     ) -> Attempt:
         """Journal a new ``PENDING`` attempt (and the order, the first time), then return it.
 
-        The attempt id is ``f"{order.order_id}_{seq}"`` with ``seq`` counting the order's
-        attempts from 1. Raises ``OrderAlreadyPaid`` if the order has a payment,
-        ``AttemptInFlight`` if another attempt is ``PENDING`` with a live lease, and
-        ``InvalidRequest`` if the order id was journaled with another amount or currency.
+        One transaction, and the only one a charge needs before it sends: every check is
+        made here, by the database, so the Router reads nothing first. The attempt id is
+        ``f"{order.order_id}_{seq}"`` with ``seq`` counting the order's attempts from 1.
+        Raises ``OrderAlreadyPaid`` if the order has a payment, ``AttemptInFlight`` if
+        another attempt is ``PENDING`` with a live lease, ``InvalidRequest`` if the order id
+        was journaled with another amount, currency or tax-free part, and — with
+        ``settle_first`` — ``AttemptsOpen`` if the order has attempts of unknown outcome
+        (``UNKNOWN``, or ``PENDING`` with a lease that ran out). Nothing is written when it
+        raises.
         """
         ...
 

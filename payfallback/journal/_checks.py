@@ -4,6 +4,7 @@ rebuilding our models from rows (``sqlite3.Row`` and psycopg dict rows alike).""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from payfallback.models import (
     AttemptState,
     Method,
     Money,
+    Order,
     Payment,
     PaymentStatus,
     Refund,
@@ -55,6 +57,74 @@ def utc(moment: datetime, what: str) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidRequest(f"{what} {moment.isoformat()} is out of range") from None
+
+
+#: Attempts of an order that may have moved money and whose outcome nobody is finding out
+#: right now: ``unknown``, and ``pending`` with a lease that ran out (its worker died
+#: mid-request) — but not a ``ready`` attempt with no checkout saved, which was starting a
+#: checkout and moves nothing. The SQL is the same in SQLite and PostgreSQL; its named
+#: parameters ``order_id`` and ``now`` are written in psycopg's style, and
+#: :func:`sqlite_params` turns them into SQLite's.
+OPEN_ATTEMPTS_SQL = """
+    SELECT a.attempt_id FROM attempts a
+    WHERE a.order_id = %(order_id)s AND (
+        a.state = 'unknown'
+        OR (a.state = 'pending' AND a.lease_until <= %(now)s
+            AND (a.operation <> 'ready'
+                 OR EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = a.attempt_id)))
+    )
+    ORDER BY a.seq
+"""
+
+
+def sqlite_params(statement: str) -> str:
+    """A statement with psycopg's named parameters (``%(name)s``) in SQLite's (``:name``)."""
+    return re.sub(r"%\((\w+)\)s", r":\1", statement)
+
+
+def check_same_order(order: Order, journaled: Order) -> None:
+    """Refuse ``order`` if its id was journaled with other amounts: an order's amount,
+    currency and tax-free part never change once journaled."""
+    if journaled.amount != order.amount:
+        raise InvalidRequest(
+            f"order {order.order_id} was already journaled for {journaled.amount}, not "
+            f"{order.amount}; an order's amount never changes — use a new order id"
+        )
+    if journaled.tax_free_amount != order.tax_free_amount:
+        raise InvalidRequest(
+            f"order {order.order_id} was already journaled with a tax-free part of "
+            f"{journaled.tax_free_amount}, not {order.tax_free_amount}; an order's amounts "
+            "never change — use a new order id"
+        )
+
+
+def key_reused(attempt_id: str, provider: str) -> InvalidRequest:
+    """An idempotency key already journaled for another attempt at ``provider``."""
+    return InvalidRequest(
+        f"attempt {attempt_id} already used this idempotency key at {provider}: mint a new "
+        "key for "
+        "every attempt (retries of one attempt reuse its key without a new begin_attempt)",
+        provider=provider,
+    )
+
+
+def check_payment_amount(payment: Payment, attempt: Attempt, journaled: Money) -> None:
+    """A payment is for its order's journaled amount, or it is not the order's payment."""
+    if payment.amount != journaled:
+        raise InvalidRequest(
+            f"payment {payment.payment_id} is for {payment.amount}, but order "
+            f"{attempt.order_id} was journaled for {journaled}: a charge of another "
+            "amount cannot be the order's payment (mark the attempt superseded and "
+            "compensate it)",
+            attempt_id=attempt.attempt_id,
+        )
+
+
+def payment_id_taken(payment_id: str, owner: str, attempt_id: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"payment id {payment_id} is already the payment of {owner}; payment ids are unique",
+        attempt_id=attempt_id,
+    )
 
 
 def check_attempt_update(

@@ -59,18 +59,24 @@ from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import (
     AttemptInFlight,
+    AttemptsOpen,
     JournalCounts,
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
 )
 from payfallback.journal._checks import (
+    OPEN_ATTEMPTS_SQL,
     attempt_from_row,
     check_attempt_update,
     check_new_refund,
+    check_payment_amount,
     check_payment_fits,
     check_refund_fits,
+    check_same_order,
+    key_reused,
     lease_duration,
     payment_from_row,
+    payment_id_taken,
     refund_from_row,
 )
 from payfallback.journal._migrations import Migration
@@ -236,14 +242,18 @@ class _Transactions:
         operation: str,
         idempotency_key: str,
         lease_seconds: float,
+        settle_first: bool = False,
     ) -> Flow[Attempt]:
         lease = lease_duration(lease_seconds)
         now = self._clock.now()
         # A new order's row is written first so that there is a row to lock; if another
-        # transaction is writing the same new order, this waits for it to finish.
-        yield Query(
+        # transaction is writing the same new order, this waits for it to finish. A row
+        # inserted here is locked by this transaction, and a new order has no payment and
+        # no attempts: its first attempt needs no reads.
+        inserted = yield from one(
             "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
-            " VALUES (%s, %s, %s, %s::json, %s) ON CONFLICT (order_id) DO NOTHING",
+            " VALUES (%s, %s, %s, %s::json, %s) ON CONFLICT (order_id) DO NOTHING"
+            " RETURNING order_id",
             (
                 order.order_id,
                 order.amount.amount,
@@ -252,15 +262,45 @@ class _Transactions:
                 now,
             ),
         )
-        row = yield from self._lock_order(order.order_id)
-        assert row is not None  # inserted above or already there; orders are never deleted
-        journaled = Money(amount=row["amount"], currency=row["currency"])
-        if journaled != order.amount:
-            raise InvalidRequest(
-                f"order {order.order_id} was journaled for {journaled}, not {order.amount}: "
-                "an order's amount never changes once journaled; use a new order id for a "
-                "new amount"
+        seq = 1 if inserted is not None else (yield from self._next_seq(order, now, settle_first))
+        # A key another attempt took (of any order: orders do not lock each other) is
+        # refused by the unique constraint, with nothing written.
+        stored = yield from one(
+            "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
+            " idempotency_key, state, lease_until, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"
+            " ON CONFLICT (provider, idempotency_key) DO NOTHING"
+            f" RETURNING {_ATTEMPT}",
+            (
+                f"{order.order_id}_{seq}",
+                order.order_id,
+                seq,
+                provider,
+                Method(method).value,
+                operation,
+                idempotency_key,
+                now + lease,
+                now,
+                now,
+            ),
+        )
+        if stored is None:
+            reused = yield from one(
+                "SELECT attempt_id FROM attempts WHERE provider = %s AND idempotency_key = %s",
+                (provider, idempotency_key),
             )
+            assert reused is not None  # the row the insert collided with
+            raise key_reused(reused["attempt_id"], provider)
+        return _attempt(stored)
+
+    def _next_seq(self, order: Order, now: datetime, settle_first: bool) -> Flow[int]:
+        """An order journaled before: lock it, check it may take another attempt, and
+        number the attempt."""
+        row = yield from one(
+            "SELECT order_json FROM orders WHERE order_id = %s FOR UPDATE", (order.order_id,)
+        )
+        assert row is not None  # the insert that found it there; orders are never deleted
+        check_same_order(order, Order.model_validate(row["order_json"], strict=False))
         payment = yield from self._payment_by("order_id", order.order_id)
         if payment is not None:
             raise OrderAlreadyPaid(payment)
@@ -271,53 +311,16 @@ class _Transactions:
         )
         if live is not None:
             raise AttemptInFlight(order.order_id, live["attempt_id"])
-        reused = yield from one(
-            "SELECT attempt_id FROM attempts WHERE provider = %s AND idempotency_key = %s",
-            (provider, idempotency_key),
-        )
-        if reused is not None:
-            raise self._key_reused(f"attempt {reused['attempt_id']}", provider)
+        if settle_first:
+            open_ = yield from rows(OPEN_ATTEMPTS_SQL, {"order_id": order.order_id, "now": now})
+            if open_:
+                raise AttemptsOpen(order.order_id, [r["attempt_id"] for r in open_])
         seq_row = yield from one(
             "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM attempts WHERE order_id = %s",
             (order.order_id,),
         )
         assert seq_row is not None  # an aggregate always yields a row
-        seq = int(seq_row["seq"])
-        try:
-            stored = yield from one(
-                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
-                " idempotency_key, state, lease_until, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"
-                f" RETURNING {_ATTEMPT}",
-                (
-                    f"{order.order_id}_{seq}",
-                    order.order_id,
-                    seq,
-                    provider,
-                    Method(method).value,
-                    operation,
-                    idempotency_key,
-                    now + lease,
-                    now,
-                    now,
-                ),
-            )
-        except psycopg.Error as exc:
-            # Another order's attempt took the key after the check above: orders do not
-            # lock each other, the unique constraint decides.
-            if _violates(exc, "attempts_key_once"):
-                raise self._key_reused("another attempt", provider) from exc
-            raise
-        assert stored is not None
-        return _attempt(stored)
-
-    @staticmethod
-    def _key_reused(who: str, provider: str) -> InvalidRequest:
-        return InvalidRequest(
-            f"{who} already used this idempotency key at {provider}: mint a new key for "
-            "every attempt (retries of one attempt reuse its key without a new begin_attempt)",
-            provider=provider,
-        )
+        return int(seq_row["seq"])
 
     def update_attempt(
         self,
@@ -382,81 +385,71 @@ class _Transactions:
         now = self._clock.now()
         attempt = yield from self._lock_attempt(attempt_id)
         check_payment_fits(attempt, payment)
+        # An order's amount never changes (a trigger), so it is read without its lock.
         order = yield from one(
             "SELECT amount, currency FROM orders WHERE order_id = %s", (attempt.order_id,)
         )
         assert order is not None  # attempts reference their order
-        journaled = Money(amount=order["amount"], currency=order["currency"])
-        if payment.amount != journaled:
-            raise InvalidRequest(
-                f"payment {payment.payment_id} is for {payment.amount}, but order "
-                f"{attempt.order_id} was journaled for {journaled}: a charge of another "
-                "amount cannot be the order's payment (mark the attempt superseded and "
-                "compensate it)",
-                attempt_id=attempt_id,
-            )
-        existing = yield from self._payment_by("order_id", attempt.order_id)
-        if existing is not None:
-            if existing.attempt_id != attempt_id:
-                yield Query(
-                    "UPDATE attempts SET state = 'superseded',"
-                    " provider_txn_id = COALESCE(%s, provider_txn_id),"
-                    " recheck_until = NULL, updated_at = %s"
-                    " WHERE attempt_id = %s",
-                    (payment.provider_txn_id, now, attempt_id),
-                )
-            return existing
-        clash = yield from self._payment_by("payment_id", payment.payment_id)
-        if clash is not None:
-            raise self._payment_id_taken(payment.payment_id, f"order {clash.order_id}", attempt_id)
-        # This order has no payment yet (its row is locked), so a payment with this
-        # transaction is another order's: the same charge cannot pay both.
-        taken = yield from self._payment_by_txn(payment.provider, payment.provider_txn_id)
-        if taken is not None:
-            raise TxnAlreadyRecorded(taken, attempt_id=attempt_id)
-        try:
-            # Orders do not lock each other: another order may record the same transaction
-            # meanwhile. The unique index decides; DO NOTHING (after waiting for that
-            # order's transaction) keeps this one alive to read the winner.
-            stored = yield from one(
-                "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
-                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-                " created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s)"
-                " ON CONFLICT (provider, provider_txn_id) DO NOTHING"
-                f" RETURNING {_PAYMENT}",
-                (
-                    payment.payment_id,
-                    payment.order_id,
-                    attempt_id,
-                    payment.provider,
-                    payment.method.value,
-                    payment.provider_txn_id,
-                    payment.amount.amount,
-                    payment.amount.currency,
-                    payment.approved_at,
-                    payment.attempts,
-                    now,
-                    now,
-                ),
-            )
-        except psycopg.Error as exc:
-            # Another order's payment took the id after the check above.
-            if _violates(exc, "payments_pkey"):
-                raise self._payment_id_taken(
-                    payment.payment_id, "another order", attempt_id
-                ) from exc
-            raise
+        check_payment_amount(
+            payment, attempt, Money(amount=order["amount"], currency=order["currency"])
+        )
+        # The unique constraints decide (one payment per order, per payment id, per
+        # provider transaction); only when one refuses is anything read to say which.
+        # DO NOTHING waits for a racing order's transaction and keeps this one alive.
+        stored = yield from one(
+            "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
+            " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
+            " created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING"
+            f" RETURNING {_PAYMENT}",
+            (
+                payment.payment_id,
+                payment.order_id,
+                attempt_id,
+                payment.provider,
+                payment.method.value,
+                payment.provider_txn_id,
+                payment.amount.amount,
+                payment.amount.currency,
+                payment.approved_at,
+                payment.attempts,
+                now,
+                now,
+            ),
+        )
         if stored is None:
-            winner = yield from self._payment_by_txn(payment.provider, payment.provider_txn_id)
-            assert winner is not None  # the conflicting row is committed; payments stay
-            raise TxnAlreadyRecorded(winner, attempt_id=attempt_id)
+            return (yield from self._payment_refused(attempt, payment, now))
         yield Query(
             "UPDATE attempts SET state = 'succeeded', provider_txn_id = %s,"
             " recheck_until = NULL, updated_at = %s WHERE attempt_id = %s",
             (payment.provider_txn_id, now, attempt_id),
         )
         return _payment(stored)
+
+    def _payment_refused(self, attempt: Attempt, payment: Payment, now: datetime) -> Flow[Payment]:
+        """Why a payment was not written: the order's own payment (returned, this attempt
+        superseded unless it is that payment's), or a typed error."""
+        existing = yield from self._payment_by("order_id", attempt.order_id)
+        if existing is not None:
+            if existing.attempt_id != attempt.attempt_id:
+                yield Query(
+                    "UPDATE attempts SET state = 'superseded',"
+                    " provider_txn_id = COALESCE(%s, provider_txn_id),"
+                    " recheck_until = NULL, updated_at = %s"
+                    " WHERE attempt_id = %s",
+                    (payment.provider_txn_id, now, attempt.attempt_id),
+                )
+            return existing
+        clash = yield from self._payment_by("payment_id", payment.payment_id)
+        if clash is not None:
+            owner = f"order {clash.order_id}"
+            raise payment_id_taken(payment.payment_id, owner, attempt.attempt_id)
+        # This order has no payment (its row is locked), so the payment with this
+        # transaction is another order's: the same charge cannot pay both.
+        taken = yield from self._payment_by_txn(payment.provider, payment.provider_txn_id)
+        assert taken is not None  # the only unique constraint left; payments stay
+        raise TxnAlreadyRecorded(taken, attempt_id=attempt.attempt_id)
 
     @staticmethod
     def _payment_by_txn(provider: str, provider_txn_id: str) -> Flow[Payment | None]:
@@ -465,13 +458,6 @@ class _Transactions:
             (provider, provider_txn_id),
         )
         return None if row is None else _payment(row)
-
-    @staticmethod
-    def _payment_id_taken(payment_id: str, owner: str, attempt_id: str) -> InvalidRequest:
-        return InvalidRequest(
-            f"payment id {payment_id} is already the payment of {owner}; payment ids are unique",
-            attempt_id=attempt_id,
-        )
 
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> Flow[bool]:
         lease = lease_duration(lease_seconds)
@@ -1042,6 +1028,7 @@ class PostgresJournal:
         operation: str,
         idempotency_key: str,
         lease_seconds: float,
+        settle_first: bool = False,
     ) -> Attempt:
         """See :meth:`Journal.begin_attempt`; racing workers are serialised per order."""
         return self._run(
@@ -1052,6 +1039,7 @@ class PostgresJournal:
                 operation=operation,
                 idempotency_key=idempotency_key,
                 lease_seconds=lease_seconds,
+                settle_first=settle_first,
             )
         )
 
@@ -1318,6 +1306,7 @@ class AsyncPostgresJournal:
         operation: str,
         idempotency_key: str,
         lease_seconds: float,
+        settle_first: bool = False,
     ) -> Attempt:
         return await self._run(
             self._tx.begin_attempt(
@@ -1327,6 +1316,7 @@ class AsyncPostgresJournal:
                 operation=operation,
                 idempotency_key=idempotency_key,
                 lease_seconds=lease_seconds,
+                settle_first=settle_first,
             )
         )
 

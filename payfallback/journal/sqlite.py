@@ -33,19 +33,26 @@ from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import (
     AttemptInFlight,
+    AttemptsOpen,
     JournalCounts,
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
 )
 from payfallback.journal._checks import (
+    OPEN_ATTEMPTS_SQL,
     attempt_from_row,
     check_attempt_update,
     check_new_refund,
+    check_payment_amount,
     check_payment_fits,
     check_refund_fits,
+    check_same_order,
+    key_reused,
     lease_duration,
     payment_from_row,
+    payment_id_taken,
     refund_from_row,
+    sqlite_params,
     utc,
 )
 from payfallback.journal._migrations import migrate
@@ -70,6 +77,8 @@ _MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 10.0
 #: Attempts with nothing left to do: recovery never claims them.
 _SETTLED_ATTEMPTS = (AttemptState.SUCCEEDED, AttemptState.FAILED)
+
+_OPEN_ATTEMPTS = sqlite_params(OPEN_ATTEMPTS_SQL)
 
 # Shared by unresolved_attempts() and counts() so the two can never disagree.
 _UNRESOLVED_WHERE = """
@@ -283,22 +292,6 @@ class SQLiteJournal:
             )
         return refund
 
-    @staticmethod
-    def _check_order_amount(db: sqlite3.Connection, order_id: str, amount: Money) -> bool:
-        """False if the order is new; raises if it was journaled with another amount."""
-        row = db.execute(
-            "SELECT amount, currency FROM orders WHERE order_id = ?", (order_id,)
-        ).fetchone()
-        if row is None:
-            return False
-        journaled = Money(amount=row["amount"], currency=row["currency"])
-        if journaled != amount:
-            raise InvalidRequest(
-                f"order {order_id} was journaled for {journaled}, not {amount}: an order's "
-                "amount never changes once journaled; use a new order id for a new amount"
-            )
-        return True
-
     # -- attempts -------------------------------------------------------------------------
 
     def begin_attempt(
@@ -310,75 +303,100 @@ class SQLiteJournal:
         operation: str,
         idempotency_key: str,
         lease_seconds: float,
+        settle_first: bool = False,
     ) -> Attempt:
         lease = lease_duration(lease_seconds)
-        now = self._now()
+        now = utc(self._now(), "now")
+        stamp = _ts(now)
+        method = Method(method)
         with self._transaction(write=True) as db:
-            if not self._check_order_amount(db, order.order_id, order.amount):
-                db.execute(
-                    "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        order.order_id,
-                        order.amount.amount,
-                        order.amount.currency,
-                        order.model_dump_json(),
-                        _ts(now),
-                    ),
-                )
-            payment = self._payment_by(db, "order_id", order.order_id)
-            if payment is not None:
-                raise OrderAlreadyPaid(payment)
-            live = self._one(
-                db,
-                "SELECT attempt_id FROM attempts WHERE order_id = ? AND state = 'pending'"
-                " AND lease_until > ? ORDER BY seq LIMIT 1",
-                order.order_id,
-                _ts(now),
-            )
-            if live is not None:
-                raise AttemptInFlight(order.order_id, live["attempt_id"])
-            reused = self._one(
-                db,
-                "SELECT attempt_id FROM attempts WHERE provider = ? AND idempotency_key = ?",
-                provider,
-                idempotency_key,
-            )
-            if reused is not None:
-                raise InvalidRequest(
-                    f"attempt {reused['attempt_id']} already used this idempotency key at "
-                    f"{provider}: mint a new key for every attempt (retries of one attempt "
-                    "reuse its key without a new begin_attempt)",
-                    provider=provider,
-                )
-            seq_row = self._one(
-                db,
-                "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM attempts WHERE order_id = ?",
-                order.order_id,
-            )
-            assert seq_row is not None  # an aggregate always yields a row
-            seq = int(seq_row["seq"])
+            new_order = db.execute(
+                "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+                (
+                    order.order_id,
+                    order.amount.amount,
+                    order.amount.currency,
+                    order.model_dump_json(),
+                    stamp,
+                ),
+            ).rowcount
+            # A new order has no payment and no attempts: its first attempt needs no reads.
+            seq = 1 if new_order else self._next_seq(db, order, stamp, settle_first)
             attempt_id = f"{order.order_id}_{seq}"
-            db.execute(
-                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method, operation,"
-                " idempotency_key, state, lease_until, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            # A key another attempt took is refused by the unique constraint.
+            written = db.execute(
+                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method,"
+                " operation, idempotency_key, state, lease_until, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
+                " ON CONFLICT (provider, idempotency_key) DO NOTHING",
                 (
                     attempt_id,
                     order.order_id,
                     seq,
                     provider,
-                    Method(method).value,
+                    method.value,
                     operation,
                     idempotency_key,
                     _ts(now + lease),
-                    _ts(now),
-                    _ts(now),
+                    stamp,
+                    stamp,
                 ),
-            )
-            stored = self._attempt_row(db, attempt_id)
-        assert stored is not None
-        return stored
+            ).rowcount
+            if not written:
+                reused = self._one(
+                    db,
+                    "SELECT attempt_id FROM attempts WHERE provider = ? AND idempotency_key = ?",
+                    provider,
+                    idempotency_key,
+                )
+                assert reused is not None  # the row the insert collided with
+                raise key_reused(reused["attempt_id"], provider)
+        # What was written, as written: nothing is read back.
+        return Attempt(
+            attempt_id=attempt_id,
+            order_id=order.order_id,
+            seq=seq,
+            provider=provider,
+            method=method,
+            operation=operation,
+            idempotency_key=idempotency_key,
+            state=AttemptState.PENDING,
+            created_at=now,
+            updated_at=now,
+            lease_until=now + lease,
+        )
+
+    def _next_seq(
+        self, db: sqlite3.Connection, order: Order, stamp: str, settle_first: bool
+    ) -> int:
+        """An order journaled before: check it may take another attempt, and its number."""
+        row = self._one(db, "SELECT order_json FROM orders WHERE order_id = ?", order.order_id)
+        assert row is not None  # the insert that found it there; orders are never deleted
+        check_same_order(order, Order.model_validate_json(row[0], strict=False))
+        payment = self._payment_by(db, "order_id", order.order_id)
+        if payment is not None:
+            raise OrderAlreadyPaid(payment)
+        live = self._one(
+            db,
+            "SELECT attempt_id FROM attempts WHERE order_id = ? AND state = 'pending'"
+            " AND lease_until > ? ORDER BY seq LIMIT 1",
+            order.order_id,
+            stamp,
+        )
+        if live is not None:
+            raise AttemptInFlight(order.order_id, live["attempt_id"])
+        if settle_first:
+            open_ = db.execute(
+                _OPEN_ATTEMPTS, {"order_id": order.order_id, "now": stamp}
+            ).fetchall()
+            if open_:
+                raise AttemptsOpen(order.order_id, [r[0] for r in open_])
+        seq_row = self._one(
+            db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_id = ?", order.order_id
+        )
+        assert seq_row is not None  # an aggregate always yields a row
+        return int(seq_row[0])
 
     def update_attempt(
         self,
@@ -462,56 +480,35 @@ class SQLiteJournal:
         provider transaction that is already another order's payment raises
         ``TxnAlreadyRecorded`` and writes nothing.
         """
-        now = self._now()
+        stamp = _ts(self._now())
+        # As the journal keeps it: the approval time in UTC, to the microsecond.
+        recorded = payment.model_copy(update={"approved_at": _dt(_ts(payment.approved_at))})
         with self._transaction(write=True) as db:
-            attempt = self._require_attempt(db, attempt_id)
-            check_payment_fits(attempt, payment)
-            order = self._one(
-                db, "SELECT amount, currency FROM orders WHERE order_id = ?", attempt.order_id
-            )
-            assert order is not None  # attempts reference their order
-            journaled = Money(amount=order["amount"], currency=order["currency"])
-            if payment.amount != journaled:
-                raise InvalidRequest(
-                    f"payment {payment.payment_id} is for {payment.amount}, but order "
-                    f"{attempt.order_id} was journaled for {journaled}: a charge of another "
-                    "amount cannot be the order's payment (mark the attempt superseded and "
-                    "compensate it)",
-                    attempt_id=attempt_id,
-                )
-            existing = self._payment_by(db, "order_id", attempt.order_id)
-            if existing is not None:
-                if existing.attempt_id != attempt_id:
-                    db.execute(
-                        "UPDATE attempts SET state = 'superseded',"
-                        " provider_txn_id = COALESCE(?, provider_txn_id),"
-                        " recheck_until = NULL, updated_at = ?"
-                        " WHERE attempt_id = ?",
-                        (payment.provider_txn_id, _ts(now), attempt_id),
-                    )
-                return existing
-            clash = self._payment_by(db, "payment_id", payment.payment_id)
-            if clash is not None:
-                raise InvalidRequest(
-                    f"payment id {payment.payment_id} is already the payment of order "
-                    f"{clash.order_id}; payment ids are unique",
-                    attempt_id=attempt_id,
-                )
-            # This order has no payment yet, so a payment with this transaction is another
-            # order's: the same charge cannot pay both.
-            taken = self._one(
+            row = self._one(
                 db,
-                "SELECT * FROM payments WHERE provider = ? AND provider_txn_id = ?",
-                payment.provider,
-                payment.provider_txn_id,
+                "SELECT a.*, o.amount AS order_amount, o.currency AS order_currency"
+                " FROM attempts a JOIN orders o ON o.order_id = a.order_id"
+                " WHERE a.attempt_id = ?",
+                attempt_id,
             )
-            if taken is not None:
-                raise TxnAlreadyRecorded(_payment(taken), attempt_id=attempt_id)
-            db.execute(
+            if row is None:
+                raise InvalidRequest(
+                    f"no attempt {attempt_id!r} in the journal; attempts are created by "
+                    "begin_attempt",
+                    attempt_id=attempt_id,
+                )
+            attempt = _attempt(row)
+            check_payment_fits(attempt, payment)
+            check_payment_amount(
+                payment, attempt, Money(amount=row["order_amount"], currency=row["order_currency"])
+            )
+            # The unique constraints decide (one payment per order, per payment id, per
+            # provider transaction); only when one refuses is anything read to say which.
+            written = db.execute(
                 "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
                 " created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     payment.payment_id,
                     payment.order_id,
@@ -523,18 +520,50 @@ class SQLiteJournal:
                     payment.amount.currency,
                     _ts(payment.approved_at),
                     payment.attempts,
-                    _ts(now),
-                    _ts(now),
+                    stamp,
+                    stamp,
                 ),
-            )
+            ).rowcount
+            if not written:
+                return self._payment_refused(db, attempt, payment, stamp)
             db.execute(
                 "UPDATE attempts SET state = 'succeeded', provider_txn_id = ?,"
                 " recheck_until = NULL, updated_at = ? WHERE attempt_id = ?",
-                (payment.provider_txn_id, _ts(now), attempt_id),
+                (payment.provider_txn_id, stamp, attempt_id),
             )
-            stored = self._payment_by(db, "payment_id", payment.payment_id)
-        assert stored is not None
-        return stored
+        return recorded
+
+    def _payment_refused(
+        self, db: sqlite3.Connection, attempt: Attempt, payment: Payment, stamp: str
+    ) -> Payment:
+        """Why a payment was not written: the order's own payment (returned, this attempt
+        superseded unless it is that payment's), or a typed error."""
+        existing = self._payment_by(db, "order_id", attempt.order_id)
+        if existing is not None:
+            if existing.attempt_id != attempt.attempt_id:
+                db.execute(
+                    "UPDATE attempts SET state = 'superseded',"
+                    " provider_txn_id = COALESCE(?, provider_txn_id),"
+                    " recheck_until = NULL, updated_at = ?"
+                    " WHERE attempt_id = ?",
+                    (payment.provider_txn_id, stamp, attempt.attempt_id),
+                )
+            return existing
+        clash = self._payment_by(db, "payment_id", payment.payment_id)
+        if clash is not None:
+            raise payment_id_taken(
+                payment.payment_id, f"order {clash.order_id}", attempt.attempt_id
+            )
+        # This order has no payment, so the payment with this transaction is another
+        # order's: the same charge cannot pay both.
+        taken = self._one(
+            db,
+            "SELECT * FROM payments WHERE provider = ? AND provider_txn_id = ?",
+            payment.provider,
+            payment.provider_txn_id,
+        )
+        assert taken is not None  # the only unique constraint left
+        raise TxnAlreadyRecorded(_payment(taken), attempt_id=attempt.attempt_id)
 
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
         """Claim an attempt for work if its lease ran out; True if this call claimed it.

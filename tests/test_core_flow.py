@@ -1,0 +1,212 @@
+"""The decision core stepped directly, one action at a time.
+
+A ``Core`` flow is a generator of actions (send this request, sleep, ask the journal);
+the Routers only carry them out. Stepping it here, as tenacity's tests step its decision
+engine, pins what a charge asks of the journal and the network, in order, whatever driver
+runs it: a new order's charge writes the journal twice (the attempt before it is sent, the
+payment after) and reads nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from payfallback import AllProvidersUnavailable, Instrument, Money, Order, Payment
+from payfallback._clock import ManualClock
+from payfallback._core import (
+    Core,
+    CoreConfig,
+    Done,
+    FlowGen,
+    JournalCall,
+    Send,
+    Sent,
+    Sleep,
+    advance,
+)
+from payfallback.breaker import (
+    BreakerPolicy,
+    BreakerRegistry,
+    MaintenanceWindow,
+    MemoryStateStore,
+)
+from payfallback.events import Events
+from payfallback.journal import AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
+from payfallback.models import AttemptState
+from payfallback.retry import RetryBudget, RetryPolicy
+from payfallback.testing import FakeBank, FakeProvider, mock_transport
+from payfallback.testing._fake import Fault
+
+Step = tuple[str, str]  # ("journal", method) | ("send", operation path) | ("sleep", "")
+
+
+class Stepper:
+    """Carries out a flow's actions against a real SQLite journal and fake banks, and
+    records each one."""
+
+    def __init__(self, journal: SQLiteJournal, *banks: FakeBank) -> None:
+        self.journal = journal
+        self.transport = mock_transport(*banks)
+        self.steps: list[Step] = []
+        self.raised: list[str] = []
+
+    def run(self, flow: FlowGen[Any]) -> Any:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            action = advance(flow, value, error)
+            if isinstance(action, Done):
+                return action.value
+            value, error = None, None
+            try:
+                if isinstance(action, JournalCall):
+                    self.steps.append(("journal", action.operation))
+                    value = action.call(self.journal)
+                elif isinstance(action, Send):
+                    self.steps.append(("send", action.request.url.path))
+                    try:
+                        response = self.transport.handle_request(action.request)
+                        response.read()
+                        value = Sent(response, 0.01)
+                    except httpx.TransportError as exc:  # as the Routers hand it back
+                        value = Sent(exc, 0.01)
+                else:
+                    assert isinstance(action, Sleep)
+                    self.steps.append(("sleep", ""))
+            except Exception as exc:
+                self.raised.append(type(exc).__name__)
+                error = exc
+
+    def journal_calls(self) -> list[str]:
+        return [name for kind, name in self.steps if kind == "journal"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def journal(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJournal]:
+    with SQLiteJournal(tmp_path / "journal.sqlite3", clock=clock) as journal:
+        yield journal
+
+
+def make_core(
+    clock: ManualClock, *names: str, maintenance: Sequence[MaintenanceWindow] = ()
+) -> Core:
+    return Core(
+        [FakeProvider(name) for name in names],
+        breakers=BreakerRegistry(
+            policy=BreakerPolicy.default(),
+            clock=clock,
+            store=MemoryStateStore(clock),
+            maintenance=list(maintenance),
+        ),
+        retry=RetryPolicy(deadline=60.0),
+        budget=RetryBudget(clock),
+        events=Events(),
+        clock=clock,
+        config=CoreConfig(),
+    )
+
+
+def card(provider: str) -> Instrument:
+    return Instrument(provider=provider, billing_key=SecretStr(f"bk-ok-{provider}"))
+
+
+def order(order_id: str = "ord-1") -> Order:
+    return Order(order_id=order_id, amount=Money(amount=4_500), name="Americano")
+
+
+def test_a_new_orders_charge_writes_the_journal_twice_and_reads_nothing(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    core = make_core(clock, "toss")
+    stepper = Stepper(journal, FakeBank("toss"))
+    payment = stepper.run(core.charge(order(), [card("toss")]))
+    assert isinstance(payment, Payment)
+    assert stepper.journal_calls() == ["begin_attempt", "record_success"]
+    assert [kind for kind, _ in stepper.steps] == ["journal", "send", "journal"]
+    assert journal.payment_for_order("ord-1") == payment
+
+
+def test_a_paid_order_is_answered_by_the_one_write_that_finds_the_payment(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    core = make_core(clock, "toss")
+    bank = FakeBank("toss")
+    first = Stepper(journal, bank).run(core.charge(order(), [card("toss")]))
+    again = Stepper(journal, bank)
+    assert again.run(core.charge(order(), [card("toss")])) == first
+    assert again.steps == [("journal", "begin_attempt")]
+    assert again.raised == [OrderAlreadyPaid.__name__]
+
+
+def test_an_order_with_an_attempt_of_unknown_outcome_settles_it_before_sending_another(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    core = make_core(clock, "toss", "nice")
+    toss, nice = FakeBank("toss"), FakeBank("nice")
+    # The first charge's answer is lost after Toss took it, and neither the lookups, the
+    # same-key replays nor the void that follow get an answer: the attempt stays of
+    # unknown outcome.
+    toss.fail_next("charge", Fault.LOST_RESPONSE)
+    for op in ("charge", "lookup", "void"):
+        toss.fail_next(op, Fault.UNAVAILABLE_503, times=50)
+    first = Stepper(journal, toss, nice)
+    with pytest.raises(Exception, match="may have gone through"):
+        first.run(core.charge(order(), [card("toss"), card("nice")]))
+    [attempt] = journal.attempts_for_order("ord-1")
+    assert attempt.state is AttemptState.UNKNOWN
+    assert not any(path.startswith("/nice") for kind, path in first.steps if kind == "send")
+
+    # Toss answers again: the next charge is refused by the journal until the open attempt
+    # is settled, finds it paid, and never sends a charge to NICE.
+    toss.clear_faults()
+    second = Stepper(journal, toss, nice)
+    payment = second.run(core.charge(order(), [card("toss"), card("nice")]))
+    assert isinstance(payment, Payment)
+    assert payment.provider == "toss"
+    assert payment.attempt_id == attempt.attempt_id
+    assert second.journal_calls()[:2] == ["begin_attempt", "attempts_for_order"]
+    assert second.raised[0] == AttemptsOpen.__name__
+    assert nice.charges_for_order("ord-1") == []
+
+
+def test_with_every_breaker_open_the_journal_is_still_asked_before_no_provider_is_said(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    bank = FakeBank("toss")
+    paid = Stepper(journal, bank).run(make_core(clock, "toss").charge(order(), [card("toss")]))
+    down = MaintenanceWindow("toss", clock.now(), clock.now() + timedelta(hours=1))
+    core = make_core(clock, "toss", maintenance=[down])
+    stepper = Stepper(journal, bank)
+    # A paid order is still paid, though nothing can be sent...
+    assert stepper.run(core.charge(order(), [card("toss")])) == paid
+    assert stepper.journal_calls() == ["get_order", "payment_for_order"]
+    # ...and a new one hears why nothing was sent, with nothing written.
+    fresh = Stepper(journal, bank)
+    with pytest.raises(AllProvidersUnavailable):
+        fresh.run(core.charge(order("ord-2"), [card("toss")]))
+    assert "send" not in [kind for kind, _ in fresh.steps]
+    assert journal.get_order("ord-2") is None
+
+
+def test_a_journal_call_names_its_operation_and_carries_its_arguments() -> None:
+    call = JournalCall("payment_for_order", ("ord-1",))
+
+    class Answers:
+        def payment_for_order(self, order_id: str) -> str:
+            return f"payment of {order_id}"
+
+    assert call.call(Answers()) == "payment of ord-1"
+    with pytest.raises(AttributeError):
+        JournalCall("no_such_method").call(Answers())
