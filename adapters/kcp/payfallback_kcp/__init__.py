@@ -85,8 +85,9 @@ Other facts and where they come from:
   endpoint and that "결제 응답 전문의 경우 동일한 형태로 리턴됩니다" [official].
 * Cancel: ``STSC`` cancels the whole payment; ``STPC`` cancels ``mod_mny`` and sends
   ``rem_mny``, the cancellable balance **before** this cancel, which KCP checks
-  [official sample, medium: KCP's PayPlus cancel sample sets ``mod_mny`` "취소요청금액" and
-  ``rem_mny`` "취소가능잔액" (the cancellable balance, so before this cancel), as merchants
+  [official, medium: KCP's former integration guide (https://github.com/kcpTest/doc,
+  취소요청 → 부분취소) lists ``mod_mny`` "취소요청 금액" and ``rem_mny`` "부분취소 이전에
+  남은 금액"; KCP's PayPlus cancel sample calls ``rem_mny`` "취소가능잔액", as merchants
   published it; the REST body with ``STPC``, ``mod_mny``, ``rem_mny`` in
   https://github.com/gnuboard/g5-update/blob/master/bbs/kcp-batch/KcpBatch.php
   (3rd-party)]. The
@@ -94,8 +95,14 @@ Other facts and where they come from:
   and ``rem_mny`` is the Router's ``expected_remaining``, computed once and sent unchanged
   on every retry: a replayed partial cancel is refused, never executed twice.
 * Answers: ``res_cd``, ``res_msg``, ``res_en_msg``, ``tno``, ``amount`` (digit strings),
-  ``order_no``, ``app_time`` (``yyyyMMddHHmmss``, KST), ``rem_mny`` on cancels and
-  inquiries [official sample and 3rd-party answers, medium].
+  ``order_no``, ``app_time`` (``yyyyMMddHHmmss``, KST), ``rem_mny`` on inquiries
+  [official sample and 3rd-party answers, medium]. A partial cancel's answer states the
+  amount cancelled (``mod_mny`` or, in the guide, ``panc_mod_mny``), which must be the one
+  asked for; its ``rem_mny`` is read both as the balance before (the guide) and after
+  (integrations), so it is not relied on: the balance left is the Router's own figure.
+* A cancel from a server whose IP is not registered in the merchant admin is refused with
+  ``8012`` "취소불가-상점관리자 문의" (the guide, 결제 서버 IP 등록방법) [3rd-party, medium]:
+  a configuration error.
 * Result codes: ``0000`` is success [official]. KCP publishes no result-code list on its
   developer site (KCP's older samples point to a code search at
   http://kcp.co.kr/technique.requestcode.do, which could not be read); ``CODE_TABLE``

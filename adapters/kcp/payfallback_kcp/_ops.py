@@ -636,28 +636,29 @@ class Kcp:
                     kit, op, req.attempt_id, "the answer is for another tno", response, SUCCESS_CODE
                 )
             )
-        expected_left = req.expected_remaining - req.amount.amount
-        if not self._is_full(req):
-            # Where KCP states the amounts, they must be the ones asked for.
-            stated = {"mod_mny": req.amount.amount, "rem_mny": expected_left}
-            if any(
-                getattr(answer, name) not in (None, "") and answer.money(name) != value
-                for name, value in stated.items()
-            ):
-                return Failed(
-                    self._unusable(
-                        kit,
-                        op,
-                        req.attempt_id,
-                        "the cancelled amounts are not the ones asked for",
-                        response,
-                        SUCCESS_CODE,
-                    )
+        # Where KCP states the amount a partial cancel took, it must be the one asked for.
+        # The answer's rem_mny is not compared: KCP's guide describes it as the balance
+        # before the cancel, merchant integrations read it as the balance after.
+        stated = ("mod_mny", "panc_mod_mny")
+        if not self._is_full(req) and any(
+            getattr(answer, name, None) not in (None, "")
+            and answer.money(name) != req.amount.amount
+            for name in stated
+        ):
+            return Failed(
+                self._unusable(
+                    kit,
+                    op,
+                    req.attempt_id,
+                    "the cancelled amount is not the one asked for",
+                    response,
+                    SUCCESS_CODE,
                 )
+            )
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=req.amount,
-            remaining=expected_left,
+            remaining=req.expected_remaining - req.amount.amount,
         )
 
     # -- void --------------------------------------------------------------------------------

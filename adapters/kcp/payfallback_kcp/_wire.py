@@ -149,6 +149,7 @@ class Answer(BaseModel):
     app_time: str | None = None
     app_no: str | None = None
     mod_mny: str | int | None = None
+    panc_mod_mny: str | int | None = None
     rem_mny: str | int | None = None
     canc_time: str | None = None
     card_cd: str | None = None
@@ -261,6 +262,14 @@ CODE_TABLE: Mapping[str, CodeRule] = code_table(
             "code is not accepted; nothing was processed",
             source=_S032,
         ),
+        "8012": CodeRule(
+            Verdict.UNKNOWN,
+            meaning="취소불가-상점관리자 문의: the server asking for the cancel is not "
+            "registered (상점정보관리 → 결제서버 IP설정); nothing was cancelled",
+            cancel=Verdict.CONFIGURATION,
+            read=Verdict.UNAVAILABLE,
+            source=_KCP_GUIDE,
+        ),
         "8178": CodeRule(
             Verdict.UNKNOWN,
             meaning="the cancel cannot be processed: too little to offset the cancel amount",
@@ -284,4 +293,5 @@ CODE_TABLE: Mapping[str, CodeRule] = code_table(
 CODE_HINTS: Mapping[str, str] = {
     "S032": "check site_cd and that kcp_cert_info is the certificate issued for it",
     "8059": "the window was opened for another amount than the order's",
+    "8012": "register this server's IP in the KCP merchant admin (결제서버 IP설정)",
 }

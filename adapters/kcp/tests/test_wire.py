@@ -504,8 +504,9 @@ def test_the_cancel_that_empties_a_partly_cancelled_payment_is_stpc(kcp: Kcp) ->
 @pytest.mark.parametrize(
     "answer",
     [
-        load("cancel_partial.json", rem_mny="6000"),
         load("cancel_partial.json", mod_mny="4000"),
+        load("cancel_partial.json", panc_mod_mny="4000"),
+        load("cancel_partial.json", mod_mny="five thousand"),
         load("cancel_partial.json", tno="20221015000000"),
     ],
 )
@@ -514,6 +515,24 @@ def test_a_cancel_answer_with_other_amounts_is_unknown(kcp: Kcp, answer: dict[st
     assert isinstance(
         error_of(kcp.parse_cancel(req, httpx.Response(200, json=answer))), OutcomeUnknown
     )
+
+
+def test_the_remaining_balance_is_ours_not_the_answers(kcp: Kcp) -> None:
+    # KCP's guide calls rem_mny "부분취소 이전에 남은 금액" (before); integrations read the
+    # answer's as after. Neither reading changes what the Router computed.
+    req = cancel_request(amount=5000, remaining=12000)
+    for left in ("12000", "7000"):
+        answer = load("cancel_partial.json", rem_mny=left)
+        outcome = kcp.parse_cancel(req, httpx.Response(200, json=answer))
+        assert outcome == Cancelled(provider_txn_id=TNO, amount=Money(amount=5000), remaining=7000)
+
+
+def test_a_cancel_from_an_unregistered_server_is_a_configuration_error(kcp: Kcp) -> None:
+    req = cancel_request()
+    refused = {"res_cd": "8012", "res_msg": "취소불가-상점관리자 문의"}
+    error = error_of(kcp.parse_cancel(req, httpx.Response(200, json=refused)))
+    assert isinstance(error, ConfigurationError)
+    assert "결제서버 IP설정" in error.message
 
 
 def test_cancel_refusals(kcp: Kcp) -> None:
