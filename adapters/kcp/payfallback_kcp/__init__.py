@@ -69,7 +69,8 @@ Other facts and where they come from:
   (https://developer.kcp.co.kr/page/document/web, ``m_Completepayment``) [official].
   ``ordr_mony`` makes KCP compare the authenticated amount with the order's; a mismatch is
   refused with ``8059`` "포맷에러(지불정보-공통:결제금액 불일치)"
-  (https://github.com/kcpTest/doc, KCP's former integration guide) [3rd-party, medium].
+  (https://github.com/kcpTest/doc, an NHN KCP integration guide whose author is not
+  confirmed) [3rd-party, medium].
 * The approval body is the one of KCP's sample (``kcp_api_pay``), as merchants published
   it: ``tran_cd``, ``site_cd``, ``kcp_cert_info``, ``enc_data``, ``enc_info`` and
   ``ordr_mony`` [official sample, high]; the optional ``ordr_no``/``pay_type`` some
@@ -85,7 +86,7 @@ Other facts and where they come from:
   endpoint and that "결제 응답 전문의 경우 동일한 형태로 리턴됩니다" [official].
 * Cancel: ``STSC`` cancels the whole payment; ``STPC`` cancels ``mod_mny`` and sends
   ``rem_mny``, the cancellable balance **before** this cancel, which KCP checks
-  [official, medium: KCP's former integration guide (https://github.com/kcpTest/doc,
+  [3rd-party, medium: an NHN KCP integration guide (https://github.com/kcpTest/doc,
   취소요청 → 부분취소) lists ``mod_mny`` "취소요청 금액" and ``rem_mny`` "부분취소 이전에
   남은 금액"; KCP's PayPlus cancel sample calls ``rem_mny`` "취소가능잔액", as merchants
   published it; the REST body with ``STPC``, ``mod_mny``, ``rem_mny`` in
@@ -121,7 +122,7 @@ Points left open, and the safe choice taken:
 * The tax-free part of a partial cancel: KCP's samples send it only for composite-tax
   (복합과세) contracts, as ``tax_flag`` ``TG03`` with ``mod_tax_mny`` (supply value),
   ``mod_vat_mny`` (VAT) and ``mod_free_mny`` (tax-free) — "복합거래 부분 취소시 주석을 풀어
-  주시기 바랍니다" [official sample, medium; https://github.com/kcpTest/doc]. Splitting the
+  주시기 바랍니다" [official sample, medium; also https://github.com/kcpTest/doc]. Splitting the
   taxable part into supply value and VAT is KCP's own rule, not published, and whether
   the REST cancel takes these fields is not shown: none is sent, and
   ``CancelRequest.tax_free_amount`` is not used [uncertain]. A composite-tax contract
