@@ -69,6 +69,8 @@ class RetryPolicy:
     #: How long to wait for another worker's in-flight attempt on the same order.
     in_flight_wait: float = 15.0
     retry: retry_base = field(default_factory=lambda: retry_if_exception(is_safe_to_retry))
+    _stop: stop_base = field(init=False, repr=False, compare=False)
+    _retrying: tenacity.Retrying = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts_per_provider < 1:
@@ -77,19 +79,21 @@ class RetryPolicy:
             raise ValueError("lookup_attempts must not be negative")
         if self.deadline <= 0:
             raise ValueError("deadline must be positive")
+        # Built once: every attempt's state refers to the same strategies (they hold no
+        # per-attempt state; RetryCallState does).
+        stop = stop_after_attempt(self.attempts_per_provider) | stop_after_delay(self.deadline)
+        object.__setattr__(self, "_stop", stop)
+        object.__setattr__(
+            self, "_retrying", tenacity.Retrying(stop=stop, wait=self.wait, retry=self.retry)
+        )
 
     @property
     def stop(self) -> stop_base:
-        return stop_after_attempt(self.attempts_per_provider) | stop_after_delay(self.deadline)
+        return self._stop
 
     def start(self, now: float) -> RetryCallState:
         """Fresh tenacity state for one attempt, timed by our clock."""
-        state = RetryCallState(
-            retry_object=tenacity.Retrying(stop=self.stop, wait=self.wait, retry=self.retry),
-            fn=None,
-            args=(),
-            kwargs={},
-        )
+        state = RetryCallState(retry_object=self._retrying, fn=None, args=(), kwargs={})
         state.start_time = now
         return state
 
@@ -114,7 +118,7 @@ class RetryPolicy:
 
     def lookup_delay(self, number: int) -> float:
         """Wait before status inquiry number ``number`` (1-based) after an unknown outcome."""
-        state = RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
+        state = RetryCallState(retry_object=self._retrying, fn=None, args=(), kwargs={})
         state.attempt_number = number
         return float(self.lookup_wait(state))
 

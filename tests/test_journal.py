@@ -20,6 +20,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from payfallback.journal import (
 )
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
-from payfallback.journal.sqlite import SQLiteJournal
+from payfallback.journal.sqlite import WAL_BOUND_PAGES, SQLiteJournal
 from payfallback.models import (
     MAX_AMOUNT,
     Attempt,
@@ -1971,6 +1972,34 @@ class TestSQLiteFile:
             assert pragma(journal, "synchronous") == synchronous  # FULL = 2, NORMAL = 1
             assert pragma(journal, "foreign_keys") == 1
             assert cast(int, pragma(journal, "busy_timeout")) > 0
+
+    def test_commits_leave_checkpoints_to_the_background_up_to_a_bound(self, db_path: Path) -> None:
+        with SQLiteJournal(db_path, durable=False, checkpoint_interval=None) as journal:
+            assert pragma(journal, "wal_autocheckpoint") == WAL_BOUND_PAGES
+            for n in range(150):  # well over SQLite's default of 1,000 pages
+                begin(journal, make_order(f"ord-{n}"))
+            frames, copied = journal.checkpoint()
+            assert frames > 1_000  # no commit checkpointed on its own
+            assert copied == frames  # nothing reads: the whole log goes back at once
+            assert journal.checkpoint() == (frames, frames)
+
+    def test_a_background_thread_checkpoints_while_the_journal_is_open(self, db_path: Path) -> None:
+        journal = SQLiteJournal(db_path, durable=False, checkpoint_interval=0.01)
+        checkpointer = journal._checkpointer
+        assert checkpointer is not None
+        begin(journal, make_order())
+        deadline = time.monotonic() + 30  # a bound on a wait, not a timing assertion
+        while checkpointer.rounds < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.rounds >= 2
+        journal.close()
+        assert not any(
+            t.name.startswith("payfallback-checkpoint:") and str(db_path) in t.name
+            for t in threading.enumerate()
+        )
+        # A journal in memory has no log to checkpoint, and no thread.
+        with SQLiteJournal(":memory:") as memory:
+            assert memory._checkpointer is None
 
     def test_repr_names_the_file(self, db_path: Path) -> None:
         with SQLiteJournal(db_path, durable=False) as journal:

@@ -1,0 +1,143 @@
+"""Flows: the actions a decision flow yields to its driver, and what flows return.
+
+A Router operation is a generator ("flow") that yields I/O *actions* and receives their
+results, like httpx's ``Auth.auth_flow`` or tenacity's ``iter()``:
+
+* :class:`Send` — send this request to this provider; the driver answers with a
+  :class:`Sent` (the response or the transport error, and how long it took);
+* :class:`Sleep` — wait this many seconds;
+* :class:`JournalCall` — call this journal method with these arguments (the async driver
+  awaits it on an async journal, or runs it in a worker thread); an exception it raises
+  is thrown back into the flow.
+
+Both drivers resume flows through :func:`advance`, so they cannot differ in how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from payfallback.models import (
+    Method,
+)
+from payfallback.provider import (
+    Provider,
+)
+
+T = TypeVar("T")
+
+# -- actions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    provider: Provider
+    request: httpx.Request
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    result: httpx.Response | httpx.TransportError
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class JournalCall:
+    """One journal method, by name, and its arguments. A driver carries it out: the sync
+    Router calls it, the AsyncRouter awaits it on an async journal or runs it in a worker
+    thread on a sync one."""
+
+    operation: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def call(self, journal: object) -> Any:
+        return getattr(journal, self.operation)(*self.args, **self.kwargs)
+
+
+Action = Send | Sleep | JournalCall
+FlowGen = Generator[Action, Any, T]
+
+
+def ask(operation: str, /, *args: Any, **kwargs: Any) -> FlowGen[Any]:
+    """Ask the journal: ``yield from ask("get_order", order_id)``."""
+    return (yield JournalCall(operation, args, kwargs))
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A flow's result."""
+
+    value: T
+
+
+def advance(flow: FlowGen[T], value: Any, error: BaseException | None) -> Action | Done[T]:
+    """Step ``flow`` with the answer to its last action (or the error it raised): its next
+    action, or :class:`Done` with its result. Both drivers step flows through this one
+    function, so they cannot differ in how a flow is resumed."""
+    try:
+        return flow.throw(error) if error is not None else flow.send(value)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
+def pause(seconds: float) -> FlowGen[None]:
+    if seconds > 0:
+        yield Sleep(seconds)
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A provider that can take ``method`` now."""
+
+    provider: str
+    method: Method
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An attempt another worker (or a process that died) holds until ``lease_until``: its
+    request may be at the provider right now, so nothing can be said of it before then."""
+
+    attempt_id: str
+    order_id: str
+    provider: str
+    lease_until: datetime | None
+
+
+@dataclass(slots=True)
+class RecoveryReport:
+    """What :meth:`Router.recover` settled and what is still open.
+
+    ``clean`` is True only when nothing is open: no attempt of unknown outcome, no refund
+    owed, and no attempt in flight (a lease still live after a crash is *not* clean: the
+    killed worker's request may have charged; call ``recover()`` again after
+    ``in_flight[i].lease_until``).
+    """
+
+    resolved: list[str] = field(default_factory=list)  # attempt ids settled either way
+    paid: list[str] = field(default_factory=list)  # attempt ids that turned out paid
+    compensations: list[str] = field(default_factory=list)  # refund ids journaled
+    refunds_settled: list[str] = field(default_factory=list)
+    still_unresolved: list[str] = field(default_factory=list)
+    refunds_still_owed: list[str] = field(default_factory=list)
+    in_flight: list[InFlight] = field(default_factory=list)
+    #: Attempts that had ended failed and turned out charged after all (refund journaled).
+    late_charges: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.still_unresolved and not self.refunds_still_owed and not self.in_flight
