@@ -584,6 +584,6 @@ class AdapterKit:
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                 for e in exc.errors(include_url=False, include_input=False, include_context=False)
             )
-            raise self.invalid(
-                f"request {self.label} would reject: {problems}", operation, attempt_id
-            ) from None
+        # Raised outside the ``except``: pydantic's error (which quotes the refused values,
+        # secrets among them) must not ride along as this error's ``__context__``.
+        raise self.invalid(f"request {self.label} would reject: {problems}", operation, attempt_id)

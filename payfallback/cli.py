@@ -50,9 +50,15 @@ from payfallback import SystemClock, _demo
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.journal import Journal
 from payfallback.journal._migrations import LATEST_VERSION, schema_version
-from payfallback.provider import Provider, installed_providers, load_provider
+from payfallback.provider import Provider, installed_providers
 from payfallback.router import DEFAULT_JOURNAL_PATH, Router, open_journal
-from payfallback.settings import Settings, build_provider, redact_url, unknown_provider
+from payfallback.settings import (
+    ProviderSettings,
+    Settings,
+    build_provider,
+    redact_url,
+    unknown_provider,
+)
 from payfallback.simulate import (
     STRATEGIES,
     PlotUnavailable,
@@ -660,7 +666,8 @@ def _provider(spec: str) -> Provider:
             value = os.environ[var]
         settings[key.strip()] = value
     try:
-        return load_provider(name, **settings)
+        # Converted as a settings file's values are: sandbox=false is False, not "false".
+        return build_provider(name, ProviderSettings.model_validate(settings))
     except ConfigurationError as exc:
         raise _fail(exc.message, 2) from None
     except TypeError as exc:

@@ -109,7 +109,7 @@ def _installed_in(message: str) -> set[str]:
     return set(listed.group(1).split(", "))
 
 
-@pytest.mark.parametrize("name", ["kcp", "toss", "KakaoPay", ""])
+@pytest.mark.parametrize("name", ["ksnet", "toss", "KakaoPay", ""])
 def test_an_unknown_name_lists_the_installed_providers(name: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         load_provider(name)

@@ -14,10 +14,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 import redis
+import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from payfallback import BreakerState, ManualClock, OutcomeUnknown, Router
+from payfallback import BreakerState, ManualClock, OutcomeUnknown, Router, cli
 from payfallback.breaker.redis import RedisStateStore
 from payfallback.cli import app
 from payfallback.journal import SQLiteJournal
@@ -609,3 +610,18 @@ def test_demo_shows_the_shop_time_in_kst() -> None:
     times = [line.split()[0] for line in result.stdout.splitlines() if "breaker.opened" in line]
     assert times
     assert all(t.startswith("18:") for t in times)
+
+
+@pytest.mark.parametrize(("text", "sandbox"), [("false", False), ("true", True), ("0", False)])
+def test_provider_settings_on_the_command_line_are_converted_like_a_settings_files(
+    text: str, sandbox: bool
+) -> None:
+    # "sandbox=false" must reach the adapter as False: bool("false") would be True and send
+    # a live shop's reconciliation to the sandbox.
+    nice = cli._provider(f"nicepay:client_key=S2_client,secret_key=S2_secret,sandbox={text}")
+    assert nice.sandbox is sandbox  # type: ignore[attr-defined]
+
+
+def test_a_provider_setting_of_the_wrong_kind_is_refused_by_name() -> None:
+    with pytest.raises(typer.Exit):
+        cli._provider("nicepay:client_key=S2_client,secret_key=S2_secret,sandbox=maybe")

@@ -8,6 +8,7 @@ import sys
 from urllib.parse import quote
 
 import httpx
+import pydantic
 import pytest
 
 import payfallback.testing
@@ -233,3 +234,21 @@ def test_the_toolkit_imports_without_pytest() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_request_the_wire_model_refuses_carries_no_refused_value_anywhere() -> None:
+    # pydantic's own error quotes the refused input; the kit's error must not carry it,
+    # not even as the implicit __context__ that tracebacks and error reporters walk.
+    class Wire(pydantic.BaseModel):
+        card_number: str = pydantic.Field(max_length=4)
+
+    with pytest.raises(PayfallbackError) as caught:
+        _kit().body(Wire, Operation.CHARGE, "ord-1_1", card_number=SECRET)
+    assert "card_number" in str(caught.value)
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert chain == [caught.value]
+    assert_no_secret(caught.value, [SECRET])
