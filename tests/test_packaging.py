@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 import tarfile
@@ -163,3 +164,39 @@ def test_the_core_sdist_holds_the_core_only(tmp_path: Path) -> None:
     assert "payfallback/py.typed" in names
     assert "payfallback/simulate/scenarios/kakao-fire-2022.toml" in names
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+
+
+def test_sniffio_comes_with_the_core_so_async_requests_never_search_for_it() -> None:
+    # anyio and httpx look for sniffio on every async request; without it each request
+    # scans sys.path for it several times (a failed import is not cached).
+    requires = importlib.metadata.requires("payfallback") or []
+    assert any(r.split(">")[0].split(";")[0].strip() == "sniffio" for r in requires)
+    code = (
+        "import asyncio, sys\n"
+        "searched = []\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'sniffio':\n"
+        "            searched.append(name)\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "import httpx\n"
+        "async def answer(reader, writer):\n"
+        "    while True:\n"
+        "        head = await reader.readuntil(b'\\r\\n\\r\\n')\n"
+        "        writer.write(b'HTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\n\\r\\nok')\n"
+        "        await writer.drain()\n"
+        "async def main():\n"
+        "    server = await asyncio.start_server(answer, '127.0.0.1', 0)\n"
+        "    port = server.sockets[0].getsockname()[1]\n"
+        "    async with httpx.AsyncClient(trust_env=False) as client:\n"
+        "        for _ in range(20):\n"
+        "            await client.get(f'http://127.0.0.1:{port}/')\n"
+        "    server.close()\n"
+        "asyncio.run(main())\n"
+        "print(len(searched), 'sniffio' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "True"]  # found once, then taken from sys.modules
