@@ -152,7 +152,9 @@ class _Checkpointer:
 def _ts(moment: datetime) -> str:
     """Fixed-width UTC text: sorts and compares in SQL exactly as the instants do."""
     # Naive datetimes are taken as UTC, the only zone the journal stores.
-    return utc(moment, "time").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C and pads the year; with microseconds always shown, the text is
+    # YYYY-MM-DDTHH:MM:SS.ffffff+00:00, the zone written "Z".
+    return utc(moment, "time").isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _dt(text: str) -> datetime:
