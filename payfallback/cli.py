@@ -50,6 +50,7 @@ from payfallback import SystemClock, _demo
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.journal import Journal
 from payfallback.journal._migrations import LATEST_VERSION, schema_version
+from payfallback.models import Attempt
 from payfallback.provider import Provider, installed_providers
 from payfallback.router import DEFAULT_JOURNAL_PATH, Router, open_journal
 from payfallback.settings import (
@@ -742,6 +743,7 @@ def reconcile(
             Router(providers, client=client, journal=opened) as router,
         ):
             report = router.recover()
+            by_hand = _cannot_be_looked_up(opened, router, report.still_unresolved)
     except PayfallbackError as exc:
         raise _fail(exc.message) from None
     finally:
@@ -756,6 +758,9 @@ def reconcile(
         "late_charges": report.late_charges,
         # Held by a worker (or a process that died) until the lease ends: may be charging.
         "in_flight": [f.attempt_id for f in report.in_flight],
+        # Unresolved attempts no lookup can settle: the provider gave no transaction id
+        # and cannot be asked by our order id (NHN KCP, for one).
+        "check_by_hand": [a.attempt_id for a in by_hand],
     }
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -769,5 +774,30 @@ def reconcile(
             "run reconcile again after that",
             err=True,
         )
+    for attempt in by_hand:
+        typer.echo(
+            f"check by hand: {attempt.attempt_id} at {attempt.provider} cannot be looked up "
+            f"(no transaction id); find order {attempt.order_id} in {attempt.provider}'s "
+            "merchant admin, then charge or refund it there",
+            err=True,
+        )
     if not report.clean:
         raise typer.Exit(1)
+
+
+def _cannot_be_looked_up(
+    journal: Journal, router: Router, attempt_ids: Sequence[str]
+) -> list[Attempt]:
+    """The attempts among ``attempt_ids`` that no lookup can settle."""
+    found = []
+    for attempt_id in attempt_ids:
+        attempt = journal.get_attempt(attempt_id)
+        provider = router.providers.get(attempt.provider) if attempt else None
+        if (
+            attempt is not None
+            and provider is not None
+            and attempt.provider_txn_id is None
+            and not provider.capabilities.lookup_by_order_id
+        ):
+            found.append(attempt)
+    return found

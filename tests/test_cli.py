@@ -257,6 +257,23 @@ def test_reconcile_exits_1_while_something_is_open(open_journal: tuple[str, Fake
     assert "open work at toss, not given with --provider" in result.stderr
 
 
+def test_reconcile_names_what_no_lookup_can_settle(open_journal: tuple[str, FakeBank]) -> None:
+    # The provider cannot be asked by our order id (as NHN KCP), and its answer was lost
+    # before it gave a transaction id: only its merchant admin can tell.
+    url, toss = open_journal
+    toss.set_mode(Fault.UNAVAILABLE_503)
+    spec = "fake:name=toss,lookup_by_order_id=false,idempotency=false"
+    with FakeServer(toss) as server:
+        result = _invoke(
+            "reconcile", "--journal", url, "--provider", f"{spec},base_url={server.url}", "--json"
+        )
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["still_unresolved"] == doc["check_by_hand"] == ["CLI-1_1"]
+    assert "check by hand: CLI-1_1 at toss cannot be looked up" in result.stderr
+    assert "find order CLI-1 in toss's merchant admin" in result.stderr
+
+
 def test_reconcile_is_not_clean_while_an_attempt_is_in_flight(tmp_path: Path) -> None:
     # A POS died mid-charge a moment ago: its lease is live, its request may be charging.
     path = tmp_path / "journal.sqlite3"
