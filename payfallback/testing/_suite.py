@@ -411,13 +411,14 @@ def scenarios(kit: ConformanceKit) -> dict[str, Callable[[Case], None]]:
     provider = kit.make_provider()
     out: dict[str, Callable[[Case], None]] = {
         "happy_path": happy_path,
-        "decline": decline,
         "timeout_then_lookup": timeout_then_lookup,
         "server_error_then_lookup": server_error_then_lookup,
         "full_cancel": full_cancel,
         "refund_over_paid": refund_over_paid,
         "bad_credentials": bad_credentials,
     }
+    if kit.documented_declines:
+        out["decline"] = decline
     probe = httpx.Request("POST", "https://probe.invalid/")
     if kit.flow == Flow.REDIRECT and kit.user_cancel_response(probe) is not None:
         out["user_cancel"] = user_cancel

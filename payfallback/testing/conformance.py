@@ -13,7 +13,8 @@ typed errors. Use it from an adapter's tests with::
 
     test_conformance = conformance_tests(TossKit)
 
-Scenarios (each a test): happy path, decline, user cancel (redirect flows), read timeout
+Scenarios (each a test): happy path, decline (unless the kit says the provider documents
+none), user cancel (redirect flows), read timeout
 then lookup, 5xx on approve/charge then lookup, full cancel, partial cancel, refund over
 the paid amount refused before sending, bad credentials → ``ConfigurationError``, replayed
 idempotent request (where the provider declares an idempotency header).
@@ -42,6 +43,10 @@ class ConformanceKit(abc.ABC):
 
     #: The flow the suite drives: REDIRECT (ready → approve) or SERVER_CHARGE (charge).
     flow: Flow
+    #: False where the provider documents no decline for this flow, so that the adapter
+    #: reads every refusal as an unknown outcome resolved by lookup: the suite then leaves
+    #: out its decline scenario, and the adapter's own tests pin that stricter behaviour.
+    documented_declines: bool = True
 
     @abc.abstractmethod
     def make_provider(self) -> Provider:

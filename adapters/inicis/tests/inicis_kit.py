@@ -132,6 +132,9 @@ class InicisWindowKit(_Common):
 
 class InicisBillingKit(_Common):
     flow = Flow.SERVER_CHARGE
+    # Inicis publishes no billing failure codes, and a refused billing answer has been seen
+    # with the card charged: every refusal is inquired about, never taken as a decline.
+    documented_declines = False
 
     def instrument(self) -> Instrument:
         return Instrument(provider="inicis", billing_key=SecretStr(BILL_KEY))

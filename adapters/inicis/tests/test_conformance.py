@@ -18,23 +18,11 @@ from inicis_kit import InicisBillingKit, InicisBillingV2Kit, InicisWindowKit
 from payfallback import AttemptState, ManualClock, Money, Order, OutcomeUnknown, RetryPolicy
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.testing import RouterHarness
-from payfallback.testing._suite import run, scenarios
 from payfallback.testing.conformance import conformance_tests
 
 test_conformance_window = conformance_tests(InicisWindowKit)
-
-BILLING_SCENARIOS = sorted(set(scenarios(InicisBillingKit())) - {"decline"})
-
-
-@pytest.mark.parametrize("kit", [InicisBillingKit, InicisBillingV2Kit], ids=["v1", "v2"])
-@pytest.mark.parametrize("kind", ["sync", "async"])
-@pytest.mark.parametrize("scenario", BILLING_SCENARIOS)
-def test_conformance_billing(scenario: str, kind: str, kit: type[InicisBillingKit]) -> None:
-    run(kit, scenario, kind)  # type: ignore[arg-type]
-
-
-def test_the_billing_kit_leaves_out_only_decline() -> None:
-    assert set(scenarios(InicisBillingKit())) - set(BILLING_SCENARIOS) == {"decline"}
+test_conformance_billing_v1 = conformance_tests(InicisBillingKit)
+test_conformance_billing_v2 = conformance_tests(InicisBillingV2Kit)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
