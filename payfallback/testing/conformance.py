@@ -14,10 +14,10 @@ typed errors. Use it from an adapter's tests with::
     test_conformance = conformance_tests(TossKit)
 
 Scenarios (each a test): happy path, decline (unless the kit says the provider documents
-none), user cancel (redirect flows), read timeout
-then lookup, 5xx on approve/charge then lookup, full cancel, partial cancel, refund over
-the paid amount refused before sending, bad credentials → ``ConfigurationError``, replayed
-idempotent request (where the provider declares an idempotency header).
+none), user cancel (redirect flows), read timeout then lookup, 5xx on approve/charge then
+lookup, full cancel, partial cancel, refund over the paid amount refused before sending,
+bad credentials → ``ConfigurationError``, replayed idempotent request (where the provider
+declares an idempotency header).
 """
 
 from __future__ import annotations
