@@ -368,7 +368,17 @@ class ProviderCalls:
             status=PaymentStatus.PAID,
             approved_at=approved.approved_at or self.clock.now(),
             attempts=attempt.seq,
+            receipt=approved.receipt,
+            provider_answer=self._kept_answer(attempt.provider, approved.answer),
         )
+
+    def _kept_answer(
+        self, provider: str, answer: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """A provider's answer as the journal may keep it: secrets and card numbers masked."""
+        if answer is None:
+            return None
+        return self._secrets.get(provider, self._all_secrets).scrub_answer(answer)
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""

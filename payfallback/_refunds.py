@@ -316,9 +316,17 @@ class Refunds(ProviderCalls):
         )
         return updated
 
-    def _settle_refund(self, refund: Refund) -> FlowGen[Refund]:
+    def _settle_refund(self, refund: Refund, cancelled: Cancelled | None = None) -> FlowGen[Refund]:
         rid = refund.refund_id
-        updated: Refund = yield from ask("update_refund", rid, state=RefundState.SUCCEEDED)
+        updated: Refund = yield from ask(
+            "update_refund",
+            rid,
+            state=RefundState.SUCCEEDED,
+            receipt=cancelled.receipt if cancelled else None,
+            provider_answer=self._kept_answer(refund.provider, cancelled.answer)
+            if cancelled
+            else None,
+        )
         self.events.emit(
             "refund.succeeded",
             refund_id=rid,
@@ -416,7 +424,7 @@ class Refunds(ProviderCalls):
             )
             if isinstance(outcome, Cancelled):
                 if outcome.settled:
-                    return (yield from self._settle_refund(refund))
+                    return (yield from self._settle_refund(refund, outcome))
                 # Accepted, not finished (PortOne REQUESTED): owed until a check sees it done.
                 return (
                     yield from self._still_owed(

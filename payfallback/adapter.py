@@ -68,7 +68,7 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.events import REDACTED, scrub
+from payfallback.events import REDACTED, redact, scrub
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
@@ -218,6 +218,23 @@ class Secrets:
             text = self._pattern.sub(REDACTED, text)
         return scrub(text)
 
+    def scrub_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of a provider's parsed answer fit to keep: fields named like secrets
+        (``billingKey``, ``authToken``...) hidden, every declared value, card number and
+        key-shaped token masked inside every string, at any depth."""
+        cleaned = redact(answer)
+
+        def by_value(value: Any) -> Any:
+            if isinstance(value, str):
+                return self.scrub(value)
+            if isinstance(value, Mapping):
+                return {str(k): by_value(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [by_value(v) for v in value]
+            return value
+
+        return {str(k): by_value(v) for k, v in cleaned.items()}
+
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
         message = self.scrub(error.message)
@@ -228,6 +245,8 @@ class Secrets:
             value = getattr(error, attr)
             if isinstance(value, str) and self.contains(value):
                 setattr(error, attr, REDACTED)
+        if isinstance(error.user_message, str):
+            error.user_message = self.scrub(error.user_message)
         return error
 
 
@@ -359,7 +378,9 @@ class AdapterKit:
         name = self.label
         if verdict is Verdict.DECLINED:
             verb = "refused the cancel" if operation is Operation.CANCEL else "declined the payment"
-            return Declined(text or f"{name} {verb}{told}{tail}", **where)
+            return Declined(
+                text or f"{name} {verb}{told}{tail}", user_message=said or None, **where
+            )
         if verdict is Verdict.UNAVAILABLE:
             return ProviderUnavailable(
                 text or f"{name} did not process the {subject}; try later{told}{tail}",

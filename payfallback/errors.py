@@ -60,9 +60,14 @@ class PayfallbackError(Exception):
         provider_code: str | None = None,
         provider_request_id: str | None = None,
         retry_after: float | None = None,
+        user_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: The provider's own words for the customer, as it said them (a Korean card
+        #: decline such as "한도초과"), for the cashier's screen; like stripe-python's
+        #: ``user_message``. ``message`` is ours, in English, for the log.
+        self.user_message = user_message
         self.provider = provider
         self.operation = operation
         self.attempt_id = attempt_id

@@ -31,16 +31,20 @@ __all__ = [
     "MAX_AMOUNT",
     "Attempt",
     "AttemptState",
+    "CardKind",
     "CheckoutSession",
     "Instrument",
     "LineItem",
     "Method",
     "Money",
     "Order",
+    "PaidWith",
     "Payment",
     "PaymentStatus",
     "Platform",
+    "Receipt",
     "Refund",
+    "RefundReceipt",
     "RefundState",
     "ReturnUrls",
 ]
@@ -336,6 +340,75 @@ class PaymentStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+class CardKind(StrEnum):
+    """What kind of card paid: a receipt prints 신용 (credit) or 체크 (check)."""
+
+    CREDIT = "credit"
+    CHECK = "check"
+    GIFT = "gift"
+
+
+class PaidWith(StrEnum):
+    """What a wallet payment was paid with underneath (Kakao Pay money or a card...)."""
+
+    CARD = "card"
+    MONEY = "money"  # the wallet's own balance (카카오페이머니, 네이버페이 포인트·머니, 토스머니)
+    POINT = "point"
+    BANK = "bank"  # a linked bank account
+    MIXED = "mixed"  # more than one of the above
+
+
+_PAN = re.compile(r"\d{13,19}")
+
+
+class Receipt(_Model):
+    """What a Korean till prints for a sale, as the provider reported it. Each field is
+    optional: providers differ in what they return, and a wallet hides the card.
+
+    ``card_number`` is always masked: a run of 13-19 digits (a whole card number, which no
+    provider should send) keeps its last four only.
+    """
+
+    #: 승인번호: the card company's approval number.
+    approval_number: str | None = None
+    #: The issuing card company (발급사), by name where the provider gives one, and code.
+    issuer: str | None = None
+    issuer_code: str | None = None
+    #: The acquiring card company (매입사), by name and code.
+    acquirer: str | None = None
+    acquirer_code: str | None = None
+    #: The card number as the provider masks it (e.g. ``43301234****123*``).
+    card_number: str | None = None
+    #: 할부 months; 0 is 일시불 (paid at once).
+    installment_months: Annotated[int, Field(ge=0)] | None = None
+    #: 무이자: the installments carry no interest.
+    interest_free: bool | None = None
+    card_kind: CardKind | None = None
+    #: For a wallet: what the customer paid with inside it.
+    paid_with: PaidWith | None = None
+    #: The provider's own receipt page for the customer.
+    receipt_url: str | None = None
+
+    @model_validator(mode="after")
+    def _mask_card_number(self) -> Self:
+        number = self.card_number
+        if number is not None and _PAN.search(number):
+            masked = _PAN.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], number)
+            object.__setattr__(self, "card_number", masked)
+        return self
+
+
+class RefundReceipt(_Model):
+    """What the provider reported about a refund it made, for reconciliation."""
+
+    #: The cancel's own transaction id or approval number (Toss ``transactionKey``,
+    #: NICEPAY cancel ``tid``, Kakao Pay ``aid``...), where the provider gives one.
+    cancel_id: str | None = None
+    cancelled_at: datetime | None = None
+    #: What is left to cancel after this refund, by the provider's count.
+    remaining: Annotated[int, Field(ge=0)] | None = None
+
+
 class Payment(_Model):
     """Our record of an order's one successful charge."""
 
@@ -350,6 +423,11 @@ class Payment(_Model):
     status: PaymentStatus
     approved_at: datetime
     attempts: int = 1
+    #: What the till prints: approval number, card, installments, receipt URL.
+    receipt: Receipt | None = None
+    #: The provider's answer to the charge, secrets and card numbers masked, kept for
+    #: reconciliation against its settlement file.
+    provider_answer: dict[str, Any] | None = None
 
     @property
     def refundable(self) -> Money:
@@ -393,6 +471,10 @@ class Refund(_Model):
     request_key: str | None = None
     #: The arguments the key was first used with, to refuse the same key with others.
     request_fingerprint: str | None = None
+    #: What the provider reported about the refund once it was made.
+    receipt: RefundReceipt | None = None
+    #: The provider's answer to the cancel, secrets masked, for reconciliation.
+    provider_answer: dict[str, Any] | None = None
 
 
 class CheckoutSession(_Model):

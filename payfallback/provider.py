@@ -65,7 +65,16 @@ from payfallback.errors import (
     PayfallbackError,
     ProviderUnavailable,
 )
-from payfallback.models import Instrument, Method, Money, Order, Platform, ReturnUrls
+from payfallback.models import (
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Platform,
+    Receipt,
+    RefundReceipt,
+    ReturnUrls,
+)
 
 __all__ = [
     "MONEY_MOVING",
@@ -279,6 +288,11 @@ class Approved:
     amount: Money
     approved_at: datetime | None = None
     provider_status: str | None = None
+    #: What the till prints, mapped from the provider's answer.
+    receipt: Receipt | None = None
+    #: The provider's answer as parsed (the Router masks secrets and card numbers in it
+    #: before it is kept with the payment).
+    answer: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +304,10 @@ class Cancelled:
     remaining: int | None = None
     #: The provider accepted the cancel but has not finished it (PortOne ``REQUESTED``).
     settled: bool = True
+    #: What the provider reported about the cancel, mapped from its answer.
+    receipt: RefundReceipt | None = None
+    #: The provider's answer as parsed (masked by the Router before it is kept).
+    answer: Mapping[str, Any] | None = None
 
 
 class TxnState(StrEnum):

@@ -58,6 +58,7 @@ from payfallback.models import (
     MAX_AMOUNT,
     Attempt,
     AttemptState,
+    CardKind,
     CheckoutSession,
     Method,
     Money,
@@ -65,7 +66,9 @@ from payfallback.models import (
     Payment,
     PaymentStatus,
     Platform,
+    Receipt,
     Refund,
+    RefundReceipt,
     RefundState,
 )
 
@@ -631,6 +634,47 @@ class TestJournalContract:
         got = journal.get_attempt(attempt.attempt_id)
         assert got is not None
         assert (got.state, got.provider_txn_id) == (AttemptState.SUCCEEDED, "T-42")
+
+    def test_a_payment_keeps_its_receipt_and_the_providers_answer(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order)
+        receipt = Receipt(
+            approval_number="00000000",
+            issuer="신한",
+            issuer_code="41",
+            card_number="43301234****123*",
+            installment_months=3,
+            interest_free=False,
+            card_kind=CardKind.CHECK,
+            receipt_url="https://dashboard.tosspayments.com/receipt/redirection?transactionId=x",
+        )
+        answer = {"status": "DONE", "card": {"approveNo": "00000000"}, "totalAmount": 10_000}
+        payment = make_payment(attempt, order, clock, txn="T-r").model_copy(
+            update={"receipt": receipt, "provider_answer": answer}
+        )
+        assert journal.record_success(attempt.attempt_id, payment) == payment
+        stored = journal.get_payment(payment.payment_id)
+        assert stored is not None
+        assert stored.receipt == receipt
+        assert stored.provider_answer == answer
+
+    def test_a_settled_refund_keeps_what_the_provider_said_about_it(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        _, _, payment = paid_order(journal, clock)
+        refund = journal.add_refund(make_refund(payment, clock, refund_id="rf-r", amount=4_000))
+        receipt = RefundReceipt(cancel_id="tx-cancel-1", cancelled_at=clock.now(), remaining=6_000)
+        settled = journal.update_refund(
+            refund.refund_id,
+            state=RefundState.SUCCEEDED,
+            receipt=receipt,
+            provider_answer={"cancels": [{"transactionKey": "tx-cancel-1"}]},
+        )
+        assert settled.receipt == receipt
+        assert settled.provider_answer == {"cancels": [{"transactionKey": "tx-cancel-1"}]}
+        assert journal.get_refund(refund.refund_id) == settled
 
     def test_record_success_twice_returns_the_same_payment(
         self, journal: Journal, clock: ManualClock
@@ -2064,7 +2108,7 @@ RAW_WRITES_V2 = [
     pytest.param(
         "INSERT INTO payments SELECT 'pay-2', 'ord-2', 'ord-2_1', provider, method,"
         " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-        " created_at, updated_at FROM payments",
+        " created_at, updated_at, receipt_json, answer_json FROM payments",
         id="another-orders-payment-with-the-same-txn",
     ),
     pytest.param(
@@ -2142,13 +2186,13 @@ class TestSQLiteSchemaGuards:
             pytest.param(
                 "INSERT INTO payments SELECT 'pay-2', order_id, attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-                " created_at, updated_at FROM payments",
+                " created_at, updated_at, receipt_json, answer_json FROM payments",
                 id="second-payment",
             ),
             pytest.param(
                 "INSERT INTO payments SELECT 'pay-2', 'ord-2', attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-                " created_at, updated_at FROM payments",
+                " created_at, updated_at, receipt_json, answer_json FROM payments",
                 id="payment-of-another-orders-attempt",
             ),
             pytest.param("UPDATE orders SET amount = 1", id="order-amount-changed"),
@@ -2226,7 +2270,7 @@ class TestSQLiteMigrations:
         with SQLiteJournal(db_path, clock=clock) as journal:
             check_upgraded_v1_rows(journal, clock)
         conn = raw(db_path)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
         conn.close()
 
     def test_a_version_1_file_with_one_charge_paying_two_orders_stays_at_version_1(

@@ -492,7 +492,8 @@ class TestMigrations:
             finally:
                 loop.run(opened.close())
                 loop.stop()
-        assert applied(schema) == [(1, made), (2, made + timedelta(seconds=60))]
+        upgraded = made + timedelta(seconds=60)
+        assert applied(schema) == [(1, made), (2, upgraded), (3, upgraded)]
 
     def test_a_version_1_schema_with_one_charge_paying_two_orders_stays_at_version_1(
         self, open_journal_in: OpenJournal, schemas: PgSchemas, clock: ManualClock

@@ -31,10 +31,10 @@ never blocks on a commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from payfallback.errors import PayfallbackError
 from payfallback.models import (
@@ -45,6 +45,7 @@ from payfallback.models import (
     Order,
     Payment,
     Refund,
+    RefundReceipt,
     RefundState,
 )
 
@@ -226,10 +227,14 @@ class Journal(Protocol):
         state: RefundState,
         error_code: str | None = None,
         idempotency_key: str | None = None,
+        receipt: RefundReceipt | None = None,
+        provider_answer: Mapping[str, Any] | None = None,
     ) -> Refund:
         """Settle or retry-count a refund; ``SUCCEEDED`` adds to the payment's refunded sum.
 
-        ``idempotency_key`` replaces the key for the next try. The Router gives one only
+        ``receipt`` and ``provider_answer`` keep what the provider reported about a refund
+        it made (its answer already masked). ``idempotency_key`` replaces the key for the
+        next try. The Router gives one only
         after a try that certainly did not take effect: providers that replay a stored
         error for a known key (Toss Payments keeps them 15 days) would otherwise answer
         every later try of an owed refund with that same error.

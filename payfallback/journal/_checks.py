@@ -3,9 +3,10 @@ rebuilding our models from rows (``sqlite3.Row`` and psycopg dict rows alike).""
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -19,7 +20,9 @@ from payfallback.models import (
     Order,
     Payment,
     PaymentStatus,
+    Receipt,
     Refund,
+    RefundReceipt,
     RefundState,
 )
 
@@ -292,7 +295,28 @@ def payment_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Pa
         status=PaymentStatus(row["status"]),
         approved_at=dt(row["approved_at"]),
         attempts=row["attempts"],
+        receipt=None
+        if row["receipt_json"] is None
+        else Receipt.model_validate_json(row["receipt_json"], strict=False),
+        provider_answer=_answer(row["answer_json"]),
     )
+
+
+def _answer(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def receipt_json(receipt: Receipt | RefundReceipt | None) -> str | None:
+    """How a receipt is kept in the journal (JSON text; None when there is none)."""
+    return None if receipt is None else receipt.model_dump_json(exclude_none=True)
+
+
+def answer_json(answer: Mapping[str, Any] | None) -> str | None:
+    """How a provider's (masked) answer is kept in the journal."""
+    return None if answer is None else json.dumps(answer, ensure_ascii=False, default=str)
 
 
 def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Refund:
@@ -316,4 +340,8 @@ def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Ref
         tax_free_amount=row["tax_free_amount"],
         request_key=row["request_key"],
         request_fingerprint=row["request_fingerprint"],
+        receipt=None
+        if row["receipt_json"] is None
+        else RefundReceipt.model_validate_json(row["receipt_json"], strict=False),
+        provider_answer=_answer(row["answer_json"]),
     )

@@ -275,8 +275,24 @@ _V2 = Migration(
     ),
 )
 
+_V3 = Migration(
+    version=3,
+    name="receipts and the provider's masked answer on payments and refunds",
+    statements=(
+        # What the till prints (approval number, card, installments, receipt URL), as JSON.
+        "ALTER TABLE payments ADD COLUMN receipt_json TEXT",
+        # The provider's answer with secrets and card numbers masked, for reconciliation.
+        "ALTER TABLE payments ADD COLUMN answer_json TEXT",
+        "ALTER TABLE refunds ADD COLUMN receipt_json TEXT",
+        "ALTER TABLE refunds ADD COLUMN answer_json TEXT",
+        # A day's payments and refunds, for the export.
+        "CREATE INDEX payments_by_approved_at ON payments (approved_at)",
+        "CREATE INDEX refunds_by_updated_at ON refunds (updated_at)",
+    ),
+)
+
 #: Every schema step, oldest first; ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 _CREATE_VERSION_TABLE = """

@@ -294,8 +294,30 @@ _V2 = Migration(
     ),
 )
 
+_V3 = Migration(
+    version=3,
+    name="receipts and the provider's masked answer on payments and refunds",
+    statements=(
+        # What the till prints, and the provider's answer with secrets and card numbers
+        # masked, for reconciliation: JSON text, as SQLite keeps them.
+        """
+        ALTER TABLE payments
+            ADD COLUMN receipt_json text,
+            ADD COLUMN answer_json text
+        """,
+        """
+        ALTER TABLE refunds
+            ADD COLUMN receipt_json text,
+            ADD COLUMN answer_json text
+        """,
+        # A day's payments and refunds, for the export.
+        "CREATE INDEX payments_by_approved_at ON payments (approved_at)",
+        "CREATE INDEX refunds_by_updated_at ON refunds (updated_at)",
+    ),
+)
+
 #: Every schema step, oldest first; ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 #: First key of the advisory lock taken while migrating ("pfjl"); the second is the

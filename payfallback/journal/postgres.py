@@ -42,7 +42,7 @@ worker as long as their clocks agree.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -66,6 +66,7 @@ from payfallback.journal._base import (
 )
 from payfallback.journal._checks import (
     OPEN_ATTEMPTS_SQL,
+    answer_json,
     attempt_from_row,
     check_attempt_update,
     check_new_refund,
@@ -77,6 +78,7 @@ from payfallback.journal._checks import (
     lease_duration,
     payment_from_row,
     payment_id_taken,
+    receipt_json,
     refund_from_row,
 )
 from payfallback.journal._migrations import Migration
@@ -97,6 +99,7 @@ from payfallback.models import (
     Order,
     Payment,
     Refund,
+    RefundReceipt,
     RefundState,
 )
 
@@ -124,12 +127,12 @@ _ATTEMPT = (
 )
 _PAYMENT = (
     "payment_id, order_id, attempt_id, provider, method, provider_txn_id, amount, refunded,"
-    " currency, status, approved_at, attempts"
+    " currency, status, approved_at, attempts, receipt_json, answer_json"
 )
 _REFUND = (
     "refund_id, payment_id, order_id, attempt_id, provider, provider_txn_id, amount, currency,"
     " expected_remaining, reason, kind, idempotency_key, state, error_code, tries, created_at,"
-    " updated_at, tax_free_amount, request_key, request_fingerprint"
+    " updated_at, tax_free_amount, request_key, request_fingerprint, receipt_json, answer_json"
 )
 
 # Shared by unresolved_attempts() and counts() so the two can never disagree.
@@ -399,8 +402,8 @@ class _Transactions:
         stored = yield from one(
             "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
             " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-            " created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s)"
+            " created_at, updated_at, receipt_json, answer_json)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'paid', %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING"
             f" RETURNING {_PAYMENT}",
             (
@@ -416,6 +419,8 @@ class _Transactions:
                 payment.attempts,
                 now,
                 now,
+                receipt_json(payment.receipt),
+                answer_json(payment.provider_answer),
             ),
         )
         if stored is None:
@@ -698,6 +703,8 @@ class _Transactions:
         state: RefundState,
         error_code: str | None,
         idempotency_key: str | None = None,
+        receipt: RefundReceipt | None = None,
+        provider_answer: Mapping[str, Any] | None = None,
     ) -> Flow[Refund]:
         state = RefundState(state)
         now = self._clock.now()
@@ -716,9 +723,18 @@ class _Transactions:
         stored = yield from one(
             "UPDATE refunds SET state = %s, error_code = COALESCE(%s, error_code),"
             " idempotency_key = COALESCE(%s, idempotency_key),"
+            " receipt_json = COALESCE(%s, receipt_json), answer_json = COALESCE(%s, answer_json),"
             " tries = tries + 1, lease_until = NULL, updated_at = %s WHERE refund_id = %s"
             f" RETURNING {_REFUND}",
-            (state.value, error_code, idempotency_key, now, refund_id),
+            (
+                state.value,
+                error_code,
+                idempotency_key,
+                receipt_json(receipt),
+                answer_json(provider_answer),
+                now,
+                refund_id,
+            ),
         )
         settles_payment = (
             state is RefundState.SUCCEEDED
@@ -1125,11 +1141,18 @@ class PostgresJournal:
         state: RefundState,
         error_code: str | None = None,
         idempotency_key: str | None = None,
+        receipt: RefundReceipt | None = None,
+        provider_answer: Mapping[str, Any] | None = None,
     ) -> Refund:
         """Record one try of a refund (it ends the refund's lease); settled is final."""
         return self._run(
             self._tx.update_refund(
-                refund_id, state=state, error_code=error_code, idempotency_key=idempotency_key
+                refund_id,
+                state=state,
+                error_code=error_code,
+                idempotency_key=idempotency_key,
+                receipt=receipt,
+                provider_answer=provider_answer,
             )
         )
 
@@ -1380,10 +1403,17 @@ class AsyncPostgresJournal:
         state: RefundState,
         error_code: str | None = None,
         idempotency_key: str | None = None,
+        receipt: RefundReceipt | None = None,
+        provider_answer: Mapping[str, Any] | None = None,
     ) -> Refund:
         return await self._run(
             self._tx.update_refund(
-                refund_id, state=state, error_code=error_code, idempotency_key=idempotency_key
+                refund_id,
+                state=state,
+                error_code=error_code,
+                idempotency_key=idempotency_key,
+                receipt=receipt,
+                provider_answer=provider_answer,
             )
         )
 

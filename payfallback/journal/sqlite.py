@@ -24,7 +24,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -41,6 +41,7 @@ from payfallback.journal._base import (
 )
 from payfallback.journal._checks import (
     OPEN_ATTEMPTS_SQL,
+    answer_json,
     attempt_from_row,
     check_attempt_update,
     check_new_refund,
@@ -52,6 +53,7 @@ from payfallback.journal._checks import (
     lease_duration,
     payment_from_row,
     payment_id_taken,
+    receipt_json,
     refund_from_row,
     sqlite_params,
     utc,
@@ -66,6 +68,7 @@ from payfallback.models import (
     Order,
     Payment,
     Refund,
+    RefundReceipt,
     RefundState,
 )
 
@@ -576,8 +579,9 @@ class SQLiteJournal:
             written = db.execute(
                 "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
                 " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-                " created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " created_at, updated_at, receipt_json, answer_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     payment.payment_id,
                     payment.order_id,
@@ -591,6 +595,8 @@ class SQLiteJournal:
                     payment.attempts,
                     stamp,
                     stamp,
+                    receipt_json(payment.receipt),
+                    answer_json(payment.provider_answer),
                 ),
             ).rowcount
             if not written:
@@ -877,6 +883,8 @@ class SQLiteJournal:
         state: RefundState,
         error_code: str | None = None,
         idempotency_key: str | None = None,
+        receipt: RefundReceipt | None = None,
+        provider_answer: Mapping[str, Any] | None = None,
     ) -> Refund:
         """Record one try of a refund: still ``OWED``, or settled.
 
@@ -899,8 +907,17 @@ class SQLiteJournal:
             db.execute(
                 "UPDATE refunds SET state = ?, error_code = COALESCE(?, error_code),"
                 " idempotency_key = COALESCE(?, idempotency_key),"
+                " receipt_json = COALESCE(?, receipt_json), answer_json = COALESCE(?, answer_json),"
                 " tries = tries + 1, lease_until = NULL, updated_at = ? WHERE refund_id = ?",
-                (state.value, error_code, idempotency_key, _ts(now), refund_id),
+                (
+                    state.value,
+                    error_code,
+                    idempotency_key,
+                    receipt_json(receipt),
+                    answer_json(provider_answer),
+                    _ts(now),
+                    refund_id,
+                ),
             )
             settles_payment = (
                 state is RefundState.SUCCEEDED

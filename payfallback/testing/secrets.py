@@ -112,9 +112,9 @@ def outcome_texts(subject: Outcome | PayfallbackError) -> dict[str, str]:
     error, by where it is read.
 
     An error (alone or in a :class:`~payfallback.provider.Failed`): ``str``, ``repr``,
-    ``message``, ``args``, ``provider_code``, ``provider_request_id``, ``context()`` and
-    the errors it was raised from (a logged traceback shows them). Any other outcome: its
-    ``repr`` and each field.
+    ``message``, ``args``, ``provider_code``, ``provider_request_id``, ``user_message``,
+    ``context()`` and the errors it was raised from (a logged traceback shows them). Any
+    other outcome: its ``repr`` and each field.
     """
     error = subject.error if isinstance(subject, Failed) else subject
     if isinstance(error, PayfallbackError):
@@ -125,6 +125,7 @@ def outcome_texts(subject: Outcome | PayfallbackError) -> dict[str, str]:
             "args": _shown(error.args),
             "provider_code": str(error.provider_code),
             "provider_request_id": str(error.provider_request_id),
+            "user_message": str(error.user_message),
             "context": _shown(error.context()),
         }
         cause: BaseException | None = error.__cause__ or error.__context__
