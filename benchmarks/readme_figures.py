@@ -1,10 +1,18 @@
-"""The README's simulator figures, generated from what ``payfallback simulate --json`` prints.
+"""The README's figures: the simulator's tables from ``payfallback simulate --json``, and the
+performance table from a stored benchmark run.
 
 Usage, from the repository root::
 
     python benchmarks/readme_figures.py            # rewrite README.md's tables and the chart
     python benchmarks/readme_figures.py --check    # exit 1 if a section differs from a new run
     python benchmarks/readme_figures.py --no-plot  # the tables only
+    python benchmarks/readme_figures.py --perf-run # run the benchmarks, store them, rewrite
+    python benchmarks/readme_figures.py --perf-from benchmarks/results.json  # from run_all.py
+
+The performance section (``perf-table``) is rendered from :data:`PERF`, the figures of one
+benchmark run stored in the repository (``--perf-run`` measures and writes it; ``--perf-from``
+takes them from a ``run_all.py`` output). It is never measured by ``--check`` or the tests,
+which compare the README with the stored run: timings vary, the stored run does not.
 
 Each section between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (in README.md, and
 the kakao-fire table in docs/simulator.md) is rendered from one run of the command in
@@ -17,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CHART = ROOT / "docs" / "img" / "kakao-fire-2022.png"
 REGENERATE = "python benchmarks/readme_figures.py"
+#: The benchmark run the README's performance section shows.
+PERF = ROOT / "benchmarks" / "perf.json"
+PERF_SECTION = "perf-table"
+PERF_RUN = "python benchmarks/readme_figures.py --perf-run"
 
 _NAMES = {
     "kakaopay": "Kakao Pay",
@@ -201,13 +215,269 @@ def replace(text: str, name: str, body: str) -> str:
     return _pattern(name).sub(lambda m: f"{m.group(1)}{body}\n{m.group(3)}", text, count=1)
 
 
+# -- performance -----------------------------------------------------------------------------
+
+# Row names as the benchmarks print them.
+_FRESH = "breaker admit+record, net of fn()"
+_FULL = "same, full window (steady traffic)"
+_PYBREAKER = "pybreaker call, net of fn()"
+_PURGATORY = "purgatory with get_breaker(), net of fn()"
+_AIOBREAKER = "aiobreaker call, net of fn()"
+_BARE_SYNC = "bare Client.send(build_charge)"
+_BARE_ASYNC = "bare AsyncClient.send(build_charge)"
+_BARE_LOOP = "loopback HTTP: bare Client.send(build_charge)"
+#: What the README's table shows, in its order: label, rows (name, baseline), goal, the
+#: ratio that meets it at most (None: reported).
+_ROUTER_ROWS = (
+    (
+        "`Router.charge` vs the bare request on `MockTransport`, WAL `synchronous=NORMAL`",
+        "Router.charge, WAL synchronous=NORMAL",
+        _BARE_SYNC,
+        3.0,
+    ),
+    (
+        "same, `synchronous=FULL` (the default)",
+        "Router.charge, WAL synchronous=FULL",
+        _BARE_SYNC,
+        6.0,
+    ),
+    (
+        "`AsyncRouter.charge` vs the bare `AsyncClient.send`, NORMAL",
+        "Router.charge (async), WAL synchronous=NORMAL",
+        _BARE_ASYNC,
+        3.0,
+    ),
+    (
+        "`Router.charge` over loopback HTTP vs the bare request, NORMAL",
+        "loopback HTTP: Router.charge, NORMAL",
+        _BARE_LOOP,
+        1.4,
+    ),
+)
+
+
+def _find(rows: Sequence[Mapping[str, Any]], name: str, baseline: str) -> Mapping[str, Any]:
+    for row in rows:
+        if row["name"] == name and row.get("baseline") == baseline:
+            return row
+    raise LookupError(f"the stored benchmark run has no row {name!r} against {baseline!r}")
+
+
+def _x(ratio: float) -> str:
+    return f"{ratio:.2f}x"
+
+
+def _ratio(row: Mapping[str, Any]) -> str:
+    return f"{_x(row['ratio'])} [{row['ratio_p25']:.2f}, {row['ratio_p75']:.2f}]"
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def perf_table(doc: Mapping[str, Any]) -> str:
+    """The README's performance section, from a stored run (:data:`PERF`)."""
+    meta = doc["meta"]
+    breakers = doc["bench_breakers"]["rows"]
+    router = doc["bench_core"]["router"]
+    throughput = doc["bench_throughput"]
+    weekend = doc["weekend"]
+    lines = [
+        "## Performance",
+        "",
+        f"Measured on {meta['date']} at commit {meta['commit']} ({meta['cpus']} CPUs, Python "
+        f"{meta['python']}, load average {meta['loadavg'][0]:.2f} at the start) by "
+        f"`{PERF_RUN}`, which stores the "
+        "run in `benchmarks/perf.json` and writes this table from it. Each ratio is the "
+        "median of per-round ratios, both sides measured in the same rounds, with the "
+        "interquartile range in brackets; lower is better except for payments/s. How each "
+        "row is measured: [benchmarks/README.md](benchmarks/README.md).",
+        "",
+        "| | today | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for label, baseline, goal in (
+        ("pybreaker `call`", _PYBREAKER, 0.4),
+        ("purgatory", _PURGATORY, 0.6),
+        ("aiobreaker `call`", _AIOBREAKER, None),
+    ):
+        try:
+            fresh, full = (_find(breakers, name, baseline) for name in (_FRESH, _FULL))
+        except LookupError:
+            if goal is None:  # aiobreaker is optional
+                continue
+            raise
+        today = f"{_ratio(fresh)} / {_ratio(full)}"
+        if goal is None:
+            lines.append(
+                f"| breaker `admit()`+`record()` vs {label}, net of `fn()` (fresh / full "
+                f"window) | {today} | reported | |"
+            )
+            continue
+        ok = fresh["ratio"] <= goal and full["ratio"] <= goal
+        lines.append(
+            f"| breaker `admit()`+`record()` vs {label}, net of `fn()` (fresh / full window) "
+            f"| {today} | ≤ {goal:g}x | {_met(ok)} |"
+        )
+    for label, name, baseline, goal in _ROUTER_ROWS:
+        row = _find(router, name, baseline)
+        lines.append(f"| {label} | {_ratio(row)} | ≤ {goal:g}x | {_met(row['ratio'] <= goal)} |")
+    by = {row["concurrency"]: row for row in throughput["rows"]}
+    at64 = by[64]
+    lines.append(
+        "| payments/s, `AsyncRouter` vs bare httpx, provider in another process answering in "
+        "20-50 ms, concurrency 1 / 16 / 64 | "
+        + " / ".join(_ratio(by[c]) for c in sorted(by))
+        + " | ≥ 0.95x at 64, IQR within ±10 % | "
+        + _met(bool(at64["met"]))
+        + " |"
+    )
+    lines.append(
+        "| same at 64: payments/s, Router / bare (client CPU per payment) | "
+        f"{at64['router_per_s']:,.0f} / {at64['bare_per_s']:,.0f} "
+        f"({at64['router_cpu_ms']:.2f} / {at64['bare_cpu_ms']:.2f} ms) | reported | |"
+    )
+    settings = [s for s in throughput["settings"] if s["variant"] == "bare"]
+    if settings:
+        lines.append(
+            "| bare httpx at 64 by `httpx.Limits` (connections / kept alive): payments/s "
+            "(CPU per request, new connections per 1000) | "
+            + "; ".join(
+                f"{s['max_connections']} / {s['max_keepalive_connections']}: "
+                f"{s['per_s']:,.0f} ({s['cpu_ms']:.2f} ms, {s['conns_per_1000']:,.0f})"
+                for s in settings
+            )
+            + " | reported | |"
+        )
+    wall_ok = weekend["wall_s"] < 12
+    rss_ok = weekend["peak_rss_mib"] < 150
+    lines.append(
+        "| `payfallback simulate --scenario kakao-fire-2022 --seed 1`: wall time, peak RSS | "
+        f"{weekend['wall_s']:.1f} s, {weekend['peak_rss_mib']:.0f} MiB "
+        f"({weekend['workers']} worker processes) | < 12 s, < 150 MiB | "
+        f"{_met(wall_ok and rss_ok)} |"
+    )
+    runs = weekend["runs"]
+    ratio = weekend["payfallback_cpu_vs_naive"]
+    lines.append(
+        "| same run: payfallback's strategy vs the naive strategy, CPU seconds | "
+        f"{_x(ratio)} ({runs['payfallback']['cpu_s']:.1f} s / {runs['naive']['cpu_s']:.1f} s) "
+        f"| ≤ 1.5x | {_met(ratio <= 1.5)} |"
+    )
+    return "\n".join(lines)
+
+
+def perf_doc(
+    *,
+    weekend: Mapping[str, Any],
+    core: Mapping[str, Any],
+    breakers: Mapping[str, Any],
+    throughput: Mapping[str, Any],
+    quick: bool,
+) -> dict[str, Any]:
+    """What :data:`PERF` stores: the figures the table needs, and where they were measured."""
+    return {
+        "meta": {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "commit": _commit(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else [0.0],
+            "quick": quick,
+        },
+        "weekend": dict(weekend),
+        "bench_core": {k: core[k] for k in ("meta", "breaker", "router")},
+        "bench_breakers": dict(breakers),
+        "bench_throughput": dict(throughput),
+    }
+
+
+def _commit() -> str:
+    """The checked-out commit, with ``+`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+" if changed else "")
+
+
+def perf_run(quick: bool = False) -> dict[str, Any]:
+    """Run the benchmarks the table shows (the weekend first: it reads ``RUSAGE_CHILDREN``)."""
+    # Imported here: the simulator's sections need none of the benchmarks' dependencies.
+    from benchmarks import bench_breakers, bench_core, bench_throughput, run_all  # noqa: PLC0415
+
+    loadavg = list(os.getloadavg()) if hasattr(os, "getloadavg") else [0.0]
+    weekend = run_all.weekend_memory()
+    doc = perf_doc(
+        weekend=weekend,
+        core=bench_core.run(quick=quick),
+        breakers=bench_breakers.run(quick=quick),
+        throughput=bench_throughput.run(quick=quick),
+        quick=quick,
+    )
+    doc["meta"]["loadavg"] = loadavg
+    return doc
+
+
+def perf_from(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored run from ``run_all.py``'s JSON output."""
+    doc = perf_doc(
+        weekend=results["weekend_memory"],
+        core=results["bench_core"],
+        breakers=results["bench_breakers"],
+        throughput=results["bench_throughput"],
+        quick=bool(results["meta"]["quick"]),
+    )
+    doc["meta"]["loadavg"] = results["meta"]["loadavg"] or [0.0]
+    return doc
+
+
+def stored_perf() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(PERF.read_text(encoding="utf-8"))
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--check", action="store_true", help="change nothing; exit 1 if a section is stale"
     )
     parser.add_argument("--no-plot", action="store_true", help="leave the chart as it is")
+    parser.add_argument(
+        "--perf-run",
+        action="store_true",
+        help=f"run the benchmarks first and store them in {PERF.relative_to(ROOT)}",
+    )
+    parser.add_argument(
+        "--perf-from", metavar="PATH", help="store the figures of a run_all.py JSON output"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="with --perf-run: the smoke plans (rough figures)"
+    )
     args = parser.parse_args(argv)
+    if args.check and (args.perf_run or args.perf_from):
+        parser.error("--check compares with the stored run; it measures nothing")
+    if args.perf_run or args.perf_from:
+        if args.perf_run:
+            doc = perf_run(quick=args.quick)
+        else:
+            doc = perf_from(json.loads(Path(args.perf_from).read_text(encoding="utf-8")))
+        PERF.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"stored {PERF.relative_to(ROOT)}", file=sys.stderr)
     texts = {part.path: part.path.read_text(encoding="utf-8") for part in SECTIONS}
     docs: dict[str, dict[str, Any]] = {}
     stale: list[str] = []
@@ -222,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
         if section(texts[part.path], part.name) != body:
             stale.append(where)
             texts[part.path] = replace(texts[part.path], part.name, body)
+    perf = perf_table(stored_perf())
+    if section(texts[README], PERF_SECTION) != perf:
+        stale.append(f"README.md section {PERF_SECTION}")
+        texts[README] = replace(texts[README], PERF_SECTION, perf)
     if args.check:
         for where in stale:
             print(f"{where} is stale: run {REGENERATE}", file=sys.stderr)

@@ -81,6 +81,7 @@ def weekend_memory(scenario: str = "kakao-fire-2022", seed: int = 1) -> dict[str
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report = json.loads(done.stdout)
     pf = report["strategies"]["payfallback"]
+    timing = report.get("timing") or {}
     return {
         "command": " ".join(["payfallback", *command[3:]]),
         "wall_s": round(wall, 1),
@@ -90,7 +91,23 @@ def weekend_memory(scenario: str = "kakao-fire-2022", seed: int = 1) -> dict[str
         "customers": report["customers"],
         "payfallback_approval_vs_baseline": pf["approval_vs_baseline"],
         "payfallback_double_charges": pf["double_charges"],
+        # Each run's wall and CPU seconds, as the simulation reports them (--json timing).
+        "workers": timing.get("workers"),
+        "runs": timing.get("runs"),
+        "payfallback_cpu_vs_naive": timing.get("payfallback_cpu_vs_naive"),
     }
+
+
+def _run_seconds(memory: dict[str, Any]) -> str:
+    runs = memory.get("runs")
+    if not runs:
+        return ""
+    each = ", ".join(f"{run} {t['cpu_s']:.1f} s" for run, t in runs.items())
+    ratio = memory.get("payfallback_cpu_vs_naive")
+    return (
+        f"\nCPU per run ({memory.get('workers')} worker processes): {each}; payfallback "
+        f"{ratio:.2f}x the naive strategy's CPU (goal <= 1.5x)"
+    )
 
 
 def _module(name: str) -> Any:
@@ -120,7 +137,7 @@ def run(
         f"{memory['customers']} customers, wall {memory['wall_s']} s, "
         f"peak RSS {memory['peak_rss_mib']} MiB (largest process), payfallback "
         f"{memory['payfallback_approval_vs_baseline']:.2%} of baseline, "
-        f"{memory['payfallback_double_charges']} double charges"
+        f"{memory['payfallback_double_charges']} double charges" + _run_seconds(memory)
     )
 
     for name in BENCHES:

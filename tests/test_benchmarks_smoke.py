@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import structlog
 
 from benchmarks.bench_breakers import format_table as breakers_table
@@ -10,6 +12,9 @@ from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import format_table, run
 from benchmarks.bench_import import format_table as import_table
 from benchmarks.bench_import import run as run_import
+from benchmarks.bench_throughput import SETTINGS
+from benchmarks.bench_throughput import format_table as throughput_table
+from benchmarks.bench_throughput import run as run_throughput
 
 
 def test_bench_core_quick_run_reports_every_row() -> None:
@@ -50,6 +55,33 @@ def test_bench_breakers_quick_compares_with_pybreaker_purgatory_and_aiobreaker()
     # calls in each of its 120 buckets (the newest may have just started).
     assert all(29_750 <= calls <= 30_000 for calls in report["meta"]["full_window_calls"])
     assert "purgatory" in breakers_table(report)
+
+
+def test_bench_throughput_quick_pays_a_provider_in_another_process() -> None:
+    report = run_throughput(quick=True)
+    meta = report["meta"]
+    assert meta["provider_pid"] != os.getpid()
+    rows = report["rows"]
+    assert [row["concurrency"] for row in rows] == [1, 16, 64]
+    for row in rows:
+        assert row["router_per_s"] > 0
+        assert row["bare_per_s"] > 0
+        assert row["ratio_p25"] <= row["ratio"] <= row["ratio_p75"]
+        assert row["router_cpu_ms"] > 0
+        assert row["bare_cpu_ms"] > 0
+    # The provider process answered every timed payment of both variants (and the warm-ups).
+    timed = sum(meta["payments_per_round"].values()) * meta["rounds"] * 2
+    timed += len(SETTINGS) * 2 * meta["settings_rounds"] * meta["settings_payments_per_round"]
+    assert meta["provider_requests"] > timed
+    # Each client setting, bare and Router, against httpx's default in the same rounds.
+    assert {(s["setting"], s["variant"]) for s in report["settings"]} == {
+        (setting, variant) for setting in SETTINGS for variant in ("bare", "router")
+    }
+    for s in report["settings"]:
+        if (s["max_connections"], s["max_keepalive_connections"]) == (100, 20):
+            assert s["vs_default"] == 1.0
+        assert s["per_s"] > 0
+    assert "another process" in throughput_table(report)
 
 
 def test_bench_brownout_quick_trips_payfallback_first_and_charges_nobody_twice() -> None:

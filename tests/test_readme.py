@@ -119,6 +119,37 @@ def test_fire_figures_say_what_the_issue_is_about(runs: Callable[[str], dict[str
     assert "KST" in section
 
 
+def test_performance_section_is_the_stored_benchmark_run() -> None:
+    # Rendered from benchmarks/perf.json, the figures of one benchmark run kept in the
+    # repository: the README cannot drift from them, and no timing is measured here.
+    stored = readme_figures.stored_perf()
+    shown = readme_figures.section(README.read_text(encoding="utf-8"), readme_figures.PERF_SECTION)
+    assert shown == readme_figures.perf_table(stored), (
+        f"README.md's {readme_figures.PERF_SECTION} section differs from "
+        f"benchmarks/perf.json; regenerate it with: {readme_figures.REGENERATE}"
+    )
+    assert stored["meta"]["quick"] is False
+    # Every goal stands beside today's figure.
+    for goal in (
+        "≤ 0.4x",
+        "≤ 0.6x",
+        "≤ 3x",
+        "≤ 6x",
+        "≤ 1.4x",
+        "≥ 0.95x at 64, IQR within ±10 %",
+        "< 12 s, < 150 MiB",
+        "≤ 1.5x",
+    ):
+        assert goal in shown
+    # After the late-commit table, before the quick starts.
+    text = README.read_text(encoding="utf-8")
+    assert (
+        text.index("<!-- late-commit-table:end -->")
+        < text.index(f"<!-- {readme_figures.PERF_SECTION}:start -->")
+        < text.index("## Quick start")
+    )
+
+
 def test_the_regenerate_command_rewrites_only_its_section() -> None:
     text = "intro\n<!-- fire-table:start -->\nold\n<!-- fire-table:end -->\nafter\n"
     assert readme_figures.replace(text, "fire-table", "new\nrows") == (
