@@ -27,7 +27,16 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.models import Instrument, Method, Money, Order, Platform, ReturnUrls
+from payfallback.models import (
+    CardKind,
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Platform,
+    RefundReceipt,
+    ReturnUrls,
+)
 from payfallback.provider import (
     Approved,
     ApproveRequest,
@@ -1385,12 +1394,30 @@ def test_adapter_round_trip_charge_lookup_cancel_void(
     approved = provider.parse_charge(req, send(bank, provider.build_charge(req)))
     assert isinstance(approved, Approved)
     tid = approved.provider_txn_id
+    # What a till prints, as a card PG's adapter maps it.
+    assert approved.receipt is not None
+    assert approved.receipt.approval_number is not None
+    assert len(approved.receipt.approval_number) == 8
+    assert approved.receipt.card_number == "5365-10**-****-7543"
+    assert (approved.receipt.installment_months, approved.receipt.card_kind) == (
+        0,
+        CardKind.CREDIT,
+    )
+    assert approved.receipt.receipt_url == f"https://toss.fake.test/receipts/{tid}"
+    assert approved.answer is not None
+    assert approved.answer["tid"] == tid
     for lookup in (LookupRequest("ORD-1_1", ORDER, tid), LookupRequest("ORD-1_1", ORDER, None)):
         status = provider.parse_lookup(lookup, send(bank, provider.build_lookup(lookup)))
         assert status == Status(TxnState.PAID, tid, Money(amount=39_000), 0, "paid")
     cancel = cancel_req(tid)
     cancelled = provider.parse_cancel(cancel, send(bank, provider.build_cancel(cancel)))
-    assert cancelled == Cancelled(tid, Money(amount=9_000), remaining=30_000)
+    assert isinstance(cancelled, Cancelled)
+    assert (cancelled.provider_txn_id, cancelled.amount, cancelled.remaining) == (
+        tid,
+        Money(amount=9_000),
+        30_000,
+    )
+    assert cancelled.receipt == RefundReceipt(cancel_id=f"{tid}-cancel-9000", remaining=30_000)
     void = VoidRequest("ORD-1_1", ORDER, tid, Money(amount=39_000), "key-void")
     refused = provider.parse_void(void, send(bank, provider.build_void(void)))
     assert isinstance(error_of(refused), InvalidRequest)

@@ -339,6 +339,10 @@ def race(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
     return cast(list[T | Exception], results)
 
 
+def ids_of(payments: Sequence[Payment]) -> list[str]:
+    return [p.payment_id for p in payments]
+
+
 def ids(items: Sequence[Attempt] | Sequence[Refund]) -> list[str]:
     return [item.attempt_id if isinstance(item, Attempt) else item.refund_id for item in items]
 
@@ -675,6 +679,30 @@ class TestJournalContract:
         assert settled.receipt == receipt
         assert settled.provider_answer == {"cancels": [{"transactionKey": "tx-cancel-1"}]}
         assert journal.get_refund(refund.refund_id) == settled
+
+    def test_a_days_payments_and_settled_refunds_are_listed_for_export(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        day = clock.now()
+        first = make_order("day-1")
+        attempt = begin(journal, first)
+        paid = journal.record_success(attempt.attempt_id, make_payment(attempt, first, clock))
+        clock.advance(3600)
+        second = make_order("day-2")
+        attempt2 = begin(journal, second)
+        paid2 = journal.record_success(attempt2.attempt_id, make_payment(attempt2, second, clock))
+        owed = journal.add_refund(make_refund(paid, clock, refund_id="rf-day-1", amount=1_000))
+        settled = journal.add_refund(make_refund(paid2, clock, refund_id="rf-day-2", amount=2_000))
+        settled = journal.update_refund(settled.refund_id, state=RefundState.SUCCEEDED)
+        later = day + timedelta(days=1)
+        assert ids_of(journal.payments_between(day, later)) == [paid.payment_id, paid2.payment_id]
+        assert ids_of(journal.payments_between(day + timedelta(seconds=1), later)) == [
+            paid2.payment_id
+        ]
+        assert journal.payments_between(later, later + timedelta(days=1)) == []
+        # Only money that moved: the owed refund is not in it yet.
+        assert [r.refund_id for r in journal.refunds_between(day, later)] == [settled.refund_id]
+        assert owed.state is RefundState.OWED
 
     def test_record_success_twice_returns_the_same_payment(
         self, journal: Journal, clock: ManualClock

@@ -251,6 +251,16 @@ class Journal(Protocol):
 
     def refunds_owed(self) -> Sequence[Refund]: ...
 
+    def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
+        """Payments approved in ``[start, end)``, oldest first (a day's sales, for the
+        export an accountant gets)."""
+        ...
+
+    def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
+        """Refunds and compensations settled (``SUCCEEDED``) in ``[start, end)``, oldest
+        first."""
+        ...
+
     def unresolved_attempts(self) -> Sequence[Attempt]:
         """``UNKNOWN`` attempts, ``PENDING`` ones whose lease ran out, and ``SUPERSEDED``
         ones with no refund journaled yet; oldest first. Neither a ``FAILED`` attempt

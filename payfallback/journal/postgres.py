@@ -789,6 +789,24 @@ class _Transactions:
         )
         return [_refund(row) for row in found]
 
+    @staticmethod
+    def payments_between(start: datetime, end: datetime) -> Flow[Sequence[Payment]]:
+        found = yield from rows(
+            f"SELECT {_PAYMENT} FROM payments WHERE approved_at >= %s AND approved_at < %s"
+            " ORDER BY approved_at, payment_id",
+            (start, end),
+        )
+        return [_payment(row) for row in found]
+
+    @staticmethod
+    def refunds_between(start: datetime, end: datetime) -> Flow[Sequence[Refund]]:
+        found = yield from rows(
+            f"SELECT {_REFUND} FROM refunds WHERE state = 'succeeded'"
+            " AND updated_at >= %s AND updated_at < %s ORDER BY updated_at, row_no",
+            (start, end),
+        )
+        return [_refund(row) for row in found]
+
     def counts(self) -> Flow[JournalCounts]:
         # One statement, so one snapshot: the figures agree with each other.
         row = yield from one(
@@ -1173,6 +1191,14 @@ class PostgresJournal:
     def refunds_owed(self) -> Sequence[Refund]:
         return self._read(self._tx.refunds_owed())
 
+    def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
+        """See :meth:`Journal.payments_between`."""
+        return self._read(self._tx.payments_between(start, end))
+
+    def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
+        """See :meth:`Journal.refunds_between`."""
+        return self._read(self._tx.refunds_between(start, end))
+
     def unresolved_attempts(self) -> Sequence[Attempt]:
         """See :meth:`Journal.unresolved_attempts`; oldest first."""
         return self._read(self._tx.unresolved_attempts())
@@ -1431,6 +1457,12 @@ class AsyncPostgresJournal:
 
     async def refunds_owed(self) -> Sequence[Refund]:
         return await self._read(self._tx.refunds_owed())
+
+    async def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
+        return await self._read(self._tx.payments_between(start, end))
+
+    async def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
+        return await self._read(self._tx.refunds_between(start, end))
 
     async def unresolved_attempts(self) -> Sequence[Attempt]:
         return await self._read(self._tx.unresolved_attempts())

@@ -981,6 +981,24 @@ class SQLiteJournal:
             ).fetchall()
         return [_refund(row) for row in rows]
 
+    def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM payments WHERE approved_at >= ? AND approved_at < ?"
+                " ORDER BY approved_at, rowid",
+                (_ts(start), _ts(end)),
+            ).fetchall()
+        return [_payment(row) for row in rows]
+
+    def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM refunds WHERE state = 'succeeded'"
+                " AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, rowid",
+                (_ts(start), _ts(end)),
+            ).fetchall()
+        return [_refund(row) for row in rows]
+
     def counts(self) -> JournalCounts:
         with self._transaction(write=False) as db:
             orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]

@@ -57,8 +57,9 @@ void     ``POST /v1/orders/{order_ref}/void``      [amount] → payment
   approval page, whose Approve link goes to ``return_url?token=ok-<tid>&tid=<tid>`` and
   whose Cancel link to ``cancel_url`` (or ``return_url``) ``?token=cancel&tid=<tid>``.
 * payment: ``{"tid", "order_ref", "status", "amount", "currency", "cancelled_amount",
-  "approved_at"}``, status one of ``ready``, ``paid``, ``partially_cancelled``,
-  ``cancelled``, ``failed``; ``approved_at`` is ISO 8601 or null.
+  "approved_at", "approval_no", "card", "receipt_url"}``, status one of ``ready``,
+  ``paid``, ``partially_cancelled``, ``cancelled``, ``failed``; ``approved_at`` is ISO 8601
+  or null; ``card`` is ``{"number" (masked), "installment", "type"}``.
 * error: ``{"code", "message"}`` (declines also carry ``tid``).
 
 ``order_ref`` is our attempt id. A ``charge`` for an ``order_ref``, or an ``approve`` of a
@@ -156,6 +157,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -346,6 +348,11 @@ def _tid_of(body: bytes) -> str:
     return tid if isinstance(tid, str) else ""
 
 
+def _approval_no(entry: LedgerEntry) -> str:
+    """An 8-digit approval number, the same for the same transaction."""
+    return f"{zlib.crc32(entry.txn_id.encode()) % 100_000_000:08d}"
+
+
 def _payment(op: str, entry: LedgerEntry) -> Reply:
     return Reply(
         op,
@@ -358,6 +365,10 @@ def _payment(op: str, entry: LedgerEntry) -> Reply:
                 "currency": entry.currency,
                 "cancelled_amount": entry.cancelled_amount,
                 "approved_at": entry.approved_at.isoformat() if entry.approved_at else None,
+                # What a card PG reports for the till's receipt.
+                "approval_no": _approval_no(entry) if entry.approved_at else None,
+                "card": {"number": "5365-10**-****-7543", "installment": 0, "type": "credit"},
+                "receipt_url": f"https://{entry.provider}.fake.test/receipts/{entry.txn_id}",
             }
         ),
     )

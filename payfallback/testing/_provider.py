@@ -10,7 +10,7 @@ that lacks what we need as ``OutcomeUnknown`` too. Transport errors are not its 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,15 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.models import CURRENCY_EXPONENTS, Method, Money, Platform
+from payfallback.models import (
+    CURRENCY_EXPONENTS,
+    CardKind,
+    Method,
+    Money,
+    Platform,
+    Receipt,
+    RefundReceipt,
+)
 from payfallback.provider import (
     MONEY_MOVING,
     Approved,
@@ -239,6 +247,8 @@ class FakeProvider:
             amount=money,
             approved_at=_when(body.get("approved_at")),
             provider_status=status,
+            receipt=_receipt(body),
+            answer=body,
         )
 
     # -- lookup --------------------------------------------------------------------------
@@ -325,7 +335,15 @@ class FakeProvider:
                 and status in ("cancelled", "partially_cancelled")
                 and money.amount - cancelled == expected
             ):
-                return Cancelled(provider_txn_id=tid, amount=req.amount, remaining=expected)
+                return Cancelled(
+                    provider_txn_id=tid,
+                    amount=req.amount,
+                    remaining=expected,
+                    receipt=RefundReceipt(
+                        cancel_id=f"{tid}-cancel-{cancelled}", remaining=expected
+                    ),
+                    answer=body,
+                )
         what = f"a cancelled payment with {expected} left"
         return self._missing(Operation.CANCEL, req.attempt_id, response, what)
 
@@ -447,6 +465,24 @@ def _payment(body: dict[str, Any]) -> tuple[str, str, Money, int] | None:
     except InvalidRequest:
         return None
     return tid, status, money, cancelled
+
+
+def _receipt(body: Mapping[str, Any]) -> Receipt:
+    """The fake bank's receipt fields, as a card PG's adapter maps them."""
+    card = body.get("card")
+    card = card if isinstance(card, Mapping) else {}
+    months = card.get("installment")
+    kind = {"credit": CardKind.CREDIT, "check": CardKind.CHECK}.get(str(card.get("type")))
+    approval = body.get("approval_no")
+    url = body.get("receipt_url")
+    number = card.get("number")
+    return Receipt(
+        approval_number=approval if isinstance(approval, str) else None,
+        card_number=number if isinstance(number, str) else None,
+        installment_months=months if type(months) is int and months >= 0 else None,
+        card_kind=kind,
+        receipt_url=url if isinstance(url, str) else None,
+    )
 
 
 def _when(value: Any) -> datetime | None:
