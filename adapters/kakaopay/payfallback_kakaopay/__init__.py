@@ -6,8 +6,8 @@ cid + tid, full and partial cancel. Kakao Pay has no void and no idempotency hea
 :class:`KakaoPay` explains ids, settings and how lost answers are resolved;
 :mod:`payfallback_kakaopay._wire` holds the code table.
 
-Sources followed (copies of unknown age; provenance as tagged in the project reference,
-``providers-kakao-toss-naver.md`` §1):
+Sources followed (some read through copies of unknown age; each tagged with its
+provenance and confidence):
 
 - Current API, developers.kakaopay.com ``/docs/payment/online/single-payment`` (ready,
   approve, host ``open-api.kakaopay.com``, ``Authorization: SECRET_KEY …``, JSON, test CID
@@ -48,6 +48,13 @@ Sources followed (copies of unknown age; provenance as tagged in the project ref
   partner_order_id, partner_user_id, item_name, quantity, total_amount,
   tax_free_amount`` and the test CID ``TCSUBSCRIP``: several public clients calling
   ``open-api.kakaopay.com`` [3rd-party].
+
+- Receipt fields (``card_info``, ``payment_method_type``, ``amount.point``; the cancel's
+  ``aid``, ``canceled_at``, ``cancel_available_amount``): the approve and cancel answers
+  of https://developers.kakao.com/docs/latest/ko/kakaopay/single-payment and
+  https://developers.kakao.com/docs/latest/ko/kakaopay/cancellation [official; sure], value
+  shapes from Kakao's answer sample as quoted in client code [official via copy; likely].
+  :mod:`payfallback_kakaopay._receipt` maps them field by field.
 
 What proves a payment did not go through: only RECORD — the order inquiry's
 ``FAIL_AUTH_PASSWORD``, ``QUIT_PAYMENT``, ``FAIL_PAYMENT`` (and ``ISSUED_SID``, nothing

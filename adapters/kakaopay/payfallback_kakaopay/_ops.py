@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
-from payfallback.errors import ConfigurationError, InvalidRequest
+from payfallback.errors import ConfigurationError, Declined, InvalidRequest, PayfallbackError
 from payfallback.models import Instrument, Method, Money, Order, Platform
 from payfallback.provider import (
     MONEY_MOVING,
@@ -53,6 +53,7 @@ from payfallback.provider import (
     TxnState,
     VoidRequest,
 )
+from payfallback_kakaopay._receipt import paid_receipt, refund_receipt
 from payfallback_kakaopay._wire import (
     CODES,
     STATUS_STATES,
@@ -541,10 +542,13 @@ class KakaoPay:
                     response,
                 )
             )
+        kept = kit.secrets.scrub_answer(read_object(response) or {})
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=Money(amount=done, currency="KRW"),
             remaining=_total(answer.cancel_available_amount),
+            receipt=refund_receipt(kept),
+            answer=kept,
         )
 
     # -- void ----------------------------------------------------------------------------
@@ -640,10 +644,15 @@ class KakaoPay:
                     response,
                 )
             )
+        # Scrubbed here with this request's secrets too (the sid, the pg_token), which
+        # the Router does not know; the receipt is read from the scrubbed copy.
+        kept = kit.secrets.scrub_answer(read_object(response) or {})
         return Approved(
             provider_txn_id=self._join_txn(cid, answer.tid),
             amount=Money(amount=total, currency=order.amount.currency),
             approved_at=parse_kst(answer.approved_at),
+            receipt=paid_receipt(kept),
+            answer=kept,
         )
 
     def _failure(
@@ -683,16 +692,22 @@ class KakaoPay:
             if rule is not None:
                 message = f"{rule.meaning} — {said}" if said else rule.meaning
                 return Failed(
-                    kit.error(
-                        rule.verdict_for(op),
-                        op,
-                        attempt_id,
-                        response=response,
-                        code=provider_code,
-                        message=message,
+                    _for_customer(
+                        kit,
+                        kit.error(
+                            rule.verdict_for(op),
+                            op,
+                            attempt_id,
+                            response=response,
+                            code=provider_code,
+                            message=message,
+                        ),
+                        body,
                     )
                 )
-        error = kit.classify(op, attempt_id, response, code=provider_code, message=said)
+        error = _for_customer(
+            kit, kit.classify(op, attempt_id, response, code=provider_code, message=said), body
+        )
         if op in MONEY_MOVING and provider_code is None and isinstance(error, InvalidRequest):
             error = kit.error(
                 Verdict.UNKNOWN,
@@ -756,6 +771,17 @@ def _total(amount: Amount | None) -> int | None:
     if amount is None or amount.total is None or amount.total < 0:
         return None
     return amount.total
+
+
+def _for_customer(
+    kit: AdapterKit, error: PayfallbackError, body: ErrorAnswer | None
+) -> PayfallbackError:
+    """A decline carries Kakao's own words for the customer as ``user_message``: the
+    payment method's message (``잔액이 부족합니다.``) before the API's generic one
+    (``approval failure!``), without our English meaning."""
+    if isinstance(error, Declined) and body is not None:
+        error.user_message = kit.clean(body.method_message or body.message_text)
+    return error
 
 
 def _provider_text(body: ErrorAnswer | None) -> str | None:

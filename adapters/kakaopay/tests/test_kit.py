@@ -112,7 +112,14 @@ def test_cancel(
     outcome = provider.parse_cancel(
         cancel_req, kit.cancel_response(request, txn_id=TID, amount=1000, remaining=1200)
     )
-    assert outcome == Cancelled(provider_txn_id=TID, amount=Money(amount=1000), remaining=1200)
+    assert isinstance(outcome, Cancelled)
+    assert (outcome.provider_txn_id, outcome.amount, outcome.remaining) == (
+        TID,
+        Money(amount=1000),
+        1200,
+    )
+    assert outcome.receipt is not None
+    assert outcome.receipt.remaining == 1200
 
 
 def test_no_user_cancel_answer_and_no_replay(kit: KakaoPayKit) -> None:
