@@ -84,6 +84,12 @@ Facts and their sources:
   ``CODE_TABLE`` holds exactly the documented codes; ``tests/documented_codes.json`` keeps
   them with their source and a test fails on any difference.
 
+* Receipts: the window approval's ``applNum``, ``CARD_Code``, ``CARD_Num``, ``CARD_Quota``,
+  ``CARD_Interest``, ``CARD_CheckFlag`` and INIAPI billing's ``payAuthCode``, ``cardCode``,
+  ``cardQuota``, ``checkFlg`` become ``Receipt`` fields, and a refund's ``cancelDate`` /
+  ``prtcDate``, ``tid`` and ``prtcRemains`` a ``RefundReceipt``; ``_ops`` holds the table
+  with each field's source and confidence [official sample + 3rd-party, medium].
+
 Points left open, and the reading that can never charge twice:
 
 * A billing answer other than "00" has been seen with the card charged [3rd-party]: it is an

@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 
 from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
 from payfallback.errors import ConfigurationError, PayfallbackError
-from payfallback.models import Method, Money
+from payfallback.models import CardKind, Method, Money, PaidWith, Receipt, RefundReceipt
 from payfallback.provider import (
     MONEY_MOVING,
     Approved,
@@ -171,6 +171,107 @@ def _kst_time(day: str | None, clock: str | None) -> datetime | None:
         return datetime.strptime(day + clock, "%Y%m%d%H%M%S").replace(tzinfo=KST)
     except ValueError:
         return None
+
+
+# -- receipts ---------------------------------------------------------------------------------
+#
+# What the till prints, read from the answers. Confidence tags as in the package docstring.
+#
+# Window approval (승인결과 상세, card) — https://manual.inicis.com/stdpay/ lists the section;
+# the field meanings below as Inicis's sample INIStdPayReturn prints them (승인번호, 카드번호,
+# 할부기간, 무이자, 카드종류/카드사 코드, 체크카드 여부) and as merchants' typed transcriptions of
+# the manual give the values [official sample + 3rd-party, medium]:
+#   applNum        → approval_number   (승인번호)
+#   CARD_Code      → issuer_code       (카드사 코드: the card company the receipt prints)
+#   CARD_Num       → card_number       (masked by Inicis)
+#   CARD_Quota     → installment_months ("00" 일시불)
+#   CARD_Interest  → interest_free     ("1" 무이자할부, "0" not)
+#   CARD_CheckFlag → card_kind         ("0" 신용, "1" 체크, "2" 기프트)
+# CARD_BankCode (the bank behind the card) stays in the answer only.
+#
+# INIAPI billing answer — payAuthCode 승인번호, cardCode 카드사 코드, cardQuota 할부개월,
+# checkFlg 카드구분 ("0" 신용, "1" 체크, "2" 기프트): merchants' transcriptions of the INIAPI
+# 빌링승인 answer [3rd-party, medium]; https://manual.inicis.com/iniapi/ could not be read
+# for it. cardNumber is sent only when the merchant's contract says so and is not mapped.
+#
+# Receipt page: https://iniweb.inicis.com/DefaultWebApp/mall/cr/cm/mCmReceipt_head.jsp
+# ?noTid={tid}&noMethod=1, the card receipt (매출전표) Inicis's own INIpay result sample
+# opens [official sample as merchants published it + 3rd-party, medium].
+#
+# Refunds (INIAPI 취소): a whole refund answers cancelDate/cancelTime; a partial one tid (the
+# partial cancel's own transaction id), prtcDate/prtcTime and prtcRemains (부분취소 후
+# 남은금액) [3rd-party, medium: merchants' transcriptions of the INIAPI refund answer].
+
+RECEIPT_URL = "https://iniweb.inicis.com/DefaultWebApp/mall/cr/cm/mCmReceipt_head.jsp"
+_CARD_KIND: Mapping[str, CardKind] = {
+    "0": CardKind.CREDIT,
+    "1": CardKind.CHECK,
+    "2": CardKind.GIFT,
+}
+_INTEREST_FREE: Mapping[str, bool] = {"1": True, "0": False}
+#: The window's ``payMethod`` for a card payment (ISP cards answer ``VCard``).
+_CARD_PAY_METHODS = frozenset({"Card", "VCard"})
+
+
+def _field(kit: AdapterKit, value: str | None) -> str | None:
+    """A receipt field as Inicis sent it: stripped, None when empty or holding a secret."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or kit.carries_secret(text):
+        return None
+    return text
+
+
+def _months(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
+def receipt_url(tid: str) -> str:
+    """The card receipt (매출전표) page of ``tid``."""
+    return f"{RECEIPT_URL}?noTid={tid}&noMethod=1"
+
+
+def approval_receipt(kit: AdapterKit, body: ApprovalAnswer, method: Method) -> Receipt:
+    """The receipt of a window approval's card answer (see the table above)."""
+    paid_with = None
+    if method in _WALLETS and (body.pay_method or "").strip() in _CARD_PAY_METHODS:
+        # The wallet window is opened with ``cardonly`` and the answer is a card payment
+        # [inferred].
+        paid_with = PaidWith.CARD
+    return Receipt(
+        approval_number=_field(kit, body.appl_num),
+        issuer_code=_field(kit, body.card_code),
+        card_number=_field(kit, body.card_num),
+        installment_months=_months(body.card_quota),
+        interest_free=_INTEREST_FREE.get((body.card_interest or "").strip()),
+        card_kind=_CARD_KIND.get((body.card_check_flag or "").strip()),
+        paid_with=paid_with,
+        receipt_url=receipt_url(body.tid) if body.tid else None,
+    )
+
+
+def billing_receipt(kit: AdapterKit, body: IniapiAnswer) -> Receipt:
+    """The receipt of an INIAPI billing answer (see the table above)."""
+    return Receipt(
+        approval_number=_field(kit, body.pay_auth_code),
+        issuer_code=_field(kit, body.card_code),
+        installment_months=_months(body.card_quota),
+        card_kind=_CARD_KIND.get((body.check_flg or "").strip()),
+        receipt_url=receipt_url(body.tid) if body.tid else None,
+    )
+
+
+def refund_receipt(kit: AdapterKit, body: IniapiAnswer, *, whole: bool) -> RefundReceipt:
+    """What an INIAPI refund answer says about the refund (see above)."""
+    if whole:
+        return RefundReceipt(cancelled_at=_kst_time(body.cancel_date, body.cancel_time))
+    return RefundReceipt(
+        cancel_id=_field(kit, body.tid),
+        cancelled_at=_kst_time(body.prtc_date, body.prtc_time),
+        remaining=as_int(body.prtc_remains),
+    )
 
 
 class Inicis:
@@ -509,6 +610,7 @@ class Inicis:
                 op,
                 req.attempt_id,
                 code=cb.result_code,
+                message=cb.result_msg,
                 text="KG Inicis authentication failed" + (f": {said}" if said else ""),
             )
         self._check_money(op, req.attempt_id, req.order.amount)
@@ -587,6 +689,7 @@ class Inicis:
                     req.attempt_id,
                     response=response,
                     code=code,
+                    message=body.result_msg,
                     text="KG Inicis declined the payment" + (f": {said}" if said else ""),
                 )
             )
@@ -615,6 +718,8 @@ class Inicis:
             amount=money,
             approved_at=_kst_time(body.appl_date, body.appl_time),
             provider_status=code,
+            receipt=approval_receipt(kit, body, req.method),
+            answer=kit.secrets.scrub_answer(data) if data is not None else None,
         )
 
     # -- net cancel (window approval only) ---------------------------------------------------
@@ -779,11 +884,14 @@ class Inicis:
         amount = req.order.amount.amount
         if got.price is not None and as_int(got.price) != amount:
             return unknown("the billing answer's price is not the order amount")
+        data = read_object(response)
         return Approved(
             provider_txn_id=got.tid,
             amount=Money(amount=amount, currency="KRW"),
             approved_at=_kst_time(got.pay_date, got.pay_time),
             provider_status=INIAPI_SUCCESS,
+            receipt=billing_receipt(kit, got),
+            answer=kit.secrets.scrub_answer(data) if data is not None else None,
         )
 
     # -- lookup (INIAPI inquiry) -------------------------------------------------------------
@@ -954,10 +1062,14 @@ class Inicis:
                 response,
                 INIAPI_SUCCESS,
             )
+        whole = req.amount.amount == req.expected_remaining == req.order.amount.amount
+        data = read_object(response)
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=Money(amount=req.amount.amount, currency=req.amount.currency),
             remaining=left,
+            receipt=refund_receipt(kit, got, whole=whole),
+            answer=kit.secrets.scrub_answer(data) if data is not None else None,
         )
 
     # -- void --------------------------------------------------------------------------------

@@ -345,6 +345,14 @@ class ApprovalAnswer(_Answer):
     appl_time: str | None = Field(default=None, alias="applTime")
     auth_signature: str | None = Field(default=None, alias="authSignature")
     mid: str | None = None
+    # Card fields of the answer (승인결과 상세, card): read for the receipt only; see
+    # ``_ops.approval_receipt`` for their meanings and sources.
+    appl_num: str | None = Field(default=None, alias="applNum")
+    card_num: str | None = Field(default=None, alias="CARD_Num")
+    card_quota: str | None = Field(default=None, alias="CARD_Quota")
+    card_interest: str | None = Field(default=None, alias="CARD_Interest")
+    card_code: str | None = Field(default=None, alias="CARD_Code")
+    card_check_flag: str | None = Field(default=None, alias="CARD_CheckFlag")
 
 
 class IniapiAnswer(_Answer):
@@ -362,6 +370,15 @@ class IniapiAnswer(_Answer):
     prtc_tid: str | None = Field(default=None, alias="prtcTid")
     prtc_price: str | None = Field(default=None, alias="prtcPrice")
     prtc_remains: str | None = Field(default=None, alias="prtcRemains")
+    prtc_date: str | None = Field(default=None, alias="prtcDate")
+    prtc_time: str | None = Field(default=None, alias="prtcTime")
+    cancel_date: str | None = Field(default=None, alias="cancelDate")
+    cancel_time: str | None = Field(default=None, alias="cancelTime")
+    # Billing's card fields: read for the receipt only (see ``_ops.billing_receipt``).
+    pay_auth_code: str | None = Field(default=None, alias="payAuthCode")
+    card_code: str | None = Field(default=None, alias="cardCode")
+    card_quota: str | None = Field(default=None, alias="cardQuota")
+    check_flg: str | None = Field(default=None, alias="checkFlg")
 
 
 def read_answer(model: type[A], data: dict[str, Any] | None) -> A | None:
