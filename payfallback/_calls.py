@@ -354,7 +354,12 @@ class ProviderCalls:
         return uuid.uuid4().hex[: max(16, provider.capabilities.idempotency_key_max_length)]
 
     def _payment(
-        self, attempt: Attempt, order: Order, approved: Approved, method: Method
+        self,
+        attempt: Attempt,
+        order: Order,
+        approved: Approved,
+        method: Method,
+        secrets: RequestSecrets = (),
     ) -> Payment:
         return Payment(
             payment_id=f"pay_{order.order_id}",
@@ -369,16 +374,20 @@ class ProviderCalls:
             approved_at=approved.approved_at or self.clock.now(),
             attempts=attempt.seq,
             receipt=approved.receipt,
-            provider_answer=self._kept_answer(attempt.provider, approved.answer),
+            provider_answer=self._kept_answer(attempt.provider, approved.answer, secrets),
         )
 
     def _kept_answer(
-        self, provider: str, answer: Mapping[str, Any] | None
+        self, provider: str, answer: Mapping[str, Any] | None, extra: RequestSecrets = ()
     ) -> dict[str, Any] | None:
-        """A provider's answer as the journal may keep it: secrets and card numbers masked."""
+        """A provider's answer as the journal may keep it: secrets (the adapter's and the
+        request's own, such as the billing key) and card numbers masked."""
         if answer is None:
             return None
-        return self._secrets.get(provider, self._all_secrets).scrub_answer(answer)
+        secrets = self._secrets.get(provider, Secrets())
+        if extra:
+            secrets = secrets | Secrets(*extra)
+        return secrets.scrub_answer(answer)
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""
@@ -619,7 +628,9 @@ class ProviderCalls:
             self._record(breaker, adm, outcome, duration, hard)
 
             if isinstance(outcome, Approved):
-                return (yield from self._succeed(provider, attempt, order, method, outcome))
+                return (
+                    yield from self._succeed(provider, attempt, order, method, outcome, secrets)
+                )
             if not isinstance(outcome, Failed):
                 error: PayfallbackError = OutcomeUnknown(
                     f"unexpected {type(outcome).__name__} answer to {operation.value}",
@@ -666,7 +677,7 @@ class ProviderCalls:
                     )
                     return (
                         yield from self._succeed(
-                            provider, attempt, order, method, resolution.approved
+                            provider, attempt, order, method, resolution.approved, secrets
                         )
                     )
                 if resolution.state == _NOT_PAID:
@@ -820,7 +831,13 @@ class ProviderCalls:
         )
 
     def _succeed(
-        self, provider: Provider, attempt: Attempt, order: Order, method: Method, approved: Approved
+        self,
+        provider: Provider,
+        attempt: Attempt,
+        order: Order,
+        method: Method,
+        approved: Approved,
+        secrets: RequestSecrets = (),
     ) -> FlowGen[Payment | PayfallbackError]:
         aid = attempt.attempt_id
         txn = approved.provider_txn_id
@@ -841,7 +858,7 @@ class ProviderCalls:
                 provider, attempt, order, approved, reason="amount mismatch"
             )
             return exc
-        payment = self._payment(attempt, order, approved, method)
+        payment = self._payment(attempt, order, approved, method, secrets)
         try:
             stored: Payment = yield from ask("record_success", aid, payment)
         except TxnAlreadyRecorded as exc:

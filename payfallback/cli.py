@@ -13,18 +13,23 @@ and the TOML file ``--config``/``PAYFALLBACK_CONFIG`` names); their options win.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from enum import Enum
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import structlog
@@ -50,7 +55,7 @@ from payfallback import SystemClock, _demo
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.journal import Journal
 from payfallback.journal._migrations import LATEST_VERSION, schema_version
-from payfallback.models import Attempt
+from payfallback.models import Attempt, Payment, Receipt, Refund
 from payfallback.provider import Provider, installed_providers
 from payfallback.router import DEFAULT_JOURNAL_PATH, Router, open_journal
 from payfallback.settings import (
@@ -673,6 +678,157 @@ def _provider(spec: str) -> Provider:
         raise _fail(exc.message, 2) from None
     except TypeError as exc:
         raise _fail(f"--provider {name}: {exc}", 2) from None
+
+
+EXPORT_COLUMNS = (
+    "type",
+    "at",
+    "order_id",
+    "payment_id",
+    "refund_id",
+    "provider",
+    "method",
+    "provider_txn_id",
+    "amount",
+    "currency",
+    "status",
+    "approval_number",
+    "issuer",
+    "issuer_code",
+    "acquirer",
+    "acquirer_code",
+    "card_number",
+    "installment_months",
+    "interest_free",
+    "card_kind",
+    "paid_with",
+    "receipt_url",
+    "cancel_id",
+    "remaining",
+)
+
+
+@app.command(short_help="A day's payments and refunds as CSV, for the accountant.")
+def export(
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The day to export, in --tz; default: today.",
+        ),
+    ] = None,
+    tz: Annotated[
+        str, typer.Option("--tz", help="The time zone the day and the times are in.")
+    ] = "Asia/Seoul",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the CSV here, not to stdout.")
+    ] = None,
+    journal: Annotated[
+        str | None, typer.Option(envvar="PAYFALLBACK_JOURNAL", help=_JOURNAL_HELP)
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(envvar="PAYFALLBACK_CONFIG", help=_CONFIG_HELP)
+    ] = None,
+) -> None:
+    """A day's payments and settled refunds from the journal, as CSV with the receipt
+    fields: what a merchant hands an accountant, and holds against the PG's settlement file.
+
+    One row per payment (type "payment", amount positive) and per refund or compensation
+    made that day (type "refund" or "compensation", amount negative, so the column sums to
+    the day's net). Times are in --tz. For example:
+
+    \b
+      payfallback export --date 2022-10-15 --journal sqlite:///pos.sqlite3 -o 2022-10-15.csv
+    """
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"--tz: unknown time zone {tz!r}; use an IANA name such as Asia/Seoul"
+        raise _fail(message, 2) from None
+    try:
+        date = dt.date.fromisoformat(day) if day else datetime.now(zone).date()
+    except ValueError:
+        raise _fail(f"--date: {day!r} is not a date; use YYYY-MM-DD", 2) from None
+    start = datetime.combine(date, dt.time(), zone)
+    end = datetime.combine(date + timedelta(days=1), dt.time(), zone)
+    opened = _open(_journal_spec(journal, _settings(config)), read_only=False)
+    try:
+        payments = list(opened.payments_between(start, end))
+        refunds = list(opened.refunds_between(start, end))
+        method_of = {p.payment_id: p.method.value for p in payments}
+        for refund in refunds:
+            if refund.payment_id and refund.payment_id not in method_of:
+                paid = opened.get_payment(refund.payment_id)
+                if paid is not None:
+                    method_of[paid.payment_id] = paid.method.value
+    finally:
+        opened.close()
+    rows = [_payment_row(p, zone) for p in payments]
+    rows += [_refund_row(r, zone, method_of) for r in refunds]
+    rows.sort(key=lambda row: str(row["at"]))
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        writer = csv.DictWriter(stream, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if output:
+            stream.close()
+    if output:
+        typer.echo(f"{len(payments)} payments and {len(refunds)} refunds of {date} in {output}")
+
+
+def _payment_row(payment: Payment, zone: ZoneInfo) -> dict[str, object]:
+    receipt = payment.receipt or Receipt()
+    return {
+        "type": "payment",
+        "at": payment.approved_at.astimezone(zone).isoformat(),
+        "order_id": payment.order_id,
+        "payment_id": payment.payment_id,
+        "provider": payment.provider,
+        "method": payment.method.value,
+        "provider_txn_id": payment.provider_txn_id,
+        "amount": payment.amount.amount,
+        "currency": payment.amount.currency,
+        "status": payment.status.value,
+        **{
+            key: _cell(value)
+            for key, value in receipt.model_dump().items()
+            if key in EXPORT_COLUMNS
+        },
+    }
+
+
+def _refund_row(refund: Refund, zone: ZoneInfo, method_of: dict[str, str]) -> dict[str, object]:
+    receipt = refund.receipt
+    return {
+        "type": refund.kind,
+        "at": (receipt.cancelled_at if receipt and receipt.cancelled_at else refund.updated_at)
+        .astimezone(zone)
+        .isoformat(),
+        "order_id": refund.order_id,
+        "payment_id": refund.payment_id or "",
+        "refund_id": refund.refund_id,
+        "provider": refund.provider,
+        "method": method_of.get(refund.payment_id or "", ""),
+        "provider_txn_id": refund.provider_txn_id,
+        "amount": -refund.amount.amount,
+        "currency": refund.amount.currency,
+        "status": refund.state.value,
+        "cancel_id": (receipt.cancel_id if receipt else None) or "",
+        "remaining": _cell(receipt.remaining if receipt else None),
+    }
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 @app.command(short_help="Settle what a journal left open (for cron).")

@@ -358,15 +358,30 @@ class PaidWith(StrEnum):
     MIXED = "mixed"  # more than one of the above
 
 
-_PAN = re.compile(r"\d{13,19}")
+# 13-19 digits, optionally split by spaces or dashes: a whole card number.
+_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    """Every digit but the last four starred; separators kept."""
+    text = match.group(0)
+    keep = len(re.sub(r"\D", "", text)) - 4
+    out = []
+    for char in text:
+        if char.isdigit() and keep > 0:
+            out.append("*")
+            keep -= 1
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class Receipt(_Model):
     """What a Korean till prints for a sale, as the provider reported it. Each field is
     optional: providers differ in what they return, and a wallet hides the card.
 
-    ``card_number`` is always masked: a run of 13-19 digits (a whole card number, which no
-    provider should send) keeps its last four only.
+    ``card_number`` is always masked: 13-19 digits in a row, or split by spaces or dashes
+    (a whole card number, which no provider should send), keep their last four only.
     """
 
     #: 승인번호: the card company's approval number.
@@ -393,8 +408,7 @@ class Receipt(_Model):
     def _mask_card_number(self) -> Self:
         number = self.card_number
         if number is not None and _PAN.search(number):
-            masked = _PAN.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], number)
-            object.__setattr__(self, "card_number", masked)
+            object.__setattr__(self, "card_number", _PAN.sub(_mask_pan, number))
         return self
 
 

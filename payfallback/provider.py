@@ -291,8 +291,8 @@ class Approved:
     #: What the till prints, mapped from the provider's answer.
     receipt: Receipt | None = None
     #: The provider's answer as parsed (the Router masks secrets and card numbers in it
-    #: before it is kept with the payment).
-    answer: Mapping[str, Any] | None = None
+    #: before it is kept with the payment; it is left out of ``repr``).
+    answer: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,8 +306,9 @@ class Cancelled:
     settled: bool = True
     #: What the provider reported about the cancel, mapped from its answer.
     receipt: RefundReceipt | None = None
-    #: The provider's answer as parsed (masked by the Router before it is kept).
-    answer: Mapping[str, Any] | None = None
+    #: The provider's answer as parsed (masked by the Router before it is kept; it is left
+    #: out of ``repr``).
+    answer: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 class TxnState(StrEnum):

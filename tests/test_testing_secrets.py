@@ -154,7 +154,26 @@ def test_outcome_texts_of_a_success_are_its_repr_and_each_field() -> None:
     assert texts["repr"] == repr(outcome)
     assert texts["provider_txn_id"] == "T123"
     assert texts["amount"] == str(outcome.amount)
-    assert set(texts) == {"repr", "provider_txn_id", "amount", "approved_at", "provider_status"}
+    assert set(texts) == {
+        "repr",
+        "provider_txn_id",
+        "amount",
+        "approved_at",
+        "provider_status",
+        "receipt",
+        "answer",
+    }
+
+
+def test_an_answer_is_read_as_the_router_keeps_it_and_left_out_of_the_repr() -> None:
+    answer = {"message": f"echo {SECRET}", "billingKey": BILLING_KEY, "status": "DONE"}
+    outcome = Approved(provider_txn_id="T1", amount=Money(amount=1000), answer=answer)
+    assert SECRET not in repr(outcome)
+    texts = outcome_texts(outcome, Secrets(SECRET))
+    assert SECRET not in texts["answer"]
+    assert BILLING_KEY not in texts["answer"]  # a field named like a secret is hidden
+    assert "DONE" in texts["answer"]
+    assert_no_secret(outcome, [SECRET, BILLING_KEY], declared=Secrets(SECRET))
 
 
 # -- leaks and assert_no_secret -----------------------------------------------------------------

@@ -887,10 +887,10 @@ class FakeBank:
     def _pay(self, op: str, entry: LedgerEntry, call: _Call) -> Reply:
         if call.fault is Fault.DECLINE:
             entry.status = "failed"
-            return _error(op, 402, "CARD_DECLINED", "the card was declined", tid=entry.txn_id)
+            return _error(op, 402, "CARD_DECLINED", "카드사 승인 거절", tid=entry.txn_id)
         if call.fault is Fault.INSUFFICIENT_FUNDS:
             entry.status = "failed"
-            return _error(op, 402, "INSUFFICIENT_FUNDS", "balance too low", tid=entry.txn_id)
+            return _error(op, 402, "INSUFFICIENT_FUNDS", "잔액 부족", tid=entry.txn_id)
         entry.status = "paid"
         entry.approved_at = self._now()
         entry.idempotency_key = call.key

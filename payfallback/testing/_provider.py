@@ -448,6 +448,10 @@ class FakeProvider:
             return Failed(cls(message, retry_after=retry_after, **where))
         if cls is ConfigurationError:
             message += "; check the fake provider's secret"
+        if cls is Declined:
+            said = body.get("message") if isinstance(body, dict) else None
+            user_message = said if isinstance(said, str) and said else None
+            return Failed(Declined(message, user_message=user_message, **where))
         return Failed(cls(message, **where))
 
 

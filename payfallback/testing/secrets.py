@@ -107,14 +107,17 @@ def header_text(text: str, limit: int = 2000) -> str:
     return text.encode("ascii", "ignore").decode("ascii")[:limit]
 
 
-def outcome_texts(subject: Outcome | PayfallbackError) -> dict[str, str]:
+def outcome_texts(
+    subject: Outcome | PayfallbackError, declared: Secrets | None = None
+) -> dict[str, str]:
     """Everything a caller, a log line or the journal could read off an outcome or an
     error, by where it is read.
 
     An error (alone or in a :class:`~payfallback.provider.Failed`): ``str``, ``repr``,
     ``message``, ``args``, ``provider_code``, ``provider_request_id``, ``user_message``,
     ``context()`` and the errors it was raised from (a logged traceback shows them). Any
-    other outcome: its ``repr`` and each field.
+    other outcome: its ``repr`` and each field — its ``answer`` as the Router keeps it, masked
+    with ``declared`` (the adapter's secrets), since the raw answer never leaves the core.
     """
     error = subject.error if isinstance(subject, Failed) else subject
     if isinstance(error, PayfallbackError):
@@ -138,7 +141,10 @@ def outcome_texts(subject: Outcome | PayfallbackError) -> dict[str, str]:
     outcome = error  # not a failure: a redirect, an approval, a cancel or a status
     texts = {"repr": repr(outcome)}
     for field in dataclasses.fields(outcome):
-        texts[field.name] = _shown(getattr(outcome, field.name))
+        value = getattr(outcome, field.name)
+        if field.name == "answer" and isinstance(value, Mapping):
+            value = (declared or Secrets()).scrub_answer(value)
+        texts[field.name] = _shown(value)
     return texts
 
 
@@ -165,11 +171,11 @@ def _shown(value: object) -> str:
     return "\n".join((str(value), *leaves))
 
 
-def _texts(subject: _Subject) -> Mapping[str, str]:
+def _texts(subject: _Subject, declared: Secrets | None) -> Mapping[str, str]:
     if isinstance(subject, str):
         return {"text": subject}
     if isinstance(subject, PayfallbackError | Redirect | Approved | Cancelled | Status | Failed):
-        return outcome_texts(subject)
+        return outcome_texts(subject, declared)
     if isinstance(subject, Mapping):
         return subject
     return {f"text {i}": text for i, text in enumerate(subject, 1)}
@@ -188,7 +194,7 @@ def leaks(
     values = tuple(secrets)
     listed = Secrets(*values)
     found: list[str] = []
-    for where, text in _texts(subject).items():
+    for where, text in _texts(subject, declared).items():
         hits = [v for v in values if any(form in text for form in forms(v))]
         found += [f"{where}: {v[:12]}…" for v in hits]
         if not hits and listed.contains(text):
