@@ -47,6 +47,10 @@ tagged [official], [3rd-party] or [uncertain] by where it came from):
   balance is stale (``NOT_MATCHES_REFUNDABLE_AMOUNT``) [official; sure].
   ``taxFreeAmount`` is the tax-free part of the cancel amount, "값을 넣지 않으면 기본값인
   0으로 설정됩니다" — left out when 0 [official; sure].
+* Receipts — ``/reference`` (Payment 객체: ``card``, ``easyPay``, ``receipt``,
+  ``cancels``) and ``/common/easypay-response`` (which amount field a wallet's card, charged
+  means and points land in) [official; sure]: mapped onto payfallback's ``Receipt`` and
+  ``RefundReceipt`` in ``payfallback_tosspayments._receipt``, field by field with its source.
 * ``customerKey`` length — the reference notes mark it [uncertain] (SDK pages say 50,
   the API reference 300); public measurements against a test key accepted 300 and failed
   at 301, so the adapter sends keys of 2-300 characters.

@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
 import httpx
@@ -59,6 +59,7 @@ from payfallback.provider import (
     TxnState,
     VoidRequest,
 )
+from payfallback_tosspayments._receipt import receipt_of, refund_receipt_of
 from payfallback_tosspayments._wire import (
     CODE_TABLE,
     STATUS_STATES,
@@ -523,9 +524,10 @@ class TossPayments:
                 # The documented "no such payment": nothing is held under this key now.
                 return Status(state=TxnState.NOT_FOUND, provider_txn_id=req.provider_txn_id)
             return self._failure(kit, op, req.attempt_id, response)
-        payment = self._read_payment(kit, response, op, req.attempt_id)
-        if isinstance(payment, Failed):
-            return payment
+        read = self._read_payment(kit, response, op, req.attempt_id)
+        if isinstance(read, Failed):
+            return read
+        payment, _ = read
         if payment.order_id is not None and payment.order_id != req.attempt_id:
             return Failed(
                 kit.invalid(
@@ -596,9 +598,10 @@ class TossPayments:
         op, kit = Operation.CANCEL, self.kit
         if not response.is_success:
             return self._failure(kit, op, req.attempt_id, response)
-        payment = self._read_payment(kit, response, op, req.attempt_id)
-        if isinstance(payment, Failed):
-            return payment
+        read = self._read_payment(kit, response, op, req.attempt_id)
+        if isinstance(read, Failed):
+            return read
+        payment, data = read
         if payment.payment_key and payment.payment_key != req.provider_txn_id:
             return Failed(
                 kit.unknown(
@@ -653,7 +656,14 @@ class TossPayments:
         if isinstance(money, Failed):
             return money
         return Cancelled(
-            provider_txn_id=req.provider_txn_id, amount=money, remaining=remaining, settled=settled
+            provider_txn_id=req.provider_txn_id,
+            amount=money,
+            remaining=remaining,
+            settled=settled,
+            receipt=refund_receipt_of(
+                last.transaction_key, _datetime(last.canceled_at), remaining, kit.secrets
+            ),
+            answer=kit.secrets.scrub_answer(data),
         )
 
     # -- void: none --------------------------------------------------------------------------
@@ -725,6 +735,8 @@ class TossPayments:
                 op,
                 attempt_id,
                 code=code,
+                # Toss's own words (failUrl's ``message``) become the decline's user_message.
+                message=message,
                 text=f"the payment ended in the Toss payment window: {said}",
             )
         return kit.error(
@@ -778,9 +790,10 @@ class TossPayments:
         """The answer to a confirm or a billing charge: approved, or why not."""
         if not response.is_success:
             return self._failure(kit, op, attempt_id, response)
-        payment = self._read_payment(kit, response, op, attempt_id)
-        if isinstance(payment, Failed):
-            return payment
+        read = self._read_payment(kit, response, op, attempt_id)
+        if isinstance(read, Failed):
+            return read
+        payment, data = read
         if payment.order_id is not None and payment.order_id != attempt_id:
             # Toss keys idempotency on the key alone, not the body: a key reused across
             # orders replays another order's answer. Never take it as this order's success.
@@ -833,6 +846,10 @@ class TossPayments:
                 amount=money,
                 approved_at=_datetime(payment.approved_at),
                 provider_status=status,
+                receipt=receipt_of(data, kit.secrets),
+                # Masked here with the request's secrets too (a charge's billing key and
+                # customer key), which the Router does not hold; it masks again on keeping.
+                answer=kit.secrets.scrub_answer(data),
             )
         if status == PaymentStatus.WAITING_FOR_DEPOSIT and op is Operation.APPROVE:
             # A virtual account was issued: no money until the customer transfers it.
@@ -919,11 +936,12 @@ class TossPayments:
 
     def _read_payment(
         self, kit: AdapterKit, response: httpx.Response, op: Operation, attempt_id: str
-    ) -> TossPayment | Failed:
+    ) -> tuple[TossPayment, dict[str, Any]] | Failed:
+        """The Payment object, and the answer as parsed (for the receipt and the record)."""
         data = read_object(response)
         if data is not None:
             try:
-                return TossPayment.model_validate(data)
+                return TossPayment.model_validate(data), data
             except ValidationError:
                 pass
         return Failed(

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from payfallback_tosspayments import TossPayments
 from tosspayments_kit import TossBillingKit, TossRedirectKit
-from tosspayments_support import ATTEMPT, BILLING_KEY, PAYMENT_KEY, order
+from tosspayments_support import ATTEMPT, BILLING_KEY, PAYMENT_KEY, money_of, order
 
 from payfallback.errors import ConfigurationError, Declined, OutcomeUnknown, RequestInFlight
 from payfallback.models import Method, Money
@@ -108,12 +108,17 @@ def test_redirect_kit_paid_and_lookups(redirect: tuple[TossRedirectKit, TossPaym
     assert json.loads(request.content)["paymentKey"] == TXN
     kit.operation_of(request)  # the suite's transport always asks first
     paid = toss.parse_approve(req, kit.paid_response(request, txn_id=TXN, amount=AMOUNT))
-    assert paid == Approved(
+    assert isinstance(paid, Approved)
+    assert money_of(paid) == Approved(
         provider_txn_id=TXN,
         amount=Money(amount=AMOUNT),
-        approved_at=paid.approved_at if isinstance(paid, Approved) else None,
+        approved_at=paid.approved_at,
         provider_status="DONE",
     )
+    assert paid.receipt is not None
+    assert paid.receipt.approval_number == "00000000"
+    assert paid.answer is not None
+    assert paid.answer["paymentKey"] == TXN
 
     # After the answer was lost: by paymentKey (from successUrl) and by orderId.
     for txn_id in (TXN, None):
@@ -193,14 +198,20 @@ def test_cancel_answers_full_and_in_parts(kit_cls: type[TossRedirectKit | TossBi
     assert isinstance(toss, TossPayments)
     first = _cancel_req(6_000, AMOUNT, "idem-c1")
     request = toss.build_cancel(first)
-    assert toss.parse_cancel(
+    cancelled = toss.parse_cancel(
         first, kit.cancel_response(request, txn_id=TXN, amount=6_000, remaining=9_000)
-    ) == (Cancelled(provider_txn_id=TXN, amount=Money(amount=6_000), remaining=9_000, settled=True))
+    )
+    assert isinstance(cancelled, Cancelled)
+    assert money_of(cancelled) == Cancelled(
+        provider_txn_id=TXN, amount=Money(amount=6_000), remaining=9_000, settled=True
+    )
+    assert cancelled.receipt is not None
+    assert cancelled.receipt.remaining == 9_000
     rest = _cancel_req(9_000, 9_000, "idem-c2")
     request = toss.build_cancel(rest)
     response = kit.cancel_response(request, txn_id=TXN, amount=9_000, remaining=0)
     assert response.json()["status"] == "PARTIAL_CANCELED"  # as Toss leaves it
-    assert toss.parse_cancel(rest, response) == Cancelled(
+    assert money_of(toss.parse_cancel(rest, response)) == Cancelled(
         provider_txn_id=TXN, amount=Money(amount=9_000), remaining=0, settled=True
     )
     # A lookup now sees it cancelled in full.
@@ -216,7 +227,7 @@ def test_full_cancel_in_one_go_is_canceled() -> None:
     req = _cancel_req(AMOUNT, AMOUNT)
     response = kit.cancel_response(toss.build_cancel(req), txn_id=TXN, amount=AMOUNT, remaining=0)
     assert response.json()["status"] == "CANCELED"
-    assert toss.parse_cancel(req, response) == Cancelled(
+    assert money_of(toss.parse_cancel(req, response)) == Cancelled(
         provider_txn_id=TXN, amount=Money(amount=AMOUNT), remaining=0, settled=True
     )
 

@@ -13,7 +13,9 @@ design; the ``paymentKey`` is the transaction id, not a secret.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,8 +30,10 @@ from tosspayments_support import (
     PAYMENT_KEY,
     SECRET,
     load,
+    order,
 )
 
+from payfallback import Router
 from payfallback.errors import Declined, InvalidRequest, ProviderUnavailable
 from payfallback.models import Instrument
 from payfallback.provider import (
@@ -330,3 +334,40 @@ def test_refusals_before_sending_never_quote_request_secrets(
         with pytest.raises(InvalidRequest) as caught:
             refuse()
         assert_no_secret(caught.value, (*OWN, BILLING_KEY, CUSTOMER_KEY))
+
+
+# -- what the Router keeps ---------------------------------------------------------------------
+
+
+def test_the_answer_the_router_keeps_with_the_payment_holds_no_secret(
+    toss: TossPayments, charge_req: ChargeRequest, tmp_path: Path
+) -> None:
+    # A billing charge answered with every secret (the billing key and customer key of the
+    # request included) echoed into each string field: the payment's kept answer and its
+    # receipt carry none of them, while the receipt fields Toss sent as they are remain.
+    def billing(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        body = echoed(
+            load("payment_done_billing", orderId=sent["orderId"]),
+            echo_text(SECRET, TOKEN, BILLING_KEY, CUSTOMER_KEY, request),
+            KEEP | {"approveNo", "number", "cardType"},
+        )
+        return httpx.Response(200, json=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(billing))
+    router = Router([toss], client=client, journal=f"sqlite:///{tmp_path / 'journal.db'}")
+    try:
+        paid = router.charge(order(), [charge_req.instrument])
+    finally:
+        router.close()
+        client.close()
+    assert paid.receipt is not None
+    assert paid.receipt.approval_number == "00000000"
+    assert paid.receipt.card_number == "12341234****123*"
+    assert paid.provider_answer is not None
+    assert paid.provider_answer["card"]["approveNo"] == "00000000"
+    assert_no_secret(
+        (paid.model_dump_json(), json.dumps(paid.provider_answer, ensure_ascii=False)),
+        (*OWN, BILLING_KEY, CUSTOMER_KEY),
+        declared=toss.secrets,
+    )

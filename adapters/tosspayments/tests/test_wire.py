@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from tosspayments_support import (
     TRACE,
     error,
     load,
+    money_of,
     order,
     payment,
 )
@@ -39,7 +40,8 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.models import Instrument, Method, Money
+from payfallback.events import REDACTED
+from payfallback.models import Instrument, Method, Money, RefundReceipt
 from payfallback.provider import (
     Approved,
     ApproveRequest,
@@ -59,6 +61,8 @@ from payfallback.provider import (
     VoidRequest,
     load_provider,
 )
+
+KST = timezone(timedelta(hours=9))
 
 
 def _send(request: httpx.Request, answer: httpx.Response) -> tuple[httpx.Request, httpx.Response]:
@@ -717,9 +721,19 @@ def test_cancel_wire_format(toss: TossPayments, cancel_req: CancelRequest) -> No
         "cancelAmount": 15000,
         "refundableAmount": 15000,
     }
-    assert toss.parse_cancel(cancel_req, response) == Cancelled(
+    outcome = toss.parse_cancel(cancel_req, response)
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=PAYMENT_KEY, amount=Money(amount=15_000), remaining=0, settled=True
     )
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id="090A796806E726BBB929F4A2CA7DB9A7",
+        cancelled_at=datetime(2024, 2, 13, 12, 20, 23, tzinfo=KST),
+        remaining=0,
+    )
+    # The answer as parsed, a field named like a secret hidden (Toss's virtual-account
+    # ``secret``); the Router masks it again before keeping it.
+    assert outcome.answer == {**response.json(), "secret": REDACTED}
 
 
 def test_partial_cancel(toss: TossPayments, cancel_req: CancelRequest) -> None:
@@ -736,8 +750,15 @@ def test_partial_cancel(toss: TossPayments, cancel_req: CancelRequest) -> None:
     body = json.loads(toss.build_cancel(req).content)
     assert body == {"cancelReason": "한 벌 반품", "cancelAmount": 10000, "refundableAmount": 15000}
     outcome = toss.parse_cancel(req, payment("payment_partial_canceled", orderId=ATTEMPT))
-    assert outcome == Cancelled(
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=PAYMENT_KEY, amount=Money(amount=10_000), remaining=5_000, settled=True
+    )
+    # The refund's receipt: cancels[-1].transactionKey and canceledAt, balanceAmount left.
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id="090A796806E726BBB929F4A2CA7DB9A7",
+        cancelled_at=datetime(2024, 2, 13, 12, 20, 23, tzinfo=KST),
+        remaining=5_000,
     )
 
 
