@@ -103,6 +103,13 @@ Third-party (client code quoting docs.pay.naver.com; several independent copies 
   and ``admissionState`` ``SUCCESS``/``FAIL``; answers ``InvalidMerchant`` and
   ``MaintenanceOngoing`` (``body: null``) seen in a client's tests.
 
+- Receipt fields: the apply answer's ``detail`` (``primaryPayMeans`` ``CARD``/``BANK``,
+  ``primaryPayAmount``, ``npointPayAmount``, ``giftCardAmount``, ``cardAuthNo``,
+  ``cardCorpCode``, ``cardNo`` masked by Naver, ``cardInstCount``) and the cancel answer's
+  ``payHistId``, ``cancelYmdt``, ``totalRestAmount``, as clients model the
+  ``/docs/onetime-payment/payment/{apply,cancel}`` answers; mapped field by field in
+  :mod:`payfallback_naverpay._receipt`.
+
 Not confirmed, and handled the safe way:
 
 - How long idempotency keys are kept: not stated (``idempotency_retention=None``).

@@ -52,6 +52,7 @@ from payfallback.provider import (
     TxnState,
     VoidRequest,
 )
+from payfallback_naverpay._receipt import paid_receipt, refund_receipt
 from payfallback_naverpay._wire import (
     APPLY_CODES,
     CALLBACK_CODES,
@@ -393,11 +394,14 @@ class NaverPay:
             return unknown("apply said Success but did not say the approved amount")
         if detail.totalPayAmount < 0:
             return unknown("apply reported a negative approved amount")
+        scrub = self.kit.secrets.scrub
         return Approved(
             provider_txn_id=payment_id,
             amount=Money(amount=detail.totalPayAmount, currency="KRW"),
             approved_at=_parse_ymdt(detail.admissionYmdt),
             provider_status=AdmissionState.SUCCESS.value,
+            receipt=paid_receipt(detail.model_dump(), scrub),
+            answer=self.kit.secrets.scrub_answer(answer.model_dump(exclude_unset=True)),
         )
 
     def _callback_payment_id(self, req: ApproveRequest) -> str:
@@ -433,7 +437,7 @@ class NaverPay:
         rule = CALLBACK_CODES.get(result)
         meaning = rule.meaning if rule is not None else "the customer did not complete the payment"
         said = self.kit.clean(params.get("resultMessage"))
-        return self.kit.error(
+        error = self.kit.error(
             Verdict.DECLINED,
             Operation.APPROVE,
             attempt_id,
@@ -441,6 +445,9 @@ class NaverPay:
             text=f"the Naver Pay payment window ended without a payment: {meaning}"
             + (f" ({said})" if said else ""),
         )
+        # Naver's own words for the customer, as the window reported them.
+        error.user_message = said
+        return error
 
     # -- lookup (history) --------------------------------------------------------------------
 
@@ -652,10 +659,13 @@ class NaverPay:
         amount = cancelled if cancelled is not None else req.amount.amount
         if amount < 0 or (body.totalRestAmount is not None and body.totalRestAmount < 0):
             return unknown("cancel reported a negative amount")
+        scrub = self.kit.secrets.scrub
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=Money(amount=amount, currency="KRW"),
             remaining=body.totalRestAmount,
+            receipt=refund_receipt(body.model_dump(), _parse_ymdt(body.cancelYmdt), scrub),
+            answer=self.kit.secrets.scrub_answer(answer.model_dump(exclude_unset=True)),
         )
 
     # -- not offered --------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 from naverpay_kit import ATTEMPT_ID, NaverPayKit
@@ -19,6 +21,12 @@ from payfallback.models import Money
 from payfallback.provider import Approved, Cancelled, Failed, Operation, Status, TxnState
 
 TXN = "T20221015153000000001"
+
+
+def bare(outcome: object) -> object:
+    """The outcome without its receipt and answer (those are pinned in test_receipts)."""
+    assert isinstance(outcome, Approved | Cancelled), outcome
+    return dataclasses.replace(outcome, receipt=None, answer=None)
 
 
 @pytest.fixture
@@ -94,7 +102,7 @@ def test_cancel_answer(kit: NaverPayKit, adapter: NaverPay, amount: int, remaini
         adapter.build_cancel(req), txn_id=TXN, amount=amount, remaining=remaining
     )
     outcome = adapter.parse_cancel(req, response)
-    assert outcome == Cancelled(
+    assert bare(outcome) == Cancelled(
         provider_txn_id=TXN, amount=Money(amount=amount), remaining=remaining
     )
 
