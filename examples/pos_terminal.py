@@ -189,12 +189,29 @@ class Terminal:
 def receipt(payment: Payment, order: Order, *, failed: Mapping[Method, str] | None = None) -> str:
     when = payment.approved_at.astimezone(SEOUL)
     method = Method(payment.method)
-    rows = [
-        ("Paid with", f"{label(method)} ({payment.provider})"),
-        ("Approval id", payment.provider_txn_id),
+    slip = payment.receipt
+    rows = [("Paid with", f"{label(method)} ({payment.provider})")]
+    if slip is not None:
+        # What a Korean receipt prints: 승인번호, card, 할부 (0 = 일시불), 신용/체크.
+        if slip.approval_number:
+            rows.append(("Approval no", slip.approval_number))
+        if slip.issuer or slip.issuer_code:
+            rows.append(("Card issuer", slip.issuer or slip.issuer_code or ""))
+        if slip.card_number:
+            kind = f" ({slip.card_kind.value})" if slip.card_kind else ""
+            rows.append(("Card", f"{slip.card_number}{kind}"))
+        if slip.installment_months is not None:
+            months = slip.installment_months
+            rows.append(("Installments", "lump sum" if months == 0 else f"{months} months"))
+        if slip.paid_with is not None:
+            rows.append(("Wallet paid by", slip.paid_with.value))
+    rows += [
+        ("Transaction", payment.provider_txn_id),
         ("Payment id", payment.payment_id),
         ("Order", order.order_id),
     ]
+    if slip is not None and slip.receipt_url:
+        rows.append(("Receipt URL", slip.receipt_url))
     for tried, why in (failed or {}).items():
         rows.append(("Note", f"{label(tried)} {why}"))
     line = "-" * 44
@@ -206,7 +223,7 @@ def receipt(payment: Payment, order: Order, *, failed: Mapping[Method, str] | No
             line,
             f"  {order.name:<26}{payment.amount!s:>16}",
             line,
-            *(f"  {k:<13}{v}" for k, v in rows),
+            *(f"  {k:<16}{v}" for k, v in rows),
             "=" * 44,
         ]
     )

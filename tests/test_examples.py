@@ -87,12 +87,14 @@ def run_program(
 
 def receipt_fields(stdout: str) -> dict[str, str]:
     """The ``label  value`` lines of the last receipt printed."""
-    receipt = stdout.rsplit("receipt", 1)[-1]
+    receipt = stdout.rsplit("— receipt", 1)[-1]
+    labels = (
+        "Paid with|Approval no|Card issuer|Card|Installments|Wallet paid by|Transaction"
+        "|Payment id|Order|Note|Receipt URL"
+    )
     return {
         m.group(1): m.group(2)
-        for m in re.finditer(
-            r"^  (Paid with|Approval id|Payment id|Order|Note)\s+(.+)$", receipt, re.MULTILINE
-        )
+        for m in re.finditer(rf"^  ({labels})\s{{2,}}(.+)$", receipt, re.MULTILINE)
     }
 
 
@@ -109,12 +111,18 @@ def test_pos_falls_back_from_kakao_pay_from_its_arguments(tmp_path: Path) -> Non
     assert "Kakao Pay is not answering. Nothing was charged." in out
     assert "Falling back to Naver Pay." in out
     assert re.search(r"^  Americano\s+4,500 KRW$", out, re.MULTILINE)
-    assert receipt_fields(out) == {
+    fields = receipt_fields(out)
+    # 승인번호, the card, 할부: what a Korean receipt prints, from the provider's answer.
+    assert re.fullmatch(r"\d{8}", fields.pop("Approval no"))
+    assert fields == {
         "Paid with": "Naver Pay (naverpay)",
-        "Approval id": "naverpay-000001",
+        "Card": "5365-10**-****-7543 (credit)",
+        "Installments": "lump sum",
+        "Transaction": "naverpay-000001",
         "Payment id": "pay_POS-TEST-0001",
         "Order": "POS-TEST-0001",
         "Note": "Kakao Pay was not answering",
+        "Receipt URL": "https://naverpay.fake.test/receipts/naverpay-000001",
     }
     with SQLiteJournal(journal) as record:
         payment = record.payment_for_order("POS-TEST-0001")
@@ -190,7 +198,7 @@ def test_pos_takes_a_card_when_both_wallets_are_down(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     fields = receipt_fields(done.stdout)
     assert fields["Paid with"] == "Card (tosspayments)"
-    assert fields["Approval id"] == "tosspayments-000001"
+    assert fields["Transaction"] == "tosspayments-000001"
     assert "12,000 KRW" in done.stdout
 
 
@@ -232,7 +240,7 @@ def test_pos_interactive_session_through_stdin(tmp_path: Path) -> None:
     assert "Kakao Pay is not answering. Nothing was charged." in out
     fields = receipt_fields(out)
     assert fields["Paid with"] == "Naver Pay (naverpay)"
-    assert fields["Approval id"] == "naverpay-000001"
+    assert fields["Transaction"] == "naverpay-000001"
     assert re.search(r"^  Coffee\s+4,500 KRW$", out, re.MULTILINE)
     assert out.rstrip().endswith("Amount in won (Enter to quit):")
 

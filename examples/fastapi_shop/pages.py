@@ -195,10 +195,17 @@ def order_page(
             ("Paid with", paid_with if via == paid_with else f"{paid_with} via {via}"),
             ("Amount", str(payment.amount)),
             ("Refunded", str(payment.refunded)),
-            ("Approval id", payment.provider_txn_id),
+            *(
+                [("Approval no", payment.receipt.approval_number)]
+                if payment.receipt and payment.receipt.approval_number
+                else []
+            ),
+            ("Transaction", payment.provider_txn_id),
             ("Payment id", payment.payment_id),
             ("Approved at", f"{payment.approved_at.astimezone(_SEOUL):%Y-%m-%d %H:%M:%S} KST"),
         ]
+        if payment.receipt and payment.receipt.receipt_url:
+            rows.append(("Receipt URL", payment.receipt.receipt_url))
         parts.append(
             "<table id='receipt'>"
             + "".join(
