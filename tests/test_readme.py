@@ -176,7 +176,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "grep -m1 -E '^python -m pytest' README.md" in ci
 
 
-@pytest.mark.parametrize("name", ["tosspayments", "nicepay", "kakaopay", "naverpay", "portone"])
+ADAPTERS = sorted(p.parent.name for p in (README.parent / "adapters").glob("*/pyproject.toml"))
+
+
+def test_every_adapter_is_found() -> None:
+    assert {"inicis", "kakaopay", "kcp", "naverpay", "nicepay", "portone", "tosspayments"} <= set(
+        ADAPTERS
+    )
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
 def test_readme_links_every_adapter(name: str) -> None:
     assert f"adapters/{name}/README.md" in README.read_text(encoding="utf-8")
     assert (README.parent / "adapters" / name / "README.md").exists()
