@@ -115,6 +115,13 @@ Other facts and where they come from:
   medium]. Every other code on an approval, a batch payment or a cancel is an unknown
   outcome — never a decline, never success.
 
+* Receipts: ``app_no``, ``card_cd``/``card_name``, ``acqu_cd``/``acqu_name``, ``card_no``,
+  ``quota``, ``noinf`` and KCP's card receipt page become ``Receipt`` fields, and a cancel's
+  ``canc_time`` a ``RefundReceipt``; ``_ops`` holds the table with each field's source and
+  confidence [official sample as merchants published it + 3rd-party, medium].
+  ``card_bin_type_01``/``card_bin_type_02`` are not mapped (their values are documented
+  nowhere found), nor is a cancel's ambiguous ``rem_mny``.
+
 Points left open, and the safe choice taken:
 
 * The inquiry's answer fields are not published [uncertain]: a lookup needs ``amount`` and

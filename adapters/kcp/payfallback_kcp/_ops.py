@@ -15,6 +15,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 
 from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
 from payfallback.errors import ConfigurationError, PayfallbackError
-from payfallback.models import Method, Money
+from payfallback.models import Method, Money, Receipt, RefundReceipt
 from payfallback.provider import (
     MONEY_MOVING,
     Approved,
@@ -55,8 +56,10 @@ from payfallback_kcp._wire import (
     INQUIRY_PATH,
     JS_URL,
     PARTIAL_CANCEL,
+    RECEIPT_URL,
     SANDBOX_API_HOST,
     SANDBOX_JS_URL,
+    SANDBOX_RECEIPT_URL,
     SUCCESS_CODE,
     Answer,
     ApproveBody,
@@ -124,6 +127,50 @@ def _secret(value: SecretStr | str | None) -> SecretStr | None:
     if value is None:
         return None
     return value if isinstance(value, SecretStr) else SecretStr(value)
+
+
+# -- receipts ---------------------------------------------------------------------------------
+#
+# What the till prints, read from an approval or batch payment answer (the two share one
+# shape: "결제 응답 전문의 경우 동일한 형태로 리턴됩니다",
+# https://developer.kcp.co.kr/page/document/keyin). KCP's answer table is not published on
+# developer.kcp.co.kr; the fields below are the ones KCP's payment samples read from a card
+# result, with the samples' own words [official sample as merchants published it, medium],
+# except where marked:
+#   app_no              → approval_number  (승인번호)
+#   card_cd / card_name → issuer_code / issuer (카드사 코드 / 카드사 명; 카드발급사 in KCP's
+#                         notification sample)
+#   acqu_cd / acqu_name → acquirer_code / acquirer (매입사 코드 / 매입사 명)
+#   card_no             → card_number      (masked by KCP) [3rd-party, medium]
+#   quota               → installment_months ("00" 일시불)
+#   noinf               → interest_free    ("Y" 무이자, "N" not) [3rd-party, medium: merchants'
+#                         result pages print 무이자 for "Y"]
+#   receipt page        → receipt_url      (see ``_wire.RECEIPT_URL``)
+# card_bin_type_01 / card_bin_type_02 (카드구분1 / 카드구분2 in the samples) are not mapped:
+# no page or sample found says what their values mean, so ``card_kind`` stays None.
+#
+# A cancel answer's canc_time (yyyyMMddHHmmss, KST) → RefundReceipt.cancelled_at
+# [3rd-party, medium: merchants' integrations of the REST cancel]. The cancel answer names
+# the original tno, no id of its own; its rem_mny (and the PayPlus sample's panc_rem_mny) is
+# read as the balance before the cancel by one KCP guide and after it by samples and
+# integrations, so ``remaining`` is left None rather than guessed.
+
+_INTEREST_FREE: dict[str, bool] = {"Y": True, "N": False}
+
+
+def _field(kit: AdapterKit, value: object) -> str | None:
+    """A receipt field as KCP sent it: stripped text, None when empty or holding a secret."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or kit.carries_secret(text):
+        return None
+    return text
+
+
+def _months(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and text.isascii() else None
 
 
 class Kcp:
@@ -369,11 +416,38 @@ class Kcp:
                     SUCCESS_CODE,
                 )
             )
+        data = read_object(response)
         return Approved(
             provider_txn_id=tno,
             amount=Money(amount=amount, currency="KRW"),
             approved_at=_parse_time(answer.app_time),
             provider_status=answer.pay_method if answer.pay_method == CARD_PAY_TYPE else None,
+            receipt=self.approval_receipt(kit, answer, tno=tno, order_no=attempt_id, amount=amount),
+            answer=kit.secrets.scrub_answer(data) if data is not None else None,
+        )
+
+    def receipt_url(self, *, tno: str, order_no: str, amount: int) -> str:
+        """The card receipt page of a payment (test host in the sandbox)."""
+        base = SANDBOX_RECEIPT_URL if self.sandbox else RECEIPT_URL
+        query = urlencode(
+            {"cmd": "card_bill", "tno": tno, "order_no": order_no, "trade_mony": str(amount)}
+        )
+        return f"{base}?{query}"
+
+    def approval_receipt(
+        self, kit: AdapterKit, answer: Answer, *, tno: str, order_no: str, amount: int
+    ) -> Receipt:
+        """The receipt of a card approval or batch payment answer (see the table above)."""
+        return Receipt(
+            approval_number=_field(kit, answer.app_no),
+            issuer=_field(kit, answer.card_name),
+            issuer_code=_field(kit, answer.card_cd),
+            acquirer=_field(kit, answer.acqu_name),
+            acquirer_code=_field(kit, answer.acqu_cd),
+            card_number=_field(kit, answer.card_no),
+            installment_months=_months(answer.quota),
+            interest_free=_INTEREST_FREE.get((answer.noinf or "").strip().upper()),
+            receipt_url=self.receipt_url(tno=tno, order_no=order_no, amount=amount),
         )
 
     # -- ready -------------------------------------------------------------------------------
@@ -436,6 +510,7 @@ class Kcp:
                 op,
                 req.attempt_id,
                 code=code,
+                message=params.get("res_msg"),
                 text="the KCP payment window did not authenticate the payment"
                 + (f": {said}" if said else ""),
             )
@@ -655,10 +730,13 @@ class Kcp:
                     SUCCESS_CODE,
                 )
             )
+        data = read_object(response)
         return Cancelled(
             provider_txn_id=req.provider_txn_id,
             amount=req.amount,
             remaining=req.expected_remaining - req.amount.amount,
+            receipt=RefundReceipt(cancelled_at=_parse_time(_field(kit, answer.canc_time))),
+            answer=kit.secrets.scrub_answer(data) if data is not None else None,
         )
 
     # -- void --------------------------------------------------------------------------------

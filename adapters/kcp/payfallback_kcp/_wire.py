@@ -42,6 +42,12 @@ SANDBOX_API_HOST = "https://stg-spl.kcp.co.kr"
 #: The payment window script (PC standard payment), production and test.
 JS_URL = "https://spay.kcp.co.kr/plugin/kcp_spay_hub.js"
 SANDBOX_JS_URL = "https://testspay.kcp.co.kr/plugin/kcp_spay_hub.js"
+#: The card receipt (신용카드 영수증) page, production and test, as KCP's payment samples open
+#: it (``receiptView``: "실결제시 : https://admin8.kcp.co.kr/assist/bill.BillActionNew.do?
+#: cmd=card_bill&tno=", "테스트시 : https://testadmin8.kcp.co.kr/...") with ``order_no`` and
+#: ``trade_mony`` [official sample as merchants published it, medium].
+RECEIPT_URL = "https://admin8.kcp.co.kr/assist/bill.BillActionNew.do"
+SANDBOX_RECEIPT_URL = "https://testadmin8.kcp.co.kr/assist/bill.BillActionNew.do"
 
 APPROVE_PATH = "/gw/enc/v1/payment"
 BATCH_PATH = "/gw/hub/v1/payment"
@@ -155,6 +161,11 @@ class Answer(BaseModel):
     card_cd: str | None = None
     card_name: str | None = None
     quota: str | None = None
+    # Read for the receipt only (see ``_ops.approval_receipt`` for meanings and sources).
+    acqu_cd: str | None = None
+    acqu_name: str | None = None
+    card_no: str | None = None
+    noinf: str | None = None
 
     def money(self, name: str) -> int | None:
         """The named amount as an int; None when absent or not a plain number of won."""

@@ -7,6 +7,7 @@ uses ("changeit"), and a self-signed certificate standing in for the one KCP iss
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -22,10 +23,13 @@ from pydantic import SecretStr
 
 from payfallback.models import Instrument, Method, Money, Order, ReturnUrls
 from payfallback.provider import (
+    Approved,
     ApproveRequest,
+    Cancelled,
     CancelRequest,
     ChargeRequest,
     LookupRequest,
+    Outcome,
     ReadyRequest,
 )
 
@@ -189,3 +193,10 @@ def cancel_request(
         reason="고객 요청",
         idempotency_key=key,
     )
+
+
+def bare(outcome: Outcome) -> Outcome:
+    """``outcome`` without its receipt and kept answer (pinned in test_receipts)."""
+    if isinstance(outcome, Approved | Cancelled):
+        return dataclasses.replace(outcome, receipt=None, answer=None)
+    return outcome
