@@ -50,6 +50,11 @@ Other facts and where they come from:
   the phone-billing ``isDigital`` field: api/payment-window-server.md (the revision that
   lists ``bank`` and ``cellphone``). Virtual accounts (``vbank``) are left out: they are
   paid later by deposit, which the Router does not wait for.
+* Receipts: ``approveNo``, ``receiptUrl``, ``payMethod`` and the ``card`` object
+  (cardCode, cardName, cardNum, cardQuota, isInterestFree, cardType credit|check,
+  acquCardCode, acquCardName) of api/payment-window-server.md and
+  api/payment-subscribe.md (응답 명세); the cancel's ``cancelledTid``, ``cancels[]`` and
+  ``balanceAmt`` of api/cancel.md. Mapped in ``payfallback_nicepay._receipt``.
 * Cancels send a fresh ``orderId`` per cancel, as NICEPAY's official Python sample does
   (``nicepayments/nicepay-python`` ``server-auth/app.py``); the spec's ``cancelAmt`` is used
   rather than the sample's ``amount``.

@@ -43,6 +43,7 @@ from payfallback.provider import (
     TxnState,
     VoidRequest,
 )
+from payfallback_nicepay._receipt import receipt_of, refund_receipt_of
 from payfallback_nicepay._wire import (
     API_HOST,
     CANCEL_SUCCESS_CODES,
@@ -144,6 +145,8 @@ class _Success:
     code: str
     body: PaymentObject
     response: httpx.Response
+    #: The answer as parsed, for the receipt and the record.
+    data: dict[str, Any]
 
 
 class Nicepay:
@@ -338,15 +341,16 @@ class Nicepay:
         answer (``Status(NOT_FOUND)``) and on a net cancel proves nothing (the approval it
         was meant to undo may still be committing).
         """
-        code, msg, body = read_body(read_object(response))
+        data = read_object(response)
+        code, msg, body = read_body(data)
         if response.is_success and code is not None and code in success_codes:
-            if body is None:
+            if body is None or data is None:
                 return Failed(
                     self._unusable(
                         kit, op, attempt_id, "a success answer could not be read", response, code
                     )
                 )
-            return _Success(code=code, body=body, response=response)
+            return _Success(code=code, body=body, response=response, data=data)
         verdict = kit.verdict(code, op)
         if verdict is Verdict.NOT_FOUND and op is Operation.LOOKUP:
             return Status(state=TxnState.NOT_FOUND, provider_status=code)
@@ -468,6 +472,8 @@ class Nicepay:
                 op,
                 req.attempt_id,
                 code=cb.auth_result_code,
+                # NICEPAY's own words (authResultMsg) become the decline's user_message.
+                message=cb.auth_result_msg,
                 text="NICEPAY authentication failed" + (f": {said}" if said else ""),
             )
         self._check_money(op, req.attempt_id, req.order.amount)
@@ -570,6 +576,10 @@ class Nicepay:
                 amount=money,
                 approved_at=_parse_time(body.paid_at),
                 provider_status=body.status,
+                receipt=receipt_of(got.data, kit.secrets),
+                # Masked here with the request's secrets too (the callback's authToken, a
+                # charge's bid); the Router masks again before keeping it.
+                answer=kit.secrets.scrub_answer(got.data),
             )
         return unknown(f"resultCode 0000 with status {kit.clean(body.status, limit=40)}")
 
@@ -821,9 +831,11 @@ class Nicepay:
         ):
             return unknown(f"a cancel success with status {kit.clean(body.status, limit=40)}")
         amount: int | None = None
+        cancelled_at = _parse_time(body.cancelled_at)
         for entry in body.cancels or ():
             if body.cancelled_tid and entry.tid == body.cancelled_tid and entry.amount:
                 amount = entry.amount
+                cancelled_at = _parse_time(entry.cancelled_at) or cancelled_at
         if amount is None and body.balance_amt is not None:
             amount = req.expected_remaining - body.balance_amt
         if amount is None or amount <= 0:
@@ -831,7 +843,15 @@ class Nicepay:
         money = self._money(amount, body.currency, req.amount.currency)
         if money is None:
             return unknown(f"unusable currency ({kit.clean(body.currency, limit=16)})")
-        return Cancelled(provider_txn_id=body.tid, amount=money, remaining=body.balance_amt)
+        return Cancelled(
+            provider_txn_id=body.tid,
+            amount=money,
+            remaining=body.balance_amt,
+            receipt=refund_receipt_of(
+                body.cancelled_tid, cancelled_at, body.balance_amt, kit.secrets
+            ),
+            answer=kit.secrets.scrub_answer(got.data),
+        )
 
     # -- void (net cancel) -------------------------------------------------------------------
 
@@ -890,4 +910,13 @@ class Nicepay:
         money = self._money(body.amount, body.currency, req.amount.currency)
         if money is None or money.amount <= 0:
             return unknown("the cancelled amount is unusable")
-        return Cancelled(provider_txn_id=tid, amount=money, remaining=0, settled=True)
+        return Cancelled(
+            provider_txn_id=tid,
+            amount=money,
+            remaining=0,
+            settled=True,
+            receipt=refund_receipt_of(
+                body.cancelled_tid, _parse_time(body.cancelled_at), 0, kit.secrets
+            ),
+            answer=kit.secrets.scrub_answer(got.data),
+        )

@@ -159,6 +159,8 @@ class PaymentObject(_Response):
     signature: str | None = None
     status: str | None = None
     paid_at: str | None = None
+    #: The last cancel's time ("부분취소인경우, 가장 마지막건의 취소 시간"), or "0".
+    cancelled_at: str | None = None
     pay_method: str | None = None
     amount: int | None = None
     balance_amt: int | None = None

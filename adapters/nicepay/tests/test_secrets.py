@@ -14,7 +14,9 @@ is not a secret.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +40,7 @@ from nicepay_support import (
 from payfallback_nicepay import Nicepay
 from payfallback_nicepay._wire import response_signature
 
+from payfallback import Router
 from payfallback.adapter import basic_auth
 from payfallback.errors import Declined, InvalidRequest, PayfallbackError
 from payfallback.models import Instrument, Method, Money, Order
@@ -361,3 +364,42 @@ def test_a_charge_request_is_never_sent_to_the_wrong_host(nicepay: Nicepay) -> N
     assert request.url.host == "api.nicepay.co.kr"
     assert request.url.scheme == "https"
     assert BID in request.url.path
+
+
+# -- what the Router keeps ---------------------------------------------------------------------
+
+
+def test_the_answer_the_router_keeps_with_the_payment_holds_no_secret(
+    nicepay: Nicepay, tmp_path: Path
+) -> None:
+    # A billing charge answered with every secret (the bid of the request included) echoed
+    # into each string field the adapter does not check: the payment's kept answer and its
+    # receipt carry none of them, while the receipt fields NICEPAY sent as they are remain.
+    charge = charge_request()
+
+    def billing(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        body = echoed(
+            load("billing_paid.json", orderId=sent["orderId"]),
+            echo_text(*EVERY_SECRET, request),
+            _SIGNED | {"approveNo", "cardNum", "cardType", "cardName"},
+        )
+        return httpx.Response(200, json=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(billing))
+    router = Router([nicepay], client=client, journal=f"sqlite:///{tmp_path / 'journal.db'}")
+    try:
+        paid = router.charge(charge.order, [charge.instrument])
+    finally:
+        router.close()
+        client.close()
+    assert paid.receipt is not None
+    assert paid.receipt.approval_number == "30012345"
+    assert paid.receipt.issuer == "삼성"
+    assert paid.provider_answer is not None
+    assert paid.provider_answer["approveNo"] == "30012345"
+    assert_no_secret(
+        (paid.model_dump_json(), json.dumps(paid.provider_answer, ensure_ascii=False)),
+        (*OWN, BID),
+        declared=nicepay.secrets,
+    )

@@ -30,6 +30,7 @@ from nicepay_support import (
     load,
     lookup_request,
     make_order,
+    money_of,
     provider,
     ready_request,
     void_request,
@@ -45,7 +46,7 @@ from payfallback.errors import (
     PayfallbackError,
     ProviderUnavailable,
 )
-from payfallback.models import LineItem, Method, Money, Order
+from payfallback.models import LineItem, Method, Money, Order, RefundReceipt
 from payfallback.provider import (
     Approved,
     Cancelled,
@@ -256,7 +257,7 @@ def test_approve_posts_the_amount_to_the_tid(nicepay: Nicepay) -> None:
     assert sent.headers["Content-Type"] == "application/json;charset=utf-8"
     assert json.loads(sent.content) == {"amount": 12000}
     outcome = nicepay.parse_approve(req, response)
-    assert outcome == Approved(
+    assert money_of(outcome) == Approved(
         provider_txn_id=TID,
         amount=Money(amount=12000),
         approved_at=datetime(2022, 10, 15, 15, 30, tzinfo=KST),
@@ -698,7 +699,15 @@ def test_full_cancel_leaves_cancel_amt_out(nicepay: Nicepay) -> None:
         "orderId": "rf_3f2a9c1e5b7d4f60a1b2",
     }
     outcome = nicepay.parse_cancel(req, response)
-    assert outcome == Cancelled(provider_txn_id=TID, amount=Money(amount=12000), remaining=0)
+    assert money_of(outcome) == Cancelled(
+        provider_txn_id=TID, amount=Money(amount=12000), remaining=0
+    )
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id=TID,  # a full cancel's cancelledTid is the tid itself
+        cancelled_at=datetime(2022, 10, 16, 10, 0, tzinfo=KST),
+        remaining=0,
+    )
 
 
 def test_partial_cancel_sends_cancel_amt(nicepay: Nicepay) -> None:
@@ -709,8 +718,16 @@ def test_partial_cancel_sends_cancel_amt(nicepay: Nicepay) -> None:
         )
         response = send(nicepay.build_cancel(req))
     assert json.loads(route.calls.last.request.content)["cancelAmt"] == 5000
-    assert nicepay.parse_cancel(req, response) == Cancelled(
+    outcome = nicepay.parse_cancel(req, response)
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=TID, amount=Money(amount=5000), remaining=7000
+    )
+    # A partial cancel has its own tid (cancelledTid), found again in cancels[].
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id="nicuntct1m0101221016100000C001",
+        cancelled_at=datetime(2022, 10, 16, 10, 0, tzinfo=KST),
+        remaining=7000,
     )
 
 
@@ -839,8 +856,13 @@ def test_void_is_a_net_cancel_by_order_id(nicepay: Nicepay) -> None:
     assert sent.headers["Authorization"] == basic()
     assert sent.headers["Content-Type"] == "application/json;charset=utf-8"
     assert json.loads(sent.content) == {"orderId": ATTEMPT}
-    assert nicepay.parse_void(req, response) == Cancelled(
+    outcome = nicepay.parse_void(req, response)
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=TID, amount=Money(amount=12000), remaining=0
+    )
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id=TID, cancelled_at=datetime(2022, 10, 15, 15, 31, tzinfo=KST), remaining=0
     )
 
 
