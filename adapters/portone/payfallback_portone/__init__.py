@@ -34,6 +34,12 @@ Pages followed
   ``spec/standard-webhooks.md``, test vector from ``libraries/python/tests/
   test_webhooks.py::test_sign_function``) and PortOne's own verifier
   (``portone-io/server-sdk`` ``python/src/portone_server_sdk/webhook.py``).
+* Receipts — the same OpenAPI file [official; sure]: ``PaidPayment.method`` (the
+  ``PaymentMethod`` union: ``PaymentMethodCard`` with ``card``, ``approvalNumber`` and
+  ``installment``; ``PaymentMethodEasyPay`` with ``easyPayMethod``, one of a card,
+  ``PaymentMethodEasyPayMethodCharge`` or ``PaymentMethodTransfer``), ``Card.type``
+  (``CREDIT``/``DEBIT``/``GIFT``), ``PaidPayment.receiptUrl`` and
+  ``PaymentCancellation.id``/``cancelledAt``; mapped in ``payfallback_portone._receipt``.
 * PG codes forwarded in ``pgCode``: Toss Payments https://docs.tosspayments.com/reference/error-codes
   and NICEPAY ``nicepayments/nicepay-manual`` ``common/code.md``.
 

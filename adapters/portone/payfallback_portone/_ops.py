@@ -65,7 +65,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict
+from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
 from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.models import Method, Money, Order
 from payfallback.provider import (
@@ -86,6 +86,7 @@ from payfallback.provider import (
     TxnState,
     VoidRequest,
 )
+from payfallback_portone._receipt import receipt_of, refund_receipt_of
 from payfallback_portone._webhook import verify_webhook
 from payfallback_portone._wire import (
     CODES,
@@ -416,11 +417,14 @@ class PortOne:
                         code=payment.status,
                     )
                 )
+            data = read_object(response) or {}
             return Approved(
                 provider_txn_id=payment_id,
                 amount=money,
                 approved_at=_parse_time(payment.paid_at),
                 provider_status=status.value,
+                receipt=receipt_of(data, kit.secrets),
+                answer=kit.secrets.scrub_answer(data),
             )
         if status is PaymentStatus.FAILED:
             return self._failed_payment(kit, payment, op, req.attempt_id, response)
@@ -439,6 +443,9 @@ class PortOne:
                     req.attempt_id,
                     response=response,
                     code=f"READY:{shaped}"[:_CODE_MAX],
+                    # The SDK's message (the PG's words, passed on) is the user_message.
+                    message=req.callback_params.get("message")
+                    or req.callback_params.get("pgMessage"),
                     text="the customer did not complete the payment at PortOne"
                     + (f": {said}" if said else ""),
                 )
@@ -574,11 +581,15 @@ class PortOne:
         # PortOne saying this paymentId is PAID for the request it answers, and with an
         # Idempotency-Key a replay can only ever answer that same request; so the amount
         # approved is the amount we asked for (lookup reports PortOne's own figure).
+        # No receipt either: the summary carries no card, approval number or receipt URL
+        # (``BillingKeyPaymentSummary``/``InstantPaymentSummary``: pgTxId, paidAt only).
         return Approved(
             provider_txn_id=attempt_id,
             amount=order.amount,
             approved_at=_parse_time(answer.payment.paid_at),
             provider_status=PaymentStatus.PAID.value,
+            # Masked here with the request's secrets too (billing key, key-in card).
+            answer=kit.secrets.scrub_answer(read_object(response) or {}),
         )
 
     # -- lookup ---------------------------------------------------------------------------
@@ -705,6 +716,10 @@ class PortOne:
             # REQUESTED: accepted, finished asynchronously (Transaction.CancelPending);
             # the Router keeps the refund open until a lookup shows it done.
             settled=status is CancellationStatus.SUCCEEDED,
+            receipt=refund_receipt_of(
+                cancellation.id, _parse_time(cancellation.cancelled_at), kit.secrets
+            ),
+            answer=kit.secrets.scrub_answer(read_object(response) or {}),
         )
 
     # -- void -----------------------------------------------------------------------------
@@ -829,7 +844,8 @@ class PortOne:
         verdict = rule.verdict_for(op) if rule is not None else Verdict.DECLINED
         if verdict not in _REFINES_FAILED:
             verdict = Verdict.DECLINED
-        said = kit.clean((failure.pg_message or failure.reason) if failure else None)
+        words = (failure.pg_message or failure.reason) if failure else None
+        said = kit.clean(words)
         return Failed(
             kit.error(
                 verdict,
@@ -837,6 +853,8 @@ class PortOne:
                 attempt_id,
                 response=response,
                 code=f"FAILED:{pg_code}" if pg_code else "FAILED",
+                # The PG's own words (pgMessage, else PortOne's reason): the user_message.
+                message=words,
                 text="payment FAILED at PortOne" + (f": {said}" if said else ""),
             )
         )

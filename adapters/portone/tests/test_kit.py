@@ -12,7 +12,7 @@ import httpx
 import pytest
 from payfallback_portone import PortOne
 from portone_kit import PortOneBillingKit, PortOneCheckoutKit
-from portone_support import violations
+from portone_support import money_of, violations
 
 from payfallback.errors import (
     ConfigurationError,
@@ -144,7 +144,7 @@ def test_billing_kit_lookups_and_cancels(
     answer = kit.cancel_response(
         portone.build_cancel(partial), txn_id="T1", amount=20_000, remaining=30_000
     )
-    assert portone.parse_cancel(partial, answer) == Cancelled(
+    assert money_of(portone.parse_cancel(partial, answer)) == Cancelled(
         provider_txn_id=ATTEMPT, amount=Money(amount=20_000), remaining=30_000, settled=True
     )
 

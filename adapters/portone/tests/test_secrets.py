@@ -18,7 +18,9 @@ echoing those too (an unknown status or error type must not carry a secret out e
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +39,7 @@ from portone_support import (
 )
 from pydantic import SecretStr
 
+from payfallback import Router
 from payfallback.adapter import Secrets
 from payfallback.errors import InvalidRequest, PayfallbackError
 from payfallback.provider import (
@@ -91,7 +94,13 @@ def cases(
         "approve": (
             lambda r: portone.parse_approve(approve_req, r),
             OWN,
-            ["payment_paid", "payment_failed", "payment_ready", "payment_pay_pending"],
+            [
+                "payment_paid",
+                "payment_paid_kakaopay_card",
+                "payment_failed",
+                "payment_ready",
+                "payment_pay_pending",
+            ],
         ),
         "lookup": (
             lambda r: portone.parse_lookup(lookup_req, r),
@@ -260,3 +269,30 @@ def test_our_own_words_survive_the_scrubber(
     for error in errors:
         assert "[redacted]" not in error.message, error.message
         assert router_view.scrub(error.message) == error.message, error.message
+
+
+# -- what the Router keeps ---------------------------------------------------------------------
+
+
+def test_the_answer_the_router_keeps_with_the_payment_holds_no_secret(
+    portone: PortOne, charge_req: ChargeRequest, tmp_path: Path
+) -> None:
+    # A billing-key payment answered with every secret (the request's billing key too)
+    # echoed into each string field but the PG's transaction id: the kept answer holds none.
+    def billing(request: httpx.Request) -> httpx.Response:
+        body = echoed(load("billing_key_paid"), loud((*OWN, BILLING_KEY)), {"pgTxId", "paidAt"})
+        return httpx.Response(200, json=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(billing))
+    router = Router([portone], client=client, journal=f"sqlite:///{tmp_path / 'journal.db'}")
+    try:
+        paid = router.charge(charge_req.order, [charge_req.instrument])
+    finally:
+        router.close()
+        client.close()
+    assert paid.provider_answer is not None
+    assert (
+        paid.provider_answer["payment"]["pgTxId"] == load("billing_key_paid")["payment"]["pgTxId"]
+    )
+    kept = (paid.model_dump_json(), json.dumps(paid.provider_answer, ensure_ascii=False))
+    assert leaks(kept, (*OWN, BILLING_KEY), portone.secrets) == []

@@ -28,13 +28,14 @@ from portone_support import (
     KEY,
     STORE_ID,
     load,
+    money_of,
     request_schema,
     violations,
 )
 from pydantic import SecretStr
 
 from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.models import Instrument, Method, Money, Order, Platform
+from payfallback.models import Instrument, Method, Money, Order, Platform, RefundReceipt
 from payfallback.provider import (
     Approved,
     ApproveRequest,
@@ -200,7 +201,7 @@ def test_approve_is_a_get_of_the_payment(portone: PortOne, approve_req: ApproveR
     assert sent.headers["authorization"] == f"PortOne {API_SECRET}"
     assert "idempotency-key" not in sent.headers  # PortOne ignores it on GET
     assert sent.content == b""
-    assert outcome == Approved(
+    assert money_of(outcome) == Approved(
         provider_txn_id=ATTEMPT,
         amount=Money(amount=12000),
         approved_at=datetime(2025, 3, 14, 5, 12, 31, 502000, tzinfo=UTC),
@@ -265,12 +266,15 @@ def test_billing_key_charge_wire_format(portone: PortOne, charge_req: ChargeRequ
         "amount": {"total": 12000},
         "currency": "KRW",
     }
-    assert outcome == Approved(
+    assert money_of(outcome) == Approved(
         provider_txn_id=ATTEMPT,
         amount=Money(amount=12000),
         approved_at=datetime(2025, 3, 14, 5, 12, 31, 502000, tzinfo=UTC),
         provider_status="PAID",
     )
+    # The summary PortOne answers a billing-key payment with has no card and no receipt URL.
+    assert isinstance(outcome, Approved)
+    assert outcome.receipt is None
 
 
 def test_the_same_key_gives_the_same_request(portone: PortOne, charge_req: ChargeRequest) -> None:
@@ -420,9 +424,15 @@ def test_cancel_wire_format(portone: PortOne, cancel_req: CancelRequest) -> None
         "reason": "customer returned the goods",
         "currentCancellableAmount": 12000,
     }
-    assert outcome == Cancelled(
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=ATTEMPT, amount=Money(amount=12000), remaining=0, settled=True
     )
+    # The cancellation's id and time; PortOne's cancellation does not say what is left.
+    assert isinstance(outcome, Cancelled)
+    assert outcome.receipt == RefundReceipt(
+        cancel_id="01936a8c-0003", cancelled_at=datetime(2025, 3, 15, 1, 0, tzinfo=UTC)
+    )
+    assert outcome.answer == load("cancel_succeeded")
 
 
 def test_a_requested_cancellation_is_not_settled(
@@ -432,7 +442,7 @@ def test_a_requested_cancellation_is_not_settled(
     answer = load("cancel_requested")
     answer["cancellation"]["totalAmount"] = 5000
     outcome = portone.parse_cancel(partial, httpx.Response(200, json=answer))
-    assert outcome == Cancelled(
+    assert money_of(outcome) == Cancelled(
         provider_txn_id=ATTEMPT, amount=Money(amount=5000), remaining=7000, settled=False
     )
 
@@ -601,6 +611,10 @@ def test_the_closed_validator_would_catch_a_wrong_body(openapi: dict[str, Any]) 
         ("payment_pay_pending", "Payment"),
         ("payment_virtual_account_issued", "Payment"),
         ("payment_paid", "Payment"),
+        ("payment_paid_installment", "Payment"),
+        ("payment_paid_check_card", "Payment"),
+        ("payment_paid_kakaopay_card", "Payment"),
+        ("payment_paid_kakaopay_money", "Payment"),
         ("payment_failed", "Payment"),
         ("payment_partial_cancelled", "Payment"),
         ("payment_cancelled", "Payment"),
