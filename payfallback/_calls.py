@@ -166,7 +166,11 @@ def _paid_charge(outcome: Outcome | None, txn_id: str | None) -> Approved | None
     if not txn:
         return None
     return Approved(
-        provider_txn_id=txn, amount=outcome.amount, provider_status=outcome.provider_status
+        provider_txn_id=txn,
+        amount=outcome.amount,
+        provider_status=outcome.provider_status,
+        receipt=outcome.receipt,
+        answer=outcome.answer,
     )
 
 
@@ -384,10 +388,8 @@ class ProviderCalls:
         request's own, such as the billing key) and card numbers masked."""
         if answer is None:
             return None
-        secrets = self._secrets.get(provider, Secrets())
-        if extra:
-            secrets = secrets | Secrets(*extra)
-        return secrets.scrub_answer(answer)
+        kept = self._secrets.get(provider, Secrets()).scrub_answer(answer)
+        return Secrets(*extra).mask_answer(kept) if extra else kept
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""

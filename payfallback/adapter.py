@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -174,7 +174,7 @@ class Secrets:
     :func:`payfallback.events.scrub` masks card numbers and key-shaped tokens by shape.
     """
 
-    __slots__ = ("_pattern", "_values")
+    __slots__ = ("_ordered", "_pattern", "_values")
 
     def __init__(self, *values: SecretStr | SecretBytes | str | bytes | None) -> None:
         found: set[str] = set()
@@ -190,8 +190,12 @@ class Secrets:
     def _set(self, values: frozenset[str]) -> None:
         self._values = values
         # Longest first, so a value that contains another is masked whole.
-        ordered = sorted(values, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+        self._ordered = tuple(sorted(values, key=len, reverse=True))
+        # A few values (one request's billing key and its forms) are masked by plain
+        # replacement: compiling a pattern for each request would cost more than the
+        # request's own scrubbing. Many values get one compiled pattern.
+        many = len(self._ordered) > _PLAIN_MAX
+        self._pattern = re.compile("|".join(re.escape(v) for v in self._ordered)) if many else None
 
     def __repr__(self) -> str:  # never the values
         return f"Secrets({len(self._values)} values)"
@@ -206,34 +210,33 @@ class Secrets:
 
     def contains(self, text: str) -> bool:
         """Whether any declared value occurs in ``text`` (for tests and assertions)."""
-        return self._pattern is not None and self._pattern.search(text) is not None
+        if self._pattern is not None:
+            return self._pattern.search(text) is not None
+        return any(value in text for value in self._ordered)
 
     def mask(self, text: str) -> str:
         """``text`` with every declared value masked (by value only)."""
-        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+        if self._pattern is not None:
+            return self._pattern.sub(REDACTED, text)
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
 
     def scrub(self, text: str) -> str:
         """``text`` with every declared value masked, then card numbers and key shapes."""
-        if self._pattern is not None:
-            text = self._pattern.sub(REDACTED, text)
-        return scrub(text)
+        return scrub(self.mask(text))
 
     def scrub_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of a provider's parsed answer fit to keep: fields named like secrets
         (``billingKey``, ``authToken``...) hidden, every declared value, card number and
         key-shaped token masked inside every string, at any depth."""
-        cleaned = redact(answer)
+        return _each_string(redact(answer), self.scrub)
 
-        def by_value(value: Any) -> Any:
-            if isinstance(value, str):
-                return self.scrub(value)
-            if isinstance(value, Mapping):
-                return {str(k): by_value(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [by_value(v) for v in value]
-            return value
-
-        return {str(k): by_value(v) for k, v in cleaned.items()}
+    def mask_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``answer`` with every declared value masked in every string (by value
+        only: for a request's own secrets, after :meth:`scrub_answer`)."""
+        return _each_string(answer, self.mask)
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -248,6 +251,24 @@ class Secrets:
         if isinstance(error.user_message, str):
             error.user_message = self.scrub(error.user_message)
         return error
+
+
+def _each_string(answer: Mapping[str, Any], fix: Callable[[str], str]) -> dict[str, Any]:
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return fix(value)
+        if isinstance(value, Mapping):
+            return {str(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value
+
+    return {str(k): walk(v) for k, v in answer.items()}
+
+
+#: Up to this many values (a request's billing key in its four forms, twice over) are
+#: masked by plain replacement, without compiling a pattern.
+_PLAIN_MAX = 8
 
 
 def _json_escaped(raw: str) -> str:

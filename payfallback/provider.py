@@ -331,6 +331,11 @@ class Status:
     amount: Money | None = None
     cancelled: int = 0
     provider_status: str | None = None
+    #: For a paid payment: what the till prints, where the lookup's answer says it.
+    receipt: Receipt | None = None
+    #: The provider's answer as parsed (masked by the Router before it is kept; it is left
+    #: out of ``repr``).
+    answer: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from payfallback import Declined, Instrument, ManualClock, Money, Order, Router
 from payfallback.cli import EXPORT_COLUMNS, app
 from payfallback.journal import SQLiteJournal
 from payfallback.models import CardKind, Receipt
-from payfallback.testing import FakeBank, FakeProvider, mock_transport
+from payfallback.testing import FakeBank, FakeProvider, Fault, mock_transport
 
 SECRET = "fake-secret-9d2e7a"
 BILLING_KEY = "bk-ok-toss-7f1c"
@@ -104,6 +104,21 @@ def test_a_payment_keeps_its_receipt_and_a_masked_copy_of_the_answer(
     for secret in (SECRET, BILLING_KEY, PAN):
         assert secret not in kept
     assert answer["billingKey"] != BILLING_KEY
+
+
+def test_a_payment_found_by_lookup_after_a_lost_answer_has_its_receipt_too(
+    journal: SQLiteJournal, clock: ManualClock
+) -> None:
+    bank = FakeBank("toss", secret=SECRET, clock=clock)
+    bank.fail_next("charge", Fault.LOST_RESPONSE)  # charged, the answer never comes
+    bank.fail_next("charge", Fault.UNAVAILABLE_503, times=5)  # and no replay answers
+    with router(bank, journal, clock) as r:
+        payment = r.charge(order("R-L"), card())
+    assert journal.attempts_for_order("R-L")[0].state.value == "succeeded"
+    assert payment.receipt is not None
+    assert payment.receipt.approval_number is not None
+    assert payment.provider_answer is not None
+    assert SECRET not in json.dumps(payment.provider_answer)
 
 
 def test_a_card_number_given_whole_is_masked_by_the_receipt_itself() -> None:

@@ -286,12 +286,15 @@ class FakeProvider:
                     **self._where(Operation.LOOKUP, req.attempt_id, response, status),
                 )
             )
+        paid = state is TxnState.PAID
         return Status(
             state=state,
             provider_txn_id=tid,
             amount=money,
             cancelled=cancelled,
             provider_status=status,
+            receipt=_receipt(body) if paid else None,
+            answer=body if paid else None,
         )
 
     # -- cancel and void -----------------------------------------------------------------
