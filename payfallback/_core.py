@@ -75,6 +75,7 @@ from payfallback.errors import (
 from payfallback.journal import (
     AttemptInFlight,
     AttemptsOpen,
+    CheckoutState,
     OrderAlreadyPaid,
 )
 from payfallback.models import (
@@ -565,17 +566,14 @@ class Core(Refunds):
     def complete_checkout(
         self, session_id: str, callback_params: Mapping[str, str]
     ) -> FlowGen[Payment]:
-        session = yield from ask("get_checkout", session_id)
-        if session is None:
+        # The session, its order and attempt, and the order's payment: one read.
+        found: CheckoutState | None = yield from ask("checkout_state", session_id)
+        if found is None:
             raise InvalidRequest(
                 f"unknown checkout session {session_id!r}; use the session_id returned by "
                 "start_checkout()"
             )
-        order = yield from ask("get_order", session.order_id)
-        attempt = yield from ask("get_attempt", session_id)
-        if order is None or attempt is None:
-            raise InvalidRequest(f"checkout session {session_id!r} has no journaled order")
-        paid = yield from ask("payment_for_order", order.order_id)
+        session, order, attempt, paid = found.session, found.order, found.attempt, found.payment
         if paid is not None:
             # Paid already (this session, a repeated callback, or another session): do not
             # approve again; the order's payment is the answer.
@@ -631,7 +629,11 @@ class Core(Refunds):
                     provider=provider.name,
                     attempt_id=session_id,
                 )
-        yield from self._journal_pending(attempt)
+            # The lookups took time: renew the claim as the attempt goes back to PENDING.
+            yield from self._journal_pending(attempt)
+        else:
+            # Claimed just now: back to PENDING for the approval, holding the order's lease.
+            yield from ask("update_attempt", session_id, state=AttemptState.PENDING)
         breaker = self.breakers.get(provider.name, session.method.value)
         # The customer already approved there: never skip it, but let it count.
         adm = self._unconditional(provider.name, session.method.value)

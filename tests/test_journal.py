@@ -861,6 +861,33 @@ class TestJournalContract:
         journal.save_checkout(refreshed)
         assert journal.get_checkout(attempt.attempt_id) == refreshed
 
+    def test_a_checkouts_state_is_read_whole(self, journal: Journal, clock: ManualClock) -> None:
+        order = make_order()
+        attempt = begin(journal, order, provider="kakaopay")
+        session = CheckoutSession(
+            session_id=attempt.attempt_id,
+            order_id=order.order_id,
+            provider="kakaopay",
+            method=Method.KAKAOPAY,
+            provider_txn_id="T-ready",
+            redirect_urls={Platform.PC: "https://pay.example/pc"},
+            expires_at=clock.now() + timedelta(minutes=15),
+        )
+        journal.save_checkout(session)
+        state = journal.checkout_state(attempt.attempt_id)
+        assert state is not None
+        assert (state.session, state.order, state.payment) == (session, order, None)
+        assert state.attempt == journal.get_attempt(attempt.attempt_id)
+        assert state.attempt.state is AttemptState.REDIRECTED
+        assert journal.checkout_state("ord-1_9") is None
+        # Paid (here by another attempt of the order): the payment comes with it.
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        other = begin(journal, order)
+        paid = journal.record_success(other.attempt_id, make_payment(other, order, clock))
+        again = journal.checkout_state(attempt.attempt_id)
+        assert again is not None
+        assert again.payment == paid
+
     def test_a_checkout_needs_its_attempt_open(self, journal: Journal) -> None:
         attempt = begin(journal, make_order(), provider="kakaopay")
         journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)

@@ -3,6 +3,7 @@
 from payfallback.journal._base import (
     AttemptInFlight,
     AttemptsOpen,
+    CheckoutState,
     Journal,
     JournalCounts,
     OrderAlreadyPaid,
@@ -13,6 +14,7 @@ from payfallback.journal.sqlite import SQLiteJournal
 __all__ = [
     "AttemptInFlight",
     "AttemptsOpen",
+    "CheckoutState",
     "Journal",
     "JournalCounts",
     "OrderAlreadyPaid",

@@ -52,6 +52,7 @@ from payfallback.models import (
 __all__ = [
     "AttemptInFlight",
     "AttemptsOpen",
+    "CheckoutState",
     "Journal",
     "JournalCounts",
     "OrderAlreadyPaid",
@@ -105,6 +106,16 @@ class TxnAlreadyRecorded(PayfallbackError):
             attempt_id=attempt_id,
         )
         self.payment = payment
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutState:
+    """A checkout as completing it finds it (see :meth:`Journal.checkout_state`)."""
+
+    session: CheckoutSession
+    order: Order
+    attempt: Attempt
+    payment: Payment | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +213,12 @@ class Journal(Protocol):
         ...
 
     def get_checkout(self, session_id: str) -> CheckoutSession | None: ...
+
+    def checkout_state(self, session_id: str) -> CheckoutState | None:
+        """A checkout with its order, its attempt and the order's payment (if paid), read
+        together in one transaction; None for an unknown session. What completing a
+        checkout needs before the approval is sent."""
+        ...
 
     def add_refund(self, refund: Refund) -> Refund:
         """Journal a refund as ``OWED`` before anything is sent.

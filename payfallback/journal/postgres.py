@@ -60,6 +60,7 @@ from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import (
     AttemptInFlight,
     AttemptsOpen,
+    CheckoutState,
     JournalCounts,
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
@@ -567,6 +568,23 @@ class _Transactions:
         if row is None:
             return None
         return CheckoutSession.model_validate_json(row["session_json"], strict=False)
+
+    def checkout_state(self, session_id: str) -> Flow[CheckoutState | None]:
+        row = yield from one(
+            "SELECT c.session_json::text AS session_json, o.order_json::text AS order_json"
+            " FROM checkouts c JOIN orders o ON o.order_id = c.order_id"
+            " WHERE c.session_id = %s",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        attempt = yield from self._attempt_row(session_id)
+        session = CheckoutSession.model_validate_json(row["session_json"], strict=False)
+        payment = yield from self._payment_by("order_id", session.order_id)
+        if attempt is None:
+            return None
+        order = Order.model_validate_json(row["order_json"], strict=False)
+        return CheckoutState(session=session, order=order, attempt=attempt, payment=payment)
 
     # -- refunds --------------------------------------------------------------------------
 
@@ -1148,6 +1166,10 @@ class PostgresJournal:
     def get_checkout(self, session_id: str) -> CheckoutSession | None:
         return self._read(self._tx.get_checkout(session_id))
 
+    def checkout_state(self, session_id: str) -> CheckoutState | None:
+        """See :meth:`Journal.checkout_state`; one snapshot."""
+        return self._run(self._tx.checkout_state(session_id))
+
     def add_refund(self, refund: Refund) -> Refund:
         """See :meth:`Journal.add_refund`; the new row has no lease until claimed."""
         return self._run(self._tx.add_refund(refund))
@@ -1418,6 +1440,9 @@ class AsyncPostgresJournal:
 
     async def get_checkout(self, session_id: str) -> CheckoutSession | None:
         return await self._read(self._tx.get_checkout(session_id))
+
+    async def checkout_state(self, session_id: str) -> CheckoutState | None:
+        return await self._run(self._tx.checkout_state(session_id))
 
     async def add_refund(self, refund: Refund) -> Refund:
         return await self._run(self._tx.add_refund(refund))

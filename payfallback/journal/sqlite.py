@@ -35,6 +35,7 @@ from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.journal._base import (
     AttemptInFlight,
     AttemptsOpen,
+    CheckoutState,
     JournalCounts,
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
@@ -775,6 +776,24 @@ class SQLiteJournal:
         if row is None:
             return None
         return CheckoutSession.model_validate_json(row[0], strict=False)
+
+    def checkout_state(self, session_id: str) -> CheckoutState | None:
+        with self._transaction(write=False) as db:
+            row = self._one(
+                db,
+                "SELECT c.session_json, o.order_json FROM checkouts c"
+                " JOIN orders o ON o.order_id = c.order_id WHERE c.session_id = ?",
+                session_id,
+            )
+            if row is None:
+                return None
+            attempt = self._attempt_row(db, session_id)
+            session = CheckoutSession.model_validate_json(row[0], strict=False)
+            payment = self._payment_by(db, "order_id", session.order_id)
+        if attempt is None:
+            return None
+        order = Order.model_validate_json(row[1], strict=False)
+        return CheckoutState(session=session, order=order, attempt=attempt, payment=payment)
 
     # -- refunds --------------------------------------------------------------------------
 
