@@ -527,7 +527,7 @@ class TossPayments:
         read = self._read_payment(kit, response, op, req.attempt_id)
         if isinstance(read, Failed):
             return read
-        payment, _ = read
+        payment, data = read
         if payment.order_id is not None and payment.order_id != req.attempt_id:
             return Failed(
                 kit.invalid(
@@ -557,7 +557,7 @@ class TossPayments:
                     response,
                 )
             )
-        return self._status(kit, payment, op, req.attempt_id, req.provider_txn_id, response)
+        return self._status(kit, payment, op, req.attempt_id, req.provider_txn_id, response, data)
 
     # -- cancel: POST /v1/payments/{paymentKey}/cancel ---------------------------------------
 
@@ -885,6 +885,7 @@ class TossPayments:
         attempt_id: str,
         payment_key: str | None,
         response: httpx.Response,
+        data: Mapping[str, Any],
     ) -> Outcome:
         raw = payment.status
         try:
@@ -926,12 +927,16 @@ class TossPayments:
                     response,
                 )
             )
+        paid = state is TxnState.PAID
         return Status(
             state=state,
             provider_txn_id=payment.payment_key or payment_key,
             amount=amount,
             cancelled=cancelled,
             provider_status=status.value,
+            # A payment found paid becomes the order's payment: its receipt and answer too.
+            receipt=receipt_of(data, kit.secrets) if paid else None,
+            answer=kit.secrets.scrub_answer(data) if paid else None,
         )
 
     def _read_payment(

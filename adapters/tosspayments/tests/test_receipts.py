@@ -6,6 +6,7 @@ respx as a client would."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from tosspayments_support import (
     payment,
 )
 
+from payfallback import Router
 from payfallback.errors import Declined
 from payfallback.models import CardKind, Method, PaidWith, Receipt
 from payfallback.provider import (
@@ -30,7 +32,10 @@ from payfallback.provider import (
     ApproveRequest,
     ChargeRequest,
     Failed,
+    LookupRequest,
     Outcome,
+    Status,
+    TxnState,
 )
 
 KST = timezone(timedelta(hours=9))
@@ -205,3 +210,58 @@ def test_a_fail_url_decline_carries_toss_message(toss: TossPayments) -> None:
 def test_an_approval_time_comes_with_the_receipt(toss: TossPayments) -> None:
     approved = _approved(_approve(toss, payment("payment_done_card", orderId=ATTEMPT)))
     assert approved.approved_at == datetime(2021, 1, 1, 10, 5, 40, tzinfo=KST)
+
+
+# -- lookups: a payment found paid brings its receipt ------------------------------------------
+
+
+def test_a_lookup_that_finds_the_payment_paid_reads_its_receipt(
+    toss: TossPayments, lookup_by_order_req: LookupRequest
+) -> None:
+    status = toss.parse_lookup(
+        lookup_by_order_req, payment("payment_done_tosspay", orderId=ATTEMPT)
+    )
+    assert isinstance(status, Status)
+    assert status.state is TxnState.PAID
+    assert status.receipt == CARD.model_copy(update={"paid_with": PaidWith.CARD})
+    assert status.answer is not None
+    assert status.answer["easyPay"]["provider"] == "토스페이"
+
+
+def test_a_lookup_of_a_cancelled_payment_carries_no_receipt(
+    toss: TossPayments, lookup_req: LookupRequest
+) -> None:
+    status = toss.parse_lookup(lookup_req, payment("payment_canceled", orderId=ATTEMPT))
+    assert isinstance(status, Status)
+    assert status.state is TxnState.CANCELLED
+    assert status.receipt is None
+
+
+def test_a_charge_whose_answer_was_lost_is_found_with_its_receipt(
+    toss: TossPayments, charge_req: ChargeRequest, tmp_path: Path
+) -> None:
+    # The billing charge times out every time; the Router finds it by orderId, paid.
+    def toss_api(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            raise httpx.ReadTimeout("timed out", request=request)
+        order_id = request.url.path.rsplit("/", 1)[-1]
+        return payment("payment_done_billing", orderId=order_id)
+
+    client = httpx.Client(transport=httpx.MockTransport(toss_api))
+    router = Router(
+        [toss],
+        client=client,
+        journal=f"sqlite:///{tmp_path / 'journal.db'}",
+        sleep=lambda _: None,
+    )
+    try:
+        paid = router.charge(order(), [charge_req.instrument])
+    finally:
+        router.close()
+        client.close()
+    assert paid.provider_txn_id == BILLING_PAYMENT_KEY
+    assert paid.receipt == CARD.model_copy(
+        update={"receipt_url": RECEIPT_URL.replace(PAYMENT_KEY, BILLING_PAYMENT_KEY)}
+    )
+    assert paid.provider_answer is not None
+    assert paid.provider_answer["card"]["approveNo"] == "00000000"

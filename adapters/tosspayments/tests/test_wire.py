@@ -524,7 +524,7 @@ def test_lookup_by_payment_key_wire_format(toss: TossPayments, lookup_req: Looku
     assert sent.headers["Authorization"] == AUTH
     assert "Idempotency-Key" not in sent.headers
     assert sent.content == b""
-    assert toss.parse_lookup(lookup_req, response) == Status(
+    assert money_of(toss.parse_lookup(lookup_req, response)) == Status(
         state=TxnState.PAID,
         provider_txn_id=PAYMENT_KEY,
         amount=Money(amount=15_000),

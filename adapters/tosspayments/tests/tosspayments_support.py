@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from payfallback.models import Money, Order
-from payfallback.provider import Approved, Cancelled, Outcome
+from payfallback.provider import Approved, Cancelled, Outcome, Status
 
 HERE = Path(__file__).parent
 PAYLOADS = HERE / "payloads"
@@ -77,8 +77,8 @@ def documented() -> dict[str, Any]:
 
 
 def money_of(outcome: Outcome) -> Outcome:
-    """An approval or a cancel without its receipt and answer: what moved, to compare whole
-    (the receipt and the answer are pinned by their own tests)."""
-    if isinstance(outcome, Approved | Cancelled):
+    """An approval, a cancel or a status without its receipt and answer: what moved, to
+    compare whole (the receipt and the answer are pinned by their own tests)."""
+    if isinstance(outcome, Approved | Cancelled | Status):
         return dataclasses.replace(outcome, receipt=None, answer=None)
     return outcome
