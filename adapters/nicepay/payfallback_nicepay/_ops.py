@@ -669,11 +669,18 @@ class Nicepay:
         inquiry (``ProviderUnavailable``): it never reads as paid or unpaid.
         """
         op, kit = Operation.LOOKUP, self.kit
-        code, _msg, body = read_body(read_object(response))
-        if response.is_success and body is not None and body.tid and body.status is not None:
+        data = read_object(response)
+        code, _msg, body = read_body(data)
+        if (
+            response.is_success
+            and data is not None
+            and body is not None
+            and body.tid
+            and body.status is not None
+        ):
             # Whatever resultCode an inquiry carries, a payment object with a tid and a
             # status describes the transaction.
-            return self._status(kit, req, body, code, response)
+            return self._status(kit, req, body, code, response, data)
         got = self._answer(kit, op, req.attempt_id, response, frozenset({SUCCESS_CODE}))
         if isinstance(got, _Success):
             return Failed(
@@ -712,6 +719,7 @@ class Nicepay:
         body: PaymentObject,
         code: str | None,
         response: httpx.Response,
+        data: Mapping[str, Any],
     ) -> Outcome:
         op = Operation.LOOKUP
 
@@ -761,12 +769,16 @@ class Nicepay:
                 cancelled = sum(c.amount or 0 for c in body.cancels)
             elif state is TxnState.CANCELLED:
                 cancelled = body.amount
+        paid = state is TxnState.PAID
         return Status(
             state=state,
             provider_txn_id=body.tid,
             amount=money,
             cancelled=cancelled,
             provider_status=body.status,
+            # A payment found paid becomes the order's payment: its receipt and answer too.
+            receipt=receipt_of(data, kit.secrets) if paid else None,
+            answer=kit.secrets.scrub_answer(data) if paid else None,
         )
 
     # -- cancel ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from payfallback.provider import (
     LookupRequest,
     Outcome,
     ReadyRequest,
+    Status,
     VoidRequest,
 )
 
@@ -187,8 +188,8 @@ def void_request(tid: str | None = None) -> VoidRequest:
 
 
 def money_of(outcome: Outcome) -> Outcome:
-    """An approval or a cancel without its receipt and answer: what moved, to compare whole
-    (the receipt and the answer are pinned by their own tests)."""
-    if isinstance(outcome, Approved | Cancelled):
+    """An approval, a cancel or a status without its receipt and answer: what moved, to
+    compare whole (the receipt and the answer are pinned by their own tests)."""
+    if isinstance(outcome, Approved | Cancelled | Status):
         return dataclasses.replace(outcome, receipt=None, answer=None)
     return outcome

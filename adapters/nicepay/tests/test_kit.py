@@ -158,7 +158,7 @@ def test_lookup_answers(tid: str | None) -> None:
     paid = PROVIDER.parse_lookup(
         lookup_req(tid), KIT.lookup_paid_response(request, txn_id=TXN, amount=AMOUNT)
     )
-    assert paid == Status(
+    assert money_of(paid) == Status(
         state=TxnState.PAID,
         provider_txn_id=TXN,
         amount=Money(amount=AMOUNT),

@@ -17,13 +17,14 @@ from nicepay_support import (
     callback,
     charge_request,
     load,
+    lookup_request,
     make_order,
 )
 from payfallback_nicepay import Nicepay
 
 from payfallback.errors import Declined
 from payfallback.models import CardKind, PaidWith, Receipt
-from payfallback.provider import Approved, Failed, Outcome
+from payfallback.provider import Approved, Failed, Outcome, Status, TxnState
 
 API = "https://api.nicepay.co.kr"
 RECEIPT_URL = f"https://npg.nicepay.co.kr/issue/IssueLoader.do?type=0&innerWin=Y&TID={TID}"
@@ -183,3 +184,30 @@ def test_a_failed_authentication_carries_nicepay_message(nicepay: Nicepay) -> No
     with pytest.raises(Declined) as raised:
         nicepay.build_approve(approve_request(params=params))
     assert raised.value.user_message == "카드번호 오류"
+
+
+# -- lookups: a payment found paid brings its receipt ------------------------------------------
+
+
+def test_a_lookup_that_finds_the_payment_paid_reads_its_receipt(nicepay: Nicepay) -> None:
+    status = nicepay.parse_lookup(
+        lookup_request(), httpx.Response(200, json=load("lookup_paid.json"))
+    )
+    assert isinstance(status, Status)
+    assert status.state is TxnState.PAID
+    assert status.receipt is not None
+    assert status.receipt.approval_number == load("lookup_paid.json")["approveNo"]
+    assert status.receipt.card_kind is CardKind.CREDIT
+    assert status.answer is not None
+    assert status.answer["approveNo"] == "30012345"
+    assert status.answer["card"]["cardName"] == "삼성"
+
+
+def test_a_lookup_of_a_failed_payment_carries_no_receipt(nicepay: Nicepay) -> None:
+    status = nicepay.parse_lookup(
+        lookup_request(), httpx.Response(200, json=load("lookup_failed.json"))
+    )
+    assert isinstance(status, Status)
+    assert status.state is TxnState.NOT_PAID
+    assert status.receipt is None
+    assert status.answer is None

@@ -561,7 +561,7 @@ def test_lookup_by_tid(nicepay: Nicepay) -> None:
     assert sent.headers["Authorization"] == basic()
     assert sent.url.query == b""
     assert sent.content == b""
-    assert nicepay.parse_lookup(req, response) == Status(
+    assert money_of(nicepay.parse_lookup(req, response)) == Status(
         state=TxnState.PAID,
         provider_txn_id=TID,
         amount=Money(amount=12000),
