@@ -632,12 +632,16 @@ class PortOne:
                 )
             )
         cancelled = payment.amount.cancelled if payment.amount else None
+        data = (read_object(response) or {}) if state is TxnState.PAID else {}
         return Status(
             state=state,
             provider_txn_id=payment_id,
             amount=money,
             cancelled=cancelled or 0,
             provider_status=status.value,
+            # A payment found paid becomes the order's payment: its receipt and answer too.
+            receipt=receipt_of(data, kit.secrets) if data else None,
+            answer=kit.secrets.scrub_answer(data) if data else None,
         )
 
     # -- cancel ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft7Validator
 
-from payfallback.provider import Approved, Cancelled, Outcome
+from payfallback.provider import Approved, Cancelled, Outcome, Status
 
 HERE = Path(__file__).parent
 PAYLOADS = HERE / "payloads"
@@ -178,8 +178,8 @@ def violations(doc: dict[str, Any], name: str, instance: Any, *, closed: bool = 
 
 
 def money_of(outcome: Outcome) -> Outcome:
-    """An approval or a cancel without its receipt and answer: what moved, to compare whole
-    (the receipt and the answer are pinned by their own tests)."""
-    if isinstance(outcome, Approved | Cancelled):
+    """An approval, a cancel or a status without its receipt and answer: what moved, to
+    compare whole (the receipt and the answer are pinned by their own tests)."""
+    if isinstance(outcome, Approved | Cancelled | Status):
         return dataclasses.replace(outcome, receipt=None, answer=None)
     return outcome

@@ -130,7 +130,7 @@ def test_billing_kit_lookups_and_cancels(
     found = portone.parse_lookup(
         lookup_req, kit.lookup_paid_response(lookup, txn_id="T1", amount=AMOUNT)
     )
-    assert found == Status(
+    assert money_of(found) == Status(
         state=TxnState.PAID,
         provider_txn_id=ATTEMPT,
         amount=Money(amount=AMOUNT),

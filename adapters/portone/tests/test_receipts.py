@@ -15,7 +15,16 @@ from pydantic import SecretStr
 
 from payfallback.errors import Declined
 from payfallback.models import CardKind, PaidWith, Receipt
-from payfallback.provider import Approved, ApproveRequest, ChargeRequest, Failed, Outcome
+from payfallback.provider import (
+    Approved,
+    ApproveRequest,
+    ChargeRequest,
+    Failed,
+    LookupRequest,
+    Outcome,
+    Status,
+    TxnState,
+)
 
 TOSS_RECEIPT = (
     "https://dashboard.tosspayments.com/receipt/redirection?transactionId=tgen_20250314141231AbCd1"
@@ -174,3 +183,30 @@ def test_a_window_the_customer_left_carries_the_sdk_message(
     assert isinstance(outcome, Failed)
     assert isinstance(outcome.error, Declined)
     assert outcome.error.user_message == said
+
+
+# -- lookups: a payment found paid brings its receipt ------------------------------------------
+
+
+def test_a_lookup_that_finds_the_payment_paid_reads_its_receipt(
+    portone: PortOne, lookup_req: LookupRequest
+) -> None:
+    answer = httpx.Response(200, json=load("payment_paid_kakaopay_card"))
+    status = portone.parse_lookup(lookup_req, answer)
+    assert isinstance(status, Status)
+    assert status.state is TxnState.PAID
+    assert status.receipt is not None
+    assert status.receipt.paid_with is PaidWith.CARD
+    assert status.receipt.approval_number == "30011111"
+    assert status.answer is not None
+    assert status.answer["method"]["provider"] == "KAKAOPAY"
+
+
+def test_a_lookup_of_a_cancelled_payment_carries_no_receipt(
+    portone: PortOne, lookup_req: LookupRequest
+) -> None:
+    status = portone.parse_lookup(lookup_req, httpx.Response(200, json=load("payment_cancelled")))
+    assert isinstance(status, Status)
+    assert status.state is TxnState.CANCELLED
+    assert status.receipt is None
+    assert status.answer is None

@@ -284,7 +284,12 @@ def test_the_answer_the_router_keeps_with_the_payment_holds_no_secret(
         return httpx.Response(200, json=body)
 
     client = httpx.Client(transport=httpx.MockTransport(billing))
-    router = Router([portone], client=client, journal=f"sqlite:///{tmp_path / 'journal.db'}")
+    router = Router(
+        [portone],
+        client=client,
+        journal=f"sqlite:///{tmp_path / 'journal.db'}",
+        sleep=lambda _: None,
+    )
     try:
         paid = router.charge(charge_req.order, [charge_req.instrument])
     finally:
