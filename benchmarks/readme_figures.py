@@ -275,6 +275,12 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def _load(meta: Mapping[str, Any]) -> str:
+    start = f"{meta['loadavg'][0]:.2f} at the start"
+    end = meta.get("loadavg_end")
+    return start if end is None else f"{start}, {end[0]:.2f} at the end"
+
+
 def perf_table(doc: Mapping[str, Any]) -> str:
     """The README's performance section, from a stored run (:data:`PERF`)."""
     meta = doc["meta"]
@@ -286,8 +292,7 @@ def perf_table(doc: Mapping[str, Any]) -> str:
         "## Performance",
         "",
         f"Measured on {meta['date']} at commit {meta['commit']} ({meta['cpus']} CPUs, Python "
-        f"{meta['python']}, load average {meta['loadavg'][0]:.2f} at the start) by "
-        f"`{PERF_RUN}`, which stores the "
+        f"{meta['python']}, load average {_load(meta)}) by `{PERF_RUN}`, which stores the "
         "run in `benchmarks/perf.json` and writes this table from it. Each ratio is the "
         "median of per-round ratios, both sides measured in the same rounds, with the "
         "interquartile range in brackets; lower is better except for payments/s. How each "
@@ -430,6 +435,7 @@ def perf_run(quick: bool = False) -> dict[str, Any]:
         quick=quick,
     )
     doc["meta"]["loadavg"] = loadavg
+    doc["meta"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return doc
 
 
@@ -481,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = {part.path: part.path.read_text(encoding="utf-8") for part in SECTIONS}
     docs: dict[str, dict[str, Any]] = {}
     stale: list[str] = []
+    #: (file, section, body) of every section that differs.
+    changes: list[tuple[Path, str, str]] = []
     for part in SECTIONS:
         plot = None if args.check or args.no_plot else part.chart
         if part.scenario not in docs or plot is not None:
@@ -488,21 +496,24 @@ def main(argv: list[str] | None = None) -> int:
             if plot is not None:
                 print(f"chart written to {plot.relative_to(ROOT)}", file=sys.stderr)
         body = part.render(docs[part.scenario])
-        where = f"{part.path.relative_to(ROOT)} section {part.name}"
         if section(texts[part.path], part.name) != body:
-            stale.append(where)
-            texts[part.path] = replace(texts[part.path], part.name, body)
+            stale.append(f"{part.path.relative_to(ROOT)} section {part.name}")
+            changes.append((part.path, part.name, body))
     perf = perf_table(stored_perf())
     if section(texts[README], PERF_SECTION) != perf:
         stale.append(f"README.md section {PERF_SECTION}")
-        texts[README] = replace(texts[README], PERF_SECTION, perf)
+        changes.append((README, PERF_SECTION, perf))
     if args.check:
         for where in stale:
             print(f"{where} is stale: run {REGENERATE}", file=sys.stderr)
         return 1 if stale else 0
-    for path, text in texts.items():
-        if text != path.read_text(encoding="utf-8"):
-            path.write_text(text, encoding="utf-8")
+    # Read again just before writing: the simulations take a minute, and only the
+    # generated sections are this script's to change.
+    for path in dict.fromkeys(p for p, _, _ in changes):
+        text = path.read_text(encoding="utf-8")
+        for _, name, body in (c for c in changes if c[0] == path):
+            text = replace(text, name, body)
+        path.write_text(text, encoding="utf-8")
     print(f"rewritten: {', '.join(stale) or 'nothing'}", file=sys.stderr)
     return 0
 
