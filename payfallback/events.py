@@ -47,6 +47,7 @@ __all__ = [
     "Events",
     "Level",
     "Listener",
+    "Only",
     "catalogue_markdown",
     "is_sensitive_key",
     "redact",
@@ -401,6 +402,27 @@ def catalogue_markdown() -> str:
 
 Listener = Callable[[str, Mapping[str, Any]], None]
 
+
+class Only:
+    """A listener that hears only the events it names: the Router redacts and hands over
+    an event only when someone listens for it. ``Only({"breaker.opened"}, on_open)``."""
+
+    __slots__ = ("events", "listener")
+
+    def __init__(self, events: Iterable[str], listener: Listener) -> None:
+        self.events = frozenset(events)
+        unknown = sorted(self.events - CATALOGUE.keys())
+        if unknown:
+            raise ValueError(f"unknown event name(s) {', '.join(unknown)}")
+        self.listener = listener
+
+    def __call__(self, name: str, fields: Mapping[str, Any]) -> None:
+        self.listener(name, fields)
+
+    def __repr__(self) -> str:
+        return f"Only({sorted(self.events)!r}, {self.listener!r})"
+
+
 REDACTED = "[redacted]"
 
 _SENSITIVE_KEY = re.compile(
@@ -516,6 +538,8 @@ class Events:
 
     def __init__(self, listeners: Iterable[Listener] = (), *, logger_name: str = "payfallback"):
         self._listeners = tuple(listeners)
+        #: Who listens to each event name, worked out once per name.
+        self._heard_by: dict[str, tuple[Listener, ...]] = {}
         self._std = _library_logger(logger_name)
         self._scrubber: Callable[[str], str] | None = None
         self._wrapped: tuple[tuple[object, ...], Any] | None = None
@@ -564,6 +588,18 @@ class Events:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
+        self._heard_by = {}
+
+    def _listeners_of(self, name: str) -> tuple[Listener, ...]:
+        heard = self._heard_by.get(name)
+        if heard is None:
+            heard = tuple(
+                listener
+                for listener in self._listeners
+                if not isinstance(listener, Only) or name in listener.events
+            )
+            self._heard_by[name] = heard
+        return heard
 
     def transition(self, name: str, fields: Mapping[str, object]) -> None:
         """Listener shape for breaker transitions: ``(name, fields)``."""
@@ -582,14 +618,15 @@ class Events:
         # The level first: an event nobody reads (no listener, logging off) is not redacted,
         # formatted or handed to structlog at all.
         writes = self._writes(_LEVELS[spec.level])
-        if not writes and not self._listeners:
+        listeners = self._listeners_of(name)
+        if not writes and not listeners:
             return
         clean = redact(fields)
         if self._scrubber is not None:
             clean = {k: self._by_value(v) for k, v in clean.items()}
         if writes:
             getattr(self._logger(), spec.level.value)(name, **clean)
-        for listener in self._listeners:
+        for listener in listeners:
             try:
                 listener(name, clean)
             except Exception as exc:  # a broken metrics hook must never break a payment

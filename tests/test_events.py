@@ -18,6 +18,7 @@ from payfallback.events import (
     REGENERATE,
     Events,
     Level,
+    Only,
     catalogue_markdown,
     redact,
     scrub,
@@ -283,3 +284,21 @@ def test_every_catalogued_event_is_emitted_somewhere_unless_reserved() -> None:
     emitted.add("listener.failed")  # logged by Events.emit itself when a listener raises
     for name, spec in CATALOGUE.items():
         assert (name in emitted) != spec.reserved, name
+
+
+def test_a_listener_for_some_events_hears_only_those_and_costs_nothing_for_the_rest() -> None:
+    heard: list[str] = []
+    everything: list[str] = []
+    events = Events(
+        [
+            Only({"breaker.opened"}, lambda name, _: heard.append(name)),
+            lambda name, _: everything.append(name),
+        ]
+    )
+    events.emit("breaker.opened", provider="toss", method="card")
+    events.emit("payment.attempt", provider="toss")
+    assert heard == ["breaker.opened"]
+    assert everything == ["breaker.opened", "payment.attempt"]
+    assert "breaker.opened" in repr(Only({"breaker.opened"}, print))
+    with pytest.raises(ValueError, match="unknown event name"):
+        Only({"breaker.openned"}, print)
