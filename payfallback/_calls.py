@@ -531,6 +531,8 @@ class ProviderCalls:
                         provider_txn_id=outcome.provider_txn_id or txn_id or "",
                         amount=outcome.amount or order.amount,
                         provider_status=outcome.provider_status,
+                        receipt=outcome.receipt,
+                        answer=outcome.answer,
                     )
                     return _Resolution(_PAID, approved=approved)
                 elif self._proves_nothing_moved(provider, outcome, since):

@@ -229,9 +229,11 @@ class Secrets:
 
     def scrub_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of a provider's parsed answer fit to keep: fields named like secrets
-        (``billingKey``, ``authToken``...) hidden, every declared value, card number and
-        key-shaped token masked inside every string, at any depth."""
-        return _each_string(redact(answer), self.scrub)
+        (``billingKey``, ``authToken``...) or like the buyer's personal details
+        (``buyerName``, ``customer``, ``email``, ``phone``...) hidden, every declared
+        value, card number and key-shaped token masked inside every string, at any
+        depth."""
+        return _each_string(_hide_personal(redact(answer)), self.scrub)
 
     def mask_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``answer`` with every declared value masked in every string (by value
@@ -251,6 +253,24 @@ class Secrets:
         if isinstance(error.user_message, str):
             error.user_message = self.scrub(error.user_message)
         return error
+
+
+#: Keys of an answer that hold the buyer's personal details: not needed to reconcile a
+#: payment, so not kept (a name or number the shop needs, it has from its own order).
+_PERSONAL_KEY = re.compile(
+    r"buyer|customer|e[-_]?mail|phone|mobile|address|birth|(?:^|_)tel(?:$|_)|[a-z]Tel(?:$|[A-Z_])",
+)
+
+
+def _hide_personal(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            str(k): REDACTED if _PERSONAL_KEY.search(str(k)) else _hide_personal(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_hide_personal(v) for v in value]
+    return value
 
 
 def _each_string(answer: Mapping[str, Any], fix: Callable[[str], str]) -> dict[str, Any]:

@@ -435,7 +435,8 @@ _SENSITIVE_KEY = re.compile(
 _SAFE_KEYS = frozenset({"provider_txn_id", "attempt_id", "order_id", "payment_id", "refund_id"})
 
 # 13-19 digits, optionally split by spaces or dashes (PAN-shaped).
-_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# Not inside an id of letters and digits (a NICEPAY tid holds a run of digits, not a card).
+_PAN = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
 # Provider secret key shapes: Toss test_sk_/live_sk_, Stripe-like sk_, Standard Webhooks whsec_.
 _KEYLIKE = re.compile(
     r"\b(?:(?:test_|live_)?(?:sk|gsk|ck|gck|whsec|bk)_[A-Za-z0-9+/=_-]{6,}"

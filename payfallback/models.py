@@ -421,6 +421,8 @@ class RefundReceipt(_Model):
     cancelled_at: datetime | None = None
     #: What is left to cancel after this refund, by the provider's count.
     remaining: Annotated[int, Field(ge=0)] | None = None
+    #: The provider's receipt page for the cancel, where it has one.
+    receipt_url: str | None = None
 
 
 class Payment(_Model):

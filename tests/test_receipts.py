@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from payfallback import Declined, Instrument, ManualClock, Money, Order, Router
+from payfallback.adapter import Secrets
 from payfallback.cli import EXPORT_COLUMNS, app
 from payfallback.journal import SQLiteJournal
 from payfallback.models import CardKind, Receipt
@@ -227,3 +228,24 @@ def test_export_says_what_to_fix(tmp_path: Path, args: list[str], expected: str)
     )
     assert result.exit_code == 2
     assert expected in result.stderr
+
+
+def test_the_kept_answer_hides_the_buyers_details_and_keeps_the_ids() -> None:
+    kept = Secrets(SECRET).scrub_answer(
+        {
+            "tid": "nicuntct1m0101221015153000A001",  # digits inside an id: not a card
+            "buyerName": "홍길동",
+            "buyerTel": "010-1234-5678",
+            "customer": {"name": "홍길동", "email": "buyer@example.com"},
+            "email": "buyer@example.com",
+            "goodsName": "아메리카노",
+            "card": {"cardNum": PAN, "cardName": "신한"},
+            "message": f"echo {SECRET}",
+        }
+    )
+    assert kept["tid"] == "nicuntct1m0101221015153000A001"
+    assert kept["goodsName"] == "아메리카노"
+    for key in ("buyerName", "buyerTel", "customer", "email"):
+        assert kept[key] == "[redacted]", key
+    assert kept["card"] == {"cardNum": "[card ****1111]", "cardName": "신한"}
+    assert SECRET not in kept["message"]
