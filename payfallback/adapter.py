@@ -80,13 +80,19 @@ from payfallback.provider import (
 )
 
 __all__ = [
+    "MAX_INSTALLMENT_MONTHS",
     "AdapterKit",
     "CodeRule",
     "Secrets",
     "Verdict",
     "basic_auth",
     "code_table",
+    "field_text",
+    "installment_months",
     "read_object",
+    "read_part",
+    "whole_number",
+    "yes_no",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -265,7 +271,9 @@ _PERSONAL_KEY = re.compile(
 def _hide_personal(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
-            str(k): REDACTED if _PERSONAL_KEY.search(str(k)) else _hide_personal(v)
+            str(k): REDACTED
+            if v is not None and _PERSONAL_KEY.search(str(k))
+            else _hide_personal(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -311,6 +319,58 @@ def read_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return None
     return data if isinstance(data, dict) else None
+
+
+# -- reading receipt fields ---------------------------------------------------------------------
+# Receipt fields are best effort: a field that does not read is left out, and never turns
+# a payment that went through into an error.
+
+#: The longest installment plan a Korean card offers, in months.
+MAX_INSTALLMENT_MONTHS = 36
+
+
+def read_part(model: type[M], value: object) -> M | None:
+    """``value`` (a part of an answer) read as ``model``; None when it is absent or does
+    not read."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def field_text(value: object) -> str | None:
+    """A text field (or a number sent for one), stripped; None when absent or empty."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def whole_number(value: object) -> int | None:
+    """A non-negative integer sent as a number or as ASCII digits; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if text.isdigit() and text.isascii() else None
+    return None
+
+
+def installment_months(value: object) -> int | None:
+    """할부 months (``"00"`` and 0 are 일시불); None for anything that is not a month count
+    a Korean card offers."""
+    months = whole_number(value)
+    return months if months is not None and months <= MAX_INSTALLMENT_MONTHS else None
+
+
+def yes_no(value: object) -> bool | None:
+    """``"Y"``/``"N"`` (any case) as a bool; None for anything else."""
+    text = field_text(value)
+    return {"Y": True, "N": False}.get(text.upper()) if text else None
 
 
 # -- the kit ------------------------------------------------------------------------------------

@@ -12,7 +12,17 @@ import pydantic
 import pytest
 
 import payfallback.testing
-from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth
+from payfallback.adapter import (
+    AdapterKit,
+    Secrets,
+    Verdict,
+    basic_auth,
+    field_text,
+    installment_months,
+    read_part,
+    whole_number,
+    yes_no,
+)
 from payfallback.errors import Declined, OutcomeUnknown, PayfallbackError
 from payfallback.models import Money
 from payfallback.provider import Approved, Failed, Operation, Redirect
@@ -271,3 +281,41 @@ def test_a_request_the_wire_model_refuses_carries_no_refused_value_anywhere() ->
         error = error.__cause__ or error.__context__
     assert chain == [caught.value]
     assert_no_secret(caught.value, [SECRET])
+
+
+@pytest.mark.parametrize(
+    ("value", "months"),
+    [
+        (0, 0),
+        ("00", 0),
+        ("03", 3),
+        (" 12 ", 12),
+        (36, 36),
+        (37, None),
+        ("-1", None),
+        ("\uff13", None),  # a full-width digit three: not ASCII
+        (True, None),
+        (None, None),
+        ("x", None),
+    ],
+)
+def test_installment_months_reads_what_providers_send(value: object, months: int | None) -> None:
+    assert installment_months(value) == months
+
+
+def test_receipt_field_readers_leave_out_what_does_not_read() -> None:
+    assert field_text("  신한 ") == "신한"
+    assert field_text(41) == "41"
+    assert field_text("") is None
+    assert field_text(False) is None
+    assert whole_number("0010") == 10
+    assert whole_number(-5) is None
+    assert (yes_no("y"), yes_no("N"), yes_no("maybe"), yes_no(None)) == (True, False, None, None)
+
+    class Card(pydantic.BaseModel):  # a part of a provider's answer
+        approveNo: str
+        installmentPlanMonths: int = 0
+
+    assert read_part(Card, {"approveNo": "0001"}) == Card(approveNo="0001")
+    assert read_part(Card, {"approveNo": ["not", "text"]}) is None
+    assert read_part(Card, "0001") is None

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
+from payfallback.adapter import AdapterKit, Secrets, Verdict, installment_months, read_object
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import CardKind, Method, Money, PaidWith, Receipt, RefundReceipt
 from payfallback.provider import (
@@ -223,11 +223,6 @@ def _field(kit: AdapterKit, value: str | None) -> str | None:
     return text
 
 
-def _months(value: str | None) -> int | None:
-    text = (value or "").strip()
-    return int(text) if text.isdigit() and text.isascii() else None
-
-
 def receipt_url(tid: str) -> str:
     """The card receipt (매출전표) page of ``tid``."""
     return f"{RECEIPT_URL}?noTid={tid}&noMethod=1"
@@ -244,7 +239,7 @@ def approval_receipt(kit: AdapterKit, body: ApprovalAnswer, method: Method) -> R
         approval_number=_field(kit, body.appl_num),
         issuer_code=_field(kit, body.card_code),
         card_number=_field(kit, body.card_num),
-        installment_months=_months(body.card_quota),
+        installment_months=installment_months(body.card_quota),
         interest_free=_INTEREST_FREE.get((body.card_interest or "").strip()),
         card_kind=_CARD_KIND.get((body.card_check_flag or "").strip()),
         paid_with=paid_with,
@@ -257,7 +252,7 @@ def billing_receipt(kit: AdapterKit, body: IniapiAnswer) -> Receipt:
     return Receipt(
         approval_number=_field(kit, body.pay_auth_code),
         issuer_code=_field(kit, body.card_code),
-        installment_months=_months(body.card_quota),
+        installment_months=installment_months(body.card_quota),
         card_kind=_CARD_KIND.get((body.check_flg or "").strip()),
         receipt_url=receipt_url(body.tid) if body.tid else None,
     )

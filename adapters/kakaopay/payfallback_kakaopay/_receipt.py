@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from payfallback.adapter import field_text, installment_months, whole_number, yes_no
 from payfallback.models import CardKind, PaidWith, Receipt, RefundReceipt
 from payfallback_kakaopay._wire import parse_kst
 
@@ -55,14 +56,14 @@ def paid_receipt(answer: Mapping[str, Any]) -> Receipt:
     issuer, issuer_code = _corp(card, "issuer")
     acquirer, acquirer_code = _corp(card, "purchase")
     return Receipt(
-        approval_number=_text(card.get("approved_id")),
+        approval_number=field_text(card.get("approved_id")),
         issuer=issuer,
         issuer_code=issuer_code,
         acquirer=acquirer,
         acquirer_code=acquirer_code,
-        installment_months=_months(card.get("install_month")),
-        interest_free=_yes_no(card.get("interest_free_install")),
-        card_kind=CARD_KINDS.get(_text(card.get("card_type")) or ""),
+        installment_months=installment_months(card.get("install_month")),
+        interest_free=yes_no(card.get("interest_free_install")),
+        card_kind=CARD_KINDS.get(field_text(card.get("card_type")) or ""),
         paid_with=_paid_with(answer),
     )
 
@@ -70,10 +71,10 @@ def paid_receipt(answer: Mapping[str, Any]) -> Receipt:
 def refund_receipt(answer: Mapping[str, Any]) -> RefundReceipt:
     """What a cancel answer says about the cancel it made."""
     left = answer.get("cancel_available_amount")
-    remaining = _whole(left.get("total")) if isinstance(left, Mapping) else None
+    remaining = whole_number(left.get("total")) if isinstance(left, Mapping) else None
     return RefundReceipt(
-        cancel_id=_text(answer.get("aid")),
-        cancelled_at=parse_kst(_text(answer.get("canceled_at"))),
+        cancel_id=field_text(answer.get("aid")),
+        cancelled_at=parse_kst(field_text(answer.get("canceled_at"))),
         remaining=remaining,
     )
 
@@ -82,50 +83,21 @@ def _corp(card: Mapping[str, Any], role: str) -> tuple[str | None, str | None]:
     """(name, code) of the issuer or acquirer: the ``kakaopay_`` pair, else the older one.
     A pair is taken whole, so a name never travels with another scheme's code."""
     for prefix in ("kakaopay_", ""):
-        name = _text(card.get(f"{prefix}{role}_corp"))
-        code = _text(card.get(f"{prefix}{role}_corp_code"))
+        name = field_text(card.get(f"{prefix}{role}_corp"))
+        code = field_text(card.get(f"{prefix}{role}_corp_code"))
         if name or code:
             return name, code
     return None, None
 
 
 def _paid_with(answer: Mapping[str, Any]) -> PaidWith | None:
-    base = PAID_WITH.get(_text(answer.get("payment_method_type")) or "")
+    base = PAID_WITH.get(field_text(answer.get("payment_method_type")) or "")
     amount = answer.get("amount")
     if not isinstance(amount, Mapping):
         return base
-    point, total = _whole(amount.get("point")), _whole(amount.get("total"))
+    point, total = whole_number(amount.get("point")), whole_number(amount.get("total"))
     if not point:
         return base
     if total is not None and point >= total:
         return PaidWith.POINT
     return PaidWith.MIXED
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _whole(value: object) -> int | None:
-    """A non-negative integer sent as a number or as digits, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _months(value: object) -> int | None:
-    months = _whole(value)
-    # 0 (일시불) to 36: no Korean card offers longer; anything else is not a month count.
-    return months if months is not None and months <= 36 else None
-
-
-def _yes_no(value: object) -> bool | None:
-    text = _text(value)
-    return {"Y": True, "N": False}.get(text.upper()) if text else None

@@ -21,7 +21,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict, read_object
+from payfallback.adapter import AdapterKit, Secrets, Verdict, installment_months, read_object
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money, Receipt, RefundReceipt
 from payfallback.provider import (
@@ -166,11 +166,6 @@ def _field(kit: AdapterKit, value: object) -> str | None:
     if not text or kit.carries_secret(text):
         return None
     return text
-
-
-def _months(value: str | None) -> int | None:
-    text = (value or "").strip()
-    return int(text) if text.isdigit() and text.isascii() else None
 
 
 class Kcp:
@@ -445,7 +440,7 @@ class Kcp:
             acquirer=_field(kit, answer.acqu_name),
             acquirer_code=_field(kit, answer.acqu_cd),
             card_number=_field(kit, answer.card_no),
-            installment_months=_months(answer.quota),
+            installment_months=installment_months(answer.quota),
             interest_free=_INTEREST_FREE.get((answer.noinf or "").strip().upper()),
             receipt_url=self.receipt_url(tno=tno, order_no=order_no, amount=amount),
         )

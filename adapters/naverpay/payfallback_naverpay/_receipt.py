@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from payfallback.adapter import field_text, installment_months, whole_number
 from payfallback.models import PaidWith, Receipt, RefundReceipt
 
 __all__ = ["paid_receipt", "refund_receipt"]
@@ -45,16 +46,16 @@ def paid_receipt(detail: Mapping[str, Any], clean: Callable[[str], str]) -> Rece
     """The receipt of an apply answer's ``detail``; ``clean`` scrubs each text kept."""
 
     def text(key: str) -> str | None:
-        value = _text(detail.get(key))
+        value = field_text(detail.get(key))
         return clean(value) if value is not None else None
 
-    means = _text(detail.get("primaryPayMeans"))
+    means = field_text(detail.get("primaryPayMeans"))
     card = means == "CARD"
     return Receipt(
         approval_number=text("cardAuthNo") if card else None,
         issuer_code=text("cardCorpCode") if card else None,
         card_number=text("cardNo") if card else None,
-        installment_months=_months(detail.get("cardInstCount")) if card else None,
+        installment_months=installment_months(detail.get("cardInstCount")) if card else None,
         paid_with=_paid_with(detail, means),
     )
 
@@ -63,20 +64,20 @@ def refund_receipt(
     body: Mapping[str, Any], cancelled_at: datetime | None, clean: Callable[[str], str]
 ) -> RefundReceipt:
     """What a cancel answer's ``body`` says about the cancel it made."""
-    cancel_id = _text(body.get("payHistId"))
+    cancel_id = field_text(body.get("payHistId"))
     return RefundReceipt(
         cancel_id=clean(cancel_id) if cancel_id is not None else None,
         cancelled_at=cancelled_at,
-        remaining=_whole(body.get("totalRestAmount")),
+        remaining=whole_number(body.get("totalRestAmount")),
     )
 
 
 def _paid_with(detail: Mapping[str, Any], means: str | None) -> PaidWith | None:
     primary = PRIMARY_MEANS.get(means or "")
     amounts = {
-        "primary": _whole(detail.get("primaryPayAmount")),
-        "npoint": _whole(detail.get("npointPayAmount")),
-        "gift": _whole(detail.get("giftCardAmount")),
+        "primary": whole_number(detail.get("primaryPayAmount")),
+        "npoint": whole_number(detail.get("npointPayAmount")),
+        "gift": whole_number(detail.get("giftCardAmount")),
     }
     if all(value is None for value in amounts.values()):
         return primary
@@ -88,27 +89,3 @@ def _paid_with(detail: Mapping[str, Any], means: str | None) -> PaidWith | None:
     if used == ["npoint"]:
         return PaidWith.MONEY
     return None
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _whole(value: object) -> int | None:
-    """A non-negative integer sent as a number or as digits, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _months(value: object) -> int | None:
-    months = _whole(value)
-    # 0 (일시불) to 36: no Korean card offers longer; anything else is not a month count.
-    return months if months is not None and months <= 36 else None

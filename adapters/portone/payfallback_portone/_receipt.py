@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic import AliasGenerator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from payfallback.adapter import Secrets
+from payfallback.adapter import Secrets, read_part
 from payfallback.errors import PayfallbackError
 from payfallback.models import CardKind, PaidWith, Receipt, RefundReceipt
 
@@ -85,15 +85,6 @@ EASY_PAY_MEANS: Mapping[str, PaidWith] = {
 }
 
 
-def _part(model: type[_M], value: object) -> _M | None:
-    if not isinstance(value, Mapping):
-        return None
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None
-
-
 def receipt_of(payment: Mapping[str, Any], secrets: Secrets) -> Receipt | None:
     """The :class:`Receipt` of a ``Payment``, or None when it reports none of it.
 
@@ -123,9 +114,9 @@ def receipt_of(payment: Mapping[str, Any], secrets: Secrets) -> Receipt | None:
         if isinstance(inner, Mapping):
             paid_with = EASY_PAY_MEANS.get(str(inner.get("type")))
             if inner.get("type") == "PaymentMethodCard":
-                card_method = _part(PortOneCardMethod, inner)
+                card_method = read_part(PortOneCardMethod, inner)
     elif method.get("type") == "PaymentMethodCard":
-        card_method = _part(PortOneCardMethod, method)
+        card_method = read_part(PortOneCardMethod, method)
 
     def masked(value: str | None) -> str | None:
         return secrets.mask(value) if value else None

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from payfallback.adapter import Secrets
+from payfallback.adapter import Secrets, read_part
 from payfallback.errors import PayfallbackError
 from payfallback.models import CardKind, PaidWith, Receipt, RefundReceipt
 
@@ -85,16 +85,6 @@ CARD_KINDS: Mapping[str, CardKind] = {
 }
 
 
-def _part(model: type[_M], value: object) -> _M | None:
-    """``value`` read as ``model``; None when it is absent or does not read."""
-    if not isinstance(value, Mapping):
-        return None
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None
-
-
 def _paid_with(card: TossCard | None, easy_pay: TossEasyPay | None) -> PaidWith | None:
     """What a wallet payment was paid with, by which amount field carries money.
 
@@ -138,9 +128,9 @@ def receipt_of(answer: Mapping[str, Any], secrets: Secrets) -> Receipt | None:
 
     ``issuer``/``acquirer`` (names) stay None: the Payment object carries codes only.
     """
-    card = _part(TossCard, answer.get("card"))
-    easy_pay = _part(TossEasyPay, answer.get("easyPay"))
-    link = _part(TossReceiptLink, answer.get("receipt"))
+    card = read_part(TossCard, answer.get("card"))
+    easy_pay = read_part(TossEasyPay, answer.get("easyPay"))
+    link = read_part(TossReceiptLink, answer.get("receipt"))
 
     def text(value: str | None) -> str | None:
         return secrets.mask(value) if value else None
