@@ -160,7 +160,7 @@ class _Plan:
 
 
 _FULL = _Plan(rounds=7, sizes={1: 40, 16: 480, 64: 640}, settings_rounds=4, settings_size=512)
-_QUICK = _Plan(rounds=2, sizes={1: 4, 16: 32, 64: 64}, settings_rounds=2, settings_size=64)
+_QUICK = _Plan(rounds=2, sizes={1: 4, 16: 32, 64: 64}, settings_rounds=1, settings_size=32)
 
 
 class ProviderProcess:
