@@ -19,8 +19,6 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import structlog
-
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._scenario import Scenario
 from payfallback.simulate._shop import Shop
@@ -265,22 +263,18 @@ def _run_conditions(seed: str) -> Iterator[None]:
 
     * Retry jitter (tenacity's ``wait_random``) draws from the ``random`` module: it is
       seeded so that a seed repeats exactly.
-    * structlog drops the Router's events: a weekend is some hundred thousand of them,
-      and rendering them would be most of the run's time. (The strategies see every
-      event through their listeners.)
+    * The ``payfallback`` logger is raised to CRITICAL: a weekend is some hundred thousand
+      events, and an event no logger writes and no listener wants costs nothing. (The
+      strategies hear the few they count through their listeners.)
     * The cyclic garbage collector runs rarely: a run allocates millions of short-lived
       objects, and full collections over the imported modules would cost a tenth of it.
     """
     state = random.getstate()
-    logging_config = structlog.get_config()
+    logger = logging.getLogger("payfallback")
+    level = logger.level
     threshold = gc.get_threshold()
     random.seed(seed)
-    structlog.configure(
-        processors=[],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
-        logger_factory=structlog.ReturnLoggerFactory(),
-        cache_logger_on_first_use=False,
-    )
+    logger.setLevel(logging.CRITICAL)
     gc.freeze()
     gc.set_threshold(50_000, 20, 1_000)
     try:
@@ -288,7 +282,7 @@ def _run_conditions(seed: str) -> Iterator[None]:
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
-        structlog.configure(**logging_config)
+        logger.setLevel(level)
         random.setstate(state)
 
 

@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from payfallback.breaker import MaintenanceWindow
 from payfallback.errors import Declined, OutcomeUnknown, PayfallbackError, ProviderUnavailable
+from payfallback.events import Only
 from payfallback.journal import SQLiteJournal
 from payfallback.models import Instrument, Method, Money, Order, RefundState, ReturnUrls
 from payfallback.router import Router
@@ -266,7 +267,10 @@ class WithPayfallback(Strategy):
             journal=self.journal,
             clock=clock,
             sleep=clock.sleep,
-            listeners=[self._listen],
+            # Only what the report counts: the other events cost nothing.
+            listeners=[
+                Only({"breaker.opened", "payment.compensating", "refund.succeeded"}, self._listen)
+            ],
             maintenance=[
                 MaintenanceWindow(i.provider, i.start, i.end, reason=i.label)
                 for i in incidents

@@ -9,6 +9,7 @@ that lacks what we need as ``OutcomeUnknown`` too. Transport errors are not its 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -392,10 +393,11 @@ class FakeProvider:
         if self._idempotency:
             headers.append(("idempotency-key", key))
         content = json.dumps(body, separators=(",", ":")).encode()
-        return httpx.Request("POST", self.base_url + path, headers=headers, content=content)
+        return httpx.Request("POST", _url(self.base_url, path), headers=headers, content=content)
 
     def _get(self, path: str, params: dict[str, str] | None) -> httpx.Request:
-        return httpx.Request("GET", self.base_url + path, headers=self._headers(), params=params)
+        url = _url(self.base_url, path)
+        return httpx.Request("GET", url, headers=self._headers(), params=params)
 
     def _where(
         self, op: Operation, attempt_id: str, response: httpx.Response, code: str | None
@@ -472,6 +474,12 @@ def _payment(body: dict[str, Any]) -> tuple[str, str, Money, int] | None:
     except InvalidRequest:
         return None
     return tid, status, money, cancelled
+
+
+@functools.lru_cache(maxsize=512)
+def _url(base: str, path: str) -> httpx.URL:
+    """The endpoint's URL, parsed once per endpoint (URLs are immutable)."""
+    return httpx.URL(base + path)
 
 
 def _receipt(body: Mapping[str, Any]) -> Receipt:
