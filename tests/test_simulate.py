@@ -24,7 +24,7 @@ from payfallback.simulate import (
 )
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._engine import RUNS, customers_of
-from payfallback.simulate._shop import SECRET, Shop
+from payfallback.simulate._shop import CARD_PGS, SECRET, Shop
 from payfallback.simulate._traffic import Intent, weight
 from payfallback.testing import Fault
 
@@ -522,3 +522,48 @@ def test_sim_clock_starts_each_customer_at_their_arrival() -> None:
     assert clock.monotonic() == 70.0
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1.0)
+
+
+_INICIS_KCP = """
+name = "inicis-kcp"
+description = "A shop on KG Inicis and NHN KCP: the primary loses answers"
+start = 2022-10-15T17:00:00
+hours = 3
+card_pgs = ["inicis", "kcp"]
+
+[traffic]
+payments = 400
+mix = { card = 1.0 }
+
+[[incident]]
+label = "KG Inicis losing answers"
+provider = "inicis"
+start = 2022-10-15T17:30:00
+hours = 1
+faults = { lost_response = 0.3, connect_refused = 0.2 }
+"""
+
+
+def test_a_shop_on_inicis_and_kcp_fails_over_without_charging_twice() -> None:
+    scenario = _scenario(_INICIS_KCP)
+    assert scenario.card_pgs == ("inicis", "kcp")
+    report = simulate(scenario, seed=3, workers=1)
+    ours = report.strategies["payfallback"]
+    naive = report.strategies["naive"]
+    # KG Inicis takes no idempotency key and has no void: a lost answer is settled by its
+    # inquiry, never by sending the order to NHN KCP blindly.
+    assert ours.double_charges == 0
+    assert naive.double_charges > 0
+    # A payment that never left is paid at NHN KCP instead.
+    assert ours.approved > report.strategies["no_fallback"].approved
+
+
+def test_card_pgs_are_the_shops_and_default_to_toss_payments_and_nicepay() -> None:
+    assert _scenario().card_pgs == CARD_PGS == ("tosspayments", "nicepay")
+    message = _invalid(_HEAD + 'card_pgs = ["inicis", "inicis"]')
+    assert "names a PG twice" in message
+    message = _invalid(
+        _HEAD + 'card_pgs = ["kcp"]\n[[incident]]\nprovider = "nicepay"\n'
+        "start = 2022-10-15T18:00:00\nhours = 1\nfaults = { hang = 0.5 }"
+    )
+    assert "incident at 'nicepay', which this shop does not use" in message

@@ -309,7 +309,13 @@ def run_one(
     wall0, cpu0 = time.perf_counter(), time.process_time()
     incidents = () if run == "baseline" else scenario.incidents
     clock = SimClock(scenario.start)
-    shop = Shop(clock, seed=seed, incidents=incidents, latency=scenario.latency)
+    shop = Shop(
+        clock,
+        seed=seed,
+        incidents=incidents,
+        latency=scenario.latency,
+        card_pgs=scenario.card_pgs,
+    )
     strategy = _make(run, scenario, shop, clock, compensate)
     results = bytearray(len(customers))
     waits = array("d", bytes(8 * len(customers)))

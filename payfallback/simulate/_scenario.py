@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from payfallback.simulate._shop import (
+    CARD_PGS,
     DEFAULT_LATENCY,
     LATE_COMMIT_DELAY,
     LONGEST_READ_TIMEOUT,
     LOOKUP_LAG,
     SETTLE_WINDOW,
+    WALLETS,
     IncidentSpec,
 )
 from payfallback.simulate._traffic import DEFAULT_MIX, expected_weight
@@ -46,7 +48,10 @@ class ScenarioError(ValueError):
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Seconds = Annotated[float, Field(gt=0.0)]
-ProviderName = Literal["kakaopay", "naverpay", "tosspay", "tosspayments", "nicepay"]
+ProviderName = Literal[
+    "kakaopay", "naverpay", "tosspay", "tosspayments", "nicepay", "inicis", "kcp"
+]
+CardPG = Literal["tosspayments", "nicepay", "inicis", "kcp"]
 Operation = Literal["ready", "approve", "charge", "lookup", "cancel", "void"]
 
 
@@ -136,6 +141,10 @@ class _Traffic(_File):
         return self
 
 
+def _default_card_pgs() -> list[CardPG]:
+    return ["tosspayments", "nicepay"]
+
+
 class _Scenario(_File):
     name: str
     description: str = ""
@@ -144,12 +153,23 @@ class _Scenario(_File):
     timezone: str = "Asia/Seoul"
     traffic: _Traffic = Field(default_factory=_Traffic)
     latency: dict[ProviderName, Seconds] = Field(default_factory=dict)
+    #: The shop's card PGs, primary first.
+    card_pgs: list[CardPG] = Field(default_factory=_default_card_pgs, min_length=1)
     incident: list[_Incident] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if not _NAME.fullmatch(self.name):
             raise ValueError(f"name {self.name!r} must be 1-64 lowercase letters, digits and '-'")
+        if len(set(self.card_pgs)) != len(self.card_pgs):
+            raise ValueError(f"card_pgs {self.card_pgs} names a PG twice")
+        shop = {*WALLETS, *self.card_pgs}
+        for incident in self.incident:
+            if incident.provider not in shop:
+                raise ValueError(
+                    f"incident at {incident.provider!r}, which this shop does not use; its "
+                    f"card PGs are {', '.join(self.card_pgs)} (set card_pgs)"
+                )
         return self
 
 
@@ -182,6 +202,8 @@ class Scenario:
     traffic: Traffic
     incidents: tuple[IncidentSpec, ...]
     latency: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LATENCY))
+    #: The shop's card PGs, primary first.
+    card_pgs: tuple[str, ...] = CARD_PGS
 
     @property
     def end(self) -> datetime:
@@ -307,6 +329,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Sc
         traffic=traffic,
         incidents=tuple(incidents),
         latency={**DEFAULT_LATENCY, **{str(k): v for k, v in raw.latency.items()}},
+        card_pgs=tuple(raw.card_pgs),
     )
     if t.payments is not None:
         return scenario.with_payments(t.payments)

@@ -25,10 +25,12 @@ from payfallback.testing._fake import Delivery
 
 __all__ = [
     "CARD_PGS",
+    "CARD_PG_CHOICES",
     "DEFAULT_LATENCY",
     "LATE_COMMIT_DELAY",
     "LONGEST_READ_TIMEOUT",
     "LOOKUP_LAG",
+    "NO_PROOF",
     "PROVIDERS",
     "SETTLE_WINDOW",
     "WALLETS",
@@ -43,9 +45,31 @@ WALLETS: Mapping[str, Method] = {
     "naverpay": Method.NAVERPAY,
     "tosspay": Method.TOSSPAY,
 }
-#: Card PGs holding a billing key for every card customer, primary first.
+#: Card PGs holding a billing key for every card customer, primary first (a scenario's
+#: ``card_pgs`` chooses others among ``CARD_PG_CHOICES``).
 CARD_PGS: tuple[str, ...] = ("tosspayments", "nicepay")
-PROVIDERS: tuple[str, ...] = (*WALLETS, *CARD_PGS)
+CARD_PG_CHOICES: tuple[str, ...] = ("tosspayments", "nicepay", "inicis", "kcp")
+PROVIDERS: tuple[str, ...] = (*WALLETS, *CARD_PG_CHOICES)
+
+#: What each provider's adapter can prove about a lost answer, as its fake declares it (the
+#: rest of the fake providers' settings are the defaults). KG Inicis and NHN KCP take no
+#: idempotency key, have no void for a billing charge and document no settle window; NHN
+#: KCP cannot be asked about a payment by our order id. A lost answer there stays open.
+NO_PROOF: Mapping[str, Mapping[str, object]] = {
+    "inicis": {
+        "idempotency": False,
+        "void_window": None,
+        "settle_window": None,
+        "failed_record_is_final": False,
+    },
+    "kcp": {
+        "idempotency": False,
+        "void_window": None,
+        "settle_window": None,
+        "failed_record_is_final": False,
+        "lookup_by_order_id": False,
+    },
+}
 
 #: Median answer time of each provider, in seconds, for an approve or a charge.
 DEFAULT_LATENCY: Mapping[str, float] = {
@@ -54,6 +78,8 @@ DEFAULT_LATENCY: Mapping[str, float] = {
     "tosspay": 0.30,
     "tosspayments": 0.50,
     "nicepay": 0.65,
+    "inicis": 0.60,
+    "kcp": 0.55,
 }
 # Other operations are lighter than the money-moving ones.
 _OP_FACTOR = {"ready": 0.6, "lookup": 0.4, "cancel": 0.8, "void": 0.8, "page": 0.3}
@@ -256,12 +282,15 @@ class Shop:
         seed: int,
         incidents: Iterable[IncidentSpec] = (),
         latency: Mapping[str, float] | None = None,
+        card_pgs: Sequence[str] = CARD_PGS,
     ) -> None:
         medians = {**DEFAULT_LATENCY, **(latency or {})}
+        #: The card PGs of this shop, primary first.
+        self.card_pgs: tuple[str, ...] = tuple(card_pgs)
         incidents = tuple(incidents)
         self.banks: dict[str, FakeBank] = {}
         self.schedules: dict[str, _Schedule] = {}
-        for name in PROVIDERS:
+        for name in (*WALLETS, *self.card_pgs):
             bank = FakeBank(name, secret=SECRET, clock=clock, seed=seed)
             schedule = _Schedule(
                 incidents=[(n, i) for n, i in enumerate(incidents) if i.provider == name],

@@ -35,7 +35,7 @@ from payfallback.models import Instrument, Method, Money, Order, RefundState, Re
 from payfallback.router import Router
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._shop import (
-    CARD_PGS,
+    NO_PROOF,
     SECRET,
     SETTLE_WINDOW,
     WALLETS,
@@ -112,6 +112,7 @@ class _HandWritten(Strategy):
 
     def __init__(self, shop: Shop, clock: SimClock, *, retries: bool, fallback: bool) -> None:
         self._client = shop.client
+        self._card_pgs = shop.card_pgs
         self._fallback = fallback
         # One 10 s timeout for connect and read alike; the fake honours it on the sim clock.
         self._timeout = {"timeout": httpx.Timeout(10.0).as_dict()}
@@ -171,7 +172,7 @@ class _HandWritten(Strategy):
 
     def pay(self, customer: Customer) -> Result:
         if customer.pays_with == "card":
-            providers: tuple[str, ...] = CARD_PGS
+            providers: tuple[str, ...] = self._card_pgs
         else:
             own = customer.method
             providers = (
@@ -255,8 +256,13 @@ class WithPayfallback(Strategy):
             FakeProvider(name, secret=SECRET, methods=[method], settle_window=settle)
             for name, method in WALLETS.items()
         ] + [
-            FakeProvider(name, secret=SECRET, methods=[Method.CARD], settle_window=settle)
-            for name in CARD_PGS
+            FakeProvider(
+                name,
+                secret=SECRET,
+                methods=[Method.CARD],
+                **{"settle_window": settle, **NO_PROOF.get(name, {})},  # type: ignore[arg-type]
+            )
+            for name in shop.card_pgs
         ]
         # The journal is the real SQLite one, in memory: every rule it enforces holds, and
         # a weekend of payments needs no disk.
@@ -282,7 +288,7 @@ class WithPayfallback(Strategy):
         self._instruments = {
             intent: [
                 Instrument(provider=pg, billing_key=SecretStr(key), method=Method.CARD)
-                for pg in CARD_PGS
+                for pg in shop.card_pgs
             ]
             for intent, key in _BILLING_KEYS.items()
         }
