@@ -48,6 +48,7 @@ from every error, event, log line and journal row.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.events import REDACTED, redact, scrub
+from payfallback.events import REDACTED, is_sensitive_key, scrub
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
@@ -239,7 +240,24 @@ class Secrets:
         (``buyerName``, ``customer``, ``email``, ``phone``...) hidden, every declared
         value, card number and key-shaped token masked inside every string, at any
         depth."""
-        return _each_string(_hide_personal(redact(answer)), self.scrub)
+
+        # One walk: a field named like a secret or a personal detail is hidden whole;
+        # every other string is scrubbed by shape, then of the declared values.
+        def walk(key: str, value: Any) -> Any:
+            hidden = _hidden_field(key)
+            if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
+                return REDACTED
+            if isinstance(value, str):
+                return self.mask(scrub(value))
+            if isinstance(value, dict | Mapping):
+                return {str(k): walk(str(k), v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [walk(key, v) for v in value]
+            if isinstance(value, SecretStr | SecretBytes):
+                return REDACTED
+            return value
+
+        return {str(k): walk(str(k), v) for k, v in answer.items()}
 
     def mask_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``answer`` with every declared value masked in every string (by value
@@ -268,17 +286,16 @@ _PERSONAL_KEY = re.compile(
 )
 
 
-def _hide_personal(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            str(k): REDACTED
-            if v is not None and _PERSONAL_KEY.search(str(k))
-            else _hide_personal(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_hide_personal(v) for v in value]
-    return value
+_SECRET, _PERSONAL = "secret", "personal"
+
+
+@functools.lru_cache(maxsize=1024)
+def _hidden_field(key: str) -> str | None:
+    """Why an answer's field of this name is not kept: it holds a secret, or a personal
+    detail; None when it is kept (decided once per name: names repeat on every answer)."""
+    if is_sensitive_key(key):
+        return _SECRET
+    return _PERSONAL if _PERSONAL_KEY.search(key) is not None else None
 
 
 def _each_string(answer: Mapping[str, Any], fix: Callable[[str], str]) -> dict[str, Any]:
