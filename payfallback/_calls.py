@@ -549,9 +549,17 @@ class ProviderCalls:
         return _Resolution(_UNKNOWN, error=last)
 
     def _void(
-        self, provider: Provider, attempt: Attempt, order: Order, txn_id: str | None
+        self,
+        provider: Provider,
+        attempt: Attempt,
+        order: Order,
+        txn_id: str | None,
+        callback_params: Mapping[str, str] | None = None,
+        secrets: RequestSecrets = (),
     ) -> FlowGen[bool]:
-        """Undo an approval of unknown outcome where the provider offers it (net cancel)."""
+        """Undo an approval of unknown outcome where the provider offers it (net cancel).
+        ``callback_params``: the return's parameters of the approval just sent, in this
+        process only (never journaled)."""
         window = provider.capabilities.void_window
         if window is None or self.clock.now() - attempt.created_at > window:
             return False
@@ -561,6 +569,8 @@ class ProviderCalls:
             provider_txn_id=txn_id,
             amount=order.amount,
             idempotency_key=self._derived_key(provider, attempt, "-void"),
+            method=attempt.method,
+            callback_params=dict(callback_params or {}),
         )
         try:
             request = provider.build_void(req)
@@ -574,6 +584,7 @@ class ProviderCalls:
             attempt.attempt_id,
             self._timeouts(provider, adm),
             lambda r: provider.parse_void(req, r),
+            secrets,
         )
         return isinstance(outcome, Cancelled) and outcome.settled
 
@@ -593,6 +604,7 @@ class ProviderCalls:
         txn_id: str | None,
         secrets: RequestSecrets = (),
         uncertain: OutcomeUnknown | None = None,
+        callback_params: Mapping[str, str] | None = None,
     ) -> FlowGen[Payment | PayfallbackError]:
         """Send one attempt with safe retries and resolve an unknown outcome.
 
@@ -716,7 +728,11 @@ class ProviderCalls:
                     yield from pause(wait)
                     yield from self._journal_pending(attempt)
                     continue
-                if (yield from self._void(provider, attempt, order, txn_id)):
+                if (
+                    yield from self._void(
+                        provider, attempt, order, txn_id, callback_params, secrets
+                    )
+                ):
                     done = ProviderUnavailable(
                         f"{error.message}; the approval was voided",
                         **error.context(),  # type: ignore[arg-type]

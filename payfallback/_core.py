@@ -649,6 +649,7 @@ class Core(Refunds):
             lambda r: provider.parse_approve(req, r),
             txn_id,
             secrets,
+            callback_params=req.callback_params,
         )
         if isinstance(result, ProviderUnavailable):
             # Certainly not approved: the customer may try the same session again.

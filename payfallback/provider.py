@@ -265,6 +265,13 @@ class VoidRequest:
     provider_txn_id: str | None
     amount: Money
     idempotency_key: str
+    #: The attempt's method, for providers whose net cancel depends on it.
+    method: Method | None = None
+    #: When the void undoes an approval this process just sent and lost the answer of: the
+    #: return's parameters that approval carried (a net cancel may need its one-time token,
+    #: KG Inicis ``authToken``). Never journaled: a void sent later (``recover()``) has
+    #: none, and an adapter that needs them cannot void then.
+    callback_params: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- what an adapter hands back --------------------------------------------------------------

@@ -30,7 +30,7 @@ lookup   ``POST /api/v1/extra`` type=Extra paymethod=Inquiry, by      [3rd-party
          ``oid`` (and ``originalTid`` when known)
 cancel   ``POST /api/v1/refund`` type=Refund / PartialRefund (price,  [official] iniapi/;
          confirmPrice), or ``/v2/pg/refund`` / ``/v2/pg/partialRefund`` [official sample]
-void     not offered to the Router (see "Net cancel" below);          [official]
+void     net cancel of a lost window approval, in-process (see VOID);  [official]
          ``build_net_cancel`` posts the approval form to the checked  stdpay/std-add.php
          ``netCancelUrl``
 =======  ===========================================================  ====================
@@ -107,12 +107,14 @@ What proves a payment did not go through
 
 * **REPLAY — not offered.** Inicis has no idempotency key and documents no refusal of a
   reused order number: a billing charge sent again may charge again.
-* **VOID — not offered to the Router.** Net cancel exists only for the window approval
-  ("승인결과 전문 처리 중 예외발생 시 망취소 요청 … 망취소를 일반 결제취소 용도로 사용하지
-  마십시오", https://manual.inicis.com/stdpay/std-add.php) and needs the return POST's
-  ``authToken`` and ``netCancelUrl``, which the core's ``VoidRequest`` does not carry.
-  ``Inicis.build_net_cancel`` / ``parse_net_cancel`` implement it for when it does; billing
-  has no net cancel at all.
+* **VOID — the net cancel of a window approval whose answer was lost.** Net cancel exists
+  only for that ("승인결과 전문 처리 중 예외발생 시 망취소 요청 … 망취소를 일반 결제취소
+  용도로 사용하지 마십시오", https://manual.inicis.com/stdpay/std-add.php) and needs the
+  return POST's ``authToken`` and ``netCancelUrl``: the Router sends it right after the lost
+  approval, with the ``VoidRequest.callback_params`` of that approval, which are never
+  journaled. Only ``resultCode 0000`` counts. A void without them (a billing charge, a later
+  ``recover()``) is refused by ``build_void``: billing has no net cancel at all. No time limit
+  is documented; ``void_window`` (1 hour from the checkout's start) is our bound [inferred].
 * **RECORD — not offered** (``failed_record_is_final=False``): the inquiry reports no failed
   transactions, and whether an oid can be paid after a failure is not documented.
 * **NOT_FOUND_AFTER_SETTLE — not offered** (``settle_window=None``): no time after which

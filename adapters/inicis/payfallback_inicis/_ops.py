@@ -81,6 +81,9 @@ __all__ = ["GOPAYMETHOD", "KST", "Inicis"]
 
 #: Korea Standard Time (no daylight saving time: a fixed offset is exact).
 KST = timezone(timedelta(hours=9), "KST")
+#: How long after a checkout starts the Router may still net-cancel its lost approval (no
+#: limit is documented; the net cancel itself is sent right after the approval).
+NET_CANCEL_WINDOW = timedelta(hours=1)
 
 #: Our method → the window's ``gopaymethod``. Card and the wallets Inicis fronts, each
 #: opened alone ("only…", paid by card: ``cardonly``) so that the customer lands on the
@@ -368,10 +371,15 @@ class Inicis:
             idempotency_header=None,
             idempotency_retention=None,
             partial_cancel=True,
-            # Net cancel exists only for the window approval and needs the authToken and
-            # netCancelUrl of the return POST, which a VoidRequest does not carry
-            # (see build_net_cancel); billing has no net cancel at all.
-            void_window=None,
+            # Net cancel exists only for the window approval whose answer was lost, and
+            # needs the return POST's authToken and netCancelUrl: the Router sends it right
+            # after that approval, in the same process (the return's parameters are never
+            # journaled), and only an acknowledged one (resultCode 0000) counts. No time
+            # limit is documented; this window, counted from the checkout's start, only
+            # keeps a net cancel from following a checkout left open for long. Billing has
+            # no net cancel: build_void refuses a void without the return's parameters.
+            # [official: manual.inicis.com/stdpay/std-add.php; window: inferred]
+            void_window=NET_CANCEL_WINDOW,
             currencies=frozenset({"KRW"}),
             callback_txn_id_param=None,
             # No settle window is documented: "not found" (status 9) is never proof.
@@ -724,8 +732,8 @@ class Inicis:
         form (mid, authToken, a fresh timestamp, signature, verification) POSTed to the
         checked ``netCancelUrl`` (manual.inicis.com/stdpay/std-add.php, 망취소요청).
 
-        Only for that case: Inicis forbids using it as an ordinary cancel. The Router does
-        not call it yet (its ``VoidRequest`` carries no return parameters).
+        Only for that case: Inicis forbids using it as an ordinary cancel. The Router sends
+        it through :meth:`build_void`, right after the approval it undoes.
         """
         op = Operation.VOID
         cb, _ = self._callback(req)
@@ -1070,10 +1078,28 @@ class Inicis:
     # -- void --------------------------------------------------------------------------------
 
     def build_void(self, req: VoidRequest) -> httpx.Request:
-        raise NotImplementedError(
-            "inicis: void is not supported (a net cancel needs the return POST's authToken "
-            "and netCancelUrl; see Inicis.build_net_cancel)"
-        )
+        """The net cancel of a window approval whose answer was lost (see
+        :meth:`build_net_cancel`). Only the Router that just sent that approval has the
+        return's parameters; any other void (a billing charge, a later ``recover()``) has
+        none, and Inicis offers nothing else."""
+        if not req.callback_params:
+            raise NotImplementedError(
+                "inicis: only a window approval just sent can be net-cancelled (it needs the "
+                "return POST's authToken and netCancelUrl); billing has no net cancel"
+            )
+        return self.build_net_cancel(self._approval_of(req))
 
     def parse_void(self, req: VoidRequest, response: httpx.Response) -> Outcome:
-        raise NotImplementedError("inicis: void is not supported")
+        return self.parse_net_cancel(self._approval_of(req), response)
+
+    @staticmethod
+    def _approval_of(req: VoidRequest) -> ApproveRequest:
+        """The approval a void undoes, as its net cancel re-sends it."""
+        return ApproveRequest(
+            attempt_id=req.attempt_id,
+            order=req.order,
+            method=req.method or Method.CARD,
+            provider_txn_id=req.provider_txn_id,
+            callback_params=req.callback_params,
+            idempotency_key=req.idempotency_key,
+        )

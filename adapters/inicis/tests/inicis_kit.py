@@ -129,6 +129,12 @@ class InicisWindowKit(_Common):
         body["MOID"] = SUITE_ATTEMPT
         return _json(200, body)
 
+    def void_response(self, request: httpx.Request) -> httpx.Response | None:
+        """Inicis acknowledging the net cancel of the approval whose answer was lost."""
+        body = load("net_cancel.json")
+        body["MOID"] = SUITE_ATTEMPT
+        return _json(200, body)
+
 
 class InicisBillingKit(_Common):
     flow = Flow.SERVER_CHARGE

@@ -49,6 +49,7 @@ from payfallback.provider import (
     Failed,
     Flow,
     Outcome,
+    Proof,
     Redirect,
     Status,
     TxnState,
@@ -309,8 +310,28 @@ def test_a_net_cancel_that_is_not_acknowledged_proves_nothing(inicis: Inicis) ->
     assert isinstance(outcome.error, OutcomeUnknown)
 
 
-def test_void_is_not_offered_to_the_router(inicis: Inicis) -> None:
-    assert inicis.capabilities.void_window is None
+def test_a_void_is_the_net_cancel_of_the_approval_just_sent(inicis: Inicis) -> None:
+    approval = approve_request()
+    assert inicis.capabilities.void_window is not None
+    void = VoidRequest(
+        attempt_id=ATTEMPT,
+        order=approval.order,
+        provider_txn_id=None,
+        amount=Money(amount=12000),
+        idempotency_key="k",
+        method=approval.method,
+        callback_params=approval.callback_params,
+    )
+    sent = inicis.build_void(void)
+    assert sent.url == inicis.build_net_cancel(approval).url
+    assert sent.url.path == "/api/netCancel"
+    outcome = inicis.parse_void(void, httpx.Response(200, json=load("net_cancel.json")))
+    assert isinstance(outcome, Cancelled)
+    assert outcome.settled
+
+
+def test_without_the_returns_parameters_there_is_no_void(inicis: Inicis) -> None:
+    # A billing charge, or a void sent later by recover(): Inicis offers nothing to undo it.
     req = VoidRequest(
         attempt_id=ATTEMPT,
         order=approve_request().order,
@@ -582,7 +603,8 @@ def test_registered_as_the_inicis_provider() -> None:
     assert loaded.capabilities.lookup_by_order_id
     assert loaded.capabilities.idempotency_header is None
     assert loaded.capabilities.settle_window is None
-    assert loaded.capabilities.proofs == ()
+    # Only the net cancel of a window approval just sent (see build_void).
+    assert loaded.capabilities.proofs == (Proof.VOID,)
     assert INIAPI_KEY not in repr(loaded)
     assert SIGN_KEY not in repr(loaded)
 
