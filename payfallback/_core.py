@@ -78,6 +78,7 @@ from payfallback.journal import (
     CheckoutState,
     OrderAlreadyPaid,
 )
+from payfallback.journal._checks import attempt_is_open
 from payfallback.models import (
     Attempt,
     AttemptState,
@@ -275,15 +276,14 @@ class Core(Refunds):
         for attempt in attempts:
             if attempt.state not in (AttemptState.UNKNOWN, AttemptState.PENDING):
                 continue
+            saved = True
             if attempt.state == AttemptState.PENDING and attempt.operation == Operation.READY.value:
-                aid = attempt.attempt_id
-                if (yield from ask("get_checkout", aid)) is None:
+                saved = (yield from ask("get_checkout", attempt.attempt_id)) is not None
+                if not saved:
                     continue  # a checkout being started: no money moves at ready
-            if (
-                attempt.state == AttemptState.PENDING
-                and (now - attempt.updated_at).total_seconds() < self.config.lease_seconds
-            ):
-                # Another worker is sending it right now: wait for its result.
+            if not attempt_is_open(attempt, now, checkout_saved=saved):
+                # Pending with a live lease: another worker is sending it right now. Wait
+                # for its result.
                 in_flight = AttemptInFlight(order.order_id, attempt.attempt_id)
                 return (yield from self._wait_in_flight(order, in_flight))
             provider = self.providers.get(attempt.provider)

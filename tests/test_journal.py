@@ -51,6 +51,7 @@ from payfallback.journal import (
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
 )
+from payfallback.journal._checks import attempt_is_open
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
 from payfallback.journal.sqlite import WAL_BOUND_PAGES, SQLiteJournal
@@ -465,6 +466,72 @@ class TestJournalContract:
         )
         assert third.seq == 3
         assert journal.get_attempt(third.attempt_id) == third
+
+    @pytest.mark.parametrize(
+        "case",
+        [
+            "unknown",
+            "failed",
+            "pending-lease-over",
+            "ready-no-checkout",
+            "ready-approving",
+            "redirected",
+        ],
+    )
+    def test_the_open_attempt_rule_is_the_same_in_sql_and_in_python(
+        self, journal: Journal, clock: ManualClock, case: str
+    ) -> None:
+        # OPEN_ATTEMPTS_SQL (the journal's refusal) and attempt_is_open (the core's settling)
+        # must never disagree about an attempt.
+        order = make_order()
+        ready = case.startswith("ready") or case == "redirected"
+        attempt = journal.begin_attempt(
+            order,
+            provider="kakaopay",
+            method=Method.KAKAOPAY if ready else Method.CARD,
+            operation="ready" if ready else "charge",
+            idempotency_key="key-case",
+            lease_seconds=30,
+        )
+        if case in ("ready-approving", "redirected"):
+            journal.save_checkout(
+                CheckoutSession(
+                    session_id=attempt.attempt_id,
+                    order_id=order.order_id,
+                    provider="kakaopay",
+                    method=Method.KAKAOPAY,
+                    provider_txn_id="T-ready",
+                    redirect_urls={Platform.PC: "https://pay.example/pc"},
+                    expires_at=clock.now() + timedelta(minutes=15),
+                )
+            )
+        if case == "ready-approving":
+            assert journal.renew_lease(attempt.attempt_id, 30)
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.PENDING)
+        if case == "unknown":
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.UNKNOWN)
+        if case == "failed":
+            journal.update_attempt(attempt.attempt_id, state=AttemptState.FAILED)
+        clock.advance(31)  # every lease is over
+        held = journal.get_attempt(attempt.attempt_id)
+        assert held is not None
+        saved = journal.get_checkout(attempt.attempt_id) is not None
+        in_python = attempt_is_open(held, clock.now(), checkout_saved=saved)
+        try:
+            journal.begin_attempt(
+                order,
+                provider="tosspayments",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key="key-next",
+                lease_seconds=30,
+                settle_first=True,
+            )
+            in_sql = False
+        except AttemptsOpen as exc:
+            in_sql = exc.attempt_ids == (attempt.attempt_id,)
+        assert in_python == in_sql
+        assert in_python is (case in ("unknown", "pending-lease-over", "ready-approving"))
 
     def test_settle_first_passes_over_a_checkout_being_started(
         self, journal: Journal, clock: ManualClock

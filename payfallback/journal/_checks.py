@@ -80,6 +80,19 @@ OPEN_ATTEMPTS_SQL = """
 """
 
 
+def attempt_is_open(attempt: Attempt, now: datetime, *, checkout_saved: bool) -> bool:
+    """The rule of ``OPEN_ATTEMPTS_SQL``, for an attempt already read: it may have moved
+    money and nobody is finding out right now. ``checkout_saved``: whether a ``ready``
+    attempt's checkout was saved (only then can it be approving). A test holds the two to
+    the same answers."""
+    if attempt.state is AttemptState.UNKNOWN:
+        return True
+    if attempt.state is not AttemptState.PENDING:
+        return False
+    lease_over = attempt.lease_until is None or attempt.lease_until <= now
+    return lease_over and (attempt.operation != "ready" or checkout_saved)
+
+
 def sqlite_params(statement: str) -> str:
     """A statement with psycopg's named parameters (``%(name)s``) in SQLite's (``:name``)."""
     return re.sub(r"%\((\w+)\)s", r":\1", statement)
