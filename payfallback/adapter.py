@@ -89,6 +89,7 @@ __all__ = [
     "basic_auth",
     "code_table",
     "field_text",
+    "fit_bytes",
     "installment_months",
     "read_object",
     "read_part",
@@ -336,6 +337,27 @@ def read_object(response: httpx.Response) -> dict[str, Any] | None:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return None
     return data if isinstance(data, dict) else None
+
+
+# -- field sizes --------------------------------------------------------------------------------
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes on a character boundary, counted as Korean
+    PGs count their "Byte" sizes: a Hangul syllable is 2 bytes (EUC-KR/CP949); a character
+    outside CP949 counts at its UTF-8 size, which is never less."""
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        try:
+            size = len(ch.encode("cp949"))
+        except UnicodeEncodeError:
+            size = len(ch.encode("utf-8"))
+        if used + size > limit:
+            break
+        out.append(ch)
+        used += size
+    return "".join(out)
 
 
 # -- reading receipt fields ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from payfallback.adapter import (
     Verdict,
     basic_auth,
     field_text,
+    fit_bytes,
     installment_months,
     read_part,
     whole_number,
@@ -319,3 +320,12 @@ def test_receipt_field_readers_leave_out_what_does_not_read() -> None:
     assert read_part(Card, {"approveNo": "0001"}) == Card(approveNo="0001")
     assert read_part(Card, {"approveNo": ["not", "text"]}) is None
     assert read_part(Card, "0001") is None
+
+
+def test_fit_bytes_counts_as_korean_pgs_do_and_cuts_on_a_character() -> None:
+    assert fit_bytes("아메리카노", 6) == "아메리"  # a Hangul syllable is 2 bytes
+    assert fit_bytes("아메리카노", 7) == "아메리"  # never half a character
+    assert fit_bytes("Latte 라떼", 8) == "Latte 라"
+    assert fit_bytes("커피☕", 8) == "커피☕"  # outside CP949: its UTF-8 size (3 bytes)
+    assert fit_bytes("커피☕", 6) == "커피"
+    assert fit_bytes("", 10) == ""

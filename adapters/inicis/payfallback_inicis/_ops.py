@@ -22,7 +22,14 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict, installment_months, read_object
+from payfallback.adapter import (
+    AdapterKit,
+    Secrets,
+    Verdict,
+    fit_bytes,
+    installment_months,
+    read_object,
+)
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import CardKind, Method, Money, PaidWith, Receipt, RefundReceipt
 from payfallback.provider import (
@@ -108,29 +115,13 @@ _GOODNAME_BYTES = 40
 _MSG_BYTES = 100
 #: Inicis documents no request-id header; keep one if a gateway in between adds it.
 _REQUEST_ID_HEADERS = ("x-request-id",)
-_NOT_TEXT = "the callback fields are not text"
-
-
-def _byte_len(ch: str) -> int:
-    # Inicis's byte sizes count a Hangul syllable as 2 bytes (EUC-KR); characters outside
-    # CP949 are counted at their UTF-8 size, which is never less.
-    try:
-        return len(ch.encode("cp949"))
-    except UnicodeEncodeError:
-        return len(ch.encode("utf-8"))
 
 
 def _fit(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` bytes on a character boundary."""
-    out: list[str] = []
-    used = 0
-    for ch in text.strip():
-        size = _byte_len(ch)
-        if used + size > limit:
-            break
-        out.append(ch)
-        used += size
-    return "".join(out)
+    return fit_bytes(text.strip(), limit)
+
+
+_NOT_TEXT = "the callback fields are not text"
 
 
 def _secret(value: SecretStr | str | None, what: str) -> SecretStr | None:

@@ -21,7 +21,14 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict, installment_months, read_object
+from payfallback.adapter import (
+    AdapterKit,
+    Secrets,
+    Verdict,
+    fit_bytes,
+    installment_months,
+    read_object,
+)
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money, Receipt, RefundReceipt
 from payfallback.provider import (
@@ -89,19 +96,8 @@ _REQUEST_ID_HEADERS = ("x-request-id", "x-trace-id")
 
 
 def _fit(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` bytes (EUC-KR/CP949 counting) on a character."""
-    out: list[str] = []
-    used = 0
-    for ch in " ".join(text.split()):
-        try:
-            size = len(ch.encode("cp949"))
-        except UnicodeEncodeError:
-            size = len(ch.encode("utf-8"))
-        if used + size > limit:
-            break
-        out.append(ch)
-        used += size
-    return "".join(out)
+    """``text`` with its runs of white space made one space, cut to ``limit`` bytes."""
+    return fit_bytes(" ".join(text.split()), limit)
 
 
 def _parse_time(value: str | None) -> datetime | None:

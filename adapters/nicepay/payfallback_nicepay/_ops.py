@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth, read_object
+from payfallback.adapter import AdapterKit, Secrets, Verdict, basic_auth, fit_bytes, read_object
 from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.models import Method, Money
 from payfallback.provider import (
@@ -106,26 +106,8 @@ _READ_TIMEOUT = 30.0
 _REQUEST_ID_HEADERS = ("x-request-id", "x-trace-id", "x-amzn-trace-id")
 
 
-def _byte_len(ch: str) -> int:
-    # NICEPAY's "Byte" sizes count a Hangul syllable as 2 bytes (EUC-KR/CP949); characters
-    # outside CP949 are counted at their UTF-8 size, which is never less.
-    try:
-        return len(ch.encode("cp949"))
-    except UnicodeEncodeError:
-        return len(ch.encode("utf-8"))
-
-
 def _fit(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` bytes on a character boundary."""
-    out: list[str] = []
-    used = 0
-    for ch in text.strip():
-        size = _byte_len(ch)
-        if used + size > limit:
-            break
-        out.append(ch)
-        used += size
-    return "".join(out)
+    return fit_bytes(text.strip(), limit)
 
 
 def _parse_time(value: str | None) -> datetime | None:
