@@ -388,8 +388,8 @@ class ProviderCalls:
         request's own, such as the billing key) and card numbers masked."""
         if answer is None:
             return None
-        kept = self._secrets.get(provider, Secrets()).scrub_answer(answer)
-        return Secrets(*extra).mask_answer(kept) if extra else kept
+        declared = self._secrets.get(provider, Secrets())
+        return declared.scrub_answer(answer, Secrets(*extra) if extra else None)
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
         """Refuse a changed order; return its payment if it already has one."""

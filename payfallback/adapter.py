@@ -50,7 +50,7 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -235,12 +235,15 @@ class Secrets:
         """``text`` with every declared value masked, then card numbers and key shapes."""
         return scrub(self.mask(text))
 
-    def scrub_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
+    def scrub_answer(
+        self, answer: Mapping[str, Any], also: Secrets | None = None
+    ) -> dict[str, Any]:
         """A copy of a provider's parsed answer fit to keep: fields named like secrets
         (``billingKey``, ``authToken``...) or like the buyer's personal details
         (``buyerName``, ``customer``, ``email``, ``phone``...) hidden, every declared
-        value, card number and key-shaped token masked inside every string, at any
-        depth."""
+        value (and every value of ``also``: a request's own secrets), card number and
+        key-shaped token masked inside every string, at any depth."""
+        extra = also.mask if also else None
 
         # One walk: a field named like a secret or a personal detail is hidden whole;
         # every other string is scrubbed by shape, then of the declared values.
@@ -249,7 +252,8 @@ class Secrets:
             if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
                 return REDACTED
             if isinstance(value, str):
-                return self.mask(scrub(value))
+                text = self.mask(scrub(value))
+                return extra(text) if extra else text
             if isinstance(value, dict | Mapping):
                 return {str(k): walk(str(k), v) for k, v in value.items()}
             if isinstance(value, list | tuple):
@@ -259,11 +263,6 @@ class Secrets:
             return value
 
         return {str(k): walk(str(k), v) for k, v in answer.items()}
-
-    def mask_answer(self, answer: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy of ``answer`` with every declared value masked in every string (by value
-        only: for a request's own secrets, after :meth:`scrub_answer`)."""
-        return _each_string(answer, self.mask)
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -297,19 +296,6 @@ def _hidden_field(key: str) -> str | None:
     if is_sensitive_key(key):
         return _SECRET
     return _PERSONAL if _PERSONAL_KEY.search(key) is not None else None
-
-
-def _each_string(answer: Mapping[str, Any], fix: Callable[[str], str]) -> dict[str, Any]:
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return fix(value)
-        if isinstance(value, Mapping):
-            return {str(k): walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [walk(v) for v in value]
-        return value
-
-    return {str(k): walk(v) for k, v in answer.items()}
 
 
 #: Up to this many values (a request's billing key in its four forms, twice over) are
