@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -142,7 +142,8 @@ class _Traffic(_File):
 
 
 def _default_card_pgs() -> list[CardPG]:
-    return ["tosspayments", "nicepay"]
+    # The shop's own default (CARD_PGS), typed for the file format.
+    return cast("list[CardPG]", list(CARD_PGS))
 
 
 class _Scenario(_File):
