@@ -24,7 +24,9 @@ void      undo an approval of unknown outcome within a short       yes
 Transport errors never reach an adapter: :func:`classify_transport_error` decides, in one
 place for every provider, whether the request certainly was not sent
 (:class:`httpx.ConnectError`, :class:`httpx.ConnectTimeout`, :class:`httpx.PoolTimeout`
-→ ``ProviderUnavailable``) or may have been (:class:`httpx.ReadTimeout`,
+→ ``ProviderUnavailable``, unless an aiohttp error chained under it was raised after the
+connection was had: :func:`payfallback.transports.cause_says_sent`) or may have been
+(:class:`httpx.ReadTimeout`,
 :class:`httpx.WriteTimeout`, :class:`httpx.RemoteProtocolError`, anything else →
 ``OutcomeUnknown`` on a money-moving call). Adapters classify what the provider *said*:
 every documented status and error code maps to one outcome, and an unmapped code on a
@@ -75,6 +77,7 @@ from payfallback.models import (
     RefundReceipt,
     ReturnUrls,
 )
+from payfallback.transports import cause_says_sent
 
 __all__ = [
     "MONEY_MOVING",
@@ -415,7 +418,9 @@ def classify_transport_error(
     """Whether a transport error means "never sent" or "may have been sent"."""
     kind = type(exc).__name__
     error_type: type[PayfallbackError]
-    if isinstance(exc, _NEVER_SENT):
+    # The name is believed only when nothing chained under it says otherwise: a transport
+    # can call a reset after the request was read "ConnectTimeout" (httpx-aiohttp's map).
+    if isinstance(exc, _NEVER_SENT) and not cause_says_sent(exc):
         error_type, text = ProviderUnavailable, f"{kind}: the request was not sent"
     elif operation not in MONEY_MOVING:
         error_type, text = ProviderUnavailable, f"{kind} on a read-only {operation.value}"

@@ -5,7 +5,8 @@ async one with a prefix.
 
 Both are thin drivers of the same decision core (``payfallback/_core.py``): each operation
 is a generator of actions — send this request, sleep, call the journal — and a driver
-only carries them out, with the caller's httpx client. Nothing about routing, retries,
+only carries them out, with the caller's httpx client or the recommended one
+(:mod:`payfallback.transports`, closed with the router). Nothing about routing, retries,
 lookups or refunds is written here, so the two behave identically by construction.
 
 Every request is sent with explicit connect and read timeouts (from the breaker's policy
@@ -61,6 +62,7 @@ from payfallback.models import (
 )
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
+from payfallback.transports import recommended_async_client, recommended_client
 
 if TYPE_CHECKING:
     from payfallback.journal.postgres import AsyncPostgresJournal
@@ -287,11 +289,11 @@ class Router(_RouterBase):
         self,
         providers: Iterable[Provider],
         *,
-        client: httpx.Client,
+        client: httpx.Client | None = None,
         sleep: Callable[[float], None] | None = None,
         **options: Unpack[RouterOptions],
     ) -> None:
-        if not isinstance(client, httpx.Client):
+        if client is not None and not isinstance(client, httpx.Client):
             raise ConfigurationError(
                 "Router needs an httpx.Client (AsyncRouter takes an httpx.AsyncClient)"
             )
@@ -301,7 +303,9 @@ class Router(_RouterBase):
                 "an AsyncPostgresJournal goes with the AsyncRouter"
             )
         super().__init__(providers, **options)
-        self._client = client
+        # Without a client, the recommended one (payfallback.transports), closed with us.
+        self._owns_client = client is None
+        self._client = recommended_client() if client is None else client
         self._sleep = sleep or time.sleep
 
     @classmethod
@@ -309,7 +313,7 @@ class Router(_RouterBase):
         cls,
         settings: Settings,
         *,
-        client: httpx.Client,
+        client: httpx.Client | None = None,
         sleep: Callable[[float], None] | None = None,
         **options: Unpack[RouterOptions],
     ) -> Self:
@@ -418,7 +422,13 @@ class Router(_RouterBase):
         return self._run(self._core.recover())
 
     def close(self) -> None:
-        self._close_journal()
+        """Close what the Router opened: its journal, state store and client (not one
+        handed to it)."""
+        try:
+            self._close_journal()
+        finally:
+            if self._owns_client:
+                self._client.close()
 
     def __enter__(self) -> Self:
         return self
@@ -445,11 +455,11 @@ class AsyncRouter(_RouterBase):
         self,
         providers: Iterable[Provider],
         *,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         **options: Unpack[RouterOptions],
     ) -> None:
-        if not isinstance(client, httpx.AsyncClient):
+        if client is not None and not isinstance(client, httpx.AsyncClient):
             raise ConfigurationError(
                 "AsyncRouter needs an httpx.AsyncClient (Router takes an httpx.Client)"
             )
@@ -461,7 +471,10 @@ class AsyncRouter(_RouterBase):
             self._async_journal, self._owns_async_journal = opened
             options = {**options, "journal": self._async_journal, "clock": clock}
         super().__init__(providers, **options)
-        self._client = client
+        # Without a client, the recommended one (aiohttp's pool with the [aiohttp] extra),
+        # closed with us.
+        self._owns_client = client is None
+        self._client = recommended_async_client() if client is None else client
         self._sleep = sleep or asyncio.sleep
 
     @classmethod
@@ -469,7 +482,7 @@ class AsyncRouter(_RouterBase):
         cls,
         settings: Settings,
         *,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         **options: Unpack[RouterOptions],
     ) -> Self:
@@ -559,14 +572,20 @@ class AsyncRouter(_RouterBase):
         return await self._run(self._core.recover())
 
     async def aclose(self) -> None:
-        if self._async_journal is None:
-            await asyncio.to_thread(self._close_journal)
-            return
-        shutdown = getattr(self._store, "shutdown", None)
-        if self._owns_store and callable(shutdown):
-            await asyncio.to_thread(shutdown)
-        if self._owns_async_journal:
-            await self._async_journal.close()
+        """Close what the Router opened: its journal, state store and client (not one
+        handed to it)."""
+        try:
+            if self._async_journal is None:
+                await asyncio.to_thread(self._close_journal)
+                return
+            shutdown = getattr(self._store, "shutdown", None)
+            if self._owns_store and callable(shutdown):
+                await asyncio.to_thread(shutdown)
+            if self._owns_async_journal:
+                await self._async_journal.close()
+        finally:
+            if self._owns_client:
+                await self._client.aclose()
 
     async def __aenter__(self) -> Self:
         return self

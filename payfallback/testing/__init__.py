@@ -22,7 +22,7 @@ from payfallback.testing._fake import (
 )
 from payfallback.testing._harness import RouterHarness
 from payfallback.testing._provider import FakeProvider
-from payfallback.testing._server import FakeServer
+from payfallback.testing._server import FakeServer, WireFault
 from payfallback.testing.secrets import (
     assert_no_secret,
     echo_text,
@@ -41,6 +41,7 @@ __all__ = [
     "FaultMode",
     "LedgerEntry",
     "RouterHarness",
+    "WireFault",
     "assert_no_secret",
     "double_charges",
     "echo_text",

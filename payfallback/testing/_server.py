@@ -28,6 +28,19 @@ Faults look as they would on a network, within what a listening socket can do:
   for a true ``httpx.ConnectError`` point the client at :attr:`FakeServer.refused_url`,
   a loopback port held by a socket that does not listen.
 
+What happens on the wire once a request has arrived — whatever the bank decided — is
+:meth:`FakeServer.wire_next`'s, for the tests that decide "sent or not" on every transport:
+
+=========================  ==================================================  ============
+:class:`WireFault`          what the client meets                               bank runs it?
+=========================  ==================================================  ============
+``RESET_BEFORE_BODY``       a reset once the request head was read              no
+``RESET_AFTER_BODY``        a reset once the whole request was read             yes
+``CLOSE_AFTER_BODY``        the connection closed, no answer ("Server           yes
+                            disconnected")
+``GARBAGE``                 bytes that are not HTTP, then a close               yes
+=========================  ==================================================  ============
+
 The server never sleeps longer than ``hang_seconds`` (2 s by default) for any request,
 and closing it cancels every wait.
 """
@@ -38,6 +51,8 @@ import asyncio
 import socket
 import struct
 import threading
+from collections import deque
+from enum import StrEnum
 from http import HTTPStatus
 from types import TracebackType
 from typing import Self
@@ -45,9 +60,18 @@ from urllib.parse import unquote
 
 from payfallback.testing._fake import Delivery, FakeBank, Reply
 
-__all__ = ["FakeServer"]
+__all__ = ["FakeServer", "WireFault"]
 
 _MAX_HEAD = 64 * 1024
+
+
+class WireFault(StrEnum):
+    """What the socket does to one request; the module docstring has the table."""
+
+    RESET_BEFORE_BODY = "reset_before_body"
+    RESET_AFTER_BODY = "reset_after_body"
+    CLOSE_AFTER_BODY = "close_after_body"
+    GARBAGE = "garbage"
 
 
 class FakeServer:
@@ -68,6 +92,8 @@ class FakeServer:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+        self._wire: deque[tuple[WireFault, str | None]] = deque()
+        self._wire_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FakeServer({', '.join(self.banks)}, url={self._url!r})"
@@ -92,6 +118,17 @@ class FakeServer:
         if self._refused is None:
             raise RuntimeError("the FakeServer is not running; use it as a context manager")
         return f"http://127.0.0.1:{self._refused.getsockname()[1]}"
+
+    def wire_next(self, fault: WireFault, *, method: str | None = "POST", times: int = 1) -> None:
+        """Meet the next ``times`` requests (of ``method``; None for any) with ``fault``."""
+        with self._wire_lock:
+            self._wire.extend([(WireFault(fault), method)] * times)
+
+    def _take_wire_fault(self, method: str) -> WireFault | None:
+        with self._wire_lock:
+            if self._wire and self._wire[0][1] in (None, method):
+                return self._wire.popleft()[0]
+        return None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -199,6 +236,10 @@ class FakeServer:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             await _write(writer, Reply("", 411, content_type="text/plain"), keep_alive=False)
             return False
+        wire = self._take_wire_fault(method)
+        if wire is WireFault.RESET_BEFORE_BODY:
+            _reset(writer)
+            return False
         length = int(headers.get("content-length") or 0)
         body = await reader.readexactly(length) if length else b""
 
@@ -219,11 +260,14 @@ class FakeServer:
             base_url=self.url + prefix,
             read_timeout=self.hang_seconds,
         )
-        if reply.delivery is Delivery.REFUSE:
-            sock = writer.get_extra_info("socket")
-            # Linger 0 turns the close into a reset, as a refusing peer would send.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
+        if reply.delivery is Delivery.REFUSE or wire is WireFault.RESET_AFTER_BODY:
+            _reset(writer)
+            return False
+        if wire is WireFault.CLOSE_AFTER_BODY:
+            return False  # the caller closes the connection: a FIN, no answer
+        if wire is WireFault.GARBAGE:
+            writer.write(b"\x16\x03\x01 not HTTP at all\r\n\r\n")
+            await writer.drain()
             return False
         if reply.delivery is not Delivery.ANSWER:
             await asyncio.sleep(self.hang_seconds)
@@ -239,6 +283,13 @@ class FakeServer:
         if bank is not None:
             return bank, f"/{name}"
         return self._only, ""
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a reset (RST), as a refusing or crashing peer does: linger 0."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def _write(writer: asyncio.StreamWriter, reply: Reply, keep_alive: bool) -> None:

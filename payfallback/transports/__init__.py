@@ -1,0 +1,122 @@
+"""The HTTP clients a Router builds when it is not handed one.
+
+``Router(providers)`` and ``AsyncRouter(providers)`` without ``client=`` build these and
+close them with the router; pass your own client to share a pool or add proxies, and close
+it yourself.
+
+* :func:`recommended_client` — an ``httpx.Client`` (httpcore) that keeps as many
+  connections alive as it opens.
+* :func:`recommended_async_client` — with ``pip install 'payfallback[aiohttp]'``, an
+  ``httpx.AsyncClient`` over :class:`~payfallback.transports.aiohttp.AiohttpTransport`:
+  aiohttp's pool, with errors that say whether the request may have left. Without the
+  extra, httpcore as above. httpcore's async pool spends CPU quadratic in connections by
+  waiting requests (encode/httpcore#1035); at 64 payments in flight it, not the provider,
+  is the limit (``benchmarks/bench_peak.py`` has the figures).
+
+Either way the Router puts explicit connect/read/write/pool timeouts on every request (from
+the breaker's policy in force), so the client's own defaults below only bound requests a
+merchant sends through the same client.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import httpx
+
+from payfallback.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "aiohttp_available",
+    "aiohttp_not_sent",
+    "cause_says_sent",
+    "recommended_async_client",
+    "recommended_client",
+]
+
+#: As many kept-alive connections as open ones: a burst of payments to one provider does
+#: not close connections only to open them again (httpx keeps 20 of 100 by default).
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0
+)
+
+#: For requests that carry no timeouts of their own (the Router's always do).
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+def aiohttp_not_sent() -> tuple[type[BaseException], ...]:
+    """aiohttp's errors that it raises only before a request's first byte is written:
+    while it acquires a connection (``aiohttp.client.ClientSession._request`` wraps the
+    connector call on its own). Every other aiohttp error may come after."""
+    from aiohttp import client_exceptions as errors  # noqa: PLC0415 (the extra is optional)
+
+    return tuple(
+        getattr(errors, name)
+        for name in (
+            "ClientConnectorError",  # refused, DNS, TLS handshake, certificate, proxy
+            "ConnectionTimeoutError",  # the pool wait or the connect (aiohttp >= 3.10)
+            "InvalidURL",
+            "NonHttpUrlClientError",
+        )
+        if hasattr(errors, name)
+    )
+
+
+def cause_says_sent(exc: BaseException) -> bool:
+    """Whether an error chained under ``exc`` shows the request may have left, whatever
+    ``exc`` is called.
+
+    A transport can name an error after the wrong phase: httpx-aiohttp's own map turns a
+    connection reset after the request was read into ``httpx.ConnectTimeout``. An aiohttp
+    error in the chain is judged by :func:`aiohttp_not_sent` instead of by the name.
+    """
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__module__.partition(".")[0] == "aiohttp" and "aiohttp" in sys.modules:
+            return not isinstance(cause, aiohttp_not_sent())
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def aiohttp_available() -> bool:
+    """Whether the ``aiohttp`` extra (aiohttp and httpx-aiohttp) is installed."""
+    try:
+        return all(
+            importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp")
+        )
+    except (ImportError, ValueError):  # a module set to None in sys.modules: hidden
+        return False
+
+
+def recommended_client(*, limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.Client:
+    """The sync client a :class:`~payfallback.Router` builds: httpcore, keep-alive for all."""
+    return httpx.Client(limits=limits, timeout=DEFAULT_TIMEOUT)
+
+
+def recommended_async_client(
+    *, limits: httpx.Limits = DEFAULT_LIMITS, transport: str | None = None
+) -> httpx.AsyncClient:
+    """The async client an :class:`~payfallback.AsyncRouter` builds.
+
+    ``transport`` is ``"aiohttp"``, ``"httpcore"`` or None for aiohttp when the extra is
+    installed, httpcore otherwise. Asking for ``"aiohttp"`` without the extra is a
+    :class:`~payfallback.errors.ConfigurationError` that names it.
+    """
+    if transport is None:
+        transport = "aiohttp" if aiohttp_available() else "httpcore"
+    if transport == "httpcore":
+        return httpx.AsyncClient(limits=limits, timeout=DEFAULT_TIMEOUT)
+    if transport != "aiohttp":
+        raise ConfigurationError(f"unknown transport {transport!r}; use 'aiohttp' or 'httpcore'")
+    if not aiohttp_available():
+        raise ConfigurationError(
+            "the aiohttp transport needs the extra: pip install 'payfallback[aiohttp]'"
+        )
+    from payfallback.transports.aiohttp import AiohttpTransport  # noqa: PLC0415 (optional extra)
+
+    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=DEFAULT_TIMEOUT)
