@@ -447,9 +447,15 @@ class AsyncRouter(_RouterBase):
 
     With PostgreSQL (a ``postgresql://`` URL, or an
     :class:`~payfallback.journal.postgres.AsyncPostgresJournal`), journal calls are awaited
-    on the loop over psycopg's async pool: no thread hop. A sync journal (SQLite) commits in
-    a worker thread, so the loop never waits on a disk sync: one hop per journal call, and a
-    charge makes two (the attempt before it is sent, the payment after)."""
+    on the loop over psycopg's async pool: no thread hop. SQLite in WAL NORMAL
+    (``durable=False``) commits on the loop too, whenever that cannot mean waiting
+    (:meth:`~payfallback.journal.SQLiteJournal.run_inline`: no other writer holds the
+    file); with FULL (the default), or when it would wait, a journal call runs in a worker
+    thread, so the loop never waits on a disk sync or another process's lock: one hop per
+    call, two per charge (the attempt before it is sent, the payment after).
+
+    Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
+    (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself."""
 
     def __init__(
         self,
@@ -475,6 +481,9 @@ class AsyncRouter(_RouterBase):
         # closed with us.
         self._owns_client = client is None
         self._client = recommended_async_client() if client is None else client
+        self._run_inline: Callable[[Callable[[Any], Any]], tuple[bool, Any]] | None = (
+            None if self._async_journal is not None else getattr(self.journal, "run_inline", None)
+        )
         self._sleep = sleep or asyncio.sleep
 
     @classmethod
@@ -517,9 +526,16 @@ class AsyncRouter(_RouterBase):
                         self._journal_open = True
                     value = await action.call(self._async_journal)
                 else:
-                    # A sync journal (SQLite) commits in a worker thread, so the loop never
-                    # waits on a disk sync: one hop per journal call, two per charge.
-                    value = await asyncio.to_thread(action.call, self.journal)
+                    # A sync journal (SQLite) runs on the loop when that cannot mean waiting
+                    # (SQLiteJournal.run_inline: WAL NORMAL, no other writer); otherwise in a
+                    # worker thread, so the loop never waits on a disk sync or a lock.
+                    done, value = (
+                        (False, None)
+                        if self._run_inline is None
+                        else (self._run_inline(action.call))
+                    )
+                    if not done:
+                        value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
                 error = exc
 

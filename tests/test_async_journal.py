@@ -1,16 +1,20 @@
 """The AsyncRouter's journal on the event loop.
 
 With PostgreSQL the journal is awaited on the loop over psycopg's async pool: a charge
-hands nothing to a worker thread. With SQLite each journal call is one hop to a worker
-thread, so the loop never waits on a disk sync, and a charge makes two. Both are checked
-by counting what reaches the loop's default executor (where ``asyncio.to_thread`` sends
-its work), against the real PostgreSQL on 127.0.0.1.
+hands nothing to a worker thread. SQLite in WAL NORMAL commits on the loop too, unless that
+could mean waiting (another process holds the write lock, another thread is in a
+transaction); with FULL each journal call is one hop to a worker thread, so the loop never
+waits on a disk sync, and a charge makes two. All are checked by counting what reaches the
+loop's default executor (where ``asyncio.to_thread`` sends its work), against the real
+PostgreSQL on 127.0.0.1 and real SQLite files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +24,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from payfallback import AsyncRouter, ConfigurationError, Instrument, Money, Order, Router
+from payfallback import (
+    AsyncRouter,
+    ConfigurationError,
+    Instrument,
+    Method,
+    Money,
+    Order,
+    Router,
+)
+from payfallback.journal import SQLiteJournal
 from payfallback.journal.postgres import AsyncPostgresJournal
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from tests.test_journal import PG_URL, PgSchemas
@@ -129,7 +142,7 @@ def test_an_async_postgres_journal_object_is_used_on_the_loop_and_left_open(
     assert submitted == []
 
 
-def test_with_sqlite_a_charge_makes_two_hops_to_a_worker_thread(tmp_path: Path) -> None:
+def test_with_sqlite_full_a_charge_makes_two_hops_to_a_worker_thread(tmp_path: Path) -> None:
     bank = FakeBank("toss")
 
     async def main() -> str:
@@ -148,6 +161,114 @@ def test_with_sqlite_a_charge_makes_two_hops_to_a_worker_thread(tmp_path: Path) 
     assert payment_id == "pay_C-1"
     # The attempt before the request, the payment after; then closing the journal.
     assert submitted == ["begin_attempt", "record_success", "_RouterBase._close_journal"]
+
+
+def _charge_with(journal: SQLiteJournal, bank: FakeBank, order_id: str) -> str:
+    async def main() -> str:
+        client = httpx.AsyncClient(transport=mock_transport(bank))
+        async with client:
+            router = AsyncRouter([FakeProvider("toss")], client=client, journal=journal)
+            return (await router.charge(order(order_id), [card("toss")])).payment_id
+
+    payment_id, submitted = run_counting(main)
+    return f"{payment_id} {submitted}"
+
+
+def test_with_sqlite_normal_a_charge_commits_on_the_loop(tmp_path: Path) -> None:
+    bank = FakeBank("toss")
+    with SQLiteJournal(tmp_path / "journal.sqlite3", durable=False) as journal:
+        assert _charge_with(journal, bank, "C-1") == "pay_C-1 []"
+        assert journal.get_payment("pay_C-1") is not None
+
+
+def test_while_another_process_writes_the_loop_hands_the_call_to_a_thread(
+    tmp_path: Path,
+) -> None:
+    """Another connection (as another process would) holds the file's write lock for a
+    moment: the charge's first journal call does not wait on the loop; it goes to a worker
+    thread, which waits for the lock, and the loop goes on serving other coroutines."""
+    path = tmp_path / "journal.sqlite3"
+    bank = FakeBank("toss")
+    with SQLiteJournal(path, durable=False) as journal:
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        ticks: list[int] = []
+
+        async def main() -> str:
+            async def tick() -> None:
+                while True:
+                    ticks.append(1)
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.ensure_future(tick())
+            threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+            client = httpx.AsyncClient(transport=mock_transport(bank))
+            async with client:
+                router = AsyncRouter([FakeProvider("toss")], client=client, journal=journal)
+                started = len(ticks)
+                payment = await router.charge(order("C-2"), [card("toss")])
+                waited = len(ticks) - started
+            ticker.cancel()
+            return f"{payment.payment_id} waited={waited > 0}"
+
+        (result, submitted) = run_counting(main)
+        other.close()
+    assert result == "pay_C-2 waited=True"
+    # The first call met the lock and went to a thread; the second found the file free.
+    assert submitted == ["begin_attempt"]
+
+
+def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    ran: list[str] = []
+
+    def call(journal: SQLiteJournal) -> str:
+        ran.append(threading.current_thread().name)
+        return journal.path
+
+    with SQLiteJournal(path, durable=True) as full:
+        assert full.run_inline(call) == (False, None), "FULL waits for the disk"
+    with SQLiteJournal(path, durable=False) as journal:
+        assert journal.run_inline(call) == (True, str(path))
+        assert ran == [threading.current_thread().name]
+        # Another thread of ours in a transaction: not now.
+        entered, leave = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with journal._transaction(write=True):
+                entered.set()
+                leave.wait(5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        entered.wait(5)
+        assert journal.run_inline(call) == (False, None)
+        leave.set()
+        holder.join()
+        # Another process's write lock: handed back before anything was written.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+
+        def begin(j: SQLiteJournal) -> object:
+            return j.begin_attempt(
+                order("C-9"),
+                provider="toss",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key="key-1",
+                lease_seconds=60.0,
+            )
+
+        assert journal.run_inline(begin) == (False, None)
+        read = journal.run_inline(lambda j: j.attempts_for_order("C-9"))
+        assert read == (True, []), "a read never waits in WAL"
+        other.execute("COMMIT")
+        other.close()
+        done, attempt = journal.run_inline(begin)
+        assert done
+        assert attempt is not None
+        assert [a.attempt_id for a in journal.attempts_for_order("C-9")] == ["C-9_1"]
+        assert len(ran) == 1
 
 
 def test_the_sync_router_refuses_an_async_journal() -> None:
