@@ -56,6 +56,7 @@ from payfallback import (
     ProviderUnavailable,
     ReturnUrls,
 )
+from payfallback.transports import DEFAULT_TIMEOUT, recommended_async_client
 
 from . import pages, webhooks
 from .fakes import FakeBackends
@@ -170,9 +171,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await asyncio.to_thread(ShopStore, settings.shop_db_path)
-        # The Router sets connect and read timeouts on every request it sends; this is
-        # only the fallback for anything else sent on the client.
-        async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
+        # The recommended client (payfallback.transports): aiohttp's pool under
+        # payfallback's phase-correct transport with the [aiohttp] extra, which is what
+        # carries a Saturday evening's peak; httpcore otherwise. The Router sets connect
+        # and read timeouts on every request it sends; the client's own are only the
+        # fallback for anything else sent on it (the webhooks' lookups).
+        client = (
+            recommended_async_client()
+            if transport is None
+            else httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT)
+        )
+        async with client:
             router = AsyncRouter(
                 providers,
                 client=client,
