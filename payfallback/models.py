@@ -20,7 +20,6 @@ from pydantic import (
     SecretStr,
     Strict,
     ValidationError,
-    ValidatorFunctionWrapHandler,
     model_validator,
 )
 
@@ -100,17 +99,43 @@ def _explain(model: str, exc: ValidationError) -> str:
 
 
 class _Model(BaseModel):
-    """Frozen, strict, no unknown fields; pydantic errors become ``InvalidRequest``."""
+    """Frozen, strict, no unknown fields; pydantic errors become ``InvalidRequest``.
+
+    They are turned at the three ways in (the constructor, ``model_validate`` and
+    ``model_validate_json``), once for the whole value: a nested model (an order's
+    ``Money``) is validated inside its parent without a Python call of its own, and its
+    errors are named by their path in the parent (``invalid Order: amount.amount: ...``).
+    A validator's own ``InvalidRequest`` is not a ``ValueError``, so pydantic lets it
+    through as it is.
+    """
 
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _typed_errors(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    def __init__(self, /, **data: Any) -> None:
         try:
-            return handler(data)
+            super().__init__(**data)
         except ValidationError as exc:
-            # InvalidRequest is not a ValueError, so pydantic lets it through unwrapped.
+            raise InvalidRequest(_explain(type(self).__name__, exc)) from None
+
+    # The marker pydantic puts on BaseModel.__init__ (and RootModel's): this __init__ only
+    # validates, so pydantic need not call it when it builds a model from a parent's data
+    # or from model_validate (which would validate a second time, strictly).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise InvalidRequest(_explain(cls.__name__, exc)) from None
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
             raise InvalidRequest(_explain(cls.__name__, exc)) from None
 
 
