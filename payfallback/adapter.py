@@ -162,6 +162,9 @@ def code_table(rows: Mapping[str, CodeRule]) -> Mapping[str, CodeRule]:
 # -- secrets ------------------------------------------------------------------------------------
 
 _MIN_SECRET = 4  # shorter values would mask ordinary words; no real key is this short
+#: Characters no URL or JSON escaping changes (RFC 3986 unreserved): a secret made only of
+#: them travels in one form.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def _raw(value: SecretStr | SecretBytes | str | bytes) -> str:
@@ -192,7 +195,10 @@ class Secrets:
             raw = _raw(value).strip()
             if len(raw) < _MIN_SECRET:
                 continue
-            found.update({raw, quote(raw, safe=""), quote(raw, safe="/"), _json_escaped(raw)})
+            if _UNRESERVED.fullmatch(raw):
+                found.add(raw)  # URL- and JSON-escaping leave it as it is
+            else:
+                found.update({raw, quote(raw, safe=""), quote(raw, safe="/"), _json_escaped(raw)})
         self._set(frozenset(v for v in found if len(v) >= _MIN_SECRET))
 
     def _set(self, values: frozenset[str]) -> None:

@@ -10,6 +10,8 @@ from urllib.parse import quote
 import httpx
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import payfallback.testing
 from payfallback.adapter import (
@@ -25,6 +27,7 @@ from payfallback.adapter import (
     yes_no,
 )
 from payfallback.errors import Declined, OutcomeUnknown, PayfallbackError
+from payfallback.events import REDACTED
 from payfallback.models import Money
 from payfallback.provider import Approved, Failed, Operation, Redirect
 from payfallback.testing.secrets import (
@@ -329,3 +332,17 @@ def test_fit_bytes_counts_as_korean_pgs_do_and_cuts_on_a_character() -> None:
     assert fit_bytes("커피☕", 8) == "커피☕"  # outside CP949: its UTF-8 size (3 bytes)
     assert fit_bytes("커피☕", 6) == "커피"
     assert fit_bytes("", 10) == ""
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), min_size=4, max_size=24))
+def test_a_secret_is_masked_in_every_form_it_can_travel_in(raw: str) -> None:
+    """Plain, URL-escaped (with and without ``/``) and JSON-escaped: a value made only of
+    unreserved characters has one form, and every other value is masked in all four."""
+    secrets = Secrets(raw)
+    value = raw.strip()
+    if len(value) < 4:
+        assert not secrets
+        return
+    json_form = value.replace("\\", "\\\\").replace('"', '\\"').replace("/", "\\/")
+    for form in {value, quote(value, safe=""), quote(value, safe="/"), json_form}:
+        assert secrets.mask(form) == REDACTED, form
