@@ -893,11 +893,8 @@ def reconcile(
                 "with --provider; it stays open",
                 err=True,
             )
-        with (
-            _quiet_events(),
-            httpx.Client(timeout=httpx.Timeout(15.0, connect=3.0)) as client,
-            Router(providers, client=client, journal=opened) as router,
-        ):
+        # The Router builds (and closes) the recommended client.
+        with _quiet_events(), Router(providers, journal=opened) as router:
             report = router.recover()
             by_hand = _cannot_be_looked_up(opened, router, report.still_unresolved)
     except PayfallbackError as exc:
