@@ -8,11 +8,16 @@ Usage, from the repository root::
     python benchmarks/readme_figures.py --no-plot  # the tables only
     python benchmarks/readme_figures.py --perf-run # run the benchmarks, store them, rewrite
     python benchmarks/readme_figures.py --perf-from benchmarks/results.json  # from run_all.py
+    python benchmarks/readme_figures.py --peak-run # bench_peak only: its key and the section
 
 The performance section (``perf-table``) is rendered from :data:`PERF`, the figures of one
 benchmark run stored in the repository (``--perf-run`` measures and writes it; ``--perf-from``
 takes them from a ``run_all.py`` output). It is never measured by ``--check`` or the tests,
-which compare the README with the stored run: timings vary, the stored run does not.
+which compare the README with the stored run: timings vary, the stored run does not. The
+section's "Peak load (async)" table is the ``bench_peak`` key of :data:`PERF`, with its own
+date and commit: ``--peak-run`` measures ``benchmarks/bench_peak.py`` alone (a few minutes,
+against the full run's ten), stores that key, keeps every other stored figure, and rewrites
+only the performance section.
 
 Each section between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (in README.md, and
 the kakao-fire table in docs/simulator.md) is rendered from one run of the command in
@@ -45,6 +50,7 @@ REGENERATE = "python benchmarks/readme_figures.py"
 PERF = ROOT / "benchmarks" / "perf.json"
 PERF_SECTION = "perf-table"
 PERF_RUN = "python benchmarks/readme_figures.py --perf-run"
+PEAK_RUN = "python benchmarks/readme_figures.py --peak-run"
 
 _NAMES = {
     "kakaopay": "Kakao Pay",
@@ -369,7 +375,117 @@ def perf_table(doc: Mapping[str, Any]) -> str:
         f"{_x(ratio)} ({runs['payfallback']['cpu_s']:.1f} s / {runs['naive']['cpu_s']:.1f} s) "
         f"| ≤ 1.5x | {_met(ratio <= 1.5)} |"
     )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *peak_lines(doc["bench_peak"])])
+
+
+#: bench_peak's variants as the README's peak table names them, in its order.
+_PEAK_LABELS = (
+    ("raw", "raw asyncio: hand-written HTTP/1.1 on `asyncio` streams (the practical limit)"),
+    ("bare-aiohttp", "bare `AsyncClient.send`, payfallback's aiohttp transport"),
+    ("bare-httpcore", "bare `AsyncClient.send`, httpcore"),
+    (
+        "router-aiohttp",
+        "**`AsyncRouter`, the client it builds with `[aiohttp]`**, SQLite WAL NORMAL",
+    ),
+    ("router-httpcore", "`AsyncRouter` on httpcore (no `[aiohttp]`), SQLite WAL NORMAL"),
+    ("router-aiohttp-full", "`AsyncRouter` (aiohttp), SQLite `synchronous=FULL`"),
+    ("router-aiohttp-postgres", "`AsyncRouter` (aiohttp), PostgreSQL journal"),
+    ("router-aiohttp-uvloop", "`AsyncRouter` (aiohttp), SQLite WAL NORMAL, on uvloop"),
+)
+RECOMMENDED_PEAK = "router-aiohttp"
+#: Rows that change one thing about the recommended Router: their ratio against it.
+_PEAK_EFFECT = {
+    "router-aiohttp-full": "of NORMAL",
+    "router-aiohttp-postgres": "of SQLite",
+    "router-aiohttp-uvloop": "of asyncio's loop",
+}
+
+
+def _iqr(row: Mapping[str, Any], key: str) -> str:
+    return f"{_x(row[key])} [{row[key + '_p25']:.2f}, {row[key + '_p75']:.2f}]"
+
+
+def peak_lines(peak: Mapping[str, Any]) -> list[str]:
+    """The "Peak load (async)" table of the performance section, from ``bench_peak``."""
+    meta = peak["meta"]
+    rows = {(r["variant"], r["concurrency"]): r for r in peak["rows"]}
+    at = max(r["concurrency"] for r in peak["rows"])
+    low = sorted({r["concurrency"] for r in peak["rows"]} - {at})
+    lines = [
+        "### Peak load (async)",
+        "",
+        f"Measured on {meta['date']} at commit {meta['commit']} ({meta['cpus']} CPUs, Python "
+        f"{meta['python']}, load average {_load(meta)}) by `{PEAK_RUN}` "
+        "([benchmarks/bench_peak.py](benchmarks/bench_peak.py)), in "
+        f"{meta['rounds']} rounds, every variant in the same rounds. The provider runs in "
+        "another process and answers each charge in 20-50 ms (uniform: p99 "
+        f"{meta['provider_p99_ms']:g} ms); every charge is a new order. CPU is the client "
+        "process's per charge, p50 / p99 each charge's own time, and \"vs\" the median of "
+        "per-round ratios of charges/s with their interquartile range.",
+        "",
+        f"| {at} in flight | charges/s | CPU ms per charge | p50 / p99 ms | vs raw "
+        f"| vs bare aiohttp | charges/s at {' / '.join(map(str, low))} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, label in _PEAK_LABELS:
+        row = rows.get((variant, at))
+        if row is None:
+            why = peak["skipped"].get(variant, "not in this run")
+            lines.append(f"| {label} | not measured: {why} | | | | | |")
+            continue
+        effect = _PEAK_EFFECT.get(variant)
+        per_s = f"{row['per_s']:,.0f}"
+        if effect is not None:
+            per_s += f" ({_iqr(row, 'vs_recommended')} {effect})"
+        lower = " / ".join(f"{rows[variant, c]['per_s']:,.0f}" for c in low if (variant, c) in rows)
+        lines.append(
+            f"| {label} | {per_s} | {row['cpu_ms']:.2f} | {row['p50_ms']:.1f} / "
+            f"{row['p99_ms']:.1f} | {_iqr(row, 'vs_raw')} | {_iqr(row, 'vs_bare_aiohttp')} "
+            f"| {lower} |"
+        )
+    lines += ["", f"| goal at {at} in flight, `AsyncRouter` (aiohttp) | today | goal | met |"]
+    lines.append("|---|---|---|---|")
+    for goal in peak["goals"]:
+        row = rows[goal["variant"], goal["concurrency"]]
+        if goal["name"] == "vs_raw":
+            label, today = "charges/s vs raw asyncio, same rounds", _iqr(row, "vs_raw")
+            limit = f"≥ {goal['limit']:g}x"
+        elif goal["name"] == "vs_bare_aiohttp":
+            label = "charges/s vs bare httpx on the aiohttp transport, same rounds"
+            today, limit = _iqr(row, "vs_bare_aiohttp"), f"≥ {goal['limit']:g}x"
+        else:
+            label = "p99 latency vs the provider's own p99"
+            today = f"{goal['measured']:.1f} ms"
+            limit = f"≤ {meta['provider_p99_ms']:g} + 15 = {goal['limit']:g} ms"
+        lines.append(f"| {label} | {today} | {limit} | {_met(goal['met'])} |")
+    busy = meta["provider_bottleneck"]
+    most = max(r["provider_cores_max"] for r in peak["rows"])
+    raw = rows["raw", at]
+    router = rows[RECOMMENDED_PEAK, at]
+    lines += [
+        "",
+        f"The provider process used at most {most:.0%} of a core in any batch "
+        f"({meta['provider_cpu_ms_per_request']:.2f} ms of CPU per request)"
+        + (
+            f"; it was busy enough to be the limit during: {', '.join(busy)}."
+            if busy
+            else ": it was not the limit."
+        )
+        + f" Raw asyncio reached {raw['per_s']:,.0f} charges/s at {at} in flight, against "
+        f"{meta['ideal_per_s'][str(at)]:,.0f} if the client cost nothing ({at} / 35 ms). "
+        f"The client process was busy {raw['client_cores']:.0%} of the time with raw "
+        f"asyncio and {router['client_cores']:.0%} with the `AsyncRouter` (aiohttp) (CPU "
+        "seconds per second, every thread): where that nears 100 %, the client's event "
+        "loop is the limit, and charges queue for it (p50, p99).",
+        "",
+        "For peak load install the aiohttp extra: `pip install 'payfallback[aiohttp]'`. "
+        "With it, an `AsyncRouter` built without `client=` builds its client on "
+        "payfallback's aiohttp transport itself (`payfallback.transports."
+        "recommended_async_client`); without it, on httpcore, whose connection pool is the "
+        f"limit at {at} in flight (encode/httpcore#1035: "
+        "[benchmarks/README.md](benchmarks/README.md#client-settings-encodehttpcore1035)).",
+    ]
+    return lines
 
 
 def perf_doc(
@@ -378,6 +494,7 @@ def perf_doc(
     core: Mapping[str, Any],
     breakers: Mapping[str, Any],
     throughput: Mapping[str, Any],
+    peak: Mapping[str, Any],
     quick: bool,
 ) -> dict[str, Any]:
     """What :data:`PERF` stores: the figures the table needs, and where they were measured."""
@@ -395,7 +512,27 @@ def perf_doc(
         "bench_core": {k: core[k] for k in ("meta", "breaker", "router")},
         "bench_breakers": dict(breakers),
         "bench_throughput": dict(throughput),
+        "bench_peak": peak_doc(peak),
     }
+
+
+def _peak_of(results: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "bench_peak" not in results:
+        raise LookupError(
+            "this run_all.py output has no bench_peak figures; run run_all.py again, "
+            f"or refresh them alone with {PEAK_RUN}"
+        )
+    peak: Mapping[str, Any] = results["bench_peak"]
+    return peak
+
+
+def peak_doc(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``bench_peak``'s report as :data:`PERF` stores it: with the date and the commit, as
+    ``--peak-run`` refreshes it apart from the rest."""
+    meta = dict(report["meta"])
+    meta.setdefault("date", datetime.now(UTC).strftime("%Y-%m-%d"))
+    meta.setdefault("commit", _commit())
+    return {**report, "meta": meta}
 
 
 def _commit() -> str:
@@ -423,7 +560,13 @@ def _commit() -> str:
 def perf_run(quick: bool = False) -> dict[str, Any]:
     """Run the benchmarks the table shows (the weekend first: it reads ``RUSAGE_CHILDREN``)."""
     # Imported here: the simulator's sections need none of the benchmarks' dependencies.
-    from benchmarks import bench_breakers, bench_core, bench_throughput, run_all  # noqa: PLC0415
+    from benchmarks import (  # noqa: PLC0415
+        bench_breakers,
+        bench_core,
+        bench_peak,
+        bench_throughput,
+        run_all,
+    )
 
     loadavg = list(os.getloadavg()) if hasattr(os, "getloadavg") else [0.0]
     weekend = run_all.weekend_memory()
@@ -432,6 +575,7 @@ def perf_run(quick: bool = False) -> dict[str, Any]:
         core=bench_core.run(quick=quick),
         breakers=bench_breakers.run(quick=quick),
         throughput=bench_throughput.run(quick=quick),
+        peak=bench_peak.run(quick=quick),
         quick=quick,
     )
     doc["meta"]["loadavg"] = loadavg
@@ -446,6 +590,7 @@ def perf_from(results: Mapping[str, Any]) -> dict[str, Any]:
         core=results["bench_core"],
         breakers=results["bench_breakers"],
         throughput=results["bench_throughput"],
+        peak=_peak_of(results),
         quick=bool(results["meta"]["quick"]),
     )
     doc["meta"]["loadavg"] = results["meta"]["loadavg"] or [0.0]
@@ -457,6 +602,29 @@ def stored_perf() -> dict[str, Any]:
     return doc
 
 
+def peak_run(quick: bool = False) -> dict[str, Any]:
+    """The stored run with its ``bench_peak`` key measured again, every other key as stored."""
+    from benchmarks import bench_peak  # noqa: PLC0415
+
+    stored = stored_perf()  # read first: a broken perf.json fails before minutes of work
+    report = bench_peak.run(quick=quick)
+    return {**stored, "bench_peak": peak_doc(report)}
+
+
+def _store(doc: Mapping[str, Any]) -> None:
+    perf_table(doc)  # it must render before it replaces the stored run
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    tmp = PERF.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(PERF)
+    print(f"stored {_shown(PERF)}", file=sys.stderr)
+
+
+def _shown(path: Path) -> str:
+    """``path`` from the repository root when it is in the repository."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -466,24 +634,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--perf-run",
         action="store_true",
-        help=f"run the benchmarks first and store them in {PERF.relative_to(ROOT)}",
+        help=f"run the benchmarks first and store them in {_shown(PERF)}",
     )
     parser.add_argument(
         "--perf-from", metavar="PATH", help="store the figures of a run_all.py JSON output"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="with --perf-run: the smoke plans (rough figures)"
+        "--peak-run",
+        action="store_true",
+        help="run benchmarks/bench_peak.py only, store its figures (the rest as stored) and "
+        "rewrite only the performance section",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="with --perf-run or --peak-run: the smoke plans (rough figures)",
     )
     args = parser.parse_args(argv)
-    if args.check and (args.perf_run or args.perf_from):
-        parser.error("--check compares with the stored run; it measures nothing")
+    if sum(map(bool, (args.check, args.perf_run, args.perf_from, args.peak_run))) > 1:
+        parser.error("--check, --perf-run, --perf-from and --peak-run go one at a time")
+    if args.peak_run:
+        _store(peak_run(quick=args.quick))
+        # Only the performance section: the simulator's sections and the chart are not
+        # this run's to change.
+        text = README.read_text(encoding="utf-8")
+        perf = perf_table(stored_perf())
+        changed = section(text, PERF_SECTION) != perf
+        if changed:
+            README.write_text(replace(text, PERF_SECTION, perf), encoding="utf-8")
+        print(
+            f"rewritten: {f'README.md section {PERF_SECTION}' if changed else 'nothing'}",
+            file=sys.stderr,
+        )
+        return 0
     if args.perf_run or args.perf_from:
         if args.perf_run:
             doc = perf_run(quick=args.quick)
         else:
             doc = perf_from(json.loads(Path(args.perf_from).read_text(encoding="utf-8")))
-        PERF.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"stored {PERF.relative_to(ROOT)}", file=sys.stderr)
+        _store(doc)
     texts = {part.path: part.path.read_text(encoding="utf-8") for part in SECTIONS}
     docs: dict[str, dict[str, Any]] = {}
     stale: list[str] = []

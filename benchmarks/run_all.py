@@ -9,9 +9,11 @@ Runs, in this order:
   this script has waited for is one of the simulation's: ``ru_maxrss`` of
   ``RUSAGE_CHILDREN`` is the peak RSS of the largest process in the subprocess's tree);
 * ``bench_core`` (breaker vs pybreaker, Router vs bare httpx), ``bench_breakers`` (vs
-  pybreaker and purgatory), ``bench_throughput`` (loopback, concurrency 1/16/64) and
-  ``bench_brownout`` (``peak-brownout`` vs pybreaker + tenacity), ``bench_import``
-  (``import payfallback`` vs ``import httpx, pydantic`` in fresh interpreters);
+  pybreaker and purgatory), ``bench_throughput`` (loopback, concurrency 1/16/64),
+  ``bench_peak`` (the AsyncRouter at peak load against raw asyncio and bare httpx; its
+  PostgreSQL row is skipped with ``--no-services``), ``bench_brownout``
+  (``peak-brownout`` vs pybreaker + tenacity) and ``bench_import`` (``import
+  payfallback`` vs ``import httpx, pydantic`` in fresh interpreters);
 * ``bench_scale``, which needs Redis and PostgreSQL. ``--no-services`` skips it, and says
   so; without the flag, a bench_scale that cannot be imported or fails is an error.
 
@@ -42,11 +44,14 @@ BENCHES: tuple[str, ...] = (
     "bench_core",
     "bench_breakers",
     "bench_throughput",
+    "bench_peak",
     "bench_brownout",
     "bench_import",
     "bench_scale",
 )
 _NEEDS_SERVICES = frozenset({"bench_scale"})
+#: Options for a module's ``run`` under ``--no-services``: what it leaves out.
+_WITHOUT_SERVICES: dict[str, dict[str, Any]] = {"bench_peak": {"postgres": ""}}
 _ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = _ROOT / "benchmarks" / "results.json"
 
@@ -153,7 +158,7 @@ def run(
         say(f"{name} ...")
         module = _module(name)
         t0 = time.perf_counter()
-        report = module.run(quick=quick)
+        report = module.run(quick=quick, **({} if services else _WITHOUT_SERVICES.get(name, {})))
         say(f"{name}: {time.perf_counter() - t0:.1f} s")
         results[name] = report
         tables.append(module.format_table(report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import readme_figures
+from benchmarks import bench_peak, readme_figures
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -129,8 +130,12 @@ def test_performance_section_is_the_stored_benchmark_run() -> None:
         f"benchmarks/perf.json; regenerate it with: {readme_figures.REGENERATE}"
     )
     assert stored["meta"]["quick"] is False
+    assert stored["bench_peak"]["meta"]["quick"] is False
     # Every goal stands beside today's figure.
     for goal in (
+        "≥ 0.65x",
+        "≥ 0.75x",
+        f"≤ {stored['bench_peak']['meta']['provider_p99_ms']:g} + 15 = ",
         "≤ 0.4x",
         "≤ 0.6x",
         "≤ 3x",
@@ -141,6 +146,13 @@ def test_performance_section_is_the_stored_benchmark_run() -> None:
         "≤ 1.5x",
     ):
         assert goal in shown
+    # The peak table names every variant bench_peak measures, and the extra to install.
+    peak = shown[shown.index("### Peak load (async)") :]
+    labels = dict(readme_figures._PEAK_LABELS)
+    assert set(labels) == {*bench_peak.MAIN, *bench_peak.EXTRA}
+    for label in labels.values():
+        assert f"| {label} |" in peak
+    assert "`pip install 'payfallback[aiohttp]'`" in peak
     # After the late-commit table, before the quick starts.
     text = README.read_text(encoding="utf-8")
     assert (
@@ -148,6 +160,51 @@ def test_performance_section_is_the_stored_benchmark_run() -> None:
         < text.index(f"<!-- {readme_figures.PERF_SECTION}:start -->")
         < text.index("## Quick start")
     )
+
+
+def test_peak_run_replaces_only_the_peak_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --peak-run: bench_peak measured again (here: its stored report, with a new date),
+    # every other stored figure kept, and only the performance section of the README
+    # rewritten. Nothing is measured.
+    stored = readme_figures.stored_perf()
+    perf, readme = tmp_path / "perf.json", tmp_path / "README.md"
+    perf.write_text(readme_figures.PERF.read_text(encoding="utf-8"), encoding="utf-8")
+    other = "intro\n<!-- fire-table:start -->\nkept as it is\n<!-- fire-table:end -->\n"
+    readme.write_text(
+        f"{other}<!-- {readme_figures.PERF_SECTION}:start -->\nold\n"
+        f"<!-- {readme_figures.PERF_SECTION}:end -->\nafter\n",
+        encoding="utf-8",
+    )
+    report = {**stored["bench_peak"], "meta": {**stored["bench_peak"]["meta"]}}
+    for key in ("date", "commit"):
+        del report["meta"][key]
+    calls: list[bool] = []
+
+    def fake_run(quick: bool = False) -> dict[str, Any]:
+        calls.append(quick)
+        return report
+
+    monkeypatch.setattr(readme_figures, "PERF", perf)
+    monkeypatch.setattr(readme_figures, "README", readme)
+    monkeypatch.setattr(bench_peak, "run", fake_run)
+    monkeypatch.setattr(readme_figures, "_commit", lambda: "abc1234")
+    assert readme_figures.main(["--peak-run"]) == 0
+    assert calls == [False]
+    new = json.loads(perf.read_text(encoding="utf-8"))
+    assert {k: v for k, v in new.items() if k != "bench_peak"} == {
+        k: v for k, v in stored.items() if k != "bench_peak"
+    }
+    assert new["bench_peak"]["meta"]["commit"] == "abc1234"
+    assert new["bench_peak"]["rows"] == stored["bench_peak"]["rows"]
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith(other)
+    assert text.endswith("after\n")
+    assert readme_figures.section(text, readme_figures.PERF_SECTION) == readme_figures.perf_table(
+        new
+    )
+    assert "at commit abc1234" in text
 
 
 def test_the_regenerate_command_rewrites_only_its_section() -> None:
