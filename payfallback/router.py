@@ -473,6 +473,7 @@ class AsyncRouter(_RouterBase):
         opened = open_async_journal(options.get("journal"), clock)
         self._async_journal: Any = None
         self._journal_open = False
+        self._journal_opening: asyncio.Future[Any] | None = None
         if opened is not None:
             self._async_journal, self._owns_async_journal = opened
             options = {**options, "journal": self._async_journal, "clock": clock}
@@ -522,8 +523,7 @@ class AsyncRouter(_RouterBase):
                     # An async journal (PostgreSQL over psycopg's async pool) runs on the
                     # loop: no thread hop.
                     if not self._journal_open:
-                        await self._async_journal.open()
-                        self._journal_open = True
+                        await self._open_journal()
                     value = await action.call(self._async_journal)
                 else:
                     # A sync journal (SQLite) runs on the loop when that cannot mean waiting
@@ -538,6 +538,17 @@ class AsyncRouter(_RouterBase):
                         value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
                 error = exc
+
+    async def _open_journal(self) -> None:
+        """Open the async journal once, however many payments arrive first at once: they
+        all wait for the one opening (a failed one is tried again by the next payment)."""
+        opening = self._journal_opening
+        if opening is None or (
+            opening.done() and (opening.cancelled() or opening.exception() is not None)
+        ):
+            opening = self._journal_opening = asyncio.ensure_future(self._async_journal.open())
+        await asyncio.shield(opening)
+        self._journal_open = True
 
     async def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
         """Async :meth:`Router.charge`."""

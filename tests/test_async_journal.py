@@ -119,6 +119,36 @@ def test_a_postgresql_url_gives_the_async_router_an_async_journal_and_no_thread_
     assert [e.order_ref for e in nice.live_charges()] == ["A-1_2"]
 
 
+class CountingOpens(AsyncPostgresJournal):
+    """An AsyncPostgresJournal that counts how often it is asked to open."""
+
+    opens = 0
+
+    async def open(self) -> CountingOpens:
+        type(self).opens += 1
+        return await super().open()
+
+
+def test_payments_arriving_at_once_on_a_new_router_open_the_journal_once(
+    schemas: PgSchemas,
+) -> None:
+    journal = CountingOpens(PG_URL, schema=schemas.name("async_once"), pool_size=2)
+    bank = FakeBank("toss")
+
+    async def main() -> list[str]:
+        client = httpx.AsyncClient(transport=mock_transport(bank))
+        async with client, AsyncRouter([FakeProvider("toss")], client=client, journal=journal) as r:
+            payments = await asyncio.gather(
+                *(r.charge(order(f"O-{n}"), [card("toss")]) for n in range(8))
+            )
+        await journal.close()
+        return sorted(p.payment_id for p in payments)
+
+    paid, _ = run_counting(main)
+    assert paid == sorted(f"pay_O-{n}" for n in range(8))
+    assert CountingOpens.opens == 1
+
+
 def test_an_async_postgres_journal_object_is_used_on_the_loop_and_left_open(
     schemas: PgSchemas,
 ) -> None:
