@@ -442,17 +442,32 @@ class Router(_RouterBase):
         self.close()
 
 
+def _settle(
+    batch: Sequence[tuple[object, asyncio.Future[Any]]], results: Sequence[tuple[bool, Any]]
+) -> None:
+    """Hand each waiting journal call its result (or its error)."""
+    for (_, done), (ok, value) in zip(batch, results, strict=True):
+        if done.done():  # the payment went away (cancelled); what it wrote is kept
+            continue
+        if ok:
+            done.set_result(value)
+        else:
+            done.set_exception(value)
+
+
 class AsyncRouter(_RouterBase):
     """The async Router for backends, on an ``httpx.AsyncClient``.
 
     With PostgreSQL (a ``postgresql://`` URL, or an
     :class:`~payfallback.journal.postgres.AsyncPostgresJournal`), journal calls are awaited
-    on the loop over psycopg's async pool: no thread hop. SQLite in WAL NORMAL
-    (``durable=False``) commits on the loop too, whenever that cannot mean waiting
-    (:meth:`~payfallback.journal.SQLiteJournal.run_inline`: no other writer holds the
-    file); with FULL (the default), or when it would wait, a journal call runs in a worker
-    thread, so the loop never waits on a disk sync or another process's lock: one hop per
-    call, two per charge (the attempt before it is sent, the payment after).
+    on the loop over psycopg's async pool: no thread hop. With SQLite every journal call
+    the payments make in one turn of the loop is committed together, each in a savepoint
+    of its own (:meth:`~payfallback.journal.SQLiteJournal.run_batch`: a group commit; each
+    payment still has its attempt committed before it is sent). In WAL NORMAL
+    (``durable=False``) the batch commits on the loop whenever that cannot mean waiting (no
+    other writer holds the file); with FULL (the default), or when it would wait, the batch
+    goes to one worker thread, so the loop never waits on a disk sync or another process's
+    lock.
 
     Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
     (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself."""
@@ -482,9 +497,11 @@ class AsyncRouter(_RouterBase):
         # closed with us.
         self._owns_client = client is None
         self._client = recommended_async_client() if client is None else client
-        self._run_inline: Callable[[Callable[[Any], Any]], tuple[bool, Any]] | None = (
-            None if self._async_journal is not None else getattr(self.journal, "run_inline", None)
+        self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (
+            None if self._async_journal is not None else getattr(self.journal, "run_batch", None)
         )
+        self._batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
         self._sleep = sleep or asyncio.sleep
 
     @classmethod
@@ -525,19 +542,56 @@ class AsyncRouter(_RouterBase):
                     if not self._journal_open:
                         await self._open_journal()
                     value = await action.call(self._async_journal)
+                elif self._run_batch is not None:
+                    # SQLite: a group commit of every journal call made in this turn of
+                    # the loop (see _flush).
+                    value = await self._batched(action.call)
                 else:
-                    # A sync journal (SQLite) runs on the loop when that cannot mean waiting
-                    # (SQLiteJournal.run_inline: WAL NORMAL, no other writer); otherwise in a
-                    # worker thread, so the loop never waits on a disk sync or a lock.
-                    done, value = (
-                        (False, None)
-                        if self._run_inline is None
-                        else (self._run_inline(action.call))
-                    )
-                    if not done:
-                        value = await asyncio.to_thread(action.call, self.journal)
+                    # Any other sync journal: in a worker thread, so the loop never waits
+                    # on a disk sync or a lock.
+                    value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
                 error = exc
+
+    async def _batched(self, call: Callable[[Any], Any]) -> Any:
+        """``call(journal)``, committed with every other journal call made in this turn of
+        the event loop (:meth:`SQLiteJournal.run_batch`)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        self._batch.append((call, done))
+        if len(self._batch) == 1:
+            loop.call_soon(self._flush)
+        return await done
+
+    def _flush(self) -> None:
+        """Commit the batch on the loop when that cannot mean waiting (WAL NORMAL, no
+        other writer); otherwise in one worker thread, so the loop never waits on a disk
+        sync (FULL) or another process's lock."""
+        batch, self._batch = self._batch, []
+        assert self._run_batch is not None
+        results: list[tuple[bool, Any]] | None
+        try:
+            results = self._run_batch([call for call, _ in batch])
+        except Exception as exc:
+            results = [(False, exc)] * len(batch)
+        if results is None:
+            task = asyncio.ensure_future(self._flush_in_thread(batch))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+            return
+        _settle(batch, results)
+
+    async def _flush_in_thread(
+        self, batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]]
+    ) -> None:
+        assert self._run_batch is not None
+        calls = [call for call, _ in batch]
+        results: list[tuple[bool, Any]] | None
+        try:
+            results = await asyncio.to_thread(self._run_batch, calls, wait=True)
+        except Exception as exc:
+            results = [(False, exc)] * len(batch)
+        _settle(batch, results or [])
 
     async def _open_journal(self) -> None:
         """Open the async journal once, however many payments arrive first at once: they

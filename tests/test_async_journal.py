@@ -33,7 +33,7 @@ from payfallback import (
     Order,
     Router,
 )
-from payfallback.journal import SQLiteJournal
+from payfallback.journal import AttemptInFlight, SQLiteJournal
 from payfallback.journal.postgres import AsyncPostgresJournal
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from tests.test_journal import PG_URL, PgSchemas
@@ -50,6 +50,12 @@ class CountingExecutor(ThreadPoolExecutor):
         # asyncio.to_thread hands over partial(context.run, func, *args): name the func, or
         # for a journal call, the journal method it carries.
         target = fn.args[0] if isinstance(fn, functools.partial) and fn.args else fn
+        if getattr(target, "__name__", "") == "run_batch":
+            # A group commit: the journal operations it carries, in order.
+            assert isinstance(fn, functools.partial)
+            calls = fn.args[1]
+            self.submitted.append("+".join(str(c.__self__.operation) for c in calls))
+            return super().submit(fn, *args, **kwargs)
         owner = getattr(target, "__self__", None)
         operation = getattr(owner, "operation", None)
         self.submitted.append(str(operation or getattr(target, "__qualname__", repr(target))))
@@ -290,8 +296,9 @@ def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
             )
 
         assert journal.run_inline(begin) == (False, None)
-        read = journal.run_inline(lambda j: j.attempts_for_order("C-9"))
-        assert read == (True, []), "a read never waits in WAL"
+        # A batch takes the write lock first, whatever its calls do: a read is handed back
+        # too (to a worker thread, where it runs at once: WAL readers never wait).
+        assert journal.run_inline(lambda j: j.attempts_for_order("C-9")) == (False, None)
         other.execute("COMMIT")
         other.close()
         done, attempt = journal.run_inline(begin)
@@ -305,3 +312,69 @@ def test_the_sync_router_refuses_an_async_journal() -> None:
     journal = AsyncPostgresJournal(PG_URL, schema="unused", pool_size=1)
     with pytest.raises(ConfigurationError, match="AsyncPostgresJournal goes with the AsyncRouter"):
         Router([FakeProvider("toss")], client=httpx.Client(), journal=journal)
+
+
+def test_a_batch_commits_once_and_undoes_only_the_call_that_failed(tmp_path: Path) -> None:
+    def begin(order_id: str, key: str) -> Callable[[SQLiteJournal], object]:
+        def call(j: SQLiteJournal) -> object:
+            return j.begin_attempt(
+                order(order_id),
+                provider="toss",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key=key,
+                lease_seconds=60.0,
+            )
+
+        return call
+
+    def wrong(j: SQLiteJournal) -> object:
+        # Writes, then fails: its write must not survive.
+        begin("D-3", "key-3")(j)
+        raise RuntimeError("the adapter's bug")
+
+    with SQLiteJournal(tmp_path / "journal.sqlite3", durable=False) as journal:
+        results = journal.run_batch(
+            [begin("D-1", "key-1"), begin("D-1", "key-2"), wrong, begin("D-2", "key-4")]
+        )
+        assert results is not None
+        assert [ok for ok, _ in results] == [True, False, False, True]
+        assert isinstance(results[1][1], AttemptInFlight)
+        assert str(results[2][1]) == "the adapter's bug"
+        assert [a.attempt_id for a in journal.attempts_for_order("D-1")] == ["D-1_1"]
+        assert journal.attempts_for_order("D-3") == []
+        assert journal.get_order("D-3") is None
+        assert [a.attempt_id for a in journal.attempts_for_order("D-2")] == ["D-2_1"]
+        # Alone in its batch, the failing call is undone just the same.
+        alone = journal.run_batch([wrong])
+        assert alone is not None
+        assert [(ok, str(error)) for ok, error in alone] == [(False, "the adapter's bug")]
+        assert journal.get_order("D-3") is None
+
+
+def test_payments_in_flight_together_share_commits(tmp_path: Path) -> None:
+    """With FULL, sixteen charges at once: their journal calls reach the worker thread in
+    batches (one fsync for several payments), every payment recorded once."""
+    bank = FakeBank("toss")
+
+    async def main() -> list[str]:
+        client = httpx.AsyncClient(transport=mock_transport(bank))
+        async with (
+            client,
+            AsyncRouter(
+                [FakeProvider("toss")],
+                client=client,
+                journal=f"sqlite:///{tmp_path / 'journal.sqlite3'}",
+            ) as router,
+        ):
+            payments = await asyncio.gather(
+                *(router.charge(order(f"G-{n}"), [card("toss")]) for n in range(16))
+            )
+        return sorted(p.payment_id for p in payments)
+
+    paid, submitted = run_counting(main)
+    assert paid == sorted(f"pay_G-{n}" for n in range(16))
+    operations = [op for batch in submitted[:-1] for op in batch.split("+")]
+    assert sorted(operations) == ["begin_attempt"] * 16 + ["record_success"] * 16
+    assert len(submitted) - 1 < 32, "no two journal calls shared a commit"
+    assert len(bank.live_charges()) == 16

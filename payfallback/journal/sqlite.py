@@ -180,7 +180,7 @@ def _refund(row: sqlite3.Row) -> Refund:
 
 
 class _WouldWait(Exception):
-    """``SQLITE_BUSY`` at the start of :meth:`SQLiteJournal.run_inline`'s first transaction."""
+    """``SQLITE_BUSY`` at the start of a :meth:`SQLiteJournal.run_batch` on the event loop."""
 
 
 def _begin_without_waiting(conn: sqlite3.Connection, begin: str) -> None:
@@ -221,12 +221,11 @@ class SQLiteJournal:
         self._durable = durable
         self._checkpointer: _Checkpointer | None = None
         self._clock: Clock = clock if clock is not None else SystemClock()
-        # Reentrant: run_inline holds it across the call it runs, whose transactions take it
-        # again on the same thread.
+        # Reentrant: run_batch holds it across the calls it runs, whose transactions take
+        # it again on the same thread.
         self._lock = threading.RLock()
-        #: Set by run_inline (under the lock): the call's first transaction fails at once
-        #: with _WouldWait rather than wait for another process's write lock.
-        self._no_wait = False
+        #: Set by run_batch (under the lock): the calls' transactions are its savepoints.
+        self._in_batch = False
         # isolation_level=None: the sqlite3 module opens no transactions of its own; every
         # method says BEGIN/COMMIT itself, so each is exactly one transaction.
         try:
@@ -324,52 +323,109 @@ class SQLiteJournal:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def run_batch(
+        self, calls: Sequence[Callable[[Self], Any]], *, wait: bool = False
+    ) -> list[tuple[bool, Any]] | None:
+        """Run ``calls`` (each ``call(self)``) in one transaction with one commit: a group
+        commit. Each call runs in a savepoint of its own, so one that raises is undone
+        alone and the others are kept. Returns, after the commit, ``(True, result)`` or
+        ``(False, the exception)`` for each call in order; if the commit itself fails,
+        every call gets that failure (nothing was written).
+
+        The :class:`~payfallback.AsyncRouter` hands over every journal call its payments
+        make in one turn of the event loop, so at tens of payments in flight a commit (and
+        with ``durable=True`` its fsync) is shared by many. ``wait=False`` is for the event
+        loop: nothing is run, and ``None`` is returned, if it could mean waiting —
+
+        * with ``durable=True`` (FULL): a commit waits for the disk (the Router runs such
+          a batch in a worker thread, ``wait=True``);
+        * while another thread of ours is in a transaction (the lock is taken without
+          waiting);
+        * while another process holds the file's write lock (``BEGIN IMMEDIATE`` runs with
+          no busy timeout; ``SQLITE_BUSY`` hands the batch back before anything is
+          written).
+
+        What is left to hold the loop is the batch's own CPU time and, rarely, a commit
+        that finds the background checkpointer ``WAL_BOUND_PAGES`` behind and copies the
+        log itself.
+        """
+        if not wait and (self._durable or not self._lock.acquire(blocking=False)):
+            return None
+        if wait:
+            self._lock.acquire()
+        try:
+            conn = self._conn
+            try:
+                if wait:
+                    conn.execute("BEGIN IMMEDIATE")
+                else:
+                    _begin_without_waiting(conn, "BEGIN IMMEDIATE")
+            except _WouldWait:
+                return None
+            results: list[tuple[bool, Any]] = []
+            self._in_batch = True
+            try:
+                if len(calls) == 1:
+                    # Alone, a call needs no savepoint: if it fails, nothing is committed.
+                    try:
+                        results.append((True, calls[0](self)))
+                    except Exception as exc:
+                        conn.execute("ROLLBACK")
+                        return [(False, exc)]
+                    conn.execute("COMMIT")
+                    return results
+                for call in calls:
+                    conn.execute("SAVEPOINT call")
+                    try:
+                        value = call(self)
+                    except Exception as exc:
+                        # A statement's error undoes that statement only (SQLite's ABORT);
+                        # this undoes the rest of the call's writes.
+                        conn.execute("ROLLBACK TO call")
+                        conn.execute("RELEASE call")
+                        results.append((False, exc))
+                    else:
+                        conn.execute("RELEASE call")
+                        results.append((True, value))
+                conn.execute("COMMIT")
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return [(False, exc)] * len(calls)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_batch = False
+            return results
+        finally:
+            self._lock.release()
+
     def run_inline(self, call: Callable[[Self], T]) -> tuple[bool, T | None]:
         """Run ``call(self)`` now, on the calling thread, if that cannot mean waiting:
-        ``(True, its result)``; ``(False, None)``, having done nothing, if it could.
-
-        The :class:`~payfallback.AsyncRouter` calls this on its event loop, so a payment's
-        two commits cost no thread hop. It runs inline only what holds the loop for about
-        the CPU time of one transaction (tens of microseconds):
-
-        * not with ``durable=True`` (FULL): each commit waits for the disk; that stays in
-          a worker thread;
-        * not while another thread of ours is in a transaction (the lock is taken without
-          waiting);
-        * not while another process holds the file's write lock: the first ``BEGIN
-          IMMEDIATE`` runs with no busy timeout, and ``SQLITE_BUSY`` there hands the whole
-          call back before anything was written.
-
-        What is left to hold the loop longer is a commit that finds the background
-        checkpointer ``WAL_BOUND_PAGES`` behind and copies the log itself, and a second
-        transaction in the same call meeting another process's lock (it waits up to the
-        busy timeout, 10 s).
-        """
-        if self._durable or not self._lock.acquire(blocking=False):
+        ``(True, its result)``; ``(False, None)``, having done nothing, if it could. A
+        batch of one (:meth:`run_batch`); what the call raises is raised."""
+        results = self.run_batch([call])
+        if results is None:
             return False, None
-        try:
-            self._no_wait = True
-            try:
-                return True, call(self)
-            except _WouldWait:
-                return False, None
-        finally:
-            self._no_wait = False
-            self._lock.release()
+        done, value = results[0]
+        if not done:
+            raise value
+        return True, value
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._conn
+            if self._in_batch:
+                # Inside run_batch: its transaction, and the call's savepoint, hold this.
+                yield conn
+                return
             # IMMEDIATE takes the write lock up front: a read-then-write transaction that
             # started DEFERRED could find, at its first write, that another process wrote
             # in between, and SQLite would have to fail it rather than wait.
-            begin = "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
-            if self._no_wait:
-                self._no_wait = False
-                _begin_without_waiting(conn, begin)
-            else:
-                conn.execute(begin)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield conn
                 conn.execute("COMMIT")
