@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import platform
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any, TypedDict
 import purgatory
 import pybreaker
 
+from benchmarks._output import store_json
 from benchmarks.bench_core import (
     BREAKER_GOAL,
     Batch,
@@ -338,11 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(quick=args.quick)
     print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ the first 3 hours (the brown-out's first hour). :func:`run` returns the figures 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from array import array
@@ -49,6 +48,7 @@ import httpx
 import pybreaker
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from benchmarks._output import store_json
 from payfallback.simulate import Scenario, load_scenario, simulate
 from payfallback.simulate._clock import SimClock
 from payfallback.simulate._engine import (
@@ -319,11 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(quick=args.quick, seed=args.seed)
     print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import cProfile
 import gc
 import io
 import itertools
-import json
 import logging
 import os
 import platform
@@ -64,6 +63,7 @@ import pybreaker
 import structlog
 from pydantic import SecretStr
 
+from benchmarks._output import store_json
 from payfallback import (
     AsyncRouter,
     Attempt,
@@ -919,11 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report["profile"] is not None:
         print()
         print(report["profile"])
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import shutil
 import statistics
@@ -72,6 +71,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from benchmarks._output import store_json
 from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
 from benchmarks.bench_throughput import (
     DELAY,
@@ -737,11 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(quick=args.quick, postgres=args.postgres_url)
     print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import logging
 import multiprocessing
 import os
@@ -73,6 +72,7 @@ from pydantic import SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from benchmarks._output import store_json
 from payfallback import Instrument, Money, Order, PaymentStatus, Router
 from payfallback.breaker import StateStore
 from payfallback.breaker.redis import RedisStateStore
@@ -834,11 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         journal_dir=args.journal_dir,
     )
     print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from typing import Any, TypedDict
 import httpx
 from pydantic import SecretStr
 
+from benchmarks._output import store_json
 from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
@@ -542,11 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = run(quick=args.quick, journal_dir=args.journal_dir, settings=not args.no_settings)
     print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    return 0
+    return store_json(report, args.json)
 
 
 if __name__ == "__main__":
