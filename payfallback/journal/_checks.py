@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -65,9 +64,7 @@ def utc(moment: datetime, what: str) -> datetime:
 #: Attempts of an order that may have moved money and whose outcome nobody is finding out
 #: right now: ``unknown``, and ``pending`` with a lease that ran out (its worker died
 #: mid-request) — but not a ``ready`` attempt with no checkout saved, which was starting a
-#: checkout and moves nothing. The SQL is the same in SQLite and PostgreSQL; its named
-#: parameters ``order_id`` and ``now`` are written in psycopg's style, and
-#: :func:`sqlite_params` turns them into SQLite's.
+#: checkout and moves nothing. Named parameters ``order_id`` and ``now``.
 OPEN_ATTEMPTS_SQL = """
     SELECT a.attempt_id FROM attempts a
     WHERE a.order_id = %(order_id)s AND (
@@ -91,11 +88,6 @@ def attempt_is_open(attempt: Attempt, now: datetime, *, checkout_saved: bool) ->
         return False
     lease_over = attempt.lease_until is None or attempt.lease_until <= now
     return lease_over and (attempt.operation != "ready" or checkout_saved)
-
-
-def sqlite_params(statement: str) -> str:
-    """A statement with psycopg's named parameters (``%(name)s``) in SQLite's (``:name``)."""
-    return re.sub(r"%\((\w+)\)s", r":\1", statement)
 
 
 def check_same_order(order: Order, journaled: Order) -> None:
@@ -167,22 +159,30 @@ def check_attempt_update(
 
 def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
     """``record_success`` takes only a new payment of this very attempt."""
-    where = f"payment {payment.payment_id} for attempt {attempt.attempt_id}"
-    if payment.attempt_id != attempt.attempt_id:
+    if payment.attempt_id == attempt.attempt_id and (
+        payment.order_id != attempt.order_id or payment.provider != attempt.provider
+    ):
         raise InvalidRequest(
-            f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
+            f"payment {payment.payment_id} for attempt {attempt.attempt_id} is for order "
+            f"{payment.order_id} at {payment.provider}, but the attempt is for order "
+            f"{attempt.order_id} at {attempt.provider}",
             attempt_id=attempt.attempt_id,
         )
-    if payment.order_id != attempt.order_id or payment.provider != attempt.provider:
+    check_new_payment(attempt.attempt_id, payment)
+
+
+def check_new_payment(attempt_id: str, payment: Payment) -> None:
+    """What :func:`check_payment_fits` refuses without reading the attempt."""
+    where = f"payment {payment.payment_id} for attempt {attempt_id}"
+    if payment.attempt_id != attempt_id:
         raise InvalidRequest(
-            f"{where} is for order {payment.order_id} at {payment.provider}, but the "
-            f"attempt is for order {attempt.order_id} at {attempt.provider}",
-            attempt_id=attempt.attempt_id,
+            f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
+            attempt_id=attempt_id,
         )
     if isinstance(payment.attempts, bool) or not 0 <= payment.attempts <= MAX_COUNT:
         raise InvalidRequest(
             f"{where}: attempts must be a count from 0 to {MAX_COUNT}, got {payment.attempts}",
-            attempt_id=attempt.attempt_id,
+            attempt_id=attempt_id,
         )
     utc(payment.approved_at, f"{where}: approved_at")
     if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
@@ -191,7 +191,7 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
         raise InvalidRequest(
             f"{where} must be recorded as new (status paid, nothing refunded); refunds "
             "are journaled with add_refund",
-            attempt_id=attempt.attempt_id,
+            attempt_id=attempt_id,
         )
 
 
@@ -260,7 +260,7 @@ class RowLike(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-def _as_is(value: Any) -> datetime:
+def aware(value: Any) -> datetime:
     # PostgreSQL hands back aware datetimes already (timestamptz).
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
@@ -271,7 +271,7 @@ def _maybe(dt: Callable[[Any], datetime], value: Any) -> datetime | None:
     return None if value is None else dt(value)
 
 
-def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Attempt:
+def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = aware) -> Attempt:
     state = AttemptState(row["state"])
     return Attempt(
         attempt_id=row["attempt_id"],
@@ -295,7 +295,7 @@ def attempt_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> At
     )
 
 
-def payment_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Payment:
+def payment_from_row(row: RowLike, dt: Callable[[Any], datetime] = aware) -> Payment:
     return Payment(
         payment_id=row["payment_id"],
         order_id=row["order_id"],
@@ -332,7 +332,7 @@ def answer_json(answer: Mapping[str, Any] | None) -> str | None:
     return None if answer is None else json.dumps(answer, ensure_ascii=False, default=str)
 
 
-def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = _as_is) -> Refund:
+def refund_from_row(row: RowLike, dt: Callable[[Any], datetime] = aware) -> Refund:
     return Refund(
         refund_id=row["refund_id"],
         payment_id=row["payment_id"],

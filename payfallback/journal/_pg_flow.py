@@ -1,65 +1,32 @@
-"""Transactions of the PostgreSQL journal, written once for a sync and an async connection.
+"""Carrying out flows (:mod:`payfallback.journal._flow`) on psycopg connections.
 
-Each journal operation is a generator (a *flow*) that yields the :class:`Query` it wants run
-and is sent back its :class:`Result`; what it returns is the operation's answer. A flow
-never touches a connection, so :func:`run` (``psycopg.Connection``) and :func:`arun`
-(``psycopg.AsyncConnection``) carry out the very same SQL and checks, and
-``PostgresJournal`` and ``AsyncPostgresJournal`` cannot drift apart: the split the Router
-makes between its decision core and its two drivers.
-
-A database error is thrown into the flow at the ``yield`` that caused it, so a flow can
-turn, say, a unique violation into a typed error. Inside a transaction the error has
-aborted it: a flow that catches one must raise, not query again (only a flow of one
-statement, run with ``atomic=False``, may catch and return).
+:func:`run` (``psycopg.Connection``) and :func:`arun` (``psycopg.AsyncConnection``) drive
+the very same flows, so ``PostgresJournal`` and ``AsyncPostgresJournal`` cannot drift apart:
+the split the Router makes between its decision core and its two drivers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-__all__ = ["Flow", "Params", "Query", "Result", "Row", "arun", "one", "rows", "run"]
+from payfallback.journal._flow import Conflict, Flow, Query, Result, Row, one, rows, throw
+
+__all__ = ["Flow", "Query", "Result", "Row", "arun", "one", "rows", "run"]
 
 T = TypeVar("T")
 
-Row: TypeAlias = dict[str, Any]
-Params: TypeAlias = Sequence[Any] | Mapping[str, Any]
+#: Constraints a flow may react to (see :class:`Conflict`); any other error stays psycopg's.
+_CONFLICTS = frozenset({"refunds_key_once"})
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
-    """One statement and its parameters (``%s`` or ``%(name)s`` placeholders)."""
-
-    statement: str | sql.Composed
-    #: ``None`` sends the statement as written (no placeholders, ``%`` is literal).
-    params: Params | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What a statement gave back: its rows (none for a bare write) and rows affected."""
-
-    rows: list[Row]
-    rowcount: int
-
-
-Flow: TypeAlias = Generator[Query, Result, T]
-
-
-def rows(statement: str | sql.Composed, params: Params | None = None) -> Flow[list[Row]]:
-    result = yield Query(statement, params)
-    return result.rows
-
-
-def one(statement: str | sql.Composed, params: Params | None = None) -> Flow[Row | None]:
-    """The first row, or ``None`` when there is none."""
-    result = yield Query(statement, params)
-    return result.rows[0] if result.rows else None
+def _conflict(exc: psycopg.Error) -> Conflict | None:
+    if isinstance(exc, pg_errors.IntegrityError) and exc.diag.constraint_name in _CONFLICTS:
+        return Conflict(exc.diag.constraint_name)
+    return None
 
 
 def run(conn: psycopg.Connection[Any], flow: Flow[T], *, atomic: bool = True) -> T:
@@ -86,7 +53,7 @@ def _drive(conn: psycopg.Connection[Any], flow: Flow[T], *, atomic: bool) -> T:
                         cur.fetchall() if cur.description is not None else [], cur.rowcount
                     )
                 except psycopg.Error as exc:
-                    query = flow.throw(exc)
+                    query = throw(flow, exc, _conflict(exc))
                 else:
                     query = flow.send(result)
                 if not atomic:
@@ -118,7 +85,7 @@ async def _adrive(conn: psycopg.AsyncConnection[Any], flow: Flow[T], *, atomic: 
                         cur.rowcount,
                     )
                 except psycopg.Error as exc:
-                    query = flow.throw(exc)
+                    query = throw(flow, exc, _conflict(exc))
                 else:
                     query = flow.send(result)
                 if not atomic:

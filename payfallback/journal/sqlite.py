@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,41 +32,17 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from payfallback._clock import Clock, SystemClock
-from payfallback.errors import ConfigurationError, InvalidRequest
-from payfallback.journal._base import (
-    AttemptInFlight,
-    AttemptsOpen,
-    CheckoutState,
-    JournalCounts,
-    OrderAlreadyPaid,
-    TxnAlreadyRecorded,
-)
-from payfallback.journal._checks import (
-    OPEN_ATTEMPTS_SQL,
-    answer_json,
-    attempt_from_row,
-    check_attempt_update,
-    check_new_refund,
-    check_payment_amount,
-    check_payment_fits,
-    check_refund_fits,
-    check_same_order,
-    key_reused,
-    lease_duration,
-    payment_from_row,
-    payment_id_taken,
-    receipt_json,
-    refund_from_row,
-    sqlite_params,
-    utc,
-)
+from payfallback.errors import ConfigurationError
+from payfallback.journal._base import CheckoutState, JournalCounts
+from payfallback.journal._checks import utc
+from payfallback.journal._flow import Conflict, Flow, Result, throw
 from payfallback.journal._migrations import migrate
+from payfallback.journal._transactions import Dialect, Transactions
 from payfallback.models import (
     Attempt,
     AttemptState,
     CheckoutSession,
     Method,
-    Money,
     Order,
     Payment,
     Refund,
@@ -82,29 +59,6 @@ _MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 10.0
 _BUSY_PRAGMA = f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}"
 T = TypeVar("T")
-#: Attempts with nothing left to do: recovery never claims them.
-_SETTLED_ATTEMPTS = (AttemptState.SUCCEEDED, AttemptState.FAILED)
-
-_OPEN_ATTEMPTS = sqlite_params(OPEN_ATTEMPTS_SQL)
-
-# Shared by unresolved_attempts() and counts() so the two can never disagree.
-_UNRESOLVED_WHERE = """
-    a.state = 'unknown'
-    OR (a.state = 'pending' AND a.lease_until <= :now)
-    OR (a.state = 'superseded' AND NOT EXISTS (
-        SELECT 1 FROM refunds r
-        WHERE r.attempt_id = a.attempt_id AND r.kind = 'compensation'
-    ))
-"""
-
-# Pending attempts with a live lease that may be moving money: a ``ready`` attempt moves
-# none while it starts its checkout, but once the checkout is saved, going back to
-# ``pending`` means its approval is being sent.
-_IN_FLIGHT_WHERE = """
-    a.state = 'pending' AND a.lease_until > :now
-    AND (a.operation <> 'ready'
-         OR EXISTS (SELECT 1 FROM checkouts c WHERE c.session_id = a.attempt_id))
-"""
 
 
 #: How often the background thread checkpoints a journal file, by default.
@@ -167,16 +121,38 @@ def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return attempt_from_row(row, _dt)
+#: SQLite gives back and takes the ISO-8601 text of ``_ts``; writers are serialised by
+#: ``BEGIN IMMEDIATE``, so nothing is locked row by row.
+_DIALECT = Dialect(ts=_ts, dt=_dt, row_locks=False, returning=False, payments_tiebreak="rowid")
+
+# The flows' statements are PostgreSQL's: placeholders become SQLite's, row locks and casts
+# go (SQLite has neither; its JSON is text), and the insertion order is the rowid.
+_TRANSLATIONS = (
+    (re.compile(r"%\((\w+)\)s"), r":\1"),
+    (re.compile(r"%s"), "?"),
+    (re.compile(r" FOR UPDATE(?: OF \w+)?"), ""),
+    (re.compile(r"::(?:json|text)\b"), ""),
+    (re.compile(r"\brow_no\b"), "rowid"),
+)
+#: Each statement's SQLite text, translated once.
+_SQLITE_TEXT: dict[object, str] = {}
+#: The constraints a flow may react to (see ``Conflict``), by what SQLite says.
+_CONFLICTS = {"UNIQUE constraint failed: refunds.idempotency_key": "refunds_key_once"}
 
 
-def _payment(row: sqlite3.Row) -> Payment:
-    return payment_from_row(row, _dt)
+def _translate(statement: object) -> str:
+    if not isinstance(statement, str):
+        raise TypeError(f"SQLite runs statements given as text, not {type(statement).__name__}")
+    text = statement
+    for pattern, replacement in _TRANSLATIONS:
+        text = pattern.sub(replacement, text)
+    _SQLITE_TEXT[statement] = text
+    return text
 
 
-def _refund(row: sqlite3.Row) -> Refund:
-    return refund_from_row(row, _dt)
+def _conflict(exc: sqlite3.Error) -> Conflict | None:
+    name = _CONFLICTS.get(str(exc)) if isinstance(exc, sqlite3.IntegrityError) else None
+    return None if name is None else Conflict(name)
 
 
 class _WouldWait(Exception):
@@ -224,6 +200,7 @@ class SQLiteJournal:
         # Reentrant: run_batch holds it across the calls it runs, whose transactions take
         # it again on the same thread.
         self._lock = threading.RLock()
+        self._tx = Transactions(self._clock, _DIALECT)
         #: Set by run_batch (under the lock): the calls' transactions are its savepoints.
         self._in_batch = False
         # isolation_level=None: the sqlite3 module opens no transactions of its own; every
@@ -434,56 +411,37 @@ class SQLiteJournal:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _now(self) -> datetime:
-        return self._clock.now()
+    def _write(self, flow: Flow[T]) -> T:
+        return self._drive(flow, write=True)
 
-    @staticmethod
-    def _one(db: sqlite3.Connection, sql: str, *params: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = db.execute(sql, params).fetchone()
-        return row
+    def _read(self, flow: Flow[T]) -> T:
+        return self._drive(flow, write=False)
 
-    def _attempt_row(self, db: sqlite3.Connection, attempt_id: str) -> Attempt | None:
-        row = self._one(db, "SELECT * FROM attempts WHERE attempt_id = ?", attempt_id)
-        return None if row is None else _attempt(row)
+    def _drive(self, flow: Flow[T], *, write: bool) -> T:
+        """Carry out ``flow`` as one transaction: each statement in SQLite's text, its rows
+        and rows affected sent back, an error thrown in where it happened."""
+        texts = _SQLITE_TEXT
+        with self._transaction(write=write) as db:
+            try:
+                query = next(flow)
+                while True:
+                    statement = query.statement
+                    text = texts.get(statement) or _translate(statement)
+                    params = query.params
+                    try:
+                        cursor = db.execute(text) if params is None else db.execute(text, params)
+                        result = Result(cursor.fetchall(), cursor.rowcount)
+                    except sqlite3.Error as exc:
+                        query = throw(flow, exc, _conflict(exc))
+                    else:
+                        query = flow.send(result)
+            except StopIteration as stop:
+                value: T = stop.value
+                return value
+            finally:
+                flow.close()
 
-    def _require_attempt(self, db: sqlite3.Connection, attempt_id: str) -> Attempt:
-        attempt = self._attempt_row(db, attempt_id)
-        if attempt is None:
-            raise InvalidRequest(
-                f"no attempt {attempt_id!r} in the journal; attempts are created by begin_attempt",
-                attempt_id=attempt_id,
-            )
-        return attempt
-
-    def _payment_by(self, db: sqlite3.Connection, column: str, value: str) -> Payment | None:
-        # ``column`` is one of our own literals below, never caller input.
-        row = self._one(db, f"SELECT * FROM payments WHERE {column} = ?", value)
-        return None if row is None else _payment(row)
-
-    def _refund_row(self, db: sqlite3.Connection, refund_id: str) -> Refund | None:
-        row = self._one(db, "SELECT * FROM refunds WHERE refund_id = ?", refund_id)
-        return None if row is None else _refund(row)
-
-    def _refund_by_key(
-        self, db: sqlite3.Connection, payment_id: str, request_key: str
-    ) -> Refund | None:
-        row = self._one(
-            db,
-            "SELECT * FROM refunds WHERE payment_id = ? AND request_key = ?",
-            payment_id,
-            request_key,
-        )
-        return None if row is None else _refund(row)
-
-    def _require_refund(self, db: sqlite3.Connection, refund_id: str) -> Refund:
-        refund = self._refund_row(db, refund_id)
-        if refund is None:
-            raise InvalidRequest(
-                f"no refund {refund_id!r} in the journal; refunds are created by add_refund"
-            )
-        return refund
-
-    # -- attempts -------------------------------------------------------------------------
+    # -- the Journal protocol: each method is one transaction of Transactions --------------
 
     def begin_attempt(
         self,
@@ -496,98 +454,17 @@ class SQLiteJournal:
         lease_seconds: float,
         settle_first: bool = False,
     ) -> Attempt:
-        lease = lease_duration(lease_seconds)
-        now = utc(self._now(), "now")
-        stamp = _ts(now)
-        method = Method(method)
-        with self._transaction(write=True) as db:
-            new_order = db.execute(
-                "INSERT INTO orders (order_id, amount, currency, order_json, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
-                (
-                    order.order_id,
-                    order.amount.amount,
-                    order.amount.currency,
-                    order.model_dump_json(),
-                    stamp,
-                ),
-            ).rowcount
-            # A new order has no payment and no attempts: its first attempt needs no reads.
-            seq = 1 if new_order else self._next_seq(db, order, stamp, settle_first)
-            attempt_id = f"{order.order_id}_{seq}"
-            # A key another attempt took is refused by the unique constraint.
-            written = db.execute(
-                "INSERT INTO attempts (attempt_id, order_id, seq, provider, method,"
-                " operation, idempotency_key, state, lease_until, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
-                " ON CONFLICT (provider, idempotency_key) DO NOTHING",
-                (
-                    attempt_id,
-                    order.order_id,
-                    seq,
-                    provider,
-                    method.value,
-                    operation,
-                    idempotency_key,
-                    _ts(now + lease),
-                    stamp,
-                    stamp,
-                ),
-            ).rowcount
-            if not written:
-                reused = self._one(
-                    db,
-                    "SELECT attempt_id FROM attempts WHERE provider = ? AND idempotency_key = ?",
-                    provider,
-                    idempotency_key,
-                )
-                assert reused is not None  # the row the insert collided with
-                raise key_reused(reused["attempt_id"], provider)
-        # What was written, as written: nothing is read back.
-        return Attempt(
-            attempt_id=attempt_id,
-            order_id=order.order_id,
-            seq=seq,
-            provider=provider,
-            method=method,
-            operation=operation,
-            idempotency_key=idempotency_key,
-            state=AttemptState.PENDING,
-            created_at=now,
-            updated_at=now,
-            lease_until=now + lease,
+        return self._write(
+            self._tx.begin_attempt(
+                order,
+                provider=provider,
+                method=method,
+                operation=operation,
+                idempotency_key=idempotency_key,
+                lease_seconds=lease_seconds,
+                settle_first=settle_first,
+            )
         )
-
-    def _next_seq(
-        self, db: sqlite3.Connection, order: Order, stamp: str, settle_first: bool
-    ) -> int:
-        """An order journaled before: check it may take another attempt, and its number."""
-        row = self._one(db, "SELECT order_json FROM orders WHERE order_id = ?", order.order_id)
-        assert row is not None  # the insert that found it there; orders are never deleted
-        check_same_order(order, Order.model_validate_json(row[0], strict=False))
-        payment = self._payment_by(db, "order_id", order.order_id)
-        if payment is not None:
-            raise OrderAlreadyPaid(payment)
-        live = self._one(
-            db,
-            "SELECT attempt_id FROM attempts WHERE order_id = ? AND state = 'pending'"
-            " AND lease_until > ? ORDER BY seq LIMIT 1",
-            order.order_id,
-            stamp,
-        )
-        if live is not None:
-            raise AttemptInFlight(order.order_id, live["attempt_id"])
-        if settle_first:
-            open_ = db.execute(
-                _OPEN_ATTEMPTS, {"order_id": order.order_id, "now": stamp}
-            ).fetchall()
-            if open_:
-                raise AttemptsOpen(order.order_id, [r[0] for r in open_])
-        seq_row = self._one(
-            db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_id = ?", order.order_id
-        )
-        assert seq_row is not None  # an aggregate always yields a row
-        return int(seq_row[0])
 
     def update_attempt(
         self,
@@ -610,55 +487,17 @@ class SQLiteJournal:
         ``sent`` and ``recheck_until`` are as :meth:`Journal.update_attempt
         <payfallback.journal.Journal.update_attempt>` says.
         """
-        state = AttemptState(state)
-        recheck = check_attempt_update(attempt_id, state, recheck_until)
-        now = self._now()
-        with self._transaction(write=True) as db:
-            current = self._require_attempt(db, attempt_id)
-            if current.state is AttemptState.SUCCEEDED:
-                raise InvalidRequest(
-                    f"attempt {attempt_id} is the payment of order {current.order_id}; it "
-                    f"cannot move to {state.value} (refund the payment instead)",
-                    attempt_id=attempt_id,
-                )
-            if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
-                live = self._one(
-                    db,
-                    "SELECT attempt_id FROM attempts WHERE order_id = ? AND attempt_id != ?"
-                    " AND state = 'pending' AND lease_until > ? ORDER BY seq LIMIT 1",
-                    current.order_id,
-                    attempt_id,
-                    _ts(now),
-                )
-                if live is not None:
-                    raise AttemptInFlight(current.order_id, live["attempt_id"])
-            # A lease guards work in flight; once an attempt leaves PENDING that work is
-            # over, so its lease ends with it (a redirected checkout must be claimable the
-            # moment the customer comes back).
-            db.execute(
-                "UPDATE attempts SET state = :state,"
-                " provider_txn_id = COALESCE(:txn, provider_txn_id),"
-                " error_code = COALESCE(:code, error_code),"
-                " error_message = COALESCE(:message, error_message),"
-                " lease_until = CASE WHEN :state = 'pending' THEN lease_until ELSE :now END,"
-                " sent_at = CASE WHEN :sent THEN :now ELSE sent_at END,"
-                " recheck_until = CASE WHEN :state = 'failed'"
-                "   THEN COALESCE(:recheck, recheck_until) END,"
-                " updated_at = :now WHERE attempt_id = :id",
-                {
-                    "state": state.value,
-                    "txn": provider_txn_id,
-                    "code": error_code,
-                    "message": error_message,
-                    "now": _ts(now),
-                    "sent": bool(sent),
-                    "recheck": None if recheck is None else _ts(recheck),
-                    "id": attempt_id,
-                },
+        return self._write(
+            self._tx.update_attempt(
+                attempt_id,
+                state=state,
+                provider_txn_id=provider_txn_id,
+                error_code=error_code,
+                error_message=error_message,
+                sent=sent,
+                recheck_until=recheck_until,
             )
-            stored = self._attempt_row(db, attempt_id)
-        assert stored is not None
-        return stored
+        )
 
     def record_success(self, attempt_id: str, payment: Payment) -> Payment:
         """Mark the attempt ``SUCCEEDED`` and store ``payment``, atomically.
@@ -671,93 +510,7 @@ class SQLiteJournal:
         provider transaction that is already another order's payment raises
         ``TxnAlreadyRecorded`` and writes nothing.
         """
-        stamp = _ts(self._now())
-        # As the journal keeps it: the approval time in UTC, to the microsecond.
-        recorded = payment.model_copy(update={"approved_at": _dt(_ts(payment.approved_at))})
-        with self._transaction(write=True) as db:
-            row = self._one(
-                db,
-                "SELECT a.*, o.amount AS order_amount, o.currency AS order_currency"
-                " FROM attempts a JOIN orders o ON o.order_id = a.order_id"
-                " WHERE a.attempt_id = ?",
-                attempt_id,
-            )
-            if row is None:
-                raise InvalidRequest(
-                    f"no attempt {attempt_id!r} in the journal; attempts are created by "
-                    "begin_attempt",
-                    attempt_id=attempt_id,
-                )
-            attempt = _attempt(row)
-            check_payment_fits(attempt, payment)
-            check_payment_amount(
-                payment, attempt, Money(amount=row["order_amount"], currency=row["order_currency"])
-            )
-            # The unique constraints decide (one payment per order, per payment id, per
-            # provider transaction); only when one refuses is anything read to say which.
-            written = db.execute(
-                "INSERT INTO payments (payment_id, order_id, attempt_id, provider, method,"
-                " provider_txn_id, amount, refunded, currency, status, approved_at, attempts,"
-                " created_at, updated_at, receipt_json, answer_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'paid', ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    payment.payment_id,
-                    payment.order_id,
-                    attempt_id,
-                    payment.provider,
-                    payment.method.value,
-                    payment.provider_txn_id,
-                    payment.amount.amount,
-                    payment.amount.currency,
-                    _ts(payment.approved_at),
-                    payment.attempts,
-                    stamp,
-                    stamp,
-                    receipt_json(payment.receipt),
-                    answer_json(payment.provider_answer),
-                ),
-            ).rowcount
-            if not written:
-                return self._payment_refused(db, attempt, payment, stamp)
-            db.execute(
-                "UPDATE attempts SET state = 'succeeded', provider_txn_id = ?,"
-                " recheck_until = NULL, updated_at = ? WHERE attempt_id = ?",
-                (payment.provider_txn_id, stamp, attempt_id),
-            )
-        return recorded
-
-    def _payment_refused(
-        self, db: sqlite3.Connection, attempt: Attempt, payment: Payment, stamp: str
-    ) -> Payment:
-        """Why a payment was not written: the order's own payment (returned, this attempt
-        superseded unless it is that payment's), or a typed error."""
-        existing = self._payment_by(db, "order_id", attempt.order_id)
-        if existing is not None:
-            if existing.attempt_id != attempt.attempt_id:
-                db.execute(
-                    "UPDATE attempts SET state = 'superseded',"
-                    " provider_txn_id = COALESCE(?, provider_txn_id),"
-                    " recheck_until = NULL, updated_at = ?"
-                    " WHERE attempt_id = ?",
-                    (payment.provider_txn_id, stamp, attempt.attempt_id),
-                )
-            return existing
-        clash = self._payment_by(db, "payment_id", payment.payment_id)
-        if clash is not None:
-            raise payment_id_taken(
-                payment.payment_id, f"order {clash.order_id}", attempt.attempt_id
-            )
-        # This order has no payment, so the payment with this transaction is another
-        # order's: the same charge cannot pay both.
-        taken = self._one(
-            db,
-            "SELECT * FROM payments WHERE provider = ? AND provider_txn_id = ?",
-            payment.provider,
-            payment.provider_txn_id,
-        )
-        assert taken is not None  # the only unique constraint left
-        raise TxnAlreadyRecorded(_payment(taken), attempt_id=attempt.attempt_id)
+        return self._write(self._tx.record_success(attempt_id, payment))
 
     def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
         """Claim an attempt for work if its lease ran out; True if this call claimed it.
@@ -766,83 +519,33 @@ class SQLiteJournal:
         claimed. A live lease is never extended, not even by the worker holding it, so two
         workers can never both hold one attempt.
         """
-        lease = lease_duration(lease_seconds)
-        now = self._now()
-        with self._transaction(write=True) as db:
-            self._require_attempt(db, attempt_id)
-            # A stale PENDING attempt is not revived while another attempt of the same
-            # order is live: one order, one request in flight.
-            claimed = db.execute(
-                "UPDATE attempts SET lease_until = :until"
-                " WHERE attempt_id = :id AND state NOT IN (:s1, :s2) AND lease_until <= :now"
-                " AND NOT (state = 'pending' AND EXISTS (SELECT 1 FROM attempts other"
-                "   WHERE other.order_id = attempts.order_id"
-                "   AND other.attempt_id != attempts.attempt_id"
-                "   AND other.state = 'pending' AND other.lease_until > :now))",
-                {
-                    "until": _ts(now + lease),
-                    "id": attempt_id,
-                    "s1": _SETTLED_ATTEMPTS[0].value,
-                    "s2": _SETTLED_ATTEMPTS[1].value,
-                    "now": _ts(now),
-                },
-            ).rowcount
-        return claimed == 1
+        return self._write(self._tx.renew_lease(attempt_id, lease_seconds))
 
     def get_order(self, order_id: str) -> Order | None:
-        with self._transaction(write=False) as db:
-            row = self._one(db, "SELECT order_json FROM orders WHERE order_id = ?", order_id)
-        return None if row is None else Order.model_validate_json(row[0], strict=False)
+        return self._read(self._tx.get_order(order_id))
 
     def get_attempt(self, attempt_id: str) -> Attempt | None:
-        with self._transaction(write=False) as db:
-            return self._attempt_row(db, attempt_id)
+        return self._read(self._tx.get_attempt(attempt_id))
 
     def attempts_for_order(self, order_id: str) -> Sequence[Attempt]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM attempts WHERE order_id = ? ORDER BY seq", (order_id,)
-            ).fetchall()
-        return [_attempt(row) for row in rows]
+        return self._read(self._tx.attempts_for_order(order_id))
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        with self._transaction(write=False) as db:
-            return self._payment_by(db, "payment_id", payment_id)
+        return self._read(self._tx.get_payment(payment_id))
 
     def payment_for_order(self, order_id: str) -> Payment | None:
-        with self._transaction(write=False) as db:
-            return self._payment_by(db, "order_id", order_id)
+        return self._read(self._tx.payment_for_order(order_id))
 
     def unresolved_attempts(self) -> Sequence[Attempt]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                f"SELECT a.* FROM attempts a WHERE {_UNRESOLVED_WHERE}"
-                " ORDER BY a.created_at, a.rowid",
-                {"now": _ts(self._now())},
-            ).fetchall()
-        return [_attempt(row) for row in rows]
+        return self._read(self._tx.unresolved_attempts())
 
     def attempts_to_recheck(self) -> Sequence[Attempt]:
         """See :meth:`Journal.attempts_to_recheck`; oldest first."""
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM attempts WHERE state = 'failed' AND recheck_until > ?"
-                " ORDER BY created_at, rowid",
-                (_ts(self._now()),),
-            ).fetchall()
-        return [_attempt(row) for row in rows]
+        return self._read(self._tx.attempts_to_recheck())
 
     def in_flight_attempts(self) -> Sequence[Attempt]:
         """See :meth:`Journal.in_flight_attempts`; oldest first."""
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                f"SELECT a.* FROM attempts a WHERE {_IN_FLIGHT_WHERE}"
-                " ORDER BY a.created_at, a.rowid",
-                {"now": _ts(self._now())},
-            ).fetchall()
-        return [_attempt(row) for row in rows]
-
-    # -- checkouts ------------------------------------------------------------------------
+        return self._read(self._tx.in_flight_attempts())
 
     def save_checkout(self, session: CheckoutSession) -> None:
         """Store a started checkout under its attempt; the attempt moves to ``REDIRECTED``.
@@ -850,70 +553,13 @@ class SQLiteJournal:
         ``session.session_id`` is the attempt id. Saving a session again replaces it (a
         refreshed expiry, say); the attempt must still be pending or redirected.
         """
-        now = self._now()
-        with self._transaction(write=True) as db:
-            attempt = self._require_attempt(db, session.session_id)
-            if attempt.order_id != session.order_id or attempt.provider != session.provider:
-                raise InvalidRequest(
-                    f"checkout {session.session_id} is for order {session.order_id} at "
-                    f"{session.provider}, but its attempt is for order {attempt.order_id} at "
-                    f"{attempt.provider}",
-                    attempt_id=attempt.attempt_id,
-                )
-            if attempt.state not in (AttemptState.PENDING, AttemptState.REDIRECTED):
-                raise InvalidRequest(
-                    f"attempt {attempt.attempt_id} is {attempt.state.value}; a checkout is "
-                    "saved while its attempt is pending (or redirected, to replace it)",
-                    attempt_id=attempt.attempt_id,
-                )
-            db.execute(
-                "INSERT INTO checkouts (session_id, order_id, session_json, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (session_id) DO UPDATE SET"
-                " session_json = excluded.session_json, updated_at = excluded.updated_at",
-                (
-                    session.session_id,
-                    session.order_id,
-                    session.model_dump_json(),
-                    _ts(now),
-                    _ts(now),
-                ),
-            )
-            db.execute(
-                "UPDATE attempts SET state = 'redirected',"
-                " provider_txn_id = COALESCE(?, provider_txn_id), lease_until = ?,"
-                " updated_at = ? WHERE attempt_id = ?",
-                (session.provider_txn_id, _ts(now), _ts(now), attempt.attempt_id),
-            )
+        self._write(self._tx.save_checkout(session))
 
     def get_checkout(self, session_id: str) -> CheckoutSession | None:
-        with self._transaction(write=False) as db:
-            row = self._one(
-                db, "SELECT session_json FROM checkouts WHERE session_id = ?", session_id
-            )
-        if row is None:
-            return None
-        return CheckoutSession.model_validate_json(row[0], strict=False)
+        return self._read(self._tx.get_checkout(session_id))
 
     def checkout_state(self, session_id: str) -> CheckoutState | None:
-        with self._transaction(write=False) as db:
-            row = self._one(
-                db,
-                "SELECT c.session_json, o.order_json FROM checkouts c"
-                " JOIN orders o ON o.order_id = c.order_id WHERE c.session_id = ?",
-                session_id,
-            )
-            if row is None:
-                return None
-            attempt = self._attempt_row(db, session_id)
-            session = CheckoutSession.model_validate_json(row[0], strict=False)
-            payment = self._payment_by(db, "order_id", session.order_id)
-        if attempt is None:
-            return None
-        order = Order.model_validate_json(row[1], strict=False)
-        return CheckoutState(session=session, order=order, attempt=attempt, payment=payment)
-
-    # -- refunds --------------------------------------------------------------------------
+        return self._read(self._tx.checkout_state(session_id))
 
     def add_refund(self, refund: Refund) -> Refund:
         """Journal a refund as ``OWED`` before anything is sent; see :class:`Journal`.
@@ -924,94 +570,7 @@ class SQLiteJournal:
         claims it with :meth:`renew_refund_lease` before sending its cancel. A refund with
         the same id, or the same ``request_key`` for its payment, is returned unchanged.
         """
-        check_new_refund(refund)
-        with self._transaction(write=True) as db:
-            existing = self._refund_row(db, refund.refund_id)
-            if existing is None and refund.request_key is not None:
-                assert refund.payment_id is not None  # check_new_refund
-                existing = self._refund_by_key(db, refund.payment_id, refund.request_key)
-            if existing is not None:
-                return existing
-            attempt = self._require_attempt(db, refund.attempt_id)
-            if attempt.order_id != refund.order_id:
-                raise InvalidRequest(
-                    f"refund {refund.refund_id} is for order {refund.order_id}, but attempt "
-                    f"{attempt.attempt_id} belongs to order {attempt.order_id}",
-                    attempt_id=attempt.attempt_id,
-                )
-            if refund.kind == "refund":
-                self._check_refundable(db, refund)
-            elif refund.payment_id is not None and (
-                self._payment_by(db, "payment_id", refund.payment_id) is None
-            ):
-                raise InvalidRequest(
-                    f"compensation {refund.refund_id} names payment {refund.payment_id}, "
-                    "which is not in the journal; use None for a charge that is no payment"
-                )
-            reused = self._one(
-                db,
-                "SELECT refund_id FROM refunds WHERE idempotency_key = ?",
-                refund.idempotency_key,
-            )
-            if reused is not None:
-                raise InvalidRequest(
-                    f"refund {reused['refund_id']} already used this idempotency key; mint a "
-                    f"new key for refund {refund.refund_id}"
-                )
-            db.execute(
-                "INSERT INTO refunds (refund_id, payment_id, order_id, attempt_id, provider,"
-                " provider_txn_id, amount, currency, expected_remaining, reason, kind,"
-                " idempotency_key, state, error_code, tries, lease_until, created_at,"
-                " updated_at, tax_free_amount, request_key, request_fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'owed', ?, 0, NULL, ?, ?, ?, ?, ?)",
-                (
-                    refund.refund_id,
-                    refund.payment_id,
-                    refund.order_id,
-                    refund.attempt_id,
-                    refund.provider,
-                    refund.provider_txn_id,
-                    refund.amount.amount,
-                    refund.amount.currency,
-                    refund.expected_remaining,
-                    refund.reason,
-                    refund.kind,
-                    refund.idempotency_key,
-                    refund.error_code,
-                    _ts(refund.created_at),
-                    _ts(refund.updated_at),
-                    refund.tax_free_amount,
-                    refund.request_key,
-                    refund.request_fingerprint,
-                ),
-            )
-            stored = self._refund_row(db, refund.refund_id)
-        assert stored is not None
-        return stored
-
-    def _check_refundable(self, db: sqlite3.Connection, refund: Refund) -> None:
-        if refund.payment_id is None:
-            raise InvalidRequest(
-                f"refund {refund.refund_id} names no payment; only a compensation (giving "
-                "back a charge that is not the order's payment) may omit it"
-            )
-        payment = self._payment_by(db, "payment_id", refund.payment_id)
-        payment = check_refund_fits(refund, payment)
-        row = self._one(
-            db,
-            "SELECT COALESCE(SUM(amount), 0) FROM refunds"
-            " WHERE payment_id = ? AND kind = 'refund' AND state = 'owed'",
-            payment.payment_id,
-        )
-        owed = Money(amount=int(row[0]) if row is not None else 0, currency=payment.amount.currency)
-        left = payment.refundable - owed
-        if refund.amount.amount > left.amount:
-            raise InvalidRequest(
-                f"refund {refund.refund_id} of {refund.amount} is more than payment "
-                f"{payment.payment_id} (order {payment.order_id}) has left to refund: "
-                f"{left} can still be refunded ({payment.amount} paid, {payment.refunded} "
-                f"refunded, {owed} owed)"
-            )
+        return self._write(self._tx.add_refund(refund))
 
     def update_refund(
         self,
@@ -1031,129 +590,42 @@ class SQLiteJournal:
         sets the payment's status, in the same transaction. ``None`` keeps the last error
         code.
         """
-        state = RefundState(state)
-        now = self._now()
-        with self._transaction(write=True) as db:
-            current = self._require_refund(db, refund_id)
-            if current.state is not RefundState.OWED and state is not current.state:
-                raise InvalidRequest(
-                    f"refund {refund_id} already {current.state.value}; it cannot become "
-                    f"{state.value} (journal a new refund if money must still move)"
-                )
-            # Each try ends the lease that claimed it, so the next recover() can retry.
-            db.execute(
-                "UPDATE refunds SET state = ?, error_code = COALESCE(?, error_code),"
-                " idempotency_key = COALESCE(?, idempotency_key),"
-                " receipt_json = COALESCE(?, receipt_json), answer_json = COALESCE(?, answer_json),"
-                " tries = tries + 1, lease_until = NULL, updated_at = ? WHERE refund_id = ?",
-                (
-                    state.value,
-                    error_code,
-                    idempotency_key,
-                    receipt_json(receipt),
-                    answer_json(provider_answer),
-                    _ts(now),
-                    refund_id,
-                ),
+        return self._write(
+            self._tx.update_refund(
+                refund_id,
+                state=state,
+                error_code=error_code,
+                idempotency_key=idempotency_key,
+                receipt=receipt,
+                provider_answer=provider_answer,
             )
-            settles_payment = (
-                state is RefundState.SUCCEEDED
-                and current.state is RefundState.OWED
-                and current.kind == "refund"
-                and current.payment_id is not None
-            )
-            if settles_payment:
-                db.execute(
-                    "UPDATE payments SET refunded = refunded + :amount,"
-                    " status = CASE WHEN refunded + :amount >= amount THEN 'refunded'"
-                    " ELSE 'partially_refunded' END, updated_at = :now"
-                    " WHERE payment_id = :payment_id",
-                    {
-                        "amount": current.amount.amount,
-                        "now": _ts(now),
-                        "payment_id": current.payment_id,
-                    },
-                )
-            stored = self._refund_row(db, refund_id)
-        assert stored is not None
-        return stored
+        )
 
     def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
         """Claim an owed refund if no other worker holds it; True if this call claimed it.
 
         Settled refunds are never claimed, and a live lease is never extended.
         """
-        lease = lease_duration(lease_seconds)
-        now = self._now()
-        with self._transaction(write=True) as db:
-            self._require_refund(db, refund_id)
-            claimed = db.execute(
-                "UPDATE refunds SET lease_until = ? WHERE refund_id = ? AND state = 'owed'"
-                " AND (lease_until IS NULL OR lease_until <= ?)",
-                (_ts(now + lease), refund_id, _ts(now)),
-            ).rowcount
-        return claimed == 1
+        return self._write(self._tx.renew_refund_lease(refund_id, lease_seconds))
 
     def get_refund(self, refund_id: str) -> Refund | None:
-        with self._transaction(write=False) as db:
-            return self._refund_row(db, refund_id)
+        return self._read(self._tx.get_refund(refund_id))
 
     def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
         """See :meth:`Journal.refund_by_request_key`."""
-        with self._transaction(write=False) as db:
-            return self._refund_by_key(db, payment_id, request_key)
+        return self._read(self._tx.refund_by_request_key(payment_id, request_key))
 
     def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM refunds WHERE order_id = ? ORDER BY created_at, rowid",
-                (order_id,),
-            ).fetchall()
-        return [_refund(row) for row in rows]
+        return self._read(self._tx.refunds_for_order(order_id))
 
     def refunds_owed(self) -> Sequence[Refund]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM refunds WHERE state = 'owed' ORDER BY created_at, rowid"
-            ).fetchall()
-        return [_refund(row) for row in rows]
+        return self._read(self._tx.refunds_owed())
 
     def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM payments WHERE approved_at >= ? AND approved_at < ?"
-                " ORDER BY approved_at, rowid",
-                (_ts(start), _ts(end)),
-            ).fetchall()
-        return [_payment(row) for row in rows]
+        return self._read(self._tx.payments_between(start, end))
 
     def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                "SELECT * FROM refunds WHERE state = 'succeeded'"
-                " AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, rowid",
-                (_ts(start), _ts(end)),
-            ).fetchall()
-        return [_refund(row) for row in rows]
+        return self._read(self._tx.refunds_between(start, end))
 
     def counts(self) -> JournalCounts:
-        with self._transaction(write=False) as db:
-            orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-            payments = db.execute("SELECT COUNT(*) FROM payments").fetchone()[0]
-            unresolved = db.execute(
-                f"SELECT COUNT(*) FROM attempts a WHERE {_UNRESOLVED_WHERE}",
-                {"now": _ts(self._now())},
-            ).fetchone()[0]
-            # SQLite's SUM fails past 2**63. Amounts are below 2**53: summed as high and low
-            # 32 bits apart, the total stays exact up to two billion owed refunds.
-            owed, high, low = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(amount >> 32), 0),"
-                " COALESCE(SUM(amount & 4294967295), 0) FROM refunds WHERE state = 'owed'"
-            ).fetchone()
-        return JournalCounts(
-            orders=int(orders),
-            payments=int(payments),
-            unresolved_attempts=int(unresolved),
-            refunds_owed=int(owed),
-            refunds_owed_amount=(int(high) << 32) + int(low),
-        )
+        return self._read(self._tx.counts())
