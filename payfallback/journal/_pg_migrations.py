@@ -50,8 +50,8 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from payfallback.errors import ConfigurationError
+from payfallback.journal._flow import Flow, Query, one
 from payfallback.journal._migrations import Migration
-from payfallback.journal._pg_flow import Flow, Query, one
 
 __all__ = [
     "LATEST_VERSION",

@@ -4,9 +4,9 @@ For several backend instances (or POS terminals behind one server) that share or
 :class:`PostgresJournal` is a :class:`~payfallback.journal.Journal` (synchronous, safe to
 share between threads: the async ``Router`` calls it in worker threads);
 :class:`AsyncPostgresJournal` offers the same methods as coroutines over an async pool, for
-code of your own that runs on an event loop. Both run the same transactions (see
-:mod:`payfallback.journal._pg_flow`). The schema, its migrations and what the database
-enforces by itself are described in :mod:`payfallback.journal._pg_migrations`.
+code of your own that runs on an event loop. Both run the same transactions as the SQLite
+journal (see :mod:`payfallback.journal._transactions`). The schema, its migrations and what
+the database enforces by itself are described in :mod:`payfallback.journal._pg_migrations`.
 
 Semantics are the SQLite journal's, rule for rule (the shared contract tests run against
 both). Every method is one transaction at ``READ COMMITTED``, committed before it returns

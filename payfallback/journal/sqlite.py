@@ -6,9 +6,11 @@ its transaction on disk and survives a power cut, not only a process crash. With
 process crash, but the last few commits may be lost if the machine itself goes down
 (acceptable for the simulator and tests, not for money).
 
-Every method is one transaction; writes start with ``BEGIN IMMEDIATE`` so the check and
-the write it guards (say, "no live pending attempt" and the insert) cannot be split by
-another writer, whether that is another thread or another process on the same file.
+Every method is one transaction, the same one the PostgreSQL journal runs (see
+:mod:`payfallback.journal._transactions`); writes start with ``BEGIN IMMEDIATE`` so the
+check and the write it guards (say, "no live pending attempt" and the insert) cannot be
+split by another writer, whether that is another thread or another process on the same
+file.
 The schema and what the database enforces by itself are described in
 :mod:`payfallback.journal._migrations`.
 
