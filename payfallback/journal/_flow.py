@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from psycopg import sql
 
-__all__ = ["Conflict", "Flow", "Params", "Query", "Result", "Row", "one", "rows", "throw"]
+__all__ = ["Conflict", "Flow", "Params", "Query", "Result", "Row", "Rows", "one", "rows", "throw"]
 
 T = TypeVar("T")
 
@@ -42,9 +42,20 @@ class Query:
     params: Params | None = None
 
 
+class Result(Protocol):
+    """What a statement gave back: its rows (none for a bare write) and rows affected. A
+    flow reads each result once, before its next statement."""
+
+    @property
+    def rows(self) -> list[Row]: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
 @dataclass(slots=True)
-class Result:
-    """What a statement gave back: its rows (none for a bare write) and rows affected."""
+class Rows:
+    """A :class:`Result` fetched whole."""
 
     rows: list[Row]
     rowcount: int
@@ -68,8 +79,8 @@ def rows(statement: str | sql.Composed, params: Params | None = None) -> Flow[li
 
 def one(statement: str | sql.Composed, params: Params | None = None) -> Flow[Row | None]:
     """The first row, or ``None`` when there is none."""
-    result = yield Query(statement, params)
-    return result.rows[0] if result.rows else None
+    found = (yield Query(statement, params)).rows
+    return found[0] if found else None
 
 
 def throw(flow: Flow[T], native: BaseException, conflict: Conflict | None) -> Query:

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from payfallback.journal._flow import Conflict, Flow, Query, Result, Row, one, rows, throw
+from payfallback.journal._flow import Conflict, Flow, Query, Result, Row, Rows, one, rows, throw
 
 __all__ = ["Flow", "Query", "Result", "Row", "arun", "one", "rows", "run"]
 
@@ -49,7 +49,7 @@ def _drive(conn: psycopg.Connection[Any], flow: Flow[T], *, atomic: bool) -> T:
             while True:
                 try:
                     cur.execute(query.statement, query.params)
-                    result = Result(
+                    result = Rows(
                         cur.fetchall() if cur.description is not None else [], cur.rowcount
                     )
                 except psycopg.Error as exc:
@@ -80,7 +80,7 @@ async def _adrive(conn: psycopg.AsyncConnection[Any], flow: Flow[T], *, atomic: 
             while True:
                 try:
                     await cur.execute(query.statement, query.params)
-                    result = Result(
+                    result = Rows(
                         await cur.fetchall() if cur.description is not None else [],
                         cur.rowcount,
                     )

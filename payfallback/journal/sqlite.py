@@ -29,7 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -37,7 +37,7 @@ from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError
 from payfallback.journal._base import CheckoutState, JournalCounts
 from payfallback.journal._checks import utc
-from payfallback.journal._flow import Conflict, Flow, Result, throw
+from payfallback.journal._flow import Conflict, Flow, throw
 from payfallback.journal._migrations import migrate
 from payfallback.journal._transactions import Dialect, Transactions
 from payfallback.models import (
@@ -115,8 +115,11 @@ def _ts(moment: datetime) -> str:
     """Fixed-width UTC text: sorts and compares in SQL exactly as the instants do."""
     # Naive datetimes are taken as UTC, the only zone the journal stores.
     # isoformat is C and pads the year; with microseconds always shown, the text is
-    # YYYY-MM-DDTHH:MM:SS.ffffff+00:00, the zone written "Z".
-    return utc(moment, "time").isoformat(timespec="microseconds")[:-6] + "Z"
+    # YYYY-MM-DDTHH:MM:SS.ffffff+00:00, the zone written "Z". A clock's UTC time (most
+    # of what is written) needs no converting.
+    if type(moment) is not datetime or moment.tzinfo is not UTC:
+        moment = utc(moment, "time")
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _dt(text: str) -> datetime:
@@ -152,9 +155,49 @@ def _translate(statement: object) -> str:
     return text
 
 
+class _Cursor(sqlite3.Cursor):
+    """A cursor as a flow reads a statement's result (see ``Result``): ``rows`` fetches
+    what the statement gave back, once."""
+
+    @property
+    def rows(self) -> list[Any]:
+        return self.fetchall()
+
+
 def _conflict(exc: sqlite3.Error) -> Conflict | None:
     name = _CONFLICTS.get(str(exc)) if isinstance(exc, sqlite3.IntegrityError) else None
     return None if name is None else Conflict(name)
+
+
+# IMMEDIATE takes the write lock up front: a read-then-write transaction that started
+# DEFERRED could find, at its first write, that another process wrote in between, and
+# SQLite would have to fail it rather than wait.
+_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN DEFERRED"}
+
+
+def _steps(conn: sqlite3.Connection, flow: Flow[T]) -> T:
+    """Run ``flow``'s statements, each in SQLite's text, on one cursor, which the flow is
+    sent back as its result; an error is thrown in where it happened."""
+    texts = _SQLITE_TEXT
+    cursor = conn.cursor(_Cursor)
+    try:
+        query = next(flow)
+        while True:
+            statement = query.statement
+            text = texts.get(statement) or _translate(statement)
+            params = query.params
+            try:
+                cursor.execute(text) if params is None else cursor.execute(text, params)
+            except sqlite3.Error as exc:
+                query = throw(flow, exc, _conflict(exc))
+            else:
+                query = flow.send(cursor)
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+    finally:
+        flow.close()
+        cursor.close()
 
 
 class _WouldWait(Exception):
@@ -401,10 +444,7 @@ class SQLiteJournal:
                 # Inside run_batch: its transaction, and the call's savepoint, hold this.
                 yield conn
                 return
-            # IMMEDIATE takes the write lock up front: a read-then-write transaction that
-            # started DEFERRED could find, at its first write, that another process wrote
-            # in between, and SQLite would have to fail it rather than wait.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            conn.execute(_BEGIN[write])
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -420,28 +460,22 @@ class SQLiteJournal:
         return self._drive(flow, write=False)
 
     def _drive(self, flow: Flow[T], *, write: bool) -> T:
-        """Carry out ``flow`` as one transaction: each statement in SQLite's text, its rows
-        and rows affected sent back, an error thrown in where it happened."""
-        texts = _SQLITE_TEXT
-        with self._transaction(write=write) as db:
+        """Carry out ``flow`` as one transaction, as ``_transaction`` does (written out: a
+        charge's two transactions pay for no context manager)."""
+        with self._lock:
+            conn = self._conn
+            if self._in_batch:
+                # Inside run_batch: its transaction, and the call's savepoint, hold this.
+                return _steps(conn, flow)
+            conn.execute(_BEGIN[write])
             try:
-                query = next(flow)
-                while True:
-                    statement = query.statement
-                    text = texts.get(statement) or _translate(statement)
-                    params = query.params
-                    try:
-                        cursor = db.execute(text) if params is None else db.execute(text, params)
-                        result = Result(cursor.fetchall(), cursor.rowcount)
-                    except sqlite3.Error as exc:
-                        query = throw(flow, exc, _conflict(exc))
-                    else:
-                        query = flow.send(result)
-            except StopIteration as stop:
-                value: T = stop.value
-                return value
-            finally:
-                flow.close()
+                value = _steps(conn, flow)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return value
 
     # -- the Journal protocol: each method is one transaction of Transactions --------------
 
