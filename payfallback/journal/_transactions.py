@@ -192,11 +192,6 @@ class Transactions:
         value = params[-1] if isinstance(params, Sequence) else params[key]
         return (yield from one(f"SELECT {_COLUMNS[table]} FROM {table} WHERE {key} = %s", (value,)))
 
-    def _lock_order(self, order_id: str) -> Flow[None]:
-        """Lock the order's row for the rest of the transaction."""
-        if self._locks:
-            yield Query("SELECT 1 FROM orders WHERE order_id = %s FOR UPDATE", (order_id,))
-
     def _attempt_row(self, attempt_id: str) -> Flow[Attempt | None]:
         row = yield from one(
             f"SELECT {_ATTEMPT} FROM attempts WHERE attempt_id = %s", (attempt_id,)
@@ -216,7 +211,7 @@ class Transactions:
         # A statement of its own: under READ COMMITTED it sees what the previous lock holder
         # committed, which the locking statement's snapshot may not.
         attempt = yield from self._attempt_row(attempt_id)
-        if attempt is None:  # attempts are never deleted: only without a lock
+        if attempt is None:  # without row locks, the first read of it
             raise self._no_attempt(attempt_id)
         return attempt
 
@@ -743,9 +738,9 @@ class Transactions:
             )
             if found is None:
                 raise self._no_refund(refund_id)
-            yield from self._lock_order(found["order_id"])
+            yield Query("SELECT 1 FROM orders WHERE order_id = %s FOR UPDATE", (found["order_id"],))
         current = yield from self._refund_row(refund_id)
-        if current is None:  # refunds are never deleted while owed: only without a lock
+        if current is None:  # without row locks, the first read of it
             raise self._no_refund(refund_id)
         if current.state is not RefundState.OWED and state is not current.state:
             raise InvalidRequest(
