@@ -683,8 +683,8 @@ def component_costs(journal_dir: str, n: int) -> list[tuple[str, float]]:
 
     The steps are those ``Router.charge`` takes for a new order, called directly
     through public APIs: three journal reads, two journal writes, two events, one breaker
-    admit/record, the adapter's build and parse, and (async ``AsyncRouter`` only) one
-    ``asyncio.to_thread`` hop per journal call.
+    admit/record, the adapter's build and parse, and what one ``asyncio.to_thread`` hop
+    costs (the ``AsyncRouter`` makes one per journal batch with FULL, none in NORMAL).
     """
     rounds = 5
     orders = _Orders().take(n * rounds, "cc")

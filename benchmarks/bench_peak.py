@@ -33,7 +33,7 @@ uvloop variant has its own loop, and the two loops take turns (only one runs at 
 Before each timed batch, one untimed charge per customer reopens what a pool closed while
 the other variants ran. Each row gives the median charges/s over rounds with its
 quartiles, the client's CPU milliseconds per charge (``time.process_time``: every thread,
-the journal's worker threads included), the p50 and p99 of each charge's own time (pooled
+a journal's worker threads included), the p50 and p99 of each charge's own time (pooled
 over the rounds), and the medians of the per-round ratios against ``raw`` and against
 ``bare-aiohttp`` with their interquartile ranges. The provider process is asked for its
 CPU seconds around every batch (its ``stats`` command): its CPU share of one core says

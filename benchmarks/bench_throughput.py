@@ -19,8 +19,8 @@ Both clients have the same settings: ``httpx.Limits(max_connections=16,
 max_keepalive_connections=16)`` (see below) and a 10 s timeout. The variants run in the same rounds,
 alternating which goes first; the ratio is the median of the per-round ratios (Router
 payments/s over bare payments/s) with its interquartile range. Each row also gives the
-CPU seconds the client process spent per payment (``time.process_time``, every thread:
-the Router's journal calls run in worker threads), and the connections the provider
+CPU seconds the client process spent per payment (``time.process_time``, every thread,
+a journal's worker threads included), and the connections the provider
 accepted per 1000 payments. Before each timed batch, one untimed payment per customer
 opens again what expired while the other variants ran (httpx closes a connection idle
 for 5 s), so a batch measures steady traffic.
