@@ -589,9 +589,11 @@ class AsyncRouter(_RouterBase):
         results: list[tuple[bool, Any]] | None
         try:
             results = await asyncio.to_thread(self._run_batch, calls, wait=True)
+            if results is None:  # a journal that cannot wait either: no caller may hang
+                raise RuntimeError("the journal ran none of the batch")
         except Exception as exc:
             results = [(False, exc)] * len(batch)
-        _settle(batch, results or [])
+        _settle(batch, results)
 
     async def _open_journal(self) -> None:
         """Open the async journal once, however many payments arrive first at once: they
