@@ -464,3 +464,17 @@ def test_without_the_extra_the_async_client_is_httpcore_that_keeps_every_connect
         recommended_async_client(transport="aiohttp")
     with pytest.raises(ConfigurationError, match="unknown transport 'curl'"):
         recommended_async_client(transport="curl")
+
+
+def test_an_aiohttp_error_the_caller_was_handling_does_not_decide() -> None:
+    """Only an error chained on purpose (``raise … from``) speaks for the request: one the
+    caller happened to be handling (``__context__``) is not looked at."""
+    _need("aiohttp")
+    from aiohttp import ServerDisconnectedError  # noqa: PLC0415 (the optional extra)
+
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/charges")
+    refused = httpx.ConnectError("refused", request=request)
+    refused.__context__ = ServerDisconnectedError()
+    assert not cause_says_sent(refused)
+    refused.__cause__ = ServerDisconnectedError()
+    assert cause_says_sent(refused)

@@ -73,13 +73,15 @@ def cause_says_sent(exc: BaseException) -> bool:
     connection reset after the request was read into ``httpx.ConnectTimeout``. An aiohttp
     error in the chain is judged by :func:`aiohttp_not_sent` instead of by the name.
     """
+    # Only what was chained on purpose (``raise … from``), as a transport maps an error: an
+    # aiohttp error the caller happened to be handling is no part of this request.
     seen: set[int] = set()
-    cause = exc.__cause__ or exc.__context__
+    cause = exc.__cause__
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if type(cause).__module__.partition(".")[0] == "aiohttp" and "aiohttp" in sys.modules:
             return not isinstance(cause, aiohttp_not_sent())
-        cause = cause.__cause__ or cause.__context__
+        cause = cause.__cause__
     return False
 
 
