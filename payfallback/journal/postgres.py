@@ -58,6 +58,7 @@ from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError
 from payfallback.journal._base import CheckoutState, JournalCounts
 from payfallback.journal._checks import aware
+from payfallback.journal._methods import SyncJournalMethods
 from payfallback.journal._migrations import Migration
 from payfallback.journal._pg_flow import Flow, arun, run
 from payfallback.journal._pg_migrations import (
@@ -213,7 +214,7 @@ class _Settings:
 # -- the journals -------------------------------------------------------------------------
 
 
-class PostgresJournal:
+class PostgresJournal(SyncJournalMethods):
     """A :class:`~payfallback.journal.Journal` in a PostgreSQL schema, for shared orders.
 
     ``conninfo`` is a libpq connection string or URL; the role needs to create the schema
@@ -328,172 +329,12 @@ class PostgresJournal:
         with self._pool.connection() as conn:
             return run(conn, flow, atomic=False)
 
+    # A write locks the rows it checks (racing workers are serialised per order); a read of
+    # several statements runs in one transaction, so they agree.
+    _write = _run
+    _read_consistent = _run
+
     # -- the Journal protocol: each method is one transaction of _Transactions -------------
-
-    def begin_attempt(
-        self,
-        order: Order,
-        *,
-        provider: str,
-        method: Method,
-        operation: str,
-        idempotency_key: str,
-        lease_seconds: float,
-        settle_first: bool = False,
-    ) -> Attempt:
-        """See :meth:`Journal.begin_attempt`; racing workers are serialised per order."""
-        return self._run(
-            self._tx.begin_attempt(
-                order,
-                provider=provider,
-                method=method,
-                operation=operation,
-                idempotency_key=idempotency_key,
-                lease_seconds=lease_seconds,
-                settle_first=settle_first,
-            )
-        )
-
-    def update_attempt(
-        self,
-        attempt_id: str,
-        *,
-        state: AttemptState,
-        provider_txn_id: str | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        sent: bool = False,
-        recheck_until: datetime | None = None,
-    ) -> Attempt:
-        """Move an attempt to ``state``; ``None`` never erases a value already journaled.
-
-        As :meth:`SQLiteJournal.update_attempt
-        <payfallback.journal.sqlite.SQLiteJournal.update_attempt>`: ``SUCCEEDED`` only
-        through :meth:`record_success`, a succeeded attempt never moves, leaving
-        ``PENDING`` ends the lease, and going back to ``PENDING`` raises
-        ``AttemptInFlight`` while another attempt of the order is live. ``sent`` stamps
-        ``sent_at``; ``recheck_until`` goes with ``FAILED`` only, and any other state
-        clears it.
-        """
-        return self._run(
-            self._tx.update_attempt(
-                attempt_id,
-                state=state,
-                provider_txn_id=provider_txn_id,
-                error_code=error_code,
-                error_message=error_message,
-                sent=sent,
-                recheck_until=recheck_until,
-            )
-        )
-
-    def record_success(self, attempt_id: str, payment: Payment) -> Payment:
-        """See :meth:`Journal.record_success`; the payment must fit its attempt and order.
-
-        Two orders racing to record one provider transaction: the first to commit makes
-        the payment, the other gets ``TxnAlreadyRecorded``."""
-        return self._run(self._tx.record_success(attempt_id, payment))
-
-    def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
-        """Claim an attempt for work if its lease ran out; True if this call claimed it.
-
-        Settled attempts are never claimed, a live lease is never extended, and a stale
-        ``PENDING`` attempt is not revived while another attempt of its order is live.
-        """
-        return self._run(self._tx.renew_lease(attempt_id, lease_seconds))
-
-    def get_order(self, order_id: str) -> Order | None:
-        return self._read(self._tx.get_order(order_id))
-
-    def get_attempt(self, attempt_id: str) -> Attempt | None:
-        return self._read(self._tx.get_attempt(attempt_id))
-
-    def attempts_for_order(self, order_id: str) -> Sequence[Attempt]:
-        return self._read(self._tx.attempts_for_order(order_id))
-
-    def get_payment(self, payment_id: str) -> Payment | None:
-        return self._read(self._tx.get_payment(payment_id))
-
-    def payment_for_order(self, order_id: str) -> Payment | None:
-        return self._read(self._tx.payment_for_order(order_id))
-
-    def save_checkout(self, session: CheckoutSession) -> None:
-        """Store a started checkout under its attempt, which moves to ``REDIRECTED`` and
-        whose lease ends; saving again replaces the session."""
-        self._run(self._tx.save_checkout(session))
-
-    def get_checkout(self, session_id: str) -> CheckoutSession | None:
-        return self._read(self._tx.get_checkout(session_id))
-
-    def checkout_state(self, session_id: str) -> CheckoutState | None:
-        """See :meth:`Journal.checkout_state`; one snapshot."""
-        return self._run(self._tx.checkout_state(session_id))
-
-    def add_refund(self, refund: Refund) -> Refund:
-        """See :meth:`Journal.add_refund`; the new row has no lease until claimed."""
-        return self._run(self._tx.add_refund(refund))
-
-    def update_refund(
-        self,
-        refund_id: str,
-        *,
-        state: RefundState,
-        error_code: str | None = None,
-        idempotency_key: str | None = None,
-        receipt: RefundReceipt | None = None,
-        provider_answer: Mapping[str, Any] | None = None,
-    ) -> Refund:
-        """Record one try of a refund (it ends the refund's lease); settled is final."""
-        return self._run(
-            self._tx.update_refund(
-                refund_id,
-                state=state,
-                error_code=error_code,
-                idempotency_key=idempotency_key,
-                receipt=receipt,
-                provider_answer=provider_answer,
-            )
-        )
-
-    def renew_refund_lease(self, refund_id: str, lease_seconds: float) -> bool:
-        """Claim an owed refund if no other worker holds it; True if this call claimed it."""
-        return self._run(self._tx.renew_refund_lease(refund_id, lease_seconds))
-
-    def get_refund(self, refund_id: str) -> Refund | None:
-        return self._read(self._tx.get_refund(refund_id))
-
-    def refund_by_request_key(self, payment_id: str, request_key: str) -> Refund | None:
-        """See :meth:`Journal.refund_by_request_key`."""
-        return self._read(self._tx.refund_by_request_key(payment_id, request_key))
-
-    def refunds_for_order(self, order_id: str) -> Sequence[Refund]:
-        return self._read(self._tx.refunds_for_order(order_id))
-
-    def refunds_owed(self) -> Sequence[Refund]:
-        return self._read(self._tx.refunds_owed())
-
-    def payments_between(self, start: datetime, end: datetime) -> Sequence[Payment]:
-        """See :meth:`Journal.payments_between`."""
-        return self._read(self._tx.payments_between(start, end))
-
-    def refunds_between(self, start: datetime, end: datetime) -> Sequence[Refund]:
-        """See :meth:`Journal.refunds_between`."""
-        return self._read(self._tx.refunds_between(start, end))
-
-    def unresolved_attempts(self) -> Sequence[Attempt]:
-        """See :meth:`Journal.unresolved_attempts`; oldest first."""
-        return self._read(self._tx.unresolved_attempts())
-
-    def attempts_to_recheck(self) -> Sequence[Attempt]:
-        """See :meth:`Journal.attempts_to_recheck`; oldest first."""
-        return self._read(self._tx.attempts_to_recheck())
-
-    def in_flight_attempts(self) -> Sequence[Attempt]:
-        """See :meth:`Journal.in_flight_attempts`; oldest first."""
-        return self._read(self._tx.in_flight_attempts())
-
-    def counts(self) -> JournalCounts:
-        return self._read(self._tx.counts())
 
 
 class AsyncPostgresJournal:
