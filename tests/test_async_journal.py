@@ -264,6 +264,9 @@ def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
 
     with SQLiteJournal(path, durable=True) as full:
         assert full.run_inline(call) == (False, None), "FULL waits for the disk"
+    with SQLiteJournal(":memory:", durable=True) as memory:
+        assert memory.run_inline(call) == (True, ":memory:"), "a memory has no disk to wait on"
+    ran.clear()
     with SQLiteJournal(path, durable=False) as journal:
         assert journal.run_inline(call) == (True, str(path))
         assert ran == [threading.current_thread().name]

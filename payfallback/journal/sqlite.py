@@ -348,8 +348,8 @@ class SQLiteJournal(SyncJournalMethods):
         with ``durable=True`` its fsync) is shared by many. ``wait=False`` is for the event
         loop: nothing is run, and ``None`` is returned, if it could mean waiting —
 
-        * with ``durable=True`` (FULL): a commit waits for the disk (the Router runs such
-          a batch in a worker thread, ``wait=True``);
+        * with ``durable=True`` (FULL) on a file: a commit waits for the disk (the Router
+          runs such a batch in a worker thread, ``wait=True``); ``":memory:"`` has none;
         * while another thread of ours is in a transaction (the lock is taken without
           waiting);
         * while another process holds the file's write lock (``BEGIN IMMEDIATE`` runs with
@@ -360,7 +360,8 @@ class SQLiteJournal(SyncJournalMethods):
         that finds the background checkpointer ``WAL_BOUND_PAGES`` behind and copies the
         log itself.
         """
-        if not wait and (self._durable or not self._lock.acquire(blocking=False)):
+        syncs = self._durable and self._path not in ("", _MEMORY)  # a memory has no disk
+        if not wait and (syncs or not self._lock.acquire(blocking=False)):
             return None
         if wait:
             self._lock.acquire()
