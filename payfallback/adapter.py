@@ -51,7 +51,7 @@ import base64
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -431,6 +431,14 @@ class AdapterKit:
     not_processed_statuses: frozenset[int] = frozenset({429, 503})
 
     # -- context ----------------------------------------------------------------------------
+
+    def with_request_secrets(
+        self, *values: SecretStr | SecretBytes | str | bytes | None
+    ) -> AdapterKit:
+        """This kit, also scrubbing one request's own secrets (a billing key, a one-time
+        token from the return URL) from what it makes; itself when there are none."""
+        extra = Secrets(*values)
+        return replace(self, secrets=self.secrets | extra) if extra else self
 
     def carries_secret(self, *values: str | None) -> bool:
         """Whether any of ``values`` — fields an outcome would hand back (an id, a URL) —

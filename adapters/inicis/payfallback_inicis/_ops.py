@@ -12,7 +12,6 @@ refund's ``confirmPrice``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -385,12 +384,6 @@ class Inicis:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
-
     def _api_timestamp(self) -> str:
         return self._now().astimezone(KST).strftime("%Y%m%d%H%M%S")
 
@@ -553,7 +546,7 @@ class Inicis:
     # -- approve -----------------------------------------------------------------------------
 
     def _callback_kit(self, req: ApproveRequest) -> AdapterKit:
-        return self._kit(req.callback_params.get("authToken"))
+        return self.kit.with_request_secrets(req.callback_params.get("authToken"))
 
     def _checked_url(self, raw: str | None, idc: str, path: str) -> str | None:
         """``raw`` when it is exactly ``https://<host of idc_name><path>``; else None."""
@@ -774,7 +767,7 @@ class Inicis:
         price + billKey)."""
         op = Operation.CHARGE
         bill_key = self.kit.check_instrument(req.instrument, req.attempt_id).strip()
-        kit = self._kit(req.instrument.billing_key)
+        kit = self.kit.with_request_secrets(req.instrument.billing_key)
         self._check_money(op, req.attempt_id, req.order.amount)
         moid = self._check_oid(op, req.attempt_id)
         if req.instrument.method is not Method.CARD:
@@ -860,7 +853,7 @@ class Inicis:
         our moid and the order's price). Any other resultCode is an unknown outcome: Inicis
         publishes no failure codes for billing, and a refusal has been seen with the card
         charged, so the Router inquires before anything else."""
-        op, kit = Operation.CHARGE, self._kit(req.instrument.billing_key)
+        op, kit = Operation.CHARGE, self.kit.with_request_secrets(req.instrument.billing_key)
         got = self._iniapi(kit, op, req.attempt_id, response)
         if isinstance(got, Failed):
             return got

@@ -23,7 +23,6 @@ on a money-moving call that cannot prove nothing moved.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Final, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -369,7 +368,7 @@ class KakaoPay:
             raise kit.invalid("approve needs the tid that ready returned", op, req.attempt_id)
         kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         cid, tid = self._split_txn(req.provider_txn_id)
-        body = self._kit(pg_token).body(
+        body = self.kit.with_request_secrets(pg_token).body(
             ApproveBody,
             op,
             req.attempt_id,
@@ -386,7 +385,7 @@ class KakaoPay:
     def parse_approve(self, req: ApproveRequest, response: httpx.Response) -> Outcome:
         sent = self._split_txn(req.provider_txn_id) if req.provider_txn_id else None
         return self._parse_paid(
-            self._kit(req.callback_params.get("pg_token")),
+            self.kit.with_request_secrets(req.callback_params.get("pg_token")),
             Operation.APPROVE,
             req.attempt_id,
             req.order,
@@ -401,7 +400,7 @@ class KakaoPay:
         """Charge a subscription: ``Instrument.billing_key`` holds the Kakao ``sid``."""
         op = Operation.CHARGE
         sid = self.kit.check_instrument(req.instrument, req.attempt_id)
-        kit = self._kit(sid)
+        kit = self.kit.with_request_secrets(sid)
         kit.check_currency(req.order.amount, self.capabilities, op, req.attempt_id)
         body = kit.body(
             SubscriptionBody,
@@ -421,7 +420,7 @@ class KakaoPay:
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
         return self._parse_paid(
-            self._kit(req.instrument.billing_key),
+            self.kit.with_request_secrets(req.instrument.billing_key),
             Operation.CHARGE,
             req.attempt_id,
             req.order,
@@ -560,13 +559,6 @@ class KakaoPay:
         raise NotImplementedError("kakaopay: void is not supported")
 
     # -- internals -----------------------------------------------------------------------
-
-    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
-        """The kit, also scrubbing secrets of one request (``sid``, ``pg_token``)."""
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
 
     def _post(self, path: str, body: BaseModel) -> httpx.Request:
         fields = body.model_dump(exclude_none=True)

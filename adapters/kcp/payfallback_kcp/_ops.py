@@ -10,7 +10,6 @@ balance before it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -296,13 +295,6 @@ class Kcp:
 
     # -- wire helpers ------------------------------------------------------------------------
 
-    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
-        """The kit, also scrubbing one request's secrets (batch key, enc_data, enc_info)."""
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
-
     def _post(self, path: str, body: dict[str, str]) -> httpx.Request:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return httpx.Request(
@@ -479,7 +471,7 @@ class Kcp:
 
     def _callback_kit(self, req: ApproveRequest) -> AdapterKit:
         params = req.callback_params
-        return self._kit(params.get("enc_data"), params.get("enc_info"))
+        return self.kit.with_request_secrets(params.get("enc_data"), params.get("enc_info"))
 
     def build_approve(self, req: ApproveRequest) -> httpx.Request:
         """``POST /gw/enc/v1/payment`` with the window's ``tran_cd``/``enc_data``/``enc_info``
@@ -546,7 +538,7 @@ class Kcp:
     # -- charge (batch key) ------------------------------------------------------------------
 
     def _charge_kit(self, req: ChargeRequest) -> AdapterKit:
-        return self._kit(req.instrument.billing_key)
+        return self.kit.with_request_secrets(req.instrument.billing_key)
 
     def build_charge(self, req: ChargeRequest) -> httpx.Request:
         """``POST /gw/hub/v1/payment``: a card payment with the instrument's batch key.

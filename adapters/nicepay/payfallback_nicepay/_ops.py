@@ -10,7 +10,6 @@ its ``signature``, the callback check, the order date of an inquiry by orderId.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -245,13 +244,6 @@ class Nicepay:
 
     # -- wire helpers ------------------------------------------------------------------------
 
-    def _kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
-        """The kit, also scrubbing the secrets of one request (bid, authToken, signature)."""
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
-
     def _headers(self) -> dict[str, str]:
         return {
             "Authorization": self._authorization.get_secret_value(),
@@ -425,7 +417,7 @@ class Nicepay:
 
     def _callback_kit(self, req: ApproveRequest) -> AdapterKit:
         params = req.callback_params
-        return self._kit(params.get("authToken"), params.get("signature"))
+        return self.kit.with_request_secrets(params.get("authToken"), params.get("signature"))
 
     def _callback(self, req: ApproveRequest) -> tuple[str, int]:
         """The tid and amount of a verified authentication callback.
@@ -575,7 +567,7 @@ class Nicepay:
         """
         op = Operation.CHARGE
         bid = self.kit.check_instrument(req.instrument, req.attempt_id).strip()
-        kit = self._kit(req.instrument.billing_key)
+        kit = self.kit.with_request_secrets(req.instrument.billing_key)
         self._check_money(op, req.attempt_id, req.order.amount)
         self._check_order_id(op, req.attempt_id)
         if req.instrument.method is not Method.CARD:
@@ -597,7 +589,7 @@ class Nicepay:
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
         return self._parse_paid(
-            self._kit(req.instrument.billing_key),
+            self.kit.with_request_secrets(req.instrument.billing_key),
             Operation.CHARGE,
             req.attempt_id,
             req.order.amount.currency,

@@ -53,7 +53,6 @@ The Idempotency-Key is sent as an RFC 8941 sf-string (``Idempotency-Key: "…"``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -493,7 +492,7 @@ class PortOne:
         )
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        kit = self._kit_with(req.instrument.billing_key)
+        kit = self.kit.with_request_secrets(req.instrument.billing_key)
         return self._parse_pay(kit, req.attempt_id, req.order, response)
 
     # -- instant (key-in card): not one of the Router's operations -------------------------
@@ -556,7 +555,7 @@ class PortOne:
 
     def parse_instant_charge(self, req: InstantChargeRequest, response: httpx.Response) -> Outcome:
         card = req.card
-        kit = self._kit_with(
+        kit = self.kit.with_request_secrets(
             card.number, card.birth_or_business_registration_number, card.password_two_digits
         )
         return self._parse_pay(kit, req.attempt_id, req.order, response)
@@ -758,13 +757,6 @@ class PortOne:
 
     def _authorization(self) -> str:
         return f"PortOne {self._api_secret.get_secret_value()}"
-
-    def _kit_with(self, *request_secrets: SecretStr | None) -> AdapterKit:
-        """The kit, also scrubbing what this request carried (a billing key, a card)."""
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.secrets | extra)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self._authorization(), "Accept": "application/json"}
