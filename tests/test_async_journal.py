@@ -274,9 +274,11 @@ def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
         entered, leave = threading.Event(), threading.Event()
 
         def hold() -> None:
-            with journal._transaction(write=True):
+            def in_transaction(_: SQLiteJournal) -> None:
                 entered.set()
                 leave.wait(5)
+
+            journal.run_batch([in_transaction], wait=True)
 
         holder = threading.Thread(target=hold)
         holder.start()

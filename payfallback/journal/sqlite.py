@@ -27,8 +27,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -426,23 +425,6 @@ class SQLiteJournal(SyncJournalMethods):
             raise value
         return True, value
 
-    @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            if self._in_batch:
-                # Inside run_batch: its transaction, and the call's savepoint, hold this.
-                yield conn
-                return
-            conn.execute(_BEGIN[write])
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
     def _write(self, flow: Flow[T]) -> T:
         return self._drive(flow, write=True)
 
@@ -452,8 +434,8 @@ class SQLiteJournal(SyncJournalMethods):
     _read_consistent = _read  # a DEFERRED transaction reads one snapshot
 
     def _drive(self, flow: Flow[T], *, write: bool) -> T:
-        """Carry out ``flow`` as one transaction, as ``_transaction`` does (written out: a
-        charge's two transactions pay for no context manager)."""
+        """Carry out ``flow`` as one transaction (or, inside :meth:`run_batch`, in the
+        batch's transaction and the call's savepoint)."""
         with self._lock:
             conn = self._conn
             if self._in_batch:
