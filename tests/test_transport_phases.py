@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from payfallback import AsyncRouter, OutcomeUnknown, Payment, Router
+from payfallback import AsyncRouter, Order, OutcomeUnknown, Payment, Router
 from payfallback.breaker import BreakerPolicy, BreakerSettings
 from payfallback.errors import ConfigurationError
 from payfallback.models import AttemptState
@@ -109,9 +109,15 @@ def _providers(server: FakeServer, *, refused: bool) -> list[FakeProvider]:
 
 
 def _pay(
-    transport: str, providers: list[FakeProvider], journal: Path, settings: BreakerSettings
+    transport: str,
+    providers: list[FakeProvider],
+    journal: Path,
+    settings: BreakerSettings,
+    the_order: Order | None = None,
 ) -> tuple[Payment | BaseException, list[AttemptState]]:
-    """One charge of ORD-1 through a router on ``transport``; the result and the attempts."""
+    """One charge (of ORD-1 unless ``the_order``) through a router on ``transport``, toss
+    then nice; the result and the order's attempts."""
+    the_order = the_order or order()
     options: dict[str, Any] = {
         "journal": f"sqlite:///{journal}",
         "breaker_policy": BreakerPolicy(normal=settings),
@@ -121,19 +127,19 @@ def _pay(
     if transport == "sync-httpcore":
         with Router(providers, sleep=lambda s: None, **options) as r:
             try:
-                result: Payment | BaseException = r.charge(order(), instruments)
+                result: Payment | BaseException = r.charge(the_order, instruments)
             except OutcomeUnknown as exc:
                 result = exc
-            return result, [a.state for a in r.journal.attempts_for_order("ORD-1")]
+            return result, [a.state for a in r.journal.attempts_for_order(the_order.order_id)]
 
     async def run() -> tuple[Payment | BaseException, list[AttemptState]]:
         client = recommended_async_client(transport=transport)
         async with AsyncRouter(providers, client=client, sleep=_no_sleep, **options) as r:
             try:
-                outcome: Payment | BaseException = await r.charge(order(), instruments)
+                outcome: Payment | BaseException = await r.charge(the_order, instruments)
             except OutcomeUnknown as exc:
                 outcome = exc
-            states = [a.state for a in r.journal.attempts_for_order("ORD-1")]
+            states = [a.state for a in r.journal.attempts_for_order(the_order.order_id)]
         await client.aclose()
         return outcome, states
 
@@ -197,35 +203,11 @@ def test_the_read_timeout_the_router_sets_is_the_one_in_force(
 
     lookups = toss.requests["lookup"]
     long = BreakerSettings(connect_timeout=0.5, read_timeout=1.2)
-    pay_again = order("ORD-2")
-    result2 = _pay_order(transport, providers, tmp_path / "long.db", long, pay_again)
+    result2, states2 = _pay(transport, providers, tmp_path / "long.db", long, order("ORD-2"))
     assert isinstance(result2, Payment)
+    assert result2.provider == "toss"
+    assert states2 == [AttemptState.SUCCEEDED]
     assert toss.requests["lookup"] == lookups, "the answer came within the read timeout"
-
-
-def _pay_order(
-    transport: str,
-    providers: list[FakeProvider],
-    journal: Path,
-    settings: BreakerSettings,
-    the_order: Any,
-) -> Payment | BaseException:
-    options: dict[str, Any] = {
-        "journal": f"sqlite:///{journal}",
-        "breaker_policy": BreakerPolicy(normal=settings),
-    }
-    if transport == "sync-httpcore":
-        with Router(providers, **options) as r:
-            return r.charge(the_order, [card("toss")])
-
-    async def run() -> Payment:
-        client = recommended_async_client(transport=transport)
-        async with AsyncRouter(providers, client=client, **options) as r:
-            payment = await r.charge(the_order, [card("toss")])
-        await client.aclose()
-        return payment
-
-    return asyncio.run(run())
 
 
 @pytest.fixture
