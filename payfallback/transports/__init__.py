@@ -20,6 +20,7 @@ merchant sends through the same client.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 
@@ -47,6 +48,7 @@ DEFAULT_LIMITS = httpx.Limits(
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
+@functools.cache
 def aiohttp_not_sent() -> tuple[type[BaseException], ...]:
     """aiohttp's errors that it raises only before a request's first byte is written:
     while it acquires a connection (``aiohttp.client.ClientSession._request`` wraps the
