@@ -26,7 +26,6 @@ keys are scoped by URL, not body), ``PARTIAL_CANCELED`` with nothing left, and
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -679,10 +678,9 @@ class TossPayments:
     def _charge_kit(self, req: ChargeRequest) -> AdapterKit:
         """The kit, also scrubbing the secrets of one charge: its billing key and the
         customer key it is paired with."""
-        extra = Secrets(req.instrument.billing_key, req.instrument.customer_key)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
+        return self.kit.with_request_secrets(
+            req.instrument.billing_key, req.instrument.customer_key
+        )
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self._auth.get_secret_value(), "Accept": "application/json"}

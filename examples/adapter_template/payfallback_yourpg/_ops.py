@@ -25,7 +25,6 @@ Rules every function keeps (``payfallback/provider.py`` is the contract):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -79,7 +78,7 @@ class YourPg:
     from one; the Router scrubs them, by value, from every error, event, log line and
     journal row, and ``self.kit`` scrubs them from provider text. Secrets of one request
     (a billing key, a one-time token in the return URL) are added for that request's parse
-    with :meth:`_request_kit`.
+    with ``self.kit.with_request_secrets(...)``.
 
     What proves a payment did not go through (``Capabilities.proofs``). Fill in one line
     per proof — offered or not, why, the page that says so (URL and the sentence), and how
@@ -183,7 +182,7 @@ class YourPg:
         """``Approved`` only when the answer carries the transaction id and the approved
         amount for *this* attempt; anything less is ``Failed(self.kit.unknown(...))``.
         A one-time token in ``req.callback_params`` is a request secret: parse with
-        ``self._request_kit(token)``."""
+        ``self.kit.with_request_secrets(token)``."""
         raise _unwritten("parse_approve")
 
     # -- charge ----------------------------------------------------------------------------
@@ -196,9 +195,9 @@ class YourPg:
         raise _unwritten("build_charge")
 
     def parse_charge(self, req: ChargeRequest, response: httpx.Response) -> Outcome:
-        """As ``parse_approve``, with ``kit = self._request_kit(req.instrument.billing_key)``;
-        non-2xx answers go through ``Failed(self._error_from(response, op, attempt_id,
-        kit))``."""
+        """As ``parse_approve``, with
+        ``kit = self.kit.with_request_secrets(req.instrument.billing_key)``; non-2xx
+        answers go through ``Failed(self._error_from(response, op, attempt_id, kit))``."""
         raise _unwritten("parse_charge")
 
     # -- lookup ----------------------------------------------------------------------------
@@ -242,14 +241,6 @@ class YourPg:
         raise _unwritten("parse_void")
 
     # -- building blocks -------------------------------------------------------------------
-
-    def _request_kit(self, *request_secrets: SecretStr | str | None) -> AdapterKit:
-        """The kit, also scrubbing the secrets of one request (a billing key, a one-time
-        token) from what that request's answer produces."""
-        extra = Secrets(*request_secrets)
-        if not extra:
-            return self.kit
-        return dataclasses.replace(self.kit, secrets=self.kit.secrets | extra)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": self._auth.get_secret_value(), "Accept": "application/json"}
