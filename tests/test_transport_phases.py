@@ -65,6 +65,12 @@ def _bank(fault: Fault) -> Callable[[FakeServer, FakeBank], None]:
     return lambda _, bank: bank.fail_next("charge", fault)
 
 
+def _late(server: FakeServer, bank: FakeBank) -> None:
+    # Silent past the read timeout, committed well after the Router has given up asking.
+    bank.late_commit_delay = 10.0
+    bank.fail_next("charge", Fault.LATE_COMMIT)
+
+
 def _slow(server: FakeServer, bank: FakeBank) -> None:
     bank.latency_fn = lambda op: 0.1 if op == "charge" else 0.0
 
@@ -80,6 +86,8 @@ CASES = {
     # …and unknown if it did not: "not found" right away proves nothing.
     "reset-before-body": Case(_wire(WireFault.RESET_BEFORE_BODY), "unknown", True),
     "read-timeout-unprocessed": Case(_bank(Fault.HANG), "unknown", True),
+    # Runs it only after the Router gave up waiting: "not found" then is no proof either.
+    "committed-after-we-gave-up": Case(_late, "unknown", True),
     # Slow but within the read timeout: an answer.
     "slow": Case(_slow, "paid-at-primary", looked_up=False),
 }
