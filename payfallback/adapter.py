@@ -50,7 +50,7 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -249,26 +249,9 @@ class Secrets:
         (``buyerName``, ``customer``, ``email``, ``phone``...) hidden, every declared
         value (and every value of ``also``: a request's own secrets), card number and
         key-shaped token masked inside every string, at any depth."""
+        mask = self.mask
         extra = also.mask if also else None
-
-        # One walk: a field named like a secret or a personal detail is hidden whole;
-        # every other string is scrubbed by shape, then of the declared values.
-        def walk(key: str, value: Any) -> Any:
-            hidden = _hidden_field(key)
-            if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
-                return REDACTED
-            if isinstance(value, str):
-                text = self.mask(scrub(value))
-                return extra(text) if extra else text
-            if isinstance(value, dict | Mapping):
-                return {str(k): walk(str(k), v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [walk(key, v) for v in value]
-            if isinstance(value, SecretStr | SecretBytes):
-                return REDACTED
-            return value
-
-        return {str(k): walk(str(k), v) for k, v in answer.items()}
+        return {str(k): _kept(str(k), v, mask, extra) for k, v in answer.items()}
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -293,6 +276,31 @@ _PERSONAL_KEY = re.compile(
 
 
 _SECRET, _PERSONAL = "secret", "personal"
+
+
+def _kept(
+    key: str,
+    value: Any,
+    mask: Callable[[str], str],
+    extra: Callable[[str], str] | None,
+) -> Any:
+    """One field of an answer as :meth:`Secrets.scrub_answer` keeps it: a field named like
+    a secret or a personal detail hidden whole; every other string scrubbed by shape,
+    then of the declared values. (A function of its own, not a closure that calls itself:
+    that would be a reference cycle for the garbage collector on every payment.)"""
+    hidden = _hidden_field(key)
+    if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
+        return REDACTED
+    if isinstance(value, str):
+        text = mask(scrub(value))
+        return extra(text) if extra else text
+    if isinstance(value, dict | Mapping):
+        return {str(k): _kept(str(k), v, mask, extra) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_kept(key, v, mask, extra) for v in value]
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    return value
 
 
 @functools.lru_cache(maxsize=1024)

@@ -62,7 +62,7 @@ from payfallback.models import (
 )
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
-from payfallback.transports import recommended_async_client, recommended_client
+from payfallback.transports import let_go, recommended_async_client, recommended_client
 
 if TYPE_CHECKING:
     from payfallback.journal.postgres import AsyncPostgresJournal
@@ -339,7 +339,7 @@ class Router(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        result = self._client.send(action.request)
+                        result = let_go(self._client.send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)
@@ -530,7 +530,7 @@ class AsyncRouter(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        result = await self._client.send(action.request)
+                        result = let_go(await self._client.send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)
