@@ -54,7 +54,7 @@ from payfallback.journal import (
 from payfallback.journal._checks import attempt_is_open
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
-from payfallback.journal.sqlite import WAL_BOUND_PAGES, SQLiteJournal
+from payfallback.journal.sqlite import CACHE_KIB, WAL_BOUND_PAGES, SQLiteJournal
 from payfallback.models import (
     MAX_AMOUNT,
     Attempt,
@@ -2138,6 +2138,8 @@ class TestSQLiteFile:
             assert pragma(journal, "synchronous") == synchronous  # FULL = 2, NORMAL = 1
             assert pragma(journal, "foreign_keys") == 1
             assert cast(int, pragma(journal, "busy_timeout")) > 0
+            # A journal bigger than SQLite's 2 MB default cache keeps its hot pages.
+            assert pragma(journal, "cache_size") == -CACHE_KIB <= -16 * 1024
 
     def test_commits_leave_checkpoints_to_the_background_up_to_a_bound(self, db_path: Path) -> None:
         with SQLiteJournal(db_path, durable=False, checkpoint_interval=None) as journal:

@@ -56,6 +56,11 @@ CHECKPOINT_INTERVAL_S = 1.0
 #: How far (in 4 KiB pages) the log may grow before a commit checkpoints it itself: at
 #: about 16 pages a charge, some 600 charges between two background checkpoints.
 WAL_BOUND_PAGES = 10_000
+#: The connection's page cache, in KiB (SQLite's default is 2,000). A charge inserts into
+#: about a dozen B-trees, most keyed by ids in no particular order, so each lands on a leaf
+#: page of its own; once the journal outgrows the cache, every such page is read back from
+#: the file first. Measured on a 32 MB journal: a quarter less CPU per charge.
+CACHE_KIB = 16 * 1024
 
 
 def _passive_checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -273,6 +278,7 @@ class SQLiteJournal(SyncJournalMethods):
         # NORMAL syncs only at checkpoints (durable across a process crash).
         conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # Checkpoints are a background thread's work (see _Checkpointer): a payment's commit
         # copies the log back into the database itself only if that thread has fallen
         # WAL_BOUND_PAGES behind, which also bounds the log.
