@@ -466,8 +466,9 @@ class AsyncRouter(_RouterBase):
     payment still has its attempt committed before it is sent). In WAL NORMAL
     (``durable=False``) the batch commits on the loop whenever that cannot mean waiting (no
     other writer holds the file); with FULL (the default), or when it would wait, the batch
-    goes to one worker thread, so the loop never waits on a disk sync or another process's
-    lock.
+    goes to a worker thread, so the loop never waits on a disk sync or another process's
+    lock. One batch is in the thread at a time; what the payments journal meanwhile goes
+    next, together, so a slower disk means bigger batches rather than a queue of fsyncs.
 
     Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
     (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself."""
@@ -502,6 +503,8 @@ class AsyncRouter(_RouterBase):
         )
         self._batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
+        #: The batch committing in the worker thread, if one is.
+        self._in_thread: asyncio.Future[None] | None = None
         self._sleep = sleep or asyncio.sleep
 
     @classmethod
@@ -559,14 +562,21 @@ class AsyncRouter(_RouterBase):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         self._batch.append((call, done))
-        if len(self._batch) == 1:
+        if len(self._batch) == 1 and self._in_thread is None:
             loop.call_soon(self._flush)
         return await done
 
     def _flush(self) -> None:
         """Commit the batch on the loop when that cannot mean waiting (WAL NORMAL, no
         other writer); otherwise in one worker thread, so the loop never waits on a disk
-        sync (FULL) or another process's lock."""
+        sync (FULL) or another process's lock.
+
+        One batch at a time goes to the thread: what the payments journal while it commits
+        waits for it and goes next, all together. So the slower a commit (an fsync), the
+        more calls share the next one, instead of each call taking a thread of its own and
+        queueing there for the journal, one commit each."""
+        if self._in_thread is not None or not self._batch:
+            return
         batch, self._batch = self._batch, []
         assert self._run_batch is not None
         results: list[tuple[bool, Any]] | None
@@ -575,7 +585,7 @@ class AsyncRouter(_RouterBase):
         except Exception as exc:
             results = [(False, exc)] * len(batch)
         if results is None:
-            task = asyncio.ensure_future(self._flush_in_thread(batch))
+            task = self._in_thread = asyncio.ensure_future(self._flush_in_thread(batch))
             self._flushing.add(task)
             task.add_done_callback(self._flushing.discard)
             return
@@ -588,12 +598,17 @@ class AsyncRouter(_RouterBase):
         calls = [call for call, _ in batch]
         results: list[tuple[bool, Any]] | None
         try:
-            results = await asyncio.to_thread(self._run_batch, calls, wait=True)
-            if results is None:  # a journal that cannot wait either: no caller may hang
-                raise RuntimeError("the journal ran none of the batch")
-        except Exception as exc:
-            results = [(False, exc)] * len(batch)
-        _settle(batch, results)
+            try:
+                results = await asyncio.to_thread(self._run_batch, calls, wait=True)
+                if results is None:  # a journal that cannot wait either: no caller may hang
+                    raise RuntimeError("the journal ran none of the batch")
+            except Exception as exc:
+                results = [(False, exc)] * len(batch)
+            _settle(batch, results)
+        finally:
+            # The next batch: everything journaled while this one committed.
+            self._in_thread = None
+            self._flush()
 
     async def _open_journal(self) -> None:
         """Open the async journal once, however many payments arrive first at once: they

@@ -3,8 +3,8 @@
 With PostgreSQL the journal is awaited on the loop over psycopg's async pool: a charge
 hands nothing to a worker thread. SQLite in WAL NORMAL commits on the loop too, unless that
 could mean waiting (another process holds the write lock, another thread is in a
-transaction); with FULL each journal call is one hop to a worker thread, so the loop never
-waits on a disk sync, and a charge makes two. All are checked by counting what reaches the
+transaction); with FULL the journal calls go to a worker thread in batches, one batch at
+a time, so the loop never waits on a disk sync. All are checked by counting what reaches the
 loop's default executor (where ``asyncio.to_thread`` sends its work), against the real
 PostgreSQL on 127.0.0.1 and real SQLite files.
 """
@@ -383,3 +383,63 @@ def test_payments_in_flight_together_share_commits(tmp_path: Path) -> None:
     assert sorted(operations) == ["begin_attempt"] * 16 + ["record_success"] * 16
     assert len(submitted) - 1 < 32, "no two journal calls shared a commit"
     assert len(bank.live_charges()) == 16
+
+
+class SlowCommits(SQLiteJournal):
+    """A FULL journal whose every batch in a worker thread takes 20 ms more (a slow disk),
+    counting how many run at once and how many calls each carries."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, durable=True)
+        self.running = 0
+        self.most_at_once = 0
+        self.sizes: list[int] = []
+        self._count = threading.Lock()
+
+    def run_batch(self, calls: Any, *, wait: bool = False) -> list[tuple[bool, Any]] | None:
+        if not wait:
+            return super().run_batch(calls, wait=wait)
+        with self._count:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.sizes.append(len(calls))
+        try:
+            threading.Event().wait(0.02)
+            return super().run_batch(calls, wait=wait)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+def test_one_batch_at_a_time_goes_to_the_thread_and_the_rest_wait_for_the_next(
+    tmp_path: Path,
+) -> None:
+    """Thirty-two payments, arriving a few at a time while a slow commit runs: what they
+    journal meanwhile waits and goes as the next batch. No two batches are ever in the
+    worker thread together (each would only queue there for the journal, one fsync per
+    call), and the batches grow with how long a commit takes."""
+    bank = FakeBank("toss")
+    journal = SlowCommits(tmp_path / "journal.sqlite3")
+
+    async def main() -> list[str]:
+        client = httpx.AsyncClient(transport=mock_transport(bank))
+
+        async def arrive(n: int) -> str:
+            await asyncio.sleep(0.002 * n)  # a new customer every 2 ms
+            return (await router.charge(order(f"S-{n}"), [card("toss")])).payment_id
+
+        async with (
+            client,
+            AsyncRouter([FakeProvider("toss")], client=client, journal=journal) as router,
+        ):
+            return sorted(await asyncio.gather(*(arrive(n) for n in range(32))))
+
+    paid = asyncio.run(main())
+    journal.close()
+    assert paid == sorted(f"pay_S-{n}" for n in range(32))
+    assert journal.most_at_once == 1
+    assert sum(journal.sizes) == 64  # every begin_attempt and record_success, once
+    # 64 calls over 64 ms of arrivals and 20 ms commits: a handful of batches, not 64.
+    assert len(journal.sizes) <= 16, journal.sizes
+    assert max(journal.sizes) >= 4, journal.sizes
+    assert len(bank.live_charges()) == 32
