@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import multiprocessing
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,7 +31,7 @@ from payfallback.journal import AttemptInFlight, Journal, JournalCounts, TxnAlre
 from payfallback.journal._migrations import Migration
 from payfallback.journal._pg_flow import run
 from payfallback.journal._pg_migrations import LATEST_VERSION, MIGRATIONS, migrate_step
-from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
+from payfallback.journal.postgres import CHECK_BYPASS_S, AsyncPostgresJournal, PostgresJournal
 from payfallback.models import (
     MAX_AMOUNT,
     Attempt,
@@ -993,3 +994,81 @@ class TestTwoRouters:
         assert slept  # the second one did wait for the first, it did not send
         assert bank.requests["charge"] == 1
         assert len(bank.charges_for_order("ORD-1")) == 1
+
+
+# --------------------------------------------------------------------------------------
+# Pooled connections: checked when idle, not between calls moments apart
+# --------------------------------------------------------------------------------------
+
+
+def _drop_backends(application_name: str) -> int:
+    """What a server restart does to a pool: every backend of this application ends."""
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class TestPooledConnections:
+    """A pooled connection is checked (a round trip) before it is handed out only if it has
+    been idle longer than CHECK_BYPASS_S: under load, a check per journal call would be two
+    more round trips per charge for connections that answered milliseconds before. So a
+    connection the server dropped while idle is replaced before a payment uses it; one
+    dropped within the window fails the next call (no write happens: the statement never
+    reaches a server), as it would between any check and the call that follows it."""
+
+    def test_a_connection_dropped_while_idle_is_replaced(
+        self, schemas: PgSchemas, clock: ManualClock
+    ) -> None:
+        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
+        url = f"{PG_URL}?schema={schemas.name('alive')}&application_name={name}"
+        with PostgresJournal.from_url(url, clock=clock) as journal:
+            begin(journal, make_order("idle-1"))
+            assert _drop_backends(name) >= 1
+            threading.Event().wait(CHECK_BYPASS_S + 0.2)  # idle past the window
+            assert begin(journal, make_order("idle-2")).attempt_id == "idle-2_1"
+            assert [o for o in ("idle-1", "idle-2") if journal.get_order(o)] == [
+                "idle-1",
+                "idle-2",
+            ]
+
+    def test_a_connection_that_just_answered_goes_out_unchecked(
+        self, schemas: PgSchemas, clock: ManualClock
+    ) -> None:
+        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
+        url = f"{PG_URL}?schema={schemas.name('busy')}&application_name={name}&pool_size=1"
+        with PostgresJournal.from_url(url, clock=clock) as journal:
+            begin(journal, make_order("busy-1"))
+            assert _drop_backends(name) == 1
+            with pytest.raises(psycopg.OperationalError):
+                begin(journal, make_order("busy-2"))
+            # The pool let the broken connection go: the next call has a new one.
+            assert begin(journal, make_order("busy-3")).attempt_id == "busy-3_1"
+            assert journal.get_order("busy-2") is None
+
+    def test_the_async_journal_replaces_an_idle_connection_too(
+        self, schemas: PgSchemas, clock: ManualClock
+    ) -> None:
+        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
+        url = f"{PG_URL}?schema={schemas.name('aalive')}&application_name={name}&pool_size=1"
+
+        async def main() -> tuple[str, bool]:
+            async with AsyncPostgresJournal.from_url(url, clock=clock) as aj:
+                await aj.get_order("warm")
+                assert _drop_backends(name) == 1
+                await asyncio.sleep(CHECK_BYPASS_S + 0.2)
+                attempt = await aj.begin_attempt(
+                    make_order("aidle-1"),
+                    provider="toss",
+                    method=Method.CARD,
+                    operation="charge",
+                    idempotency_key="k-aidle",
+                    lease_seconds=30,
+                )
+                return attempt.attempt_id, (await aj.get_order("aidle-1")) is not None
+
+        assert asyncio.run(main()) == ("aidle-1_1", True)
