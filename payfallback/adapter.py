@@ -185,7 +185,7 @@ class Secrets:
     :func:`payfallback.events.scrub` masks card numbers and key-shaped tokens by shape.
     """
 
-    __slots__ = ("_ordered", "_pattern", "_values")
+    __slots__ = ("_ordered", "_pattern", "_shortest", "_values")
 
     def __init__(self, *values: SecretStr | SecretBytes | str | bytes | None) -> None:
         found: set[str] = set()
@@ -205,6 +205,8 @@ class Secrets:
         self._values = values
         # Longest first, so a value that contains another is masked whole.
         self._ordered = tuple(sorted(values, key=len, reverse=True))
+        # A text shorter than every value holds none of them ("paid", "KRW", an amount).
+        self._shortest = len(self._ordered[-1]) if self._ordered else 1 << 30
         # A few values (one request's billing key and its forms) are masked by plain
         # replacement: compiling a pattern for each request would cost more than the
         # request's own scrubbing. Many values get one compiled pattern.
@@ -224,12 +226,16 @@ class Secrets:
 
     def contains(self, text: str) -> bool:
         """Whether any declared value occurs in ``text`` (for tests and assertions)."""
+        if len(text) < self._shortest:
+            return False
         if self._pattern is not None:
             return self._pattern.search(text) is not None
         return any(value in text for value in self._ordered)
 
     def mask(self, text: str) -> str:
         """``text`` with every declared value masked (by value only)."""
+        if len(text) < self._shortest:
+            return text
         if self._pattern is not None:
             return self._pattern.sub(REDACTED, text)
         for value in self._ordered:

@@ -13,9 +13,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from payfallback import EVENT_NAMES, Instrument, ManualClock, PayfallbackError, redact_processor
+from payfallback.adapter import Secrets
 from payfallback.events import (
     CATALOGUE,
+    REDACTED,
     REGENERATE,
+    SHORTEST_SHAPE,
     Events,
     Level,
     Only,
@@ -302,3 +305,28 @@ def test_a_listener_for_some_events_hears_only_those_and_costs_nothing_for_the_r
     assert "breaker.opened" in repr(Only({"breaker.opened"}, print))
     with pytest.raises(ValueError, match="unknown event name"):
         Only({"breaker.openned"}, print)
+
+
+def test_no_shape_fits_in_a_text_shorter_than_shortest_shape() -> None:
+    """``scrub`` skips texts shorter than SHORTEST_SHAPE: true only while no pattern can
+    match anything shorter (re's own parser gives each pattern's narrowest match)."""
+    from re import _parser  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    from payfallback import events  # noqa: PLC0415
+
+    widths = [
+        _parser.parse(p.pattern).getwidth()[0] for p in (events._PAN, events._KEYLIKE, events._AUTH)
+    ]
+    assert min(widths) == SHORTEST_SHAPE
+    assert scrub("sk_abcdef") == REDACTED  # exactly the shortest: still masked
+    assert scrub("sk_abcde") == "sk_abcde"
+
+
+def test_a_secret_is_masked_in_any_text_long_enough_to_hold_it() -> None:
+    secrets = Secrets("pw-1234", SecretStr("billing-key-00000000-aaaa"))
+    assert secrets.mask("pw-123") == "pw-123"
+    assert secrets.mask("pw-1234") == REDACTED
+    assert secrets.mask("x pw-1234 y") == f"x {REDACTED} y"
+    assert not secrets.contains("pw-12")
+    assert secrets.contains("--pw-1234--")
+    assert Secrets().mask("anything at all") == "anything at all"

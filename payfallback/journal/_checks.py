@@ -185,8 +185,11 @@ def check_new_payment(attempt_id: str, payment: Payment) -> None:
             attempt_id=attempt_id,
         )
     utc(payment.approved_at, f"{where}: approved_at")
-    if payment.refunded != Money(amount=0, currency=payment.amount.currency) or (
-        payment.status is not PaymentStatus.PAID
+    refunded = payment.refunded
+    if (
+        refunded.amount != 0
+        or refunded.currency != payment.amount.currency
+        or payment.status is not PaymentStatus.PAID
     ):
         raise InvalidRequest(
             f"{where} must be recorded as new (status paid, nothing refunded); refunds "
