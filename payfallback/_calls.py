@@ -86,6 +86,8 @@ _NOTHING_MOVED = frozenset(
     {TxnState.NOT_PAID, TxnState.NOT_FOUND, TxnState.CANCELLED, TxnState.AWAITING_CUSTOMER}
 )
 
+#: A provider that declared no secrets (shared: a Secrets never changes).
+_NO_SECRETS = Secrets()
 _PAID = "paid"
 _NOT_PAID = "not_paid"
 _UNKNOWN = "unknown"
@@ -232,7 +234,7 @@ class ProviderCalls:
         self, provider: Provider, error: PayfallbackError, extra: RequestSecrets = ()
     ) -> PayfallbackError:
         """An error from an adapter with every secret it could quote masked."""
-        secrets = self._secrets.get(provider.name, Secrets())
+        secrets = self._secrets.get(provider.name) or _NO_SECRETS
         if extra:
             secrets = secrets | Secrets(*extra)
         return secrets.scrub_error(error)
@@ -388,7 +390,7 @@ class ProviderCalls:
         request's own, such as the billing key) and card numbers masked."""
         if answer is None:
             return None
-        declared = self._secrets.get(provider, Secrets())
+        declared = self._secrets.get(provider) or _NO_SECRETS
         return declared.scrub_answer(answer, Secrets(*extra) if extra else None)
 
     def _check_same_order(self, order: Order) -> FlowGen[Payment | None]:
