@@ -1001,6 +1001,12 @@ class TestTwoRouters:
 # --------------------------------------------------------------------------------------
 
 
+def _named(schemas: PgSchemas, store: str, query: str = "") -> tuple[str, str]:
+    """A journal URL whose connections carry an application name of their own, and it."""
+    name = f"pf-alive-{uuid.uuid4().hex[:8]}"
+    return name, f"{PG_URL}?schema={schemas.name(store)}&application_name={name}{query}"
+
+
 def _drop_backends(application_name: str) -> int:
     """What a server restart does to a pool: every backend of this application ends."""
     with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -1024,8 +1030,7 @@ class TestPooledConnections:
     def test_a_connection_dropped_while_idle_is_replaced(
         self, schemas: PgSchemas, clock: ManualClock
     ) -> None:
-        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
-        url = f"{PG_URL}?schema={schemas.name('alive')}&application_name={name}"
+        name, url = _named(schemas, "alive")
         with PostgresJournal.from_url(url, clock=clock) as journal:
             begin(journal, make_order("idle-1"))
             assert _drop_backends(name) >= 1
@@ -1039,8 +1044,7 @@ class TestPooledConnections:
     def test_a_connection_that_just_answered_goes_out_unchecked(
         self, schemas: PgSchemas, clock: ManualClock
     ) -> None:
-        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
-        url = f"{PG_URL}?schema={schemas.name('busy')}&application_name={name}&pool_size=1"
+        name, url = _named(schemas, "busy", "&pool_size=1")
         with PostgresJournal.from_url(url, clock=clock) as journal:
             begin(journal, make_order("busy-1"))
             assert _drop_backends(name) == 1
@@ -1053,8 +1057,7 @@ class TestPooledConnections:
     def test_the_async_journal_replaces_an_idle_connection_too(
         self, schemas: PgSchemas, clock: ManualClock
     ) -> None:
-        name = f"pf-alive-{uuid.uuid4().hex[:8]}"
-        url = f"{PG_URL}?schema={schemas.name('aalive')}&application_name={name}&pool_size=1"
+        name, url = _named(schemas, "aalive", "&pool_size=1")
 
         async def main() -> tuple[str, bool]:
             async with AsyncPostgresJournal.from_url(url, clock=clock) as aj:
