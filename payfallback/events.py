@@ -523,10 +523,6 @@ def _redact_value(key: str, value: Any) -> Any:
     return value
 
 
-#: Field values with nothing inside to scrub (a secret's field name still hides them).
-_PLAIN = frozenset({int, float, bool})
-
-
 def redact(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``fields`` with every secret and card number masked."""
     return {k: _redact_value(k, v) for k, v in fields.items()}
@@ -606,25 +602,12 @@ class Events:
         return value
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """:func:`redact`, then the Router's by-value scrubber, in one pass over the fields:
-        strings and plain numbers (nearly every field) without a call of their own."""
-        by_value = self._scrubber
-        clean: dict[str, Any] = {}
-        for key, value in fields.items():
-            if isinstance(value, str):
-                if key in _SAFE_KEYS:
-                    text = value
-                elif _sensitive(key):
-                    clean[key] = REDACTED
-                    continue
-                else:
-                    text = scrub(value)
-                clean[key] = text if by_value is None else by_value(text)
-            elif value is None or type(value) in _PLAIN:
-                clean[key] = REDACTED if _sensitive(key) else value
-            else:
-                clean[key] = self._by_value(_redact_value(key, value))
-        return clean
+        """:func:`redact`, then the Router's by-value scrubber, in one pass over the fields
+        (one dict, not two)."""
+        if self._scrubber is None:
+            return redact(fields)
+        by_value = self._by_value
+        return {k: by_value(_redact_value(k, v)) for k, v in fields.items()}
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
