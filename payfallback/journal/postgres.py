@@ -355,18 +355,15 @@ class PostgresJournal(SyncJournalMethods):
         """Close the pool; calling it again does nothing."""
         self._pool.close()
 
-    def _run(self, flow: Flow[T]) -> T:
+    def _run(self, flow: Flow[T], *, atomic: bool = True) -> T:
         with self._pool.connection() as conn:
-            value = run(conn, flow)
+            value = run(conn, flow, atomic=atomic)
             self._alive.answered(conn)
             return value
 
     def _read(self, flow: Flow[T]) -> T:
         """Run a flow of one statement: atomic by itself, no ``BEGIN``/``COMMIT`` needed."""
-        with self._pool.connection() as conn:
-            value = run(conn, flow, atomic=False)
-            self._alive.answered(conn)
-            return value
+        return self._run(flow, atomic=False)
 
     # A write locks the rows it checks (racing workers are serialised per order); a read of
     # several statements runs in one transaction, so they agree.
