@@ -502,8 +502,7 @@ class AsyncRouter(_RouterBase):
             None if self._async_journal is not None else getattr(self.journal, "run_batch", None)
         )
         self._batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
-        self._flushing: set[asyncio.Task[None]] = set()
-        #: The batch committing in the worker thread, if one is.
+        #: The batch committing in the worker thread, if one is (and its one reference).
         self._in_thread: asyncio.Future[None] | None = None
         self._sleep = sleep or asyncio.sleep
 
@@ -585,9 +584,7 @@ class AsyncRouter(_RouterBase):
         except Exception as exc:
             results = [(False, exc)] * len(batch)
         if results is None:
-            task = self._in_thread = asyncio.ensure_future(self._flush_in_thread(batch))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+            self._in_thread = asyncio.ensure_future(self._flush_in_thread(batch))
             return
         _settle(batch, results)
 
