@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,20 +42,22 @@ def _ours(garbage: list[object]) -> list[str]:
     )
 
 
-def _cyclic_garbage(run: Callable[[], None]) -> list[str]:
-    """The types (from OURS) of what ``run`` left that only the cyclic collector frees."""
+@contextmanager
+def cyclic_garbage() -> Iterator[list[str]]:
+    """With the collector off, the block's leavings (from OURS) that only it could free:
+    the list yielded is filled when the block ends."""
+    found: list[str] = []
     gc.collect()
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        run()
+        yield found
         gc.collect()
-        found = _ours(gc.garbage)
+        found += _ours(gc.garbage)
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
-    return found
 
 
 @pytest.fixture
@@ -106,18 +109,10 @@ def test_async_charges_leave_no_cyclic_garbage(
         journal = SQLiteJournal(":memory:")
         async with client, AsyncRouter([provider], client=client, journal=journal) as r:
             await r.charge(order("ORD-warm"), [card("toss")])  # pools, caches, first imports
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
+            with cyclic_garbage() as found:
                 for n in range(3):
                     await r.charge(order(f"ORD-{n}"), [card("toss")])
-                gc.collect()
-                return _ours(gc.garbage)
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
+            return found
 
     assert asyncio.run(main()) == []
     assert len(server.banks["toss"].live_charges()) == 4
@@ -127,12 +122,10 @@ def test_sync_charges_leave_no_cyclic_garbage(server: FakeServer) -> None:
     provider = FakeProvider("toss", base_url=server.url_for("toss"))
     with Router([provider], journal=SQLiteJournal(":memory:")) as r:
         r.charge(order("ORD-warm"), [card("toss")])
-
-        def pay() -> None:
+        with cyclic_garbage() as found:
             for n in range(3):
                 r.charge(order(f"ORD-{n}"), [card("toss")])
-
-        assert _cyclic_garbage(pay) == []
+        assert found == []
     assert len(server.banks["toss"].live_charges()) == 4
 
 
@@ -140,8 +133,8 @@ def test_keeping_an_answer_makes_no_cycle() -> None:
     secrets = Secrets("sk-live-0123456789")
     answer = {"tid": "T1", "card": {"number": "4111111111111111"}, "echo": "sk-live-0123456789"}
 
-    def keep() -> None:
+    with cyclic_garbage() as found:
         kept = secrets.scrub_answer(answer, Secrets("bk-0001-secret"))
         assert "sk-live-0123456789" not in str(kept)
-
-    assert _cyclic_garbage(keep) == []
+        del kept
+    assert found == []
