@@ -291,15 +291,18 @@ def _kept(
     extra: Callable[[str], str] | None,
 ) -> Any:
     """One field of an answer as :meth:`Secrets.scrub_answer` keeps it: a field named like
-    a secret or a personal detail hidden whole; every other string scrubbed by shape,
-    then of the declared values. (A function of its own, not a closure that calls itself:
-    that would be a reference cycle for the garbage collector on every payment.)"""
+    a secret or a personal detail hidden whole; every other string masked of the
+    declared values, then scrubbed by shape. (A function of its own, not a closure that
+    calls itself: that would be a reference cycle for the garbage collector on every
+    payment.)"""
     hidden = _hidden_field(key)
     if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
         return REDACTED
     if isinstance(value, str):
-        text = mask(scrub(value))
-        return extra(text) if extra else text
+        # Declared values first, whole, then shapes in what is left: masking a value can
+        # end a card number's run (``…secret4111 1111 1111 1111``) where it began.
+        text = mask(value)
+        return scrub(extra(text) if extra else text)
     if isinstance(value, dict | Mapping):
         return {str(k): _kept(str(k), v, mask, extra) for k, v in value.items()}
     if isinstance(value, list | tuple):
