@@ -228,7 +228,7 @@ class ProviderCalls:
         for declared in self._secrets.values():
             self._all_secrets = self._all_secrets | declared
         if self._all_secrets:
-            events.scrub_with(self._all_secrets.scrub)
+            events.scrub_with(self._all_secrets.mask)
 
     def _clean(
         self, provider: Provider, error: PayfallbackError, extra: RequestSecrets = ()

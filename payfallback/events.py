@@ -503,23 +503,28 @@ def is_sensitive_key(key: str) -> bool:
     return _sensitive(key)
 
 
-def _redact_value(key: str, value: Any) -> Any:
+def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None) -> Any:
+    """``value`` as an event may show it under ``key``: secrets hidden, every string
+    masked of declared values (``mask``, by value) first, then of card numbers and key
+    shapes. In that order: masking a value can end a card number's run
+    (``…<secret>4111 1111 1111 1111``) where it began."""
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if key in _SAFE_KEYS and isinstance(value, str):
-        # Our own ids: a POS order id of date and time digits is not a card number.
-        # (Secret values are still masked by value, by the Router's scrubber.)
-        return value
+        # Our own ids: a POS order id of date and time digits is not a card number. A
+        # declared value in one is still masked.
+        return value if mask is None else mask(value)
     if _sensitive(key):
         return REDACTED
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value if mask is None else mask(value))
     if isinstance(value, Mapping):
-        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+        return {str(k): _redact_value(str(k), v, mask) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_redact_value(key, v) for v in value)
+        return type(value)(_redact_value(key, v, mask) for v in value)
     if isinstance(value, BaseException):
-        return scrub(f"{type(value).__name__}: {value}")
+        text = f"{type(value).__name__}: {value}"
+        return scrub(text if mask is None else mask(text))
     return value
 
 
@@ -556,7 +561,7 @@ class Events:
         #: Who listens to each event name, worked out once per name.
         self._heard_by: dict[str, tuple[Listener, ...]] = {}
         self._std = _library_logger(logger_name)
-        self._scrubber: Callable[[str], str] | None = None
+        self._mask: Callable[[str], str] | None = None
         self._wrapped: tuple[tuple[object, ...], Any] | None = None
 
     def _logger(self) -> Any:
@@ -584,30 +589,17 @@ class Events:
         structlog = sys.modules.get("structlog")
         return structlog is not None and bool(structlog.is_configured())
 
-    def scrub_with(self, scrubber: Callable[[str], str]) -> None:
-        """Also pass every string of every event through ``scrubber`` (the Router gives the
-        secrets its providers declared, masked by value)."""
-        self._scrubber = scrubber
-
-    def _by_value(self, value: Any) -> Any:
-        scrubber = self._scrubber
-        if scrubber is None:
-            return value
-        if isinstance(value, str):
-            return scrubber(value)
-        if isinstance(value, Mapping):
-            return {k: self._by_value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self._by_value(v) for v in value)
-        return value
+    def scrub_with(self, mask: Callable[[str], str]) -> None:
+        """Also mask every string of every event with ``mask`` (the Router gives
+        :meth:`Secrets.mask <payfallback.adapter.Secrets.mask>` of the secrets its
+        providers declared): before card numbers and key shapes are, and in the ids that
+        are not scrubbed by shape too."""
+        self._mask = mask
 
     def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """:func:`redact`, then the Router's by-value scrubber, in one pass over the fields
-        (one dict, not two)."""
-        if self._scrubber is None:
-            return redact(fields)
-        by_value = self._by_value
-        return {k: by_value(_redact_value(k, v)) for k, v in fields.items()}
+        """:func:`redact`, with the Router's mask (one pass over the fields)."""
+        mask = self._mask
+        return {k: _redact_value(k, v, mask) for k, v in fields.items()}
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
@@ -654,5 +646,5 @@ class Events:
                 self._logger().error(
                     "listener.failed",
                     listener=repr(listener),
-                    error=self._by_value(scrub(repr(exc))),
+                    error=_redact_value("error", repr(exc), self._mask),
                 )

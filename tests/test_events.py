@@ -213,6 +213,45 @@ def test_secret_values_given_by_the_router_are_masked_in_every_field() -> None:
     assert BILLING_KEY not in repr(seen)
 
 
+def test_a_value_masked_first_leaves_no_card_number_standing_after_it() -> None:
+    # The mask, then the shapes: the card number after the key is no longer glued to it.
+    events = Events()
+    events.scrub_with(Secrets(BILLING_KEY).mask)
+    seen: list[Mapping[str, Any]] = []
+    events.add_listener(lambda name, fields: seen.append(fields))
+    glued = f"{BILLING_KEY}4111 1111 1111 1111"
+    events.emit("payment.unknown", reason=glued)
+    events.emit("storage.degraded", store="redis", error=ValueError(f"echo {glued}"))
+    for value in (seen[0]["reason"], seen[1]["error"]):
+        assert BILLING_KEY not in value
+        assert "1111 1111 1111" not in value, value
+        assert "[card ****1111]" in value
+
+
+def test_with_the_routers_mask_an_order_id_of_digits_is_still_readable(
+    make_router: MakeRouter,
+) -> None:
+    # A POS numbers its orders by date and time: that is no card number, in events too.
+    seen: list[tuple[str, dict[str, Any]]] = []
+    bank = FakeBank("toss", secret=SECRET)
+    router = make_router(
+        bank,
+        providers=[FakeProvider("toss", secret=SECRET)],
+        listeners=[lambda name, fields: seen.append((name, dict(fields)))],
+    )
+    pos_id = "20221015153102123"
+    router.charge(order(pos_id), [Instrument(provider="toss", billing_key=SecretStr(BILLING_KEY))])
+    ids = {fields["order_id"] for name, fields in seen if "order_id" in fields}
+    assert ids == {pos_id}
+    # A declared value is masked there all the same.
+    events = Events()
+    events.scrub_with(Secrets(SECRET).mask)
+    got: list[Mapping[str, Any]] = []
+    events.add_listener(lambda name, fields: got.append(fields))
+    events.emit("payment.unknown", order_id=f"x-{SECRET}")
+    assert got == [{"order_id": "x-[redacted]"}]
+
+
 # -- the catalogue ---------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,7 @@
-"""What ``Secrets.scrub_answer`` keeps of a provider's answer, on answers built to trip
-it: declared values and their escaped forms, card numbers, key shapes and auth values at
-string edges, next to quotes, backslashes and control characters, at any depth.
+"""What a kept provider answer (``Secrets.scrub_answer``) and an event (``Events`` with the
+Router's mask) show, on values built to trip the rules: declared values and their escaped
+forms, card numbers, key shapes and auth values at string edges, glued to each other, next
+to quotes, backslashes and control characters, at any depth.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from payfallback.adapter import Secrets
-from payfallback.events import REDACTED, is_sensitive_key, scrub
+from payfallback.events import REDACTED, Events, is_sensitive_key, scrub
 
 SECRET = "test_sk_zXLkKEypNArWmo50nX3l"
 BILLING_KEY = "bk-0001-secret-abc"  # a request's own secret: no key shape, masked by value
@@ -92,8 +93,12 @@ def strings_in(value: Any, key: str = "") -> list[tuple[str, str]]:
     return []
 
 
+GLUED = f"{BILLING_KEY}4111 1111 1111 1111"  # masking the key ends the number's run
+
+
 @settings(max_examples=400, deadline=None)
 @given(answer=answers, with_also=st.booleans())
+@example(answer={"message": GLUED}, with_also=True)
 def test_no_secret_card_number_or_key_shape_is_kept_anywhere(
     answer: dict[str, Any], with_also: bool
 ) -> None:
@@ -169,3 +174,32 @@ def test_a_secret_split_by_an_escape_in_the_text_is_still_masked() -> None:
 def test_a_long_number_outside_any_string_is_kept_as_it_is() -> None:
     answer = {**PLAIN, "amount": 4111111111111111}
     assert DECLARED.scrub_answer(answer)["amount"] == 4111111111111111
+
+
+#: Fields of ``payment.unknown``: two of the Router's own ids, shown unscrubbed by shape.
+EVENT_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={"reason": values, "code": texts, "order_id": texts, "attempt_id": texts},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=EVENT_FIELDS)
+@example(fields={"reason": [GLUED], "order_id": "20221015153102123"})
+def test_an_event_shows_no_secret_and_no_card_number_outside_the_routers_ids(
+    fields: dict[str, Any],
+) -> None:
+    events = Events()
+    events.scrub_with((DECLARED | ALSO).mask)
+    seen: list[dict[str, Any]] = []
+    events.add_listener(lambda name, shown: seen.append(dict(shown)))
+    events.emit("payment.unknown", **fields)
+    [shown] = seen
+    assert set(shown) == set(fields)
+    for key, text in strings_in(shown):
+        assert not DECLARED.contains(text), (key, text)
+        assert not ALSO.contains(text), (key, text)
+        if key in ("order_id", "attempt_id"):
+            assert text == (DECLARED | ALSO).mask(fields[key])
+        else:
+            assert scrub(text) == text, (key, text)
