@@ -245,7 +245,7 @@ class Secrets:
 
     def scrub(self, text: str) -> str:
         """``text`` with every declared value masked, then card numbers and key shapes."""
-        return scrub(self.mask(text))
+        return scrub(text, self.mask)
 
     def scrub_answer(
         self, answer: Mapping[str, Any], also: Secrets | None = None
@@ -255,9 +255,8 @@ class Secrets:
         (``buyerName``, ``customer``, ``email``, ``phone``...) hidden, every declared
         value (and every value of ``also``: a request's own secrets), card number and
         key-shaped token masked inside every string, at any depth."""
-        mask = self.mask
-        extra = also.mask if also else None
-        return {str(k): _kept(str(k), v, mask, extra) for k, v in answer.items()}
+        mask = self.mask if not also else lambda text: also.mask(self.mask(text))
+        return {str(k): _kept(str(k), v, mask) for k, v in answer.items()}
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -284,29 +283,21 @@ _PERSONAL_KEY = re.compile(
 _SECRET, _PERSONAL = "secret", "personal"
 
 
-def _kept(
-    key: str,
-    value: Any,
-    mask: Callable[[str], str],
-    extra: Callable[[str], str] | None,
-) -> Any:
+def _kept(key: str, value: Any, mask: Callable[[str], str]) -> Any:
     """One field of an answer as :meth:`Secrets.scrub_answer` keeps it: a field named like
-    a secret or a personal detail hidden whole; every other string masked of the
-    declared values, then scrubbed by shape. (A function of its own, not a closure that
-    calls itself: that would be a reference cycle for the garbage collector on every
-    payment.)"""
+    a secret or a personal detail hidden whole; every other string scrubbed
+    (:func:`~payfallback.events.scrub`, with ``mask``). (A function of its own, not a
+    closure that calls itself: that would be a reference cycle for the garbage collector
+    on every payment.)"""
     hidden = _hidden_field(key)
     if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
         return REDACTED
     if isinstance(value, str):
-        # Declared values first, whole, then shapes in what is left: masking a value can
-        # end a card number's run (``…secret4111 1111 1111 1111``) where it began.
-        text = mask(value)
-        return scrub(extra(text) if extra else text)
+        return scrub(value, mask)
     if isinstance(value, dict | Mapping):
-        return {str(k): _kept(str(k), v, mask, extra) for k, v in value.items()}
+        return {str(k): _kept(str(k), v, mask) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_kept(key, v, mask, extra) for v in value]
+        return [_kept(key, v, mask) for v in value]
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     return value

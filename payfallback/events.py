@@ -482,8 +482,14 @@ _ANY_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p in (_PAN, _KEYLIKE, _A
 SHORTEST_SHAPE = 9
 
 
-def scrub(text: str) -> str:
-    """Mask card numbers, key-shaped tokens and auth header values inside free text."""
+def scrub(text: str, mask: Callable[[str], str] | None = None) -> str:
+    """Mask card numbers, key-shaped tokens and auth header values inside free text; with
+    ``mask`` (a by-value mask such as :meth:`Secrets.mask
+    <payfallback.adapter.Secrets.mask>`), the declared values first. In that order:
+    masking a value can end a card number's run (``…<secret>4111 1111 1111 1111``) where
+    it began, and the number is then masked too."""
+    if mask is not None:
+        text = mask(text)
     if len(text) < SHORTEST_SHAPE or _ANY_SHAPE.search(text) is None:
         return text
     text = _PAN.sub(_mask_pan, text)
@@ -505,9 +511,7 @@ def is_sensitive_key(key: str) -> bool:
 
 def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None) -> Any:
     """``value`` as an event may show it under ``key``: secrets hidden, every string
-    masked of declared values (``mask``, by value) first, then of card numbers and key
-    shapes. In that order: masking a value can end a card number's run
-    (``…<secret>4111 1111 1111 1111``) where it began."""
+    scrubbed (:func:`scrub`, with ``mask``)."""
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if key in _SAFE_KEYS and isinstance(value, str):
@@ -517,20 +521,20 @@ def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None
     if _sensitive(key):
         return REDACTED
     if isinstance(value, str):
-        return scrub(value if mask is None else mask(value))
+        return scrub(value, mask)
     if isinstance(value, Mapping):
         return {str(k): _redact_value(str(k), v, mask) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_redact_value(key, v, mask) for v in value)
     if isinstance(value, BaseException):
-        text = f"{type(value).__name__}: {value}"
-        return scrub(text if mask is None else mask(text))
+        return scrub(f"{type(value).__name__}: {value}", mask)
     return value
 
 
-def redact(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``fields`` with every secret and card number masked."""
-    return {k: _redact_value(k, v) for k, v in fields.items()}
+def redact(fields: Mapping[str, Any], mask: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """A copy of ``fields`` with every secret and card number masked (and, with ``mask``,
+    every declared value: see :func:`scrub`)."""
+    return {k: _redact_value(k, v, mask) for k, v in fields.items()}
 
 
 def redact_processor(
@@ -596,11 +600,6 @@ class Events:
         are not scrubbed by shape too."""
         self._mask = mask
 
-    def _clean(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """:func:`redact`, with the Router's mask (one pass over the fields)."""
-        mask = self._mask
-        return {k: _redact_value(k, v, mask) for k, v in fields.items()}
-
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
         self._heard_by = {}
@@ -636,7 +635,7 @@ class Events:
         listeners = self._listeners_of(name)
         if not writes and not listeners:
             return
-        clean = self._clean(fields)
+        clean = redact(fields, self._mask)
         if writes:
             getattr(self._logger(), spec.level.value)(name, **clean)
         for listener in listeners:
