@@ -16,7 +16,10 @@ a batch of payments (``concurrency`` coroutines taking the next order as they fi
   request to the same server.
 
 Both clients have the same settings: ``httpx.Limits(max_connections=16,
-max_keepalive_connections=16)`` (see below) and a 10 s timeout. The variants run in the same rounds,
+max_keepalive_connections=16)`` (see below) and a 10 s timeout. At 64 in flight, 48
+payments wait for a connection: bare httpx's in httpcore's pool, whose scans grow with
+them; the Router's at its own gate in front of the pool (``payfallback.transports._gate``),
+so that the pool holds no more of its requests than it has connections. The variants run in the same rounds,
 alternating which goes first; the ratio is the median of the per-round ratios (Router
 payments/s over bare payments/s) with its interquartile range. Each row also gives the
 CPU seconds the client process spent per payment (``time.process_time``, every thread,

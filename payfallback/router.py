@@ -63,6 +63,7 @@ from payfallback.models import (
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.transports import let_go, recommended_async_client, recommended_client
+from payfallback.transports._gate import pool_gate
 
 if TYPE_CHECKING:
     from payfallback.journal.postgres import AsyncPostgresJournal
@@ -471,7 +472,11 @@ class AsyncRouter(_RouterBase):
     next, together, so a slower disk means bigger batches rather than a queue of fsyncs.
 
     Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
-    (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself."""
+    (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself. On httpx's
+    own (httpcore) HTTP/1.1 pool, its requests wait for a connection in a queue of the
+    Router's, at most ``max_connections`` of them inside the pool at once and none longer
+    than its pool timeout (httpcore's queue costs CPU per waiting request on every request:
+    encode/httpcore#1035); every Router on one client shares that queue."""
 
     def __init__(
         self,
@@ -498,6 +503,9 @@ class AsyncRouter(_RouterBase):
         # closed with us.
         self._owns_client = client is None
         self._client = recommended_async_client() if client is None else client
+        # On httpcore's pool, the Router's requests wait for a connection in a queue of
+        # ours, not in the pool's (see payfallback.transports._gate).
+        self._gate = pool_gate(self._client)
         self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (
             None if self._async_journal is not None else getattr(self.journal, "run_batch", None)
         )
@@ -532,7 +540,11 @@ class AsyncRouter(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        result = let_go(await self._client.send(action.request))
+                        if self._gate is None:
+                            response = await self._client.send(action.request)
+                        else:
+                            response = await self._gate.send(self._client, action.request)
+                        result = let_go(response)
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)

@@ -1,0 +1,193 @@
+"""The AsyncRouter's requests wait for an httpcore connection in a queue of the Router's.
+
+httpcore's async pool spends CPU on every waiting request each time a request arrives or a
+connection comes back (encode/httpcore#1035), so the Router lets no more of its requests
+into the pool than the pool has connections. These tests run the Router over a real
+loopback server: every payment still goes through, the pool never holds a waiting request
+of the Router's, and a request that finds no connection within its pool timeout is not
+sent, so it fails over as a refused connection does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from payfallback import AsyncRouter, Payment
+from payfallback.breaker import BreakerPolicy, BreakerSettings
+from payfallback.errors import AllProvidersUnavailable, OutcomeUnknown
+from payfallback.models import AttemptState
+from payfallback.retry import RetryPolicy
+from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault
+from payfallback.transports import recommended_async_client
+from payfallback.transports._gate import PoolGate, pool_gate
+from tests.helpers import card, order
+
+
+async def _no_sleep(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with FakeServer(FakeBank("toss"), FakeBank("nice"), hang_seconds=3.0) as running:
+        yield running
+
+
+def _limits(n: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+
+
+# -- which clients get a gate ------------------------------------------------------------
+
+
+def test_an_httpcore_pool_gets_a_gate_of_its_size_shared_by_everyone_on_the_client() -> None:
+    async def run() -> None:
+        async with httpx.AsyncClient(limits=_limits(16)) as client:
+            gate = pool_gate(client)
+            assert isinstance(gate, PoolGate)
+            assert gate.size == 16
+            assert pool_gate(client) is gate
+            async with (
+                AsyncRouter([FakeProvider("toss")], client=client) as a,
+                AsyncRouter([FakeProvider("toss")], client=client) as b,
+            ):
+                assert a._gate is gate
+                assert b._gate is gate
+        async with recommended_async_client(transport="httpcore") as client:
+            recommended = pool_gate(client)
+            assert recommended is not None
+            assert recommended.size == 100
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # aiohttp's connector queues its waiters at O(1) each: nothing to gate.
+        lambda: recommended_async_client(transport="aiohttp"),
+        # No pool at all.
+        lambda: httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        # Which pool a request lands in depends on its URL.
+        lambda: httpx.AsyncClient(mounts={"all://pay.example": httpx.AsyncHTTPTransport()}),
+        lambda: httpx.AsyncClient(proxy="http://127.0.0.1:9"),
+        # No bound to queue behind.
+        lambda: httpx.AsyncClient(limits=httpx.Limits(max_connections=None)),
+    ],
+    ids=["aiohttp", "mock-transport", "mounts", "proxy", "unbounded"],
+)
+def test_clients_whose_pool_cannot_be_known_or_needs_no_gate_get_none(
+    make: object,
+) -> None:
+    async def run() -> None:
+        async with make() as client:  # type: ignore[operator]
+            assert pool_gate(client) is None
+
+    asyncio.run(run())
+
+
+def test_a_gate_needs_a_slot() -> None:
+    with pytest.raises(ValueError, match="at least one slot"):
+        PoolGate(0)
+
+
+# -- through the Router, over loopback ---------------------------------------------------
+
+
+def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Eight payments at once on a two-connection pool, the provider answering after
+    0.1 s: all eight are paid, over two connections, and httpcore's pool never holds more
+    than two of the Router's requests (the others wait at the gate)."""
+    toss = server.banks["toss"]
+    toss.latency_fn = lambda op: 0.1 if op == "charge" else 0.0
+    provider = FakeProvider("toss", base_url=server.url_for("toss"))
+    seen_in_pool: list[int] = []
+    seen_waiting: list[int] = []
+
+    async def run() -> list[Payment]:
+        async with httpx.AsyncClient(limits=_limits(2)) as client:
+            gate = pool_gate(client)
+            assert gate is not None
+            pool = client._transport._pool  # type: ignore[attr-defined]
+            stop = asyncio.Event()
+
+            async def watch() -> None:
+                while not stop.is_set():
+                    seen_in_pool.append(len(pool._requests))
+                    seen_waiting.append(gate.waiting)
+                    await asyncio.sleep(0.002)
+
+            async with AsyncRouter(
+                [provider], client=client, journal=f"sqlite:///{tmp_path / 'j.db'}"
+            ) as router:
+                watcher = asyncio.create_task(watch())
+                paid = await asyncio.gather(
+                    *(router.charge(order(f"ORD-{i}"), [card("toss")]) for i in range(8))
+                )
+                stop.set()
+                await watcher
+            return paid
+
+    paid = asyncio.run(run())
+
+    assert [p.order_id for p in paid] == [f"ORD-{i}" for i in range(8)]
+    assert len(toss.live_charges()) == 8
+    assert max(seen_in_pool) <= 2, seen_in_pool
+    assert max(seen_waiting) >= 1, "no payment ever waited: the test did not load the pool"
+
+
+def test_no_connection_within_the_pool_timeout_is_not_sent_and_fails_over(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """One connection, held by a charge the provider keeps silent. A second order's
+    charge waits at the gate no longer than its pool timeout (0.2 s, the policy's connect
+    timeout), then fails as never sent: its attempts are failed, not unknown, no lookup is
+    made for it, and the provider never hears of it. It fails over to the next provider,
+    which here shares the one busy connection, so every provider was unavailable."""
+    toss, nice = server.banks["toss"], server.banks["nice"]
+    toss.fail_next("charge", Fault.HANG)
+    providers = [
+        FakeProvider("toss", base_url=server.url_for("toss"), idempotency=False, void_window=None),
+        FakeProvider("nice", base_url=server.url_for("nice")),
+    ]
+    settings = BreakerSettings(connect_timeout=0.2, read_timeout=1.5)
+
+    async def run() -> tuple[BaseException | Payment, BaseException | Payment, list[AttemptState]]:
+        async with (
+            httpx.AsyncClient(limits=_limits(1)) as client,
+            AsyncRouter(
+                providers,
+                client=client,
+                sleep=_no_sleep,
+                journal=f"sqlite:///{tmp_path / 'j.db'}",
+                breaker_policy=BreakerPolicy(normal=settings),
+                retry=RetryPolicy(lookup_attempts=1),
+            ) as router,
+        ):
+            held = asyncio.ensure_future(router.charge(order("ORD-A"), [card("toss")]))
+            while toss.requests["charge"] == 0:  # the one connection is taken
+                await asyncio.sleep(0.01)
+            second = await asyncio.gather(
+                router.charge(order("ORD-B"), [card("toss"), card("nice")]),
+                return_exceptions=True,
+            )
+            first = await asyncio.gather(held, return_exceptions=True)
+            states = [a.state for a in router.journal.attempts_for_order("ORD-B")]
+        return first[0], second[0], states
+
+    first, second, states = asyncio.run(run())
+
+    assert isinstance(second, AllProvidersUnavailable), second
+    assert states == [AttemptState.FAILED, AttemptState.FAILED]
+    assert "ORD-B_1" not in [entry.order_ref for entry in toss.ledger]
+    assert nice.requests["charge"] == 0
+    # Only the held charge was sent, so only it is looked up (and stays unknown).
+    assert isinstance(first, OutcomeUnknown), first
+    assert toss.requests["charge"] == 1
