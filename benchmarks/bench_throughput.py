@@ -16,17 +16,17 @@ a batch of payments (``concurrency`` coroutines taking the next order as they fi
   request to the same server.
 
 Both clients have the same settings: ``httpx.Limits(max_connections=16,
-max_keepalive_connections=16)`` (see below) and a 10 s timeout. At 64 in flight, 48
-payments wait for a connection: bare httpx's in httpcore's pool, whose scans grow with
-them; the Router's at its own gate in front of the pool (``payfallback.transports._gate``),
-so that the pool holds no more of its requests than it has connections. The variants run in the same rounds,
-alternating which goes first; the ratio is the median of the per-round ratios (Router
-payments/s over bare payments/s) with its interquartile range. Each row also gives the
-CPU seconds the client process spent per payment (``time.process_time``, every thread,
-a journal's worker threads included), and the connections the provider
-accepted per 1000 payments. Before each timed batch, one untimed payment per customer
-opens again what expired while the other variants ran (httpx closes a connection idle
-for 5 s), so a batch measures steady traffic.
+max_keepalive_connections=16)`` (see below) and a 10 s timeout. At 64 in flight, 48 payments
+wait for a connection: bare httpx's in httpcore's pool, whose scans grow with them; the
+Router's at its own gate in front of the pool (``payfallback.transports._gate``), so that
+the pool holds no more of its requests than it has connections. The variants run in the same
+rounds, alternating which goes first; the ratio is the median of the per-round ratios
+(Router payments/s over bare payments/s) with its interquartile range. Each row also gives
+the CPU seconds the client process spent per payment (``time.process_time``, every thread, a
+journal's worker threads included), and the connections the provider accepted per 1000
+payments. Before each timed batch, one untimed payment per customer opens again what expired
+while the other variants ran (httpx closes a connection idle for 5 s), so a batch measures
+steady traffic.
 
 Goal, at concurrency 64: at least 0.95x bare, and stable, the ratio's IQR within ±10 % of
 its median.
