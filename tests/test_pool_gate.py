@@ -191,3 +191,53 @@ def test_no_connection_within_the_pool_timeout_is_not_sent_and_fails_over(
     # Only the held charge was sent, so only it is looked up (and stays unknown).
     assert isinstance(first, OutcomeUnknown), first
     assert toss.requests["charge"] == 1
+
+
+# -- the gate on its own -------------------------------------------------------------------
+
+
+def _charge_request(server: FakeServer, ref: str) -> httpx.Request:
+    return httpx.Request(
+        "POST",
+        server.url_for("toss") + "/v1/charges",
+        json={"order_ref": ref, "billing_key": "bk", "amount": 100, "currency": "KRW"},
+        headers={"Authorization": "Bearer fake-secret"},
+    )
+
+
+def test_the_gate_keeps_the_clients_pool_timeout_and_a_cancelled_wait_leaves_no_trace(
+    server: FakeServer,
+) -> None:
+    """A request without timeouts of its own waits no longer than the client's pool
+    timeout, as client.send would have it wait in the pool; a waiter cancelled by its
+    caller leaves the queue, and the next request gets the slot once it is free."""
+    toss = server.banks["toss"]
+    toss.fail_next("charge", Fault.HANG)
+
+    async def run() -> tuple[object, object, int, int]:
+        timeout = httpx.Timeout(1.0, pool=0.2)
+        async with httpx.AsyncClient(limits=_limits(1), timeout=timeout) as client:
+            gate = pool_gate(client)
+            assert gate is not None
+            held = asyncio.ensure_future(gate.send(client, _charge_request(server, "ORD-1_1")))
+            while toss.requests["charge"] == 0:
+                await asyncio.sleep(0.01)
+            unsent = await asyncio.gather(
+                gate.send(client, _charge_request(server, "ORD-2_1")), return_exceptions=True
+            )
+            cancelled = asyncio.ensure_future(gate.send(client, _charge_request(server, "ORD-3_1")))
+            await asyncio.sleep(0.05)
+            waiting_then = gate.waiting
+            cancelled.cancel()
+            await asyncio.gather(cancelled, return_exceptions=True)
+            first = await asyncio.gather(held, return_exceptions=True)
+            after = await gate.send(client, _charge_request(server, "ORD-4_1"))
+            return unsent[0], first[0], waiting_then, after.status_code
+
+    unsent, first, waiting_then, after = asyncio.run(run())
+
+    assert isinstance(unsent, httpx.PoolTimeout), unsent
+    assert isinstance(first, httpx.ReadTimeout), first
+    assert waiting_then == 1
+    assert after == 200
+    assert [entry.order_ref for entry in toss.ledger] == ["ORD-4_1"]

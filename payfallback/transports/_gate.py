@@ -45,7 +45,7 @@ class PoolGate:
         is given back, so the connection is back in the pool for the next request."""
         slots = self._slots
         if slots.locked():
-            await self._wait(request)
+            await self._wait(client, request)
         else:
             await slots.acquire()  # a free slot: taken without suspending
         try:
@@ -53,8 +53,10 @@ class PoolGate:
         finally:
             slots.release()
 
-    async def _wait(self, request: httpx.Request) -> None:
-        timeouts = request.extensions.get("timeout") or {}
+    async def _wait(self, client: httpx.AsyncClient, request: httpx.Request) -> None:
+        # The request's own timeouts (the Router sets them all), else the client's, as
+        # client.send would apply them.
+        timeouts = request.extensions.get("timeout") or client.timeout.as_dict()
         pool = timeouts.get("pool")
         start = time.monotonic()
         self.waiting += 1
