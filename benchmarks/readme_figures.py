@@ -337,7 +337,9 @@ def perf_table(doc: Mapping[str, Any]) -> str:
     at64 = by[64]
     lines.append(
         "| payments/s, `AsyncRouter` vs bare httpx, provider in another process answering in "
-        "20-50 ms, concurrency 1 / 16 / 64 | "
+        "20-50 ms, concurrency 1 / 16 / 64, both on a pool of 16 connections (beyond 16, the "
+        "Router's payments wait at its gate, bare httpx's in httpcore's pool: "
+        "[benchmarks/README.md](benchmarks/README.md#client-settings-encodehttpcore1035)) | "
         + " / ".join(_ratio(by[c]) for c in sorted(by))
         + " | ≥ 0.95x at 64, IQR within ±10 % | "
         + _met(bool(at64["met"]))

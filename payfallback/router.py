@@ -63,7 +63,7 @@ from payfallback.models import (
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.transports import let_go, recommended_async_client, recommended_client
-from payfallback.transports._gate import pool_gate
+from payfallback.transports._gate import async_pool_gate, pool_gate
 
 if TYPE_CHECKING:
     from payfallback.journal.postgres import AsyncPostgresJournal
@@ -284,7 +284,13 @@ class _RouterBase:
 
 
 class Router(_RouterBase):
-    """Synchronous Router for POS terminals and sync backends, on an ``httpx.Client``."""
+    """Synchronous Router for POS terminals and sync backends, on an ``httpx.Client``.
+
+    On httpx's own (httpcore) HTTP/1.1 pool, the requests of the threads that share it wait
+    for a connection in a queue of the Router's, at most ``max_connections``
+    of them inside the pool at once and none longer than its pool timeout (httpcore's queue
+    costs CPU per waiting request on every request: encode/httpcore#1035); every Router on
+    one client shares that queue."""
 
     def __init__(
         self,
@@ -307,6 +313,9 @@ class Router(_RouterBase):
         # Without a client, the recommended one (payfallback.transports), closed with us.
         self._owns_client = client is None
         self._client = recommended_client() if client is None else client
+        # On httpcore's pool, the Router's requests wait for a connection in a queue of
+        # ours, not in the pool's (see payfallback.transports._gate).
+        self._gate = pool_gate(self._client)
         self._sleep = sleep or time.sleep
 
     @classmethod
@@ -340,7 +349,11 @@ class Router(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        result = let_go(self._client.send(action.request))
+                        if self._gate is None:
+                            response = self._client.send(action.request)
+                        else:
+                            response = self._gate.send(self._client, action.request)
+                        result = let_go(response)
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)
@@ -505,7 +518,7 @@ class AsyncRouter(_RouterBase):
         self._client = recommended_async_client() if client is None else client
         # On httpcore's pool, the Router's requests wait for a connection in a queue of
         # ours, not in the pool's (see payfallback.transports._gate).
-        self._gate = pool_gate(self._client)
+        self._gate = async_pool_gate(self._client)
         self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (
             None if self._async_journal is not None else getattr(self.journal, "run_batch", None)
         )

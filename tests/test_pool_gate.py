@@ -1,30 +1,32 @@
-"""The AsyncRouter's requests wait for an httpcore connection in a queue of the Router's.
+"""A Router's requests wait for an httpcore connection in a queue of the Router's.
 
-httpcore's async pool spends CPU on every waiting request each time a request arrives or a
-connection comes back (encode/httpcore#1035), so the Router lets no more of its requests
-into the pool than the pool has connections. These tests run the Router over a real
-loopback server: every payment still goes through, the pool never holds a waiting request
-of the Router's, and a request that finds no connection within its pool timeout is not
-sent, so it fails over as a refused connection does.
+httpcore's pool spends CPU on every waiting request each time a request arrives or a
+connection comes back (encode/httpcore#1035), so the Router and the AsyncRouter let no more
+of their requests into the pool than the pool has connections. These tests run them over a
+real loopback server: every payment still goes through, the pool never holds a waiting
+request of the Router's, and a request that finds no connection within its pool timeout is
+not sent, so it fails over as a refused connection does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from payfallback import AsyncRouter, Payment
+from payfallback import AsyncRouter, Payment, Router
 from payfallback.breaker import BreakerPolicy, BreakerSettings
 from payfallback.errors import AllProvidersUnavailable, OutcomeUnknown
 from payfallback.models import AttemptState
 from payfallback.retry import RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault
 from payfallback.transports import recommended_async_client
-from payfallback.transports._gate import PoolGate, pool_gate
+from payfallback.transports._gate import AsyncPoolGate, PoolGate, async_pool_gate, pool_gate
 from tests.helpers import card, order
 
 
@@ -48,10 +50,10 @@ def _limits(n: int) -> httpx.Limits:
 def test_an_httpcore_pool_gets_a_gate_of_its_size_shared_by_everyone_on_the_client() -> None:
     async def run() -> None:
         async with httpx.AsyncClient(limits=_limits(16)) as client:
-            gate = pool_gate(client)
-            assert isinstance(gate, PoolGate)
+            gate = async_pool_gate(client)
+            assert isinstance(gate, AsyncPoolGate)
             assert gate.size == 16
-            assert pool_gate(client) is gate
+            assert async_pool_gate(client) is gate
             async with (
                 AsyncRouter([FakeProvider("toss")], client=client) as a,
                 AsyncRouter([FakeProvider("toss")], client=client) as b,
@@ -59,7 +61,7 @@ def test_an_httpcore_pool_gets_a_gate_of_its_size_shared_by_everyone_on_the_clie
                 assert a._gate is gate
                 assert b._gate is gate
         async with recommended_async_client(transport="httpcore") as client:
-            recommended = pool_gate(client)
+            recommended = async_pool_gate(client)
             assert recommended is not None
             assert recommended.size == 100
 
@@ -86,14 +88,15 @@ def test_clients_whose_pool_cannot_be_known_or_needs_no_gate_get_none(
 ) -> None:
     async def run() -> None:
         async with make() as client:  # type: ignore[operator]
-            assert pool_gate(client) is None
+            assert async_pool_gate(client) is None
 
     asyncio.run(run())
 
 
-def test_a_gate_needs_a_slot() -> None:
+@pytest.mark.parametrize("gate", [PoolGate, AsyncPoolGate])
+def test_a_gate_needs_a_slot(gate: type[PoolGate | AsyncPoolGate]) -> None:
     with pytest.raises(ValueError, match="at least one slot"):
-        PoolGate(0)
+        gate(0)
 
 
 # -- through the Router, over loopback ---------------------------------------------------
@@ -113,7 +116,7 @@ def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
 
     async def run() -> list[Payment]:
         async with httpx.AsyncClient(limits=_limits(2)) as client:
-            gate = pool_gate(client)
+            gate = async_pool_gate(client)
             assert gate is not None
             pool = client._transport._pool  # type: ignore[attr-defined]
             stop = asyncio.Event()
@@ -217,7 +220,7 @@ def test_the_gate_keeps_the_clients_pool_timeout_and_a_cancelled_wait_leaves_no_
     async def run() -> tuple[object, object, int, int]:
         timeout = httpx.Timeout(1.0, pool=0.2)
         async with httpx.AsyncClient(limits=_limits(1), timeout=timeout) as client:
-            gate = pool_gate(client)
+            gate = async_pool_gate(client)
             assert gate is not None
             held = asyncio.ensure_future(gate.send(client, _charge_request(server, "ORD-1_1")))
             while toss.requests["charge"] == 0:
@@ -241,3 +244,142 @@ def test_the_gate_keeps_the_clients_pool_timeout_and_a_cancelled_wait_leaves_no_
     assert waiting_then == 1
     assert after == 200
     assert [entry.order_ref for entry in toss.ledger] == ["ORD-4_1"]
+
+
+# -- the sync Router's threads -------------------------------------------------------------
+
+
+def test_the_sync_clients_pool_gets_a_gate_and_others_none() -> None:
+    with httpx.Client(limits=_limits(8)) as client:
+        gate = pool_gate(client)
+        assert isinstance(gate, PoolGate)
+        assert gate.size == 8
+        assert pool_gate(client) is gate
+        with Router([FakeProvider("toss")], client=client) as router:
+            assert router._gate is gate
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as mocked:
+        assert pool_gate(mocked) is None
+    with httpx.Client(proxy="http://127.0.0.1:9") as proxied:
+        assert pool_gate(proxied) is None
+
+
+def test_threads_beyond_the_pool_wait_at_the_gate_and_all_pay(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Eight threads charge through one Router on a two-connection pool, the provider
+    answering after 0.1 s: all eight orders are paid, and httpcore's pool never holds more
+    than two requests (the other threads wait at the gate)."""
+    toss = server.banks["toss"]
+    toss.latency_fn = lambda op: 0.1 if op == "charge" else 0.0
+    provider = FakeProvider("toss", base_url=server.url_for("toss"))
+    seen_in_pool: list[int] = []
+    seen_waiting: list[int] = []
+    stop = threading.Event()
+    with (
+        httpx.Client(limits=_limits(2)) as client,
+        Router([provider], client=client, journal=f"sqlite:///{tmp_path / 'j.db'}") as router,
+    ):
+        gate = pool_gate(client)
+        assert gate is not None
+        pool = client._transport._pool  # type: ignore[attr-defined]
+
+        def watch() -> None:
+            while not stop.is_set():
+                seen_in_pool.append(len(pool._requests))
+                seen_waiting.append(gate.waiting)
+                stop.wait(0.002)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            with ThreadPoolExecutor(8) as threads:
+                paid = list(
+                    threads.map(
+                        lambda i: router.charge(order(f"ORD-{i}"), [card("toss")]), range(8)
+                    )
+                )
+        finally:
+            stop.set()
+            watcher.join()
+
+    assert [p.order_id for p in paid] == [f"ORD-{i}" for i in range(8)]
+    assert len(toss.live_charges()) == 8
+    assert max(seen_in_pool) <= 2, seen_in_pool
+    assert max(seen_waiting) >= 1, "no thread ever waited: the test did not load the pool"
+
+
+def test_a_thread_that_finds_no_connection_in_time_is_not_sent_and_fails_over(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """The sync twin of the AsyncRouter's case: one connection, held by a charge the
+    provider keeps silent; another thread's charge gives up at the gate after its pool
+    timeout as never sent (attempts failed, not unknown; the provider never hears of it)."""
+    toss, nice = server.banks["toss"], server.banks["nice"]
+    toss.fail_next("charge", Fault.HANG)
+    providers = [
+        FakeProvider("toss", base_url=server.url_for("toss"), idempotency=False, void_window=None),
+        FakeProvider("nice", base_url=server.url_for("nice")),
+    ]
+    settings = BreakerSettings(connect_timeout=0.2, read_timeout=1.5)
+    with (
+        httpx.Client(limits=_limits(1)) as client,
+        Router(
+            providers,
+            client=client,
+            sleep=lambda s: None,
+            journal=f"sqlite:///{tmp_path / 'j.db'}",
+            breaker_policy=BreakerPolicy(normal=settings),
+            retry=RetryPolicy(lookup_attempts=1),
+        ) as router,
+        ThreadPoolExecutor(1) as thread,
+    ):
+        held = thread.submit(router.charge, order("ORD-A"), [card("toss")])
+        while toss.requests["charge"] == 0 and not held.done():
+            threading.Event().wait(0.01)
+        with pytest.raises(AllProvidersUnavailable):
+            router.charge(order("ORD-B"), [card("toss"), card("nice")])
+        states = [a.state for a in router.journal.attempts_for_order("ORD-B")]
+        with pytest.raises(OutcomeUnknown):
+            held.result()
+
+    assert states == [AttemptState.FAILED, AttemptState.FAILED]
+    assert nice.requests["charge"] == 0
+    assert toss.requests["charge"] == 1
+
+
+def test_a_freed_slot_goes_to_the_thread_that_waited_longest(server: FakeServer) -> None:
+    """First come, first in: three threads wait for the one slot in turn; as it comes
+    free it goes to them in the order they came."""
+    toss = server.banks["toss"]
+    toss.latency_fn = lambda op: 0.05 if op == "charge" else 0.0
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def note(request: httpx.Request) -> None:
+        with lock:
+            sent.append(request.url.params.get("ref", ""))
+
+    with httpx.Client(
+        limits=_limits(1), timeout=httpx.Timeout(5.0), event_hooks={"request": [note]}
+    ) as client:
+        gate = pool_gate(client)
+        assert gate is not None
+
+        def charge(ref: str) -> int:
+            request = _charge_request(server, ref)
+            request.url = request.url.copy_add_param("ref", ref)
+            return gate.send(client, request).status_code
+
+        with ThreadPoolExecutor(4) as threads:
+            first = threads.submit(charge, "R0")
+            while gate.waiting == 0 and not sent:
+                threading.Event().wait(0.001)
+            waiters = []
+            for i in (1, 2, 3):
+                waiters.append(threads.submit(charge, f"R{i}"))
+                while gate.waiting < i:
+                    threading.Event().wait(0.001)
+            codes = [f.result() for f in (first, *waiters)]
+
+    assert codes == [200, 200, 200, 200]
+    assert sent == ["R0", "R1", "R2", "R3"]

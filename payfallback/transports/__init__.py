@@ -11,9 +11,11 @@ it yourself.
   aiohttp's pool, with errors that say whether the request may have left. Without the
   extra, httpcore as above. httpcore's async pool spends CPU quadratic in connections by
   waiting requests (encode/httpcore#1035); at 64 payments in flight it, not the provider,
-  is the limit (``benchmarks/bench_peak.py`` has the figures). On such a pool the
-  ``AsyncRouter`` lets no more of its requests in than the pool has connections; the rest
-  wait at its own gate (:mod:`payfallback.transports._gate`), not in the pool's queue.
+  is the limit (``benchmarks/bench_peak.py`` has the figures).
+
+On an httpcore pool (sync or async) a Router lets no more of its requests in than the pool
+has connections; the rest wait at its own gate (:mod:`payfallback.transports._gate`), not
+in the pool's queue.
 
 Either way the Router puts explicit connect/read/write/pool timeouts on every request (from
 the breaker's policy in force), so the client's own defaults below only bound requests a

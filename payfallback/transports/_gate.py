@@ -1,41 +1,71 @@
-"""An async Router's requests wait for a connection of an httpcore pool here, not in it.
+"""A Router's requests wait for a connection of an httpcore pool here, not in it.
 
-httpcore's async pool, on every request that arrives and every connection it gets back,
-walks its whole queue of waiting requests against its connections
-(encode/httpcore#1035): the CPU it spends grows with connections times requests waiting. With
-64 payments in flight on a 16-connection pool, that walk, not the payments, was the
+httpcore's pool (async and sync alike), on every request that arrives and every connection
+it gets back, walks its whole queue of waiting requests against its connections
+(encode/httpcore#1035): the CPU it spends grows with connections times requests waiting.
+With 64 payments in flight on a 16-connection pool, that walk, not the payments, was the
 client's limit (``benchmarks/bench_throughput.py``: 2.4 ms of CPU per bare request at 64
-in flight against 0.7 ms at 16). A :class:`PoolGate` lets at most as many of the Router's
-requests into the pool as it has connections, so the pool never queues them; the others
-wait in an ``asyncio.Semaphore``, in order, at O(1) each.
+in flight against 0.7 ms at 16). A gate lets at most as many of the Router's requests into
+the pool as it has connections, so the pool never queues them; the others wait at the
+gate, first come first in, at O(1) each: :class:`AsyncPoolGate` in an
+``asyncio.Semaphore`` for the :class:`~payfallback.AsyncRouter`, :class:`PoolGate` in a
+queue of its own for the :class:`~payfallback.Router`'s threads.
 
-A request waits at the gate no longer than its own pool timeout (the one the Router sets
-from the breaker's policy): past it, ``httpx.PoolTimeout``, which says what is true —
-nothing was written — so the Router may fail over at once. What is left of that timeout is
-what the request may then wait inside the pool (for a connection another user of the same
-client holds).
+A request waits at the gate no longer than its pool timeout (the one the Router sets from
+the breaker's policy; else the client's, as ``client.send`` would apply it): past it,
+``httpx.PoolTimeout``, which says what is true — nothing was written — so the Router may
+fail over at once. What is left of that timeout is what the request may then wait inside
+the pool (for a connection another user of the same client holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 import weakref
+from collections import deque
+from typing import Any
 
 import httpx
 
-__all__ = ["PoolGate", "pool_gate"]
+__all__ = ["AsyncPoolGate", "PoolGate", "async_pool_gate", "pool_gate"]
 
 
-class PoolGate:
-    """At most ``size`` requests inside the pool at once; the rest wait here, first come
-    first in, each for at most its pool timeout."""
+def _size(slots: int) -> int:
+    if slots < 1:
+        raise ValueError(f"a pool gate needs at least one slot, got {slots}")
+    return slots
+
+
+def _timeouts(client: httpx.Client | httpx.AsyncClient, request: httpx.Request) -> Any:
+    # The request's own timeouts (the Router sets them all), else the client's, as
+    # client.send would apply them.
+    return request.extensions.get("timeout") or client.timeout.as_dict()
+
+
+def _timed_out(size: int, pool: float | None, request: httpx.Request) -> httpx.PoolTimeout:
+    return httpx.PoolTimeout(
+        f"no connection of the pool's {size} came free within the pool timeout ({pool} s); "
+        "the request was not sent",
+        request=request,
+    )
+
+
+def _spend(request: httpx.Request, timeouts: Any, pool: float | None, start: float) -> None:
+    """Leave the request what is left of its pool timeout after waiting at the gate."""
+    if pool is not None:
+        left = max(pool - (time.monotonic() - start), 0.0)
+        request.extensions["timeout"] = {**timeouts, "pool": left}
+
+
+class AsyncPoolGate:
+    """At most ``size`` requests inside an async pool at once; the rest wait here, first
+    come first in, each for at most its pool timeout."""
 
     def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"a pool gate needs at least one slot, got {size}")
-        self.size = size
+        self.size = _size(size)
         self._slots = asyncio.Semaphore(size)
         #: Requests waiting for a slot now.
         self.waiting = 0
@@ -44,7 +74,7 @@ class PoolGate:
         """``client.send(request)`` once a slot is free; the body is read before the slot
         is given back, so the connection is back in the pool for the next request."""
         slots = self._slots
-        if slots.locked():
+        if slots.locked():  # a slot taken, or others already waiting for one
             await self._wait(client, request)
         else:
             await slots.acquire()  # a free slot: taken without suspending
@@ -54,9 +84,7 @@ class PoolGate:
             slots.release()
 
     async def _wait(self, client: httpx.AsyncClient, request: httpx.Request) -> None:
-        # The request's own timeouts (the Router sets them all), else the client's, as
-        # client.send would apply them.
-        timeouts = request.extensions.get("timeout") or client.timeout.as_dict()
+        timeouts = _timeouts(client, request)
         pool = timeouts.get("pool")
         start = time.monotonic()
         self.waiting += 1
@@ -64,22 +92,99 @@ class PoolGate:
             async with asyncio.timeout(pool):
                 await self._slots.acquire()
         except TimeoutError:
-            raise httpx.PoolTimeout(
-                f"no connection of the pool's {self.size} came free within the pool timeout "
-                f"({pool} s); the request was not sent",
-                request=request,
-            ) from None
+            raise _timed_out(self.size, pool, request) from None
         finally:
             self.waiting -= 1
-        if pool is not None:
-            left = max(pool - (time.monotonic() - start), 0.0)
-            request.extensions["timeout"] = {**timeouts, "pool": left}
+        _spend(request, timeouts, pool, start)
 
 
-_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, PoolGate | None] = weakref.WeakKeyDictionary()
+class PoolGate:
+    """At most ``size`` requests inside a sync pool at once; the threads of the rest wait
+    here, each for at most its pool timeout. A slot given back goes to the thread that has
+    waited longest, never to one that just arrived (as httpcore's own queue does: a
+    ``threading.Semaphore`` would let a newcomer take it, and a waiter could time out
+    behind a stream of them)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = _size(size)
+        self._lock = threading.Lock()
+        self._free = size
+        self._queue: deque[threading.Event] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Threads waiting for a slot now."""
+        return len(self._queue)
+
+    def send(self, client: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """``client.send(request)`` once a slot is free; the body is read before the slot
+        is given back, so the connection is back in the pool for the next request."""
+        with self._lock:
+            turn = None
+            if self._free and not self._queue:
+                self._free -= 1
+            else:
+                turn = threading.Event()
+                self._queue.append(turn)
+        if turn is not None:
+            self._wait(client, request, turn)
+        try:
+            return client.send(request)
+        finally:
+            self._release()
+
+    def _wait(self, client: httpx.Client, request: httpx.Request, turn: threading.Event) -> None:
+        timeouts = _timeouts(client, request)
+        pool = timeouts.get("pool")
+        start = time.monotonic()
+        try:
+            granted = turn.wait(pool) or self._leave(turn)
+        except BaseException:  # a KeyboardInterrupt in the wait: no slot may be lost
+            if self._leave(turn):
+                self._release()
+            raise
+        if not granted:
+            raise _timed_out(self.size, pool, request)
+        _spend(request, timeouts, pool, start)
+
+    def _leave(self, turn: threading.Event) -> bool:
+        """Take ``turn`` out of the queue; True if it was handed a slot meanwhile (which
+        is then the caller's)."""
+        with self._lock:
+            if turn.is_set():
+                return True
+            self._queue.remove(turn)
+            return False
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._queue:
+                self._queue.popleft().set()  # the slot passes straight to the next
+            else:
+                self._free += 1
 
 
-def pool_gate(client: httpx.AsyncClient) -> PoolGate | None:
+def _pool_size(client: httpx.Client | httpx.AsyncClient, transport: type[object]) -> int | None:
+    """The connections of ``client``'s one httpcore HTTP/1.1 pool, if that is what it has."""
+    if type(getattr(client, "_transport", None)) is not transport:
+        return None
+    if getattr(client, "_mounts", True):  # routes by URL: which pool depends on it
+        return None
+    pool = getattr(client._transport, "_pool", None)
+    size = getattr(pool, "_max_connections", None)
+    if not isinstance(size, int) or not 0 < size < sys.maxsize:
+        return None
+    return size if getattr(pool, "_http2", True) is False else None
+
+
+_ASYNC_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, AsyncPoolGate | None] = (
+    weakref.WeakKeyDictionary()
+)
+_GATES: weakref.WeakKeyDictionary[httpx.Client, PoolGate | None] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def pool_gate(client: httpx.Client) -> PoolGate | None:
     """The gate in front of ``client``'s pool, one per client (every Router on the client
     shares it); ``None`` where there is nothing to gate or the pool cannot be known:
 
@@ -90,20 +195,23 @@ def pool_gate(client: httpx.AsyncClient) -> PoolGate | None:
     * HTTP/2, where one connection carries many requests at once;
     * a pool without a bound (``max_connections=None``).
     """
+    with _GATES_LOCK:  # Routers on one client may be built on several threads
+        try:
+            return _GATES[client]
+        except KeyError:
+            pass
+        size = _pool_size(client, httpx.HTTPTransport)
+        gate = _GATES[client] = None if size is None else PoolGate(size)
+        return gate
+
+
+def async_pool_gate(client: httpx.AsyncClient) -> AsyncPoolGate | None:
+    """The gate in front of ``client``'s pool, shared by every AsyncRouter on the client;
+    ``None`` where :func:`pool_gate` would give none."""
     try:
-        return _GATES[client]
+        return _ASYNC_GATES[client]
     except KeyError:
         pass
-    gate = None
-    transport = getattr(client, "_transport", None)
-    if type(transport) is httpx.AsyncHTTPTransport and not getattr(client, "_mounts", True):
-        pool = getattr(transport, "_pool", None)
-        size = getattr(pool, "_max_connections", None)
-        if (
-            isinstance(size, int)
-            and 0 < size < sys.maxsize
-            and getattr(pool, "_http2", True) is False
-        ):
-            gate = PoolGate(size)
-    _GATES[client] = gate
+    size = _pool_size(client, httpx.AsyncHTTPTransport)
+    gate = _ASYNC_GATES[client] = None if size is None else AsyncPoolGate(size)
     return gate
