@@ -287,6 +287,13 @@ def _load(meta: Mapping[str, Any]) -> str:
     return start if end is None else f"{start}, {end[0]:.2f} at the end"
 
 
+def _bare_us(router: Sequence[Mapping[str, Any]]) -> str:
+    """The bare sync request's median time in µs: the yardstick every router row is a
+    multiple of, and a rough measure of how fast the machine was."""
+    row = next(r for r in router if r["name"] == _BARE_SYNC)
+    return f"{row['ns_per_op'] / 1000:.0f}"
+
+
 def perf_table(doc: Mapping[str, Any]) -> str:
     """The README's performance section, from a stored run (:data:`PERF`)."""
     meta = doc["meta"]
@@ -299,7 +306,9 @@ def perf_table(doc: Mapping[str, Any]) -> str:
         "",
         f"Measured on {meta['date']} at commit {meta['commit']} ({meta['cpus']} CPUs, Python "
         f"{meta['python']}, load average {_load(meta)}) by `{PERF_RUN}`, which stores the "
-        "run in `benchmarks/perf.json` and writes this table from it. Each ratio is the "
+        "run in `benchmarks/perf.json` and writes this table from it. The machine's own "
+        "speed, to compare with a run elsewhere: a bare httpx request on `MockTransport` "
+        f"took {_bare_us(router)} µs. Each ratio is the "
         "median of per-round ratios, both sides measured in the same rounds, with the "
         "interquartile range in brackets; lower is better except for payments/s. How each "
         "row is measured: [benchmarks/README.md](benchmarks/README.md).",
