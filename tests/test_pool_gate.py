@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -175,7 +176,7 @@ def test_no_connection_within_the_pool_timeout_is_not_sent_and_fails_over(
             ) as router,
         ):
             held = asyncio.ensure_future(router.charge(order("ORD-A"), [card("toss")]))
-            while toss.requests["charge"] == 0:  # the one connection is taken
+            while toss.requests["charge"] == 0 and not held.done():  # the connection is taken
                 await asyncio.sleep(0.01)
             second = await asyncio.gather(
                 router.charge(order("ORD-B"), [card("toss"), card("nice")]),
@@ -223,7 +224,7 @@ def test_the_gate_keeps_the_clients_pool_timeout_and_a_cancelled_wait_leaves_no_
             gate = async_pool_gate(client)
             assert gate is not None
             held = asyncio.ensure_future(gate.send(client, _charge_request(server, "ORD-1_1")))
-            while toss.requests["charge"] == 0:
+            while toss.requests["charge"] == 0 and not held.done():
                 await asyncio.sleep(0.01)
             unsent = await asyncio.gather(
                 gate.send(client, _charge_request(server, "ORD-2_1")), return_exceptions=True
@@ -347,11 +348,21 @@ def test_a_thread_that_finds_no_connection_in_time_is_not_sent_and_fails_over(
     assert toss.requests["charge"] == 1
 
 
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _waiting(gate: PoolGate, n: int) -> Callable[[], bool]:
+    return lambda: gate.waiting >= n
+
+
 def test_a_freed_slot_goes_to_the_thread_that_waited_longest(server: FakeServer) -> None:
     """First come, first in: three threads wait for the one slot in turn; as it comes
     free it goes to them in the order they came."""
     toss = server.banks["toss"]
-    toss.latency_fn = lambda op: 0.05 if op == "charge" else 0.0
+    toss.latency_fn = lambda op: 0.3 if op == "charge" else 0.0
     sent: list[str] = []
     lock = threading.Lock()
 
@@ -371,14 +382,15 @@ def test_a_freed_slot_goes_to_the_thread_that_waited_longest(server: FakeServer)
             return gate.send(client, request).status_code
 
         with ThreadPoolExecutor(4) as threads:
+            # Each thread starts once the one before it holds the slot or waits for it
+            # (0.3 s per answer leaves time for that); the waits are bounded, and a thread
+            # that started late would show in the order.
             first = threads.submit(charge, "R0")
-            while gate.waiting == 0 and not sent:
-                threading.Event().wait(0.001)
+            _until(lambda: bool(sent))
             waiters = []
-            for i in (1, 2, 3):
-                waiters.append(threads.submit(charge, f"R{i}"))
-                while gate.waiting < i:
-                    threading.Event().wait(0.001)
+            for queued in (1, 2, 3):
+                waiters.append(threads.submit(charge, f"R{queued}"))
+                _until(_waiting(gate, queued))
             codes = [f.result() for f in (first, *waiters)]
 
     assert codes == [200, 200, 200, 200]
