@@ -103,6 +103,16 @@ def test_a_gate_needs_a_slot(gate: type[PoolGate | AsyncPoolGate]) -> None:
 # -- through the Router, over loopback ---------------------------------------------------
 
 
+def _all_paid_through_two(
+    paid: list[Payment], toss: FakeBank, seen_in_pool: list[int], seen_waiting: list[int]
+) -> None:
+    """Eight orders paid, never more than two requests in the pool, and some waited."""
+    assert [p.order_id for p in paid] == [f"ORD-{i}" for i in range(8)]
+    assert len(toss.live_charges()) == 8
+    assert max(seen_in_pool) <= 2, seen_in_pool
+    assert max(seen_waiting) >= 1, "none ever waited at the gate: the test did not load the pool"
+
+
 def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
     server: FakeServer, tmp_path: Path
 ) -> None:
@@ -141,10 +151,23 @@ def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
 
     paid = asyncio.run(run())
 
-    assert [p.order_id for p in paid] == [f"ORD-{i}" for i in range(8)]
-    assert len(toss.live_charges()) == 8
-    assert max(seen_in_pool) <= 2, seen_in_pool
-    assert max(seen_waiting) >= 1, "no payment ever waited: the test did not load the pool"
+    _all_paid_through_two(paid, toss, seen_in_pool, seen_waiting)
+
+
+#: A charge the provider keeps silent holds the pool's one connection for the read timeout;
+#: a wait for it at the gate gives up after the pool timeout (the policy's connect timeout).
+_HOLD = BreakerSettings(connect_timeout=0.2, read_timeout=1.5)
+
+
+def _one_silent_charge(server: FakeServer) -> tuple[list[FakeProvider], BreakerSettings]:
+    """toss keeps its next charge silent and has no proof of "not paid" a test could reach;
+    nice is the fallback on the same server (the same pool)."""
+    server.banks["toss"].fail_next("charge", Fault.HANG)
+    providers = [
+        FakeProvider("toss", base_url=server.url_for("toss"), idempotency=False, void_window=None),
+        FakeProvider("nice", base_url=server.url_for("nice")),
+    ]
+    return providers, _HOLD
 
 
 def test_no_connection_within_the_pool_timeout_is_not_sent_and_fails_over(
@@ -156,12 +179,7 @@ def test_no_connection_within_the_pool_timeout_is_not_sent_and_fails_over(
     made for it, and the provider never hears of it. It fails over to the next provider,
     which here shares the one busy connection, so every provider was unavailable."""
     toss, nice = server.banks["toss"], server.banks["nice"]
-    toss.fail_next("charge", Fault.HANG)
-    providers = [
-        FakeProvider("toss", base_url=server.url_for("toss"), idempotency=False, void_window=None),
-        FakeProvider("nice", base_url=server.url_for("nice")),
-    ]
-    settings = BreakerSettings(connect_timeout=0.2, read_timeout=1.5)
+    providers, settings = _one_silent_charge(server)
 
     async def run() -> tuple[BaseException | Payment, BaseException | Payment, list[AttemptState]]:
         async with (
@@ -303,10 +321,7 @@ def test_threads_beyond_the_pool_wait_at_the_gate_and_all_pay(
             stop.set()
             watcher.join()
 
-    assert [p.order_id for p in paid] == [f"ORD-{i}" for i in range(8)]
-    assert len(toss.live_charges()) == 8
-    assert max(seen_in_pool) <= 2, seen_in_pool
-    assert max(seen_waiting) >= 1, "no thread ever waited: the test did not load the pool"
+    _all_paid_through_two(paid, toss, seen_in_pool, seen_waiting)
 
 
 def test_a_thread_that_finds_no_connection_in_time_is_not_sent_and_fails_over(
@@ -316,12 +331,7 @@ def test_a_thread_that_finds_no_connection_in_time_is_not_sent_and_fails_over(
     provider keeps silent; another thread's charge gives up at the gate after its pool
     timeout as never sent (attempts failed, not unknown; the provider never hears of it)."""
     toss, nice = server.banks["toss"], server.banks["nice"]
-    toss.fail_next("charge", Fault.HANG)
-    providers = [
-        FakeProvider("toss", base_url=server.url_for("toss"), idempotency=False, void_window=None),
-        FakeProvider("nice", base_url=server.url_for("nice")),
-    ]
-    settings = BreakerSettings(connect_timeout=0.2, read_timeout=1.5)
+    providers, settings = _one_silent_charge(server)
     with (
         httpx.Client(limits=_limits(1)) as client,
         Router(

@@ -26,7 +26,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -181,7 +182,24 @@ _ASYNC_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, AsyncPoolGate | None]
     weakref.WeakKeyDictionary()
 )
 _GATES: weakref.WeakKeyDictionary[httpx.Client, PoolGate | None] = weakref.WeakKeyDictionary()
+# Routers on one client may be built on several threads.
 _GATES_LOCK = threading.Lock()
+G = TypeVar("G", PoolGate, AsyncPoolGate)
+C = TypeVar("C", httpx.Client, httpx.AsyncClient)
+
+
+def _gate_for(
+    gates: weakref.WeakKeyDictionary[C, G | None],
+    client: C,
+    transport: type[object],
+    make: Callable[[int], G],
+) -> G | None:
+    with _GATES_LOCK:
+        if client in gates:
+            return gates[client]
+        size = _pool_size(client, transport)
+        gate = gates[client] = None if size is None else make(size)
+        return gate
 
 
 def pool_gate(client: httpx.Client) -> PoolGate | None:
@@ -195,23 +213,10 @@ def pool_gate(client: httpx.Client) -> PoolGate | None:
     * HTTP/2, where one connection carries many requests at once;
     * a pool without a bound (``max_connections=None``).
     """
-    with _GATES_LOCK:  # Routers on one client may be built on several threads
-        try:
-            return _GATES[client]
-        except KeyError:
-            pass
-        size = _pool_size(client, httpx.HTTPTransport)
-        gate = _GATES[client] = None if size is None else PoolGate(size)
-        return gate
+    return _gate_for(_GATES, client, httpx.HTTPTransport, PoolGate)
 
 
 def async_pool_gate(client: httpx.AsyncClient) -> AsyncPoolGate | None:
     """The gate in front of ``client``'s pool, shared by every AsyncRouter on the client;
     ``None`` where :func:`pool_gate` would give none."""
-    try:
-        return _ASYNC_GATES[client]
-    except KeyError:
-        pass
-    size = _pool_size(client, httpx.AsyncHTTPTransport)
-    gate = _ASYNC_GATES[client] = None if size is None else AsyncPoolGate(size)
-    return gate
+    return _gate_for(_ASYNC_GATES, client, httpx.AsyncHTTPTransport, AsyncPoolGate)
