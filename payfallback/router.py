@@ -289,8 +289,7 @@ class Router(_RouterBase):
     On httpx's own (httpcore) HTTP/1.1 pool, the requests of the threads that share it wait
     for a connection in a queue of the Router's, at most ``max_connections``
     of them inside the pool at once and none longer than its pool timeout (httpcore's queue
-    costs CPU per waiting request on every request: encode/httpcore#1035); every Router on
-    one client shares that queue."""
+    costs CPU per waiting request on every request: encode/httpcore#1035)."""
 
     def __init__(
         self,
@@ -489,7 +488,7 @@ class AsyncRouter(_RouterBase):
     own (httpcore) HTTP/1.1 pool, its requests wait for a connection in a queue of the
     Router's, at most ``max_connections`` of them inside the pool at once and none longer
     than its pool timeout (httpcore's queue costs CPU per waiting request on every request:
-    encode/httpcore#1035); every Router on one client shares that queue."""
+    encode/httpcore#1035)."""
 
     def __init__(
         self,

@@ -48,19 +48,21 @@ def _limits(n: int) -> httpx.Limits:
 # -- which clients get a gate ------------------------------------------------------------
 
 
-def test_an_httpcore_pool_gets_a_gate_of_its_size_shared_by_everyone_on_the_client() -> None:
+def test_an_httpcore_pool_gets_a_gate_of_its_size_for_each_router() -> None:
     async def run() -> None:
         async with httpx.AsyncClient(limits=_limits(16)) as client:
             gate = async_pool_gate(client)
             assert isinstance(gate, AsyncPoolGate)
             assert gate.size == 16
-            assert async_pool_gate(client) is gate
             async with (
                 AsyncRouter([FakeProvider("toss")], client=client) as a,
                 AsyncRouter([FakeProvider("toss")], client=client) as b,
             ):
-                assert a._gate is gate
-                assert b._gate is gate
+                # A Router holds no state with another: each has its own.
+                assert isinstance(a._gate, AsyncPoolGate)
+                assert isinstance(b._gate, AsyncPoolGate)
+                assert a._gate is not b._gate
+                assert a._gate.size == b._gate.size == 16
         async with recommended_async_client(transport="httpcore") as client:
             recommended = async_pool_gate(client)
             assert recommended is not None
@@ -126,8 +128,13 @@ def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
     seen_waiting: list[int] = []
 
     async def run() -> list[Payment]:
-        async with httpx.AsyncClient(limits=_limits(2)) as client:
-            gate = async_pool_gate(client)
+        async with (
+            httpx.AsyncClient(limits=_limits(2)) as client,
+            AsyncRouter(
+                [provider], client=client, journal=f"sqlite:///{tmp_path / 'j.db'}"
+            ) as router,
+        ):
+            gate = router._gate
             assert gate is not None
             pool = client._transport._pool  # type: ignore[attr-defined]
             stop = asyncio.Event()
@@ -138,15 +145,12 @@ def test_payments_beyond_the_pool_wait_at_the_gate_and_all_go_through(
                     seen_waiting.append(gate.waiting)
                     await asyncio.sleep(0.002)
 
-            async with AsyncRouter(
-                [provider], client=client, journal=f"sqlite:///{tmp_path / 'j.db'}"
-            ) as router:
-                watcher = asyncio.create_task(watch())
-                paid = await asyncio.gather(
-                    *(router.charge(order(f"ORD-{i}"), [card("toss")]) for i in range(8))
-                )
-                stop.set()
-                await watcher
+            watcher = asyncio.create_task(watch())
+            paid = await asyncio.gather(
+                *(router.charge(order(f"ORD-{i}"), [card("toss")]) for i in range(8))
+            )
+            stop.set()
+            await watcher
             return paid
 
     paid = asyncio.run(run())
@@ -273,9 +277,9 @@ def test_the_sync_clients_pool_gets_a_gate_and_others_none() -> None:
         gate = pool_gate(client)
         assert isinstance(gate, PoolGate)
         assert gate.size == 8
-        assert pool_gate(client) is gate
         with Router([FakeProvider("toss")], client=client) as router:
-            assert router._gate is gate
+            assert isinstance(router._gate, PoolGate)
+            assert router._gate.size == 8
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as mocked:
         assert pool_gate(mocked) is None
     with httpx.Client(proxy="http://127.0.0.1:9") as proxied:
@@ -298,7 +302,7 @@ def test_threads_beyond_the_pool_wait_at_the_gate_and_all_pay(
         httpx.Client(limits=_limits(2)) as client,
         Router([provider], client=client, journal=f"sqlite:///{tmp_path / 'j.db'}") as router,
     ):
-        gate = pool_gate(client)
+        gate = router._gate
         assert gate is not None
         pool = client._transport._pool  # type: ignore[attr-defined]
 

@@ -24,10 +24,8 @@ import asyncio
 import sys
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -178,33 +176,9 @@ def _pool_size(client: httpx.Client | httpx.AsyncClient, transport: type[object]
     return size if getattr(pool, "_http2", True) is False else None
 
 
-_ASYNC_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, AsyncPoolGate | None] = (
-    weakref.WeakKeyDictionary()
-)
-_GATES: weakref.WeakKeyDictionary[httpx.Client, PoolGate | None] = weakref.WeakKeyDictionary()
-# Routers on one client may be built on several threads.
-_GATES_LOCK = threading.Lock()
-G = TypeVar("G", PoolGate, AsyncPoolGate)
-C = TypeVar("C", httpx.Client, httpx.AsyncClient)
-
-
-def _gate_for(
-    gates: weakref.WeakKeyDictionary[C, G | None],
-    client: C,
-    transport: type[object],
-    make: Callable[[int], G],
-) -> G | None:
-    with _GATES_LOCK:
-        if client in gates:
-            return gates[client]
-        size = _pool_size(client, transport)
-        gate = gates[client] = None if size is None else make(size)
-        return gate
-
-
 def pool_gate(client: httpx.Client) -> PoolGate | None:
-    """The gate in front of ``client``'s pool, one per client (every Router on the client
-    shares it); ``None`` where there is nothing to gate or the pool cannot be known:
+    """A gate for a Router's requests through ``client``'s pool, sized to it; ``None``
+    where there is nothing to gate or the pool cannot be known:
 
     * a transport other than httpx's own (payfallback's aiohttp transport: aiohttp's
       connector queues its waiters at O(1) each; ``MockTransport``);
@@ -212,11 +186,16 @@ def pool_gate(client: httpx.Client) -> PoolGate | None:
       environment): which pool a request lands in depends on it;
     * HTTP/2, where one connection carries many requests at once;
     * a pool without a bound (``max_connections=None``).
+
+    Each Router keeps its own (a Router holds no state with another): two Routers on one
+    client each let up to ``max_connections`` requests in, and the pool queues the excess
+    as it would without them.
     """
-    return _gate_for(_GATES, client, httpx.HTTPTransport, PoolGate)
+    size = _pool_size(client, httpx.HTTPTransport)
+    return None if size is None else PoolGate(size)
 
 
 def async_pool_gate(client: httpx.AsyncClient) -> AsyncPoolGate | None:
-    """The gate in front of ``client``'s pool, shared by every AsyncRouter on the client;
-    ``None`` where :func:`pool_gate` would give none."""
-    return _gate_for(_ASYNC_GATES, client, httpx.AsyncHTTPTransport, AsyncPoolGate)
+    """:func:`pool_gate` for an ``httpx.AsyncClient`` and the AsyncRouter."""
+    size = _pool_size(client, httpx.AsyncHTTPTransport)
+    return None if size is None else AsyncPoolGate(size)
