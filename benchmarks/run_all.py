@@ -11,7 +11,8 @@ Runs, in this order:
 * ``bench_core`` (breaker vs pybreaker, Router vs bare httpx), ``bench_breakers`` (vs
   pybreaker and purgatory), ``bench_throughput`` (loopback, concurrency 1/16/64),
   ``bench_peak`` (the AsyncRouter at peak load against raw asyncio and bare httpx; its
-  PostgreSQL row is skipped with ``--no-services``), ``bench_brownout``
+  PostgreSQL row is skipped with ``--no-services``), ``bench_threads`` (the sync Router
+  from 16 and 64 threads vs bare ``httpx.Client``), ``bench_brownout``
   (``peak-brownout`` vs pybreaker + tenacity) and ``bench_import`` (``import
   payfallback`` vs ``import httpx, pydantic`` in fresh interpreters);
 * ``bench_scale``, which needs Redis and PostgreSQL. ``--no-services`` skips it, and says
@@ -45,6 +46,7 @@ BENCHES: tuple[str, ...] = (
     "bench_breakers",
     "bench_throughput",
     "bench_peak",
+    "bench_threads",
     "bench_brownout",
     "bench_import",
     "bench_scale",

@@ -12,6 +12,9 @@ from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import format_table, run
 from benchmarks.bench_import import format_table as import_table
 from benchmarks.bench_import import run as run_import
+from benchmarks.bench_threads import THREADS
+from benchmarks.bench_threads import format_table as threads_table
+from benchmarks.bench_threads import run as run_threads
 from benchmarks.bench_throughput import SETTINGS
 from benchmarks.bench_throughput import format_table as throughput_table
 from benchmarks.bench_throughput import run as run_throughput
@@ -82,6 +85,22 @@ def test_bench_throughput_quick_pays_a_provider_in_another_process() -> None:
             assert s["vs_default"] == 1.0
         assert s["per_s"] > 0
     assert "another process" in throughput_table(report)
+
+
+def test_bench_threads_quick_pays_from_threads_through_both_variants() -> None:
+    report = run_threads(quick=True)
+    meta = report["meta"]
+    rows = report["rows"]
+    assert [row["threads"] for row in rows] == list(THREADS)
+    for row in rows:
+        assert row["router_per_s"] > 0
+        assert row["bare_per_s"] > 0
+        assert row["ratio_p25"] <= row["ratio"] <= row["ratio_p75"]
+        assert row["cpu_ratio_p25"] <= row["cpu_ratio"] <= row["cpu_ratio_p75"]
+    # Every timed payment of both variants reached the provider process (and the warm-ups).
+    timed = sum(meta["payments_per_round"].values()) * meta["rounds"] * 2
+    assert meta["provider_requests"] > timed
+    assert "threads" in threads_table(report)
 
 
 def test_bench_brownout_quick_trips_payfallback_first_and_charges_nobody_twice() -> None:
