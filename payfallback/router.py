@@ -287,9 +287,9 @@ class Router(_RouterBase):
     """Synchronous Router for POS terminals and sync backends, on an ``httpx.Client``.
 
     On httpx's own (httpcore) HTTP/1.1 pool, the requests of the threads that share it wait
-    for a connection in a queue of the Router's, at most ``max_connections``
-    of them inside the pool at once and none longer than its pool timeout (httpcore's queue
-    costs CPU per waiting request on every request: encode/httpcore#1035)."""
+    for a connection in a queue of the Router's, at most ``max_connections`` of them inside
+    the pool at once and none longer than its pool timeout (httpcore's queue costs CPU per
+    waiting request on every request: encode/httpcore#1035)."""
 
     def __init__(
         self,
