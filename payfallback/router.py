@@ -20,6 +20,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack, cast
 
@@ -315,6 +316,9 @@ class Router(_RouterBase):
         # On httpcore's pool, the Router's requests wait for a connection in a queue of
         # ours, not in the pool's (see payfallback.transports._gate).
         self._gate = pool_gate(self._client)
+        self._send: Callable[[httpx.Request], httpx.Response] = (
+            self._client.send if self._gate is None else partial(self._gate.send, self._client)
+        )
         self._sleep = sleep or time.sleep
 
     @classmethod
@@ -348,11 +352,7 @@ class Router(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        if self._gate is None:
-                            response = self._client.send(action.request)
-                        else:
-                            response = self._gate.send(self._client, action.request)
-                        result = let_go(response)
+                        result = let_go(self._send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)
@@ -518,6 +518,9 @@ class AsyncRouter(_RouterBase):
         # On httpcore's pool, the Router's requests wait for a connection in a queue of
         # ours, not in the pool's (see payfallback.transports._gate).
         self._gate = async_pool_gate(self._client)
+        self._send: Callable[[httpx.Request], Awaitable[httpx.Response]] = (
+            self._client.send if self._gate is None else partial(self._gate.send, self._client)
+        )
         self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (
             None if self._async_journal is not None else getattr(self.journal, "run_batch", None)
         )
@@ -552,11 +555,7 @@ class AsyncRouter(_RouterBase):
                     start = self.clock.monotonic()
                     result: httpx.Response | httpx.TransportError
                     try:
-                        if self._gate is None:
-                            response = await self._client.send(action.request)
-                        else:
-                            response = await self._gate.send(self._client, action.request)
-                        result = let_go(response)
+                        result = let_go(await self._send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
                     value = Sent(result, self.clock.monotonic() - start)
