@@ -23,7 +23,6 @@ returns the figures as a dict and prints nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import platform
@@ -37,7 +36,7 @@ from typing import Any, TypedDict
 import purgatory
 import pybreaker
 
-from benchmarks._output import store_json
+from benchmarks._output import command
 from benchmarks.bench_core import (
     BREAKER_GOAL,
     Batch,
@@ -329,16 +328,14 @@ def format_table(report: BreakersReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return command(
+        argv,
         prog="bench_breakers.py",
         description="breaker admission + record: payfallback vs pybreaker, purgatory, aiobreaker",
+        quick="smoke run: a few seconds, rough",
+        run=run,
+        table=format_table,
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds, rough")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    report = run(quick=args.quick)
-    print(format_table(report))
-    return store_json(report, args.json)
 
 
 if __name__ == "__main__":

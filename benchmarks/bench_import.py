@@ -26,7 +26,6 @@ the figures as a dict and prints nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -35,6 +34,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
+
+from benchmarks._output import command
 
 __all__ = ["HEAVY", "STATEMENTS", "format_table", "import_once", "main", "run"]
 
@@ -163,15 +164,14 @@ def format_table(report: ImportReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_import.py", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="5 rounds instead of 21")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    report = run(quick=args.quick)
-    print(format_table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return command(
+        argv,
+        prog="bench_import.py",
+        description=__doc__ or "",
+        quick="5 rounds instead of 21",
+        run=run,
+        table=format_table,
+    )
 
 
 if __name__ == "__main__":

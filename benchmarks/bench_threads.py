@@ -24,7 +24,6 @@ the figures as a dict and prints nothing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -41,7 +40,7 @@ from typing import Any, TypedDict
 import httpx
 from pydantic import SecretStr
 
-from benchmarks._output import store_json
+from benchmarks._output import command
 from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
 from benchmarks.bench_throughput import ProviderProcess, _rotated
 from payfallback import Instrument, Order, PaymentStatus, Router
@@ -235,16 +234,14 @@ def format_table(report: ThreadsReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return command(
+        argv,
         prog="bench_threads.py",
         description="sync Router.charge under threads vs bare httpx, provider in another process",
+        quick="smoke run: seconds, rough",
+        run=run,
+        table=format_table,
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: seconds, rough")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    report = run(quick=args.quick)
-    print(format_table(report))
-    return store_json(report, args.json)
 
 
 if __name__ == "__main__":
