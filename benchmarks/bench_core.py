@@ -81,7 +81,7 @@ from payfallback.journal import SQLiteJournal
 from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, mock_transport
 
-__all__ = ["Report", "Row", "format_table", "main", "run"]
+__all__ = ["Report", "Row", "bare_charge", "format_table", "main", "run"]
 
 #: Runs ``n`` operations of one variant and returns the nanoseconds they took (setup such
 #: as building the orders happens before the clock starts).
@@ -391,6 +391,19 @@ def _unexpected(what: str) -> BenchmarkError:
     return BenchmarkError(f"{what}: the benchmark measures the happy path only")
 
 
+def bare_charge(provider: FakeProvider, order: Order, inst: Instrument) -> httpx.Request:
+    """The charge request the Router would send for ``order``'s first attempt, built by the
+    same adapter, with a new idempotency key: what the bare variants send."""
+    return provider.build_charge(
+        ChargeRequest(
+            attempt_id=order.order_id + "_1",
+            order=order,
+            instrument=inst,
+            idempotency_key=uuid.uuid4().hex,
+        )
+    )
+
+
 def _bare_sync(
     client: httpx.Client, provider: FakeProvider, inst: Instrument, orders: _Orders, tag: str
 ) -> Batch:
@@ -398,14 +411,7 @@ def _bare_sync(
         todo = orders.take(n, tag)
         t0 = time.perf_counter_ns()
         for order in todo:
-            req = provider.build_charge(
-                ChargeRequest(
-                    attempt_id=order.order_id + "_1",
-                    order=order,
-                    instrument=inst,
-                    idempotency_key=uuid.uuid4().hex,
-                )
-            )
+            req = bare_charge(provider, order, inst)
             if client.send(req).status_code != 200:
                 raise _unexpected("the bare charge was not answered 200")
         return time.perf_counter_ns() - t0
@@ -452,14 +458,7 @@ def _bare_async(
         todo = orders.take(n, "ba")
         t0 = time.perf_counter_ns()
         for order in todo:
-            req = provider.build_charge(
-                ChargeRequest(
-                    attempt_id=order.order_id + "_1",
-                    order=order,
-                    instrument=inst,
-                    idempotency_key=uuid.uuid4().hex,
-                )
-            )
+            req = bare_charge(provider, order, inst)
             if (await client.send(req)).status_code != 200:
                 raise _unexpected("the bare async charge was not answered 200")
         return time.perf_counter_ns() - t0

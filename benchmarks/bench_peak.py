@@ -72,7 +72,7 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks._output import store_json
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
+from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
 from benchmarks.bench_throughput import (
     DELAY,
     ProviderProcess,
@@ -83,7 +83,6 @@ from benchmarks.bench_throughput import (
 )
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
-from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeProvider
 from payfallback.transports import aiohttp_available, recommended_async_client
 
@@ -293,16 +292,6 @@ class _Build:
         self.stack = AsyncExitStack()
         self.journals: list[SQLiteJournal] = []
 
-    def _request(self, order: Order) -> httpx.Request:
-        return self.provider.build_charge(
-            ChargeRequest(
-                attempt_id=order.order_id + "_1",
-                order=order,
-                instrument=self.inst,
-                idempotency_key=uuid.uuid4().hex,
-            )
-        )
-
     def journal(self, name: str, *, durable: bool) -> SQLiteJournal:
         journal = SQLiteJournal(os.path.join(self.workdir, f"{name}.sqlite3"), durable=durable)
         self.journals.append(journal)
@@ -313,7 +302,7 @@ class _Build:
         self.stack.push_async_callback(client.aclose)
 
         async def one(order: Order) -> None:
-            if await client.send(self._request(order)) != 200:
+            if await client.send(bare_charge(self.provider, order, self.inst)) != 200:
                 raise _unexpected("the raw charge was not answered 200")
 
         return one
@@ -323,7 +312,7 @@ class _Build:
         await self.stack.enter_async_context(client)
 
         async def one(order: Order) -> None:
-            if (await client.send(self._request(order))).status_code != 200:
+            if (await client.send(bare_charge(self.provider, order, self.inst))).status_code != 200:
                 raise _unexpected("the bare charge was not answered 200")
 
         return one

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -41,11 +40,10 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks._output import command
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
+from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
 from benchmarks.bench_throughput import ProviderProcess, _rotated
 from payfallback import Instrument, Order, PaymentStatus, Router
 from payfallback.journal import SQLiteJournal
-from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeProvider
 
 __all__ = ["LIMITS", "THREADS", "ThreadsReport", "ThreadsRow", "format_table", "main", "run"]
@@ -126,14 +124,7 @@ def _variants(provider: FakeProvider, journal: SQLiteJournal, stack: ExitStack) 
     insts = [inst]
 
     def bare(order: Order) -> None:
-        request = provider.build_charge(
-            ChargeRequest(
-                attempt_id=order.order_id + "_1",
-                order=order,
-                instrument=inst,
-                idempotency_key=uuid.uuid4().hex,
-            )
-        )
+        request = bare_charge(provider, order, inst)
         if bare_client.send(request).status_code != 200:
             raise _unexpected("the bare charge was not answered 200")
 

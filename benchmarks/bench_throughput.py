@@ -57,7 +57,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -69,10 +68,9 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks._output import store_json
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected
+from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
-from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeProvider
 
 __all__ = [
@@ -305,14 +303,7 @@ class _Variants:
                 raise _unexpected("Router.charge did not pay")
 
         async def bare(order: Order) -> None:
-            req = provider.build_charge(
-                ChargeRequest(
-                    attempt_id=order.order_id + "_1",
-                    order=order,
-                    instrument=inst,
-                    idempotency_key=uuid.uuid4().hex,
-                )
-            )
+            req = bare_charge(provider, order, inst)
             if (await bclient.send(req)).status_code != 200:
                 raise _unexpected("the bare charge was not answered 200")
 
