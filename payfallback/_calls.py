@@ -822,8 +822,9 @@ class ProviderCalls:
         """Back to PENDING before a request is (re)sent, holding the order's lease."""
         aid = attempt.attempt_id
         lease = self.config.lease_seconds
-        yield from ask("renew_lease", aid, lease)
-        yield from ask("update_attempt", aid, state=AttemptState.PENDING)
+        if not (yield from ask("renew_lease", aid, lease, pending=True)):
+            # Another worker's lease: the same request (same key) goes out under it.
+            yield from ask("update_attempt", aid, state=AttemptState.PENDING)
 
     def _finish(
         self,

@@ -123,6 +123,12 @@ __all__ = [
 T = TypeVar("T")
 
 
+def _nothing_to_check_out(order: Order, paid: Payment) -> InvalidRequest:
+    return InvalidRequest(
+        f"order {order.order_id} is already paid ({paid.payment_id}); nothing to check out"
+    )
+
+
 class Core(Refunds):
     """Pure decision logic shared by Router and AsyncRouter. Holds no I/O handles."""
 
@@ -380,10 +386,10 @@ class Core(Refunds):
         if inst is None:
             return None
         aid = attempt.attempt_id
-        claimed = yield from ask("renew_lease", aid, self.config.lease_seconds)
+        # Claimed and PENDING in one write, before the replay is sent.
+        claimed = yield from ask("renew_lease", aid, self.config.lease_seconds, pending=True)
         if not claimed:
             return None  # another worker is on it
-        yield from ask("update_attempt", aid, state=AttemptState.PENDING)
         req = ChargeRequest(
             attempt_id=aid, order=order, instrument=inst, idempotency_key=attempt.idempotency_key
         )
@@ -451,11 +457,10 @@ class Core(Refunds):
                     for p in self.providers.values()
                 )
             )
-        paid = yield from self._check_same_order(order)
-        if paid is not None:
-            raise InvalidRequest(
-                f"order {order.order_id} is already paid ({paid.payment_id}); nothing to check out"
-            )
+        _require_order(order)
+        # As for a charge, the journal is asked nothing before the attempt is written:
+        # begin_attempt refuses a changed order and answers a paid one.
+        begun = False
         skipped: dict[str, str] = {}
         tried: list[PayfallbackError] = []
         for provider, m in candidates:
@@ -482,11 +487,15 @@ class Core(Refunds):
                     idempotency_key=self._mint_key(provider),
                     lease_seconds=self.config.lease_seconds,
                 )
-            except (OrderAlreadyPaid, AttemptInFlight):
+            except OrderAlreadyPaid as exc:
+                breaker.release(adm)
+                raise _nothing_to_check_out(order, exc.payment) from None
+            except AttemptInFlight:
                 breaker.release(adm)
                 raise InvalidRequest(
-                    f"order {order.order_id} is already paid or being paid; nothing to check out"
+                    f"order {order.order_id} is being paid; nothing to check out"
                 ) from None
+            begun = True
             req = ReadyRequest(
                 attempt_id=attempt.attempt_id,
                 order=order,
@@ -557,6 +566,12 @@ class Core(Refunds):
                 from_provider=provider.name,
                 reason=error.message,
             )
+        if not begun:
+            # No breaker admitted anything, so the journal was not asked: a paid order is
+            # still paid and a changed one still refused.
+            paid = yield from self._check_same_order(order)
+            if paid is not None:
+                raise _nothing_to_check_out(order, paid)
         _raise_configuration(tried, skipped)
         raise AllProvidersUnavailable(
             f"no provider could start a {method.value} checkout for order {order.order_id}",
@@ -608,7 +623,15 @@ class Core(Refunds):
             return (yield from self._failed_return(provider, session, attempt, order, txn_id, exc))
         except PayfallbackError as exc:
             raise self._clean(provider, exc, secrets) from None
-        claimed = yield from ask("renew_lease", session_id, self.config.lease_seconds)
+        # An attempt of unknown outcome is resolved before anything is sent; any other is
+        # claimed and back to PENDING for the approval in one write, holding the order's
+        # lease.
+        claimed = yield from ask(
+            "renew_lease",
+            session_id,
+            self.config.lease_seconds,
+            pending=attempt.state is not AttemptState.UNKNOWN,
+        )
         if not claimed:
             return (
                 yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))
@@ -631,9 +654,6 @@ class Core(Refunds):
                 )
             # The lookups took time: renew the claim as the attempt goes back to PENDING.
             yield from self._journal_pending(attempt)
-        else:
-            # Claimed just now: back to PENDING for the approval, holding the order's lease.
-            yield from ask("update_attempt", session_id, state=AttemptState.PENDING)
         breaker = self.breakers.get(provider.name, session.method.value)
         # The customer already approved there: never skip it, but let it count.
         adm = self._unconditional(provider.name, session.method.value)

@@ -18,7 +18,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from payfallback import AllProvidersUnavailable, Instrument, Money, Order, Payment
+from payfallback import (
+    AllProvidersUnavailable,
+    Instrument,
+    InvalidRequest,
+    Method,
+    Money,
+    Order,
+    Payment,
+    Platform,
+    ReturnUrls,
+)
 from payfallback._clock import ManualClock
 from payfallback._core import (
     Core,
@@ -100,10 +110,13 @@ def journal(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteJournal]:
 
 
 def make_core(
-    clock: ManualClock, *names: str, maintenance: Sequence[MaintenanceWindow] = ()
+    clock: ManualClock,
+    *names: str,
+    maintenance: Sequence[MaintenanceWindow] = (),
+    wallets: Sequence[FakeProvider] = (),
 ) -> Core:
     return Core(
-        [FakeProvider(name) for name in names],
+        [FakeProvider(name) for name in names] + list(wallets),
         breakers=BreakerRegistry(
             policy=BreakerPolicy.default(),
             clock=clock,
@@ -116,6 +129,17 @@ def make_core(
         clock=clock,
         config=CoreConfig(),
     )
+
+
+URLS = ReturnUrls(
+    success="https://shop.example/ok",
+    cancel="https://shop.example/no",
+    fail="https://shop.example/fail",
+)
+
+
+def kakaopay() -> FakeProvider:
+    return FakeProvider("kakaopay", methods=[Method.KAKAOPAY])
 
 
 def card(provider: str) -> Instrument:
@@ -135,6 +159,28 @@ def test_a_new_orders_charge_writes_the_journal_twice_and_reads_nothing(
     assert isinstance(payment, Payment)
     assert stepper.journal_calls() == ["begin_attempt", "record_success"]
     assert [kind for kind, _ in stepper.steps] == ["journal", "send", "journal"]
+    assert journal.payment_for_order("ord-1") == payment
+
+
+def test_a_wallet_checkout_writes_before_each_request_and_after_the_approval(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    core = make_core(clock, wallets=[kakaopay()])
+    stepper = Stepper(journal, FakeBank("kakaopay", clock=clock))
+    session = stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
+    assert stepper.journal_calls() == ["begin_attempt", "save_checkout"]
+    stepper.steps.clear()
+    tid = session.provider_txn_id
+    payment = stepper.run(core.complete_checkout(session.session_id, {"token": f"ok-{tid}"}))
+    assert isinstance(payment, Payment)
+    # One read, then the claim that puts the attempt back to PENDING (one write, before
+    # the approval goes out), then the payment.
+    assert stepper.steps == [
+        ("journal", "checkout_state"),
+        ("journal", "renew_lease"),
+        ("send", f"/v1/checkouts/{tid}/approve"),
+        ("journal", "record_success"),
+    ]
     assert journal.payment_for_order("ord-1") == payment
 
 
@@ -198,6 +244,30 @@ def test_with_every_breaker_open_the_journal_is_still_asked_before_no_provider_i
         fresh.run(core.charge(order("ord-2"), [card("toss")]))
     assert "send" not in [kind for kind, _ in fresh.steps]
     assert journal.get_order("ord-2") is None
+
+
+@pytest.mark.parametrize("open_breakers", [False, True], ids=["breakers-closed", "all-open"])
+def test_a_checkout_for_a_paid_or_changed_order_is_refused_and_nothing_is_sent(
+    clock: ManualClock, journal: SQLiteJournal, open_breakers: bool
+) -> None:
+    paid = Stepper(journal, FakeBank("toss")).run(
+        make_core(clock, "toss").charge(order(), [card("toss")])
+    )
+    down = MaintenanceWindow("kakaopay", clock.now(), clock.now() + timedelta(hours=1))
+    core = make_core(clock, wallets=[kakaopay()], maintenance=[down] if open_breakers else [])
+    bank = FakeBank("kakaopay", clock=clock)
+    stepper = Stepper(journal, bank)
+    with pytest.raises(InvalidRequest, match=rf"already paid \({paid.payment_id}\); nothing to"):
+        stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
+    # Breakers closed: the one write that would journal the attempt finds the payment
+    # (and writes nothing). All open: nothing can be sent, and the journal is still asked.
+    expected = ["get_order", "payment_for_order"] if open_breakers else ["begin_attempt"]
+    assert stepper.journal_calls() == expected
+    changed = Order(order_id="ord-1", amount=Money(amount=9_900), name="Americano")
+    with pytest.raises(InvalidRequest, match="never changes"):
+        stepper.run(core.start_checkout(changed, Method.KAKAOPAY, URLS, Platform.PC, None))
+    assert "send" not in [kind for kind, _ in stepper.steps]
+    assert [a.operation for a in journal.attempts_for_order("ord-1")] == ["charge"]
 
 
 def test_a_journal_call_names_its_operation_and_carries_its_arguments() -> None:

@@ -683,6 +683,69 @@ class TestJournalContract:
         with pytest.raises(AttemptInFlight):
             begin(journal, order)
 
+    def test_a_claim_to_send_moves_the_attempt_to_pending_in_the_same_write(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        checkout = begin(journal, order, provider="kakaopay", lease=600)
+        journal.update_attempt(
+            checkout.attempt_id, state=AttemptState.REDIRECTED, provider_txn_id="T-ready"
+        )
+        clock.advance(1)
+        assert journal.renew_lease(checkout.attempt_id, 60, pending=True) is True
+        got = journal.get_attempt(checkout.attempt_id)
+        assert got is not None
+        assert got.state is AttemptState.PENDING
+        assert got.lease_until == clock.now() + timedelta(seconds=60)
+        assert got.updated_at == clock.now()
+        assert got.provider_txn_id == "T-ready"  # the rest is kept
+        assert ids(journal.in_flight_attempts()) == [checkout.attempt_id]
+        # Held now, by this claim: neither kind of claim takes it again.
+        assert journal.renew_lease(checkout.attempt_id, 60, pending=True) is False
+        assert journal.renew_lease(checkout.attempt_id, 60) is False
+        with pytest.raises(AttemptInFlight):
+            begin(journal, order)
+
+    def test_a_claim_to_send_is_refused_while_another_attempt_is_in_flight(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        checkout = begin(journal, order, provider="kakaopay", lease=10)
+        journal.update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
+        other = begin(journal, order, lease=60)
+        clock.advance(10)
+        before = journal.get_attempt(checkout.attempt_id)
+        with pytest.raises(AttemptInFlight) as caught:
+            journal.renew_lease(checkout.attempt_id, 60, pending=True)
+        assert caught.value.attempt_id == other.attempt_id
+        # Nothing written: still redirected, its lease not taken.
+        assert journal.get_attempt(checkout.attempt_id) == before
+        journal.update_attempt(other.attempt_id, state=AttemptState.FAILED)
+        assert journal.renew_lease(checkout.attempt_id, 60, pending=True) is True
+
+    def test_a_claim_to_send_clears_a_recheck_and_never_takes_a_settled_attempt(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        order = make_order()
+        attempt = begin(journal, order, lease=10)
+        journal.update_attempt(attempt.attempt_id, state=AttemptState.UNKNOWN, sent=True)
+        assert journal.renew_lease(attempt.attempt_id, 30, pending=True) is True
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert (got.state, got.recheck_until) == (AttemptState.PENDING, None)
+        assert got.sent_at is not None  # kept: it was sent before
+        journal.update_attempt(
+            attempt.attempt_id,
+            state=AttemptState.FAILED,
+            recheck_until=clock.now() + timedelta(hours=1),
+        )
+        clock.advance(60)
+        assert journal.renew_lease(attempt.attempt_id, 30, pending=True) is False
+        got = journal.get_attempt(attempt.attempt_id)
+        assert got is not None
+        assert got.state is AttemptState.FAILED
+        assert got.recheck_until is not None
+
     def test_changing_an_unknown_attempt_is_refused(self, journal: Journal) -> None:
         with pytest.raises(InvalidRequest, match="no attempt 'nope_1'"):
             journal.update_attempt("nope_1", state=AttemptState.FAILED)
@@ -1839,8 +1902,8 @@ class JournalMachine(RuleBasedStateMachine):
         self.clock.advance(seconds)
 
     @precondition(lambda self: self.attempts)
-    @rule(data=st.data(), lease=st.sampled_from([0, 10, 60]))
-    def claim(self, data: st.DataObject, lease: int) -> None:
+    @rule(data=st.data(), lease=st.sampled_from([0, 10, 60]), to_send=st.booleans())
+    def claim(self, data: st.DataObject, lease: int, to_send: bool) -> None:
         attempt_id = data.draw(st.sampled_from(sorted(self.attempts)))
         model = self.attempts[attempt_id]
         now = self.clock.now()
@@ -1851,11 +1914,24 @@ class JournalMachine(RuleBasedStateMachine):
             and a.lease_until > now
             for a in self.attempts.values()
         )
-        expected = (
+        claimable = (
             model.state not in (AttemptState.SUCCEEDED, AttemptState.FAILED)
             and model.lease_until <= now
-            and not (model.state is AttemptState.PENDING and other_live)
         )
+        if to_send:
+            # Claimed for a request about to be sent: PENDING in the same write, refused
+            # (nothing written) while another attempt of the order is in flight.
+            if claimable and other_live:
+                with pytest.raises(AttemptInFlight):
+                    self.journal.renew_lease(attempt_id, lease, pending=True)
+                return
+            assert self.journal.renew_lease(attempt_id, lease, pending=True) is claimable
+            if claimable:
+                model.state = AttemptState.PENDING
+                model.lease_until = now + timedelta(seconds=lease)
+                model.recheck_until = None
+            return
+        expected = claimable and not (model.state is AttemptState.PENDING and other_live)
         assert self.journal.renew_lease(attempt_id, lease) is expected
         if expected:
             model.lease_until = now + timedelta(seconds=lease)

@@ -194,8 +194,13 @@ class Journal(Protocol):
         """
         ...
 
-    def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
-        """Claim an attempt for work (recovery) if its lease ran out; True if claimed."""
+    def renew_lease(self, attempt_id: str, lease_seconds: float, *, pending: bool = False) -> bool:
+        """Claim an attempt for work (recovery) if its lease ran out; True if claimed.
+
+        With ``pending=True`` the claim is for a request about to be sent: the attempt
+        moves to ``PENDING`` in the same write, and if another attempt of its order is
+        pending with a live lease nothing is written and ``AttemptInFlight`` is raised.
+        """
         ...
 
     def get_order(self, order_id: str) -> Order | None: ...

@@ -123,14 +123,19 @@ class SyncJournalMethods:
         """
         return self._write(self._tx.record_success(attempt_id, payment))
 
-    def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
+    def renew_lease(self, attempt_id: str, lease_seconds: float, *, pending: bool = False) -> bool:
         """Claim an attempt for work if its lease ran out; True if this call claimed it.
 
         Settled attempts (``SUCCEEDED``, ``FAILED``) have nothing left to do and are never
         claimed. A live lease is never extended, not even by the worker holding it, so two
         workers can never both hold one attempt.
+
+        ``pending=True`` claims it for a request about to be sent (a checkout's approval, a
+        same-key replay): the attempt moves to ``PENDING`` in the same write, as
+        :meth:`update_attempt` would move it, and if another attempt of its order is
+        pending with a live lease nothing is written and ``AttemptInFlight`` is raised.
         """
-        return self._write(self._tx.renew_lease(attempt_id, lease_seconds))
+        return self._write(self._tx.renew_lease(attempt_id, lease_seconds, pending=pending))
 
     def get_order(self, order_id: str) -> Order | None:
         return self._read(self._tx.get_order(order_id))

@@ -159,6 +159,16 @@ _SUCCEEDED = (
 _COLUMNS = {"attempts": _ATTEMPT, "payments": _PAYMENT, "refunds": _REFUND}
 
 
+#: Another attempt of the same order is pending with a live lease (``attempts`` is the row
+#: being updated).
+_OTHER_LIVE = (
+    "EXISTS (SELECT 1 FROM attempts other"
+    " WHERE other.order_id = attempts.order_id"
+    " AND other.attempt_id <> attempts.attempt_id"
+    " AND other.state = 'pending' AND other.lease_until > %(now)s)"
+)
+
+
 class Transactions:
     """The journal's methods as flows: the SQL and every check, with no I/O of their own.
 
@@ -200,6 +210,11 @@ class Transactions:
 
     def _lock_attempt(self, attempt_id: str) -> Flow[Attempt]:
         """Lock the attempt's order, then read the attempt as the lock holder sees it."""
+        return self._attempt((yield from self._lock(attempt_id, _ATTEMPT)))
+
+    def _lock(self, attempt_id: str, columns: str) -> Flow[Row]:
+        """:meth:`_lock_attempt`'s row, only ``columns`` of it: for a transaction that
+        needs a field or two of the attempt and not the whole of it."""
         if self._locks:
             locked = yield from one(
                 "SELECT o.order_id FROM orders o JOIN attempts a ON a.order_id = o.order_id"
@@ -210,10 +225,10 @@ class Transactions:
                 raise self._no_attempt(attempt_id)
         # A statement of its own: under READ COMMITTED it sees what the previous lock holder
         # committed, which the locking statement's snapshot may not.
-        attempt = yield from self._attempt_row(attempt_id)
-        if attempt is None:  # without row locks, the first read of it
+        row = yield from one(f"SELECT {columns} FROM attempts WHERE attempt_id = %s", (attempt_id,))
+        if row is None:  # without row locks, the first read of it
             raise self._no_attempt(attempt_id)
-        return attempt
+        return row
 
     @staticmethod
     def _no_attempt(attempt_id: str) -> InvalidRequest:
@@ -337,6 +352,19 @@ class Transactions:
         assert seq_row is not None  # an aggregate always yields a row
         return int(seq_row["seq"])
 
+    @staticmethod
+    def _refuse_if_other_live(order_id: str, attempt_id: str, now: Any) -> Flow[None]:
+        """``AttemptInFlight`` if another attempt of the order is pending with a live lease
+        at ``now`` (a timestamp as the database keeps it): one order, one request in
+        flight."""
+        live = yield from one(
+            "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
+            " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
+            (order_id, attempt_id, now),
+        )
+        if live is not None:
+            raise AttemptInFlight(order_id, live["attempt_id"])
+
     def update_attempt(
         self,
         attempt_id: str,
@@ -359,13 +387,7 @@ class Transactions:
                 attempt_id=attempt_id,
             )
         if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
-            live = yield from one(
-                "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
-                " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
-                (current.order_id, attempt_id, now),
-            )
-            if live is not None:
-                raise AttemptInFlight(current.order_id, live["attempt_id"])
+            yield from self._refuse_if_other_live(current.order_id, attempt_id, now)
         # A lease guards work in flight; once an attempt leaves PENDING that work is over,
         # so its lease ends with it (a redirected checkout must be claimable the moment
         # the customer comes back).
@@ -468,23 +490,36 @@ class Transactions:
         assert taken is not None  # the only unique constraint left; payments stay
         raise TxnAlreadyRecorded(self._payment(taken), attempt_id=attempt.attempt_id)
 
-    def renew_lease(self, attempt_id: str, lease_seconds: float) -> Flow[bool]:
+    def renew_lease(
+        self, attempt_id: str, lease_seconds: float, *, pending: bool = False
+    ) -> Flow[bool]:
         lease = lease_duration(lease_seconds)
         now = self._clock.now()
-        yield from self._lock_attempt(attempt_id)
-        # A stale PENDING attempt is not revived while another attempt of the same order
-        # is live: one order, one request in flight.
+        locked = yield from self._lock(attempt_id, "order_id")
+        params = {"until": self._ts(now + lease), "id": attempt_id, "now": self._ts(now)}
+        if not pending:
+            # A stale PENDING attempt is not revived while another attempt of the same
+            # order is live: one order, one request in flight.
+            result = yield Query(
+                "UPDATE attempts SET lease_until = %(until)s"
+                " WHERE attempt_id = %(id)s AND state NOT IN ('succeeded', 'failed')"
+                f" AND lease_until <= %(now)s AND NOT (state = 'pending' AND {_OTHER_LIVE})",
+                params,
+            )
+            return result.rowcount == 1
+        # Claimed for a request about to be sent: PENDING in the same write, as
+        # update_attempt(state=PENDING) would leave it (no recheck, the rest kept).
         result = yield Query(
-            "UPDATE attempts SET lease_until = %(until)s"
+            "UPDATE attempts SET state = 'pending', lease_until = %(until)s,"
+            " recheck_until = NULL, updated_at = %(now)s"
             " WHERE attempt_id = %(id)s AND state NOT IN ('succeeded', 'failed')"
-            " AND lease_until <= %(now)s"
-            " AND NOT (state = 'pending' AND EXISTS (SELECT 1 FROM attempts other"
-            "   WHERE other.order_id = attempts.order_id"
-            "   AND other.attempt_id <> attempts.attempt_id"
-            "   AND other.state = 'pending' AND other.lease_until > %(now)s))",
-            {"until": self._ts(now + lease), "id": attempt_id, "now": self._ts(now)},
+            f" AND lease_until <= %(now)s AND NOT {_OTHER_LIVE}",
+            params,
         )
-        return result.rowcount == 1
+        if result.rowcount == 1:
+            return True
+        yield from self._refuse_if_other_live(locked["order_id"], attempt_id, params["now"])
+        return False
 
     @staticmethod
     def get_order(order_id: str) -> Flow[Order | None]:
@@ -536,19 +571,20 @@ class Transactions:
 
     def save_checkout(self, session: CheckoutSession) -> Flow[None]:
         now = self._ts(self._clock.now())
-        attempt = yield from self._lock_attempt(session.session_id)
-        if attempt.order_id != session.order_id or attempt.provider != session.provider:
+        attempt_id = session.session_id
+        attempt = yield from self._lock(attempt_id, "order_id, provider, state")
+        if attempt["order_id"] != session.order_id or attempt["provider"] != session.provider:
             raise InvalidRequest(
-                f"checkout {session.session_id} is for order {session.order_id} at "
-                f"{session.provider}, but its attempt is for order {attempt.order_id} at "
-                f"{attempt.provider}",
-                attempt_id=attempt.attempt_id,
+                f"checkout {attempt_id} is for order {session.order_id} at "
+                f"{session.provider}, but its attempt is for order {attempt['order_id']} at "
+                f"{attempt['provider']}",
+                attempt_id=attempt_id,
             )
-        if attempt.state not in (AttemptState.PENDING, AttemptState.REDIRECTED):
+        if attempt["state"] not in (AttemptState.PENDING.value, AttemptState.REDIRECTED.value):
             raise InvalidRequest(
-                f"attempt {attempt.attempt_id} is {attempt.state.value}; a checkout is "
+                f"attempt {attempt_id} is {attempt['state']}; a checkout is "
                 "saved while its attempt is pending (or redirected, to replace it)",
-                attempt_id=attempt.attempt_id,
+                attempt_id=attempt_id,
             )
         yield Query(
             "INSERT INTO checkouts (session_id, order_id, session_json, created_at, updated_at)"
@@ -561,7 +597,7 @@ class Transactions:
             "UPDATE attempts SET state = 'redirected',"
             " provider_txn_id = COALESCE(%s, provider_txn_id), lease_until = %s,"
             " updated_at = %s WHERE attempt_id = %s",
-            (session.provider_txn_id, now, now, attempt.attempt_id),
+            (session.provider_txn_id, now, now, attempt_id),
         )
 
     @staticmethod

@@ -556,8 +556,10 @@ class AsyncPostgresJournal:
     async def record_success(self, attempt_id: str, payment: Payment) -> Payment:
         return await self._run(self._tx.record_success(attempt_id, payment))
 
-    async def renew_lease(self, attempt_id: str, lease_seconds: float) -> bool:
-        return await self._run(self._tx.renew_lease(attempt_id, lease_seconds))
+    async def renew_lease(
+        self, attempt_id: str, lease_seconds: float, *, pending: bool = False
+    ) -> bool:
+        return await self._run(self._tx.renew_lease(attempt_id, lease_seconds, pending=pending))
 
     async def get_order(self, order_id: str) -> Order | None:
         return await self._read(self._tx.get_order(order_id))
