@@ -720,6 +720,12 @@ class TestJournalContract:
         assert caught.value.attempt_id == other.attempt_id
         # Nothing written: still redirected, its lease not taken.
         assert journal.get_attempt(checkout.attempt_id) == before
+        # Held or settled, an attempt is simply not claimed, in flight elsewhere or not.
+        assert journal.renew_lease(other.attempt_id, 60, pending=True) is False
+        settled = begin(journal, make_order("ord-2"), lease=10)
+        journal.update_attempt(settled.attempt_id, state=AttemptState.FAILED)
+        begin(journal, make_order("ord-2"), lease=600)  # in flight
+        assert journal.renew_lease(settled.attempt_id, 60, pending=True) is False
         journal.update_attempt(other.attempt_id, state=AttemptState.FAILED)
         assert journal.renew_lease(checkout.attempt_id, 60, pending=True) is True
 

@@ -352,19 +352,6 @@ class Transactions:
         assert seq_row is not None  # an aggregate always yields a row
         return int(seq_row["seq"])
 
-    @staticmethod
-    def _refuse_if_other_live(order_id: str, attempt_id: str, now: Any) -> Flow[None]:
-        """``AttemptInFlight`` if another attempt of the order is pending with a live lease
-        at ``now`` (a timestamp as the database keeps it): one order, one request in
-        flight."""
-        live = yield from one(
-            "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
-            " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
-            (order_id, attempt_id, now),
-        )
-        if live is not None:
-            raise AttemptInFlight(order_id, live["attempt_id"])
-
     def update_attempt(
         self,
         attempt_id: str,
@@ -387,7 +374,13 @@ class Transactions:
                 attempt_id=attempt_id,
             )
         if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
-            yield from self._refuse_if_other_live(current.order_id, attempt_id, now)
+            live = yield from one(
+                "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
+                " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
+                (current.order_id, attempt_id, now),
+            )
+            if live is not None:
+                raise AttemptInFlight(current.order_id, live["attempt_id"])
         # A lease guards work in flight; once an attempt leaves PENDING that work is over,
         # so its lease ends with it (a redirected checkout must be claimable the moment
         # the customer comes back).
@@ -518,7 +511,19 @@ class Transactions:
         )
         if result.rowcount == 1:
             return True
-        yield from self._refuse_if_other_live(locked["order_id"], attempt_id, params["now"])
+        # Not claimed: say why when it is another attempt in flight (and this one could
+        # have been claimed but for it); a held or settled attempt is simply not claimed.
+        live = yield from one(
+            "SELECT other.attempt_id FROM attempts me JOIN attempts other"
+            " ON other.order_id = me.order_id AND other.attempt_id <> me.attempt_id"
+            " WHERE me.attempt_id = %(id)s AND me.state NOT IN ('succeeded', 'failed')"
+            " AND me.lease_until <= %(now)s"
+            " AND other.state = 'pending' AND other.lease_until > %(now)s"
+            " ORDER BY other.seq LIMIT 1",
+            params,
+        )
+        if live is not None:
+            raise AttemptInFlight(locked["order_id"], live["attempt_id"])
         return False
 
     @staticmethod
