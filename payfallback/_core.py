@@ -626,12 +626,17 @@ class Core(Refunds):
         # An attempt of unknown outcome is resolved before anything is sent; any other is
         # claimed and back to PENDING for the approval in one write, holding the order's
         # lease.
-        claimed = yield from ask(
-            "renew_lease",
-            session_id,
-            self.config.lease_seconds,
-            pending=attempt.state is not AttemptState.UNKNOWN,
-        )
+        try:
+            claimed = yield from ask(
+                "renew_lease",
+                session_id,
+                self.config.lease_seconds,
+                pending=attempt.state is not AttemptState.UNKNOWN,
+            )
+        except AttemptInFlight as exc:
+            # Another attempt of the order is being sent (nothing was written): its result
+            # is the answer; this checkout stays open for the customer's next return.
+            return (yield from self._wait_in_flight(order, exc))
         if not claimed:
             return (
                 yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))

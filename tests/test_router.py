@@ -462,6 +462,37 @@ def test_two_approved_checkouts_for_one_order_keep_one_charge(
     assert double_charges(kakao, naver) == {}
 
 
+def test_a_return_while_another_attempt_is_in_flight_sends_nothing_and_keeps_the_checkout(
+    make_router: MakeRouter, clock: ManualClock
+) -> None:
+    kakao, naver = wallets(clock)
+    router = make_router(kakao, naver, providers=wallet_providers())
+    session = router.start_checkout(order(), Method.KAKAOPAY, URLS)
+    journal = router.router.journal
+    # Another worker is charging the same order right now (its attempt is in flight).
+    other = journal.begin_attempt(
+        order(),
+        provider="naverpay",
+        method=Method.NAVERPAY,
+        operation="charge",
+        idempotency_key="other-worker-key",
+        lease_seconds=600,
+    )
+    params = approve_params(session.provider_txn_id)
+    with pytest.raises(OutcomeUnknown, match="in flight elsewhere") as caught:
+        router.complete_checkout(session.session_id, params)
+    assert caught.value.attempt_id == other.attempt_id
+    assert kakao.requests["approve"] == 0
+    held = journal.get_attempt(session.session_id)
+    assert held is not None
+    assert held.state is AttemptState.REDIRECTED  # nothing written: still the customer's
+    # The other attempt ends without a payment: the customer's next return completes it.
+    journal.update_attempt(other.attempt_id, state=AttemptState.FAILED)
+    payment = router.complete_checkout(session.session_id, params)
+    assert payment.provider == "kakaopay"
+    assert kakao.requests["approve"] == 1
+
+
 def test_checkout_approved_amount_is_checked_against_the_order(
     kind: str, clock: ManualClock, journal_path: object
 ) -> None:
