@@ -353,6 +353,19 @@ def ids(items: Sequence[Attempt] | Sequence[Refund]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def redirected_beside_a_charge(
+    journal: Journal, clock: ManualClock
+) -> tuple[Order, Attempt, Attempt]:
+    """An order with a redirected checkout whose lease ran out and a charge in flight: the
+    order, the checkout's attempt and the charge's."""
+    order = make_order()
+    checkout = begin(journal, order, provider="kakaopay", lease=10)
+    journal.update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
+    other = begin(journal, order, lease=60)
+    clock.advance(10)
+    return order, checkout, other
+
+
 class TestJournalContract:
     def test_is_a_journal(self, journal: Journal) -> None:
         assert isinstance(journal, Journal)
@@ -668,11 +681,7 @@ class TestJournalContract:
     def test_an_attempt_goes_back_to_pending_only_if_none_other_is_in_flight(
         self, journal: Journal, clock: ManualClock
     ) -> None:
-        order = make_order()
-        checkout = begin(journal, order, provider="kakaopay", lease=10)
-        journal.update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
-        other = begin(journal, order, lease=60)
-        clock.advance(10)
+        order, checkout, other = redirected_beside_a_charge(journal, clock)
         assert journal.renew_lease(checkout.attempt_id, 60) is True
         with pytest.raises(AttemptInFlight) as caught:
             journal.update_attempt(checkout.attempt_id, state=AttemptState.PENDING)
@@ -709,11 +718,7 @@ class TestJournalContract:
     def test_a_claim_to_send_is_refused_while_another_attempt_is_in_flight(
         self, journal: Journal, clock: ManualClock
     ) -> None:
-        order = make_order()
-        checkout = begin(journal, order, provider="kakaopay", lease=10)
-        journal.update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
-        other = begin(journal, order, lease=60)
-        clock.advance(10)
+        _, checkout, other = redirected_beside_a_charge(journal, clock)
         before = journal.get_attempt(checkout.attempt_id)
         with pytest.raises(AttemptInFlight) as caught:
             journal.renew_lease(checkout.attempt_id, 60, pending=True)
