@@ -1449,6 +1449,30 @@ class TestJournalContract:
         assert all(r.payment == payments[0] for r in refused)
         assert journals[1].counts().payments == 1
 
+    def test_a_returning_checkout_and_new_charges_racing_for_one_order_send_one_request(
+        self, journal_factory: JournalFactory, clock: ManualClock
+    ) -> None:
+        journals = [journal_factory.open("race", clock) for _ in range(3)]
+        order = make_order()
+        checkout = begin(journals[0], order, provider="kakaopay", lease=10)
+        journals[0].update_attempt(checkout.attempt_id, state=AttemptState.REDIRECTED)
+        clock.advance(10)
+        claims = [
+            partial(journals[n % 3].renew_lease, checkout.attempt_id, 60, pending=True)
+            for n in range(6)
+        ]
+        charges = [
+            partial(begin, journals[n % 3], order, key=f"charge-key-{n}", lease=60)
+            for n in range(6)
+        ]
+        results = race([c for pair in zip(claims, charges, strict=True) for c in pair])
+        # Whichever came first is the order's one request in flight; every other claim and
+        # charge found it there (a claim of the held checkout is simply not claimed).
+        won = [r for r in results if r is True or isinstance(r, Attempt)]
+        assert len(won) == 1, results
+        assert all(r is False or isinstance(r, AttemptInFlight) for r in results if r not in won)
+        assert len(journals[1].in_flight_attempts()) == 1
+
     # -- refund request keys and tax-free amounts ---------------------------------------
 
     def test_a_refund_keeps_its_tax_free_part_and_request_key(
