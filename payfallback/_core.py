@@ -208,6 +208,11 @@ class Core(Refunds):
                 if paid is not None:
                     return paid
                 continue
+            except BaseException:
+                # Refused (a changed order) or not written: nothing was sent, and a
+                # half-open breaker's probe slot is free again at once.
+                breaker.release(adm)
+                raise
             settled = True
             queue.pop(0)
             if previous is not None:
@@ -495,6 +500,9 @@ class Core(Refunds):
                 raise InvalidRequest(
                     f"order {order.order_id} is being paid; nothing to check out"
                 ) from None
+            except BaseException:
+                breaker.release(adm)  # nothing sent: the probe slot is free again
+                raise
             begun = True
             req = ReadyRequest(
                 attempt_id=attempt.attempt_id,

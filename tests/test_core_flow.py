@@ -44,12 +44,13 @@ from payfallback._core import (
 from payfallback.breaker import (
     BreakerPolicy,
     BreakerRegistry,
+    BreakerState,
     MaintenanceWindow,
     MemoryStateStore,
 )
 from payfallback.events import Events
 from payfallback.journal import AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
-from payfallback.models import AttemptState
+from payfallback.models import AttemptState, CheckoutSession
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from payfallback.testing._fake import Fault
@@ -268,6 +269,52 @@ def test_a_checkout_for_a_paid_or_changed_order_is_refused_and_nothing_is_sent(
         stepper.run(core.start_checkout(changed, Method.KAKAOPAY, URLS, Platform.PC, None))
     assert "send" not in [kind for kind, _ in stepper.steps]
     assert [a.operation for a in journal.attempts_for_order("ord-1")] == ["charge"]
+
+
+@pytest.mark.parametrize("operation", ["charge", "checkout"])
+def test_a_refused_order_gives_a_half_open_breakers_probe_slot_back(
+    clock: ManualClock, journal: SQLiteJournal, operation: str
+) -> None:
+    toss, kakao = FakeBank("toss"), FakeBank("kakaopay", clock=clock)
+    core = (
+        make_core(clock, "toss")
+        if operation == "charge"
+        else make_core(clock, wallets=[kakaopay()])
+    )
+    stepper = Stepper(journal, toss, kakao)
+
+    def pay(o: Order) -> Any:
+        if operation == "charge":
+            return stepper.run(core.charge(o, [card("toss")]))
+        return stepper.run(core.start_checkout(o, Method.KAKAOPAY, URLS, Platform.PC, None))
+
+    bank = toss if operation == "charge" else kakao
+    breaker = core.breakers.get(bank.name, "card" if operation == "charge" else "kakaopay")
+    bank.refuse = True
+    for n in range(10):
+        if breaker.state is BreakerState.OPEN:
+            break
+        with pytest.raises(AllProvidersUnavailable):
+            pay(order(f"down-{n}"))
+    assert breaker.state is BreakerState.OPEN
+    bank.refuse = False
+    # The order as first journaled (the breaker being open, straight into the journal).
+    journal.begin_attempt(
+        order("ord-9"),
+        provider="toss",
+        method=Method.CARD,
+        operation="charge",
+        idempotency_key="first-key",
+        lease_seconds=0,
+    )
+    settings = BreakerPolicy.default().settings_at(clock.now())
+    clock.advance(settings.open_seconds + 1)  # half-open: a few probe slots
+    changed = Order(order_id="ord-9", amount=Money(amount=9_900), name="Americano")
+    # More refused orders than the breaker has probe slots: each gives its slot back.
+    for _ in range(settings.half_open_probes + 1):
+        with pytest.raises(InvalidRequest, match="never changes"):
+            pay(changed)
+    assert isinstance(pay(order("ord-10")), Payment if operation == "charge" else CheckoutSession)
 
 
 def test_a_journal_call_names_its_operation_and_carries_its_arguments() -> None:
