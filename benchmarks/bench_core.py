@@ -126,6 +126,9 @@ class Report(TypedDict):
     profile: str | None
     #: ``(step, ns)`` for each step of one charge, measured alone (only with the profile).
     components: list[tuple[str, float]] | None
+    #: ``(part, ns)``: one ``Router.charge`` split into its journal calls, its sends and
+    #: the rest, timed in place (only with the profile).
+    split: list[tuple[str, float]] | None
 
 
 @dataclass(frozen=True)
@@ -611,6 +614,79 @@ def profile_charge(calls: int, journal_dir: str) -> str:
     return out.getvalue()
 
 
+class _TimedJournal:
+    """A journal whose every call adds its time to ``ns`` (a Router asks it by name)."""
+
+    def __init__(self, journal: SQLiteJournal) -> None:
+        self._journal = journal
+        self.ns = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._journal, name)
+        if not callable(method):
+            return method
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.ns += time.perf_counter_ns() - t0
+
+        return timed
+
+
+class _TimedClient(httpx.Client):
+    """An ``httpx.Client`` whose sends add their time to ``ns``."""
+
+    ns = 0
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        t0 = time.perf_counter_ns()
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self.ns += time.perf_counter_ns() - t0
+
+
+def charge_split(journal_dir: str, n: int, rounds: int = 5) -> list[tuple[str, float]]:
+    """One ``Router.charge`` for a new order (WAL NORMAL, ``MockTransport``, events as JSON
+    at INFO), split in place, without a profiler: the time in its journal calls, in its
+    sends (httpx and the fake bank) and in the rest (the core, the adapter's build and
+    parse, events, masking, models). Medians over ``rounds`` rounds of ``n`` charges, in
+    ns per charge."""
+    provider = FakeProvider("fake")
+    insts = [Instrument(provider="fake", billing_key=SecretStr("bk-bench-0001"))]
+    orders = _Orders()
+    parts: dict[str, list[float]] = {"whole": [], "journal": [], "send": []}
+    path = os.path.join(journal_dir, "split.sqlite3")
+    with (
+        _TimedClient(transport=mock_transport(FakeBank("fake"))) as client,
+        SQLiteJournal(path, durable=False) as journal,
+    ):
+        timed = _TimedJournal(journal)
+        router = Router([provider], client=client, journal=timed)
+        for order in orders.take(n, "sw"):
+            router.charge(order, insts)
+        for _ in range(rounds):
+            todo = orders.take(n, "sp")
+            gc.collect()
+            timed.ns = client.ns = 0
+            t0 = time.perf_counter_ns()
+            for order in todo:
+                router.charge(order, insts)
+            parts["whole"].append((time.perf_counter_ns() - t0) / n)
+            parts["journal"].append(timed.ns / n)
+            parts["send"].append(client.ns / n)
+    whole, in_journal, sending = (statistics.median(parts[k]) for k in ("whole", "journal", "send"))
+    return [
+        ("Router.charge, NORMAL", whole),
+        ("  its 2 journal calls (each one transaction)", in_journal),
+        ("  its send (httpx and the fake bank)", sending),
+        ("  the rest (core, adapter, events, masking, models)", whole - in_journal - sending),
+    ]
+
+
 def _median_ns(op: Callable[[int], None], n: int, rounds: int = 5) -> float:
     """Median ns per call of ``op(i)`` for ``i`` in ``range(n)``, over ``rounds`` rounds."""
     per_op = []
@@ -629,15 +705,6 @@ def _journal_costs(
     """The journal calls of one charge for a new order, each timed alone."""
     label = "FULL" if journal.durable else "NORMAL"
     out: list[tuple[str, float]] = []
-    if not journal.durable:
-
-        def reads(i: int) -> None:
-            oid = orders[i].order_id
-            journal.get_order(oid)
-            journal.payment_for_order(oid)
-            journal.attempts_for_order(oid)
-
-        out.append(("journal: 3 reads for a new order", _median_ns(reads, n, rounds)))
     attempts: list[Attempt] = []
 
     def begin(i: int) -> None:
@@ -681,9 +748,10 @@ def component_costs(journal_dir: str, n: int) -> list[tuple[str, float]]:
     """What each step of one happy-path charge costs on its own (no profiler), in ns.
 
     The steps are those ``Router.charge`` takes for a new order, called directly
-    through public APIs: three journal reads, two journal writes, two events, one breaker
-    admit/record, the adapter's build and parse, and what one ``asyncio.to_thread`` hop
-    costs (the ``AsyncRouter`` makes one per journal batch with FULL, none in NORMAL).
+    through public APIs: two journal writes (a new order's charge reads nothing first), two
+    events, one breaker admit/record, the adapter's build and parse, and what one
+    ``asyncio.to_thread`` hop costs (the ``AsyncRouter`` makes one per journal batch with
+    FULL, none in NORMAL).
     """
     rounds = 5
     orders = _Orders().take(n * rounds, "cc")
@@ -828,16 +896,22 @@ def run(quick: bool = False, *, journal_dir: str | None = None, profile: bool = 
         breaker = bench_breaker(plan)
         with _event_logging() as set_level:
             router = bench_router(plan, workdir, set_level)
-            profiled = components = None
+            profiled = components = split = None
             if profile:
                 profiled = profile_charge(plan.profile_calls, workdir)
                 components = component_costs(workdir, plan.profile_calls // 5)
+                split = charge_split(workdir, plan.profile_calls)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["loadavg_end"] = _loadavg()
     return Report(
-        meta=meta, breaker=breaker, router=router, profile=profiled, components=components
+        meta=meta,
+        breaker=breaker,
+        router=router,
+        profile=profiled,
+        components=components,
+        split=split,
     )
 
 
@@ -915,6 +989,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--- one charge, step by step (each measured alone, no profiler) ---")
         for step, ns in report["components"]:
             print(f"{step:<50} {_ns(ns):>10}")
+    if report["split"] is not None:
+        print()
+        print("--- one charge, split in place (no profiler) ---")
+        for part, ns in report["split"]:
+            print(f"{part:<50} {_ns(ns):>10}")
     if report["profile"] is not None:
         print()
         print(report["profile"])

@@ -36,6 +36,23 @@ def test_bench_core_quick_run_reports_every_row() -> None:
     assert structlog.get_config() == before
 
 
+def test_bench_core_profile_splits_a_charge_into_journal_send_and_the_rest() -> None:
+    report = run(quick=True, profile=True)
+    assert report["profile"] is not None
+    assert "Router.charge x" in report["profile"]
+    steps = dict(report["components"] or [])
+    assert "journal: begin_attempt (NORMAL)" in steps
+    assert all(ns > 0 for ns in steps.values())
+    split = report["split"]
+    assert split is not None
+    (_, whole), (_, journal), (_, send), (_, rest) = split
+    # Each part was timed in place, and the rest is what neither the journal nor the send
+    # took: all three are real shares of the whole (none counted twice).
+    assert 0 < journal < whole
+    assert 0 < send < whole
+    assert rest > 0
+
+
 def test_bench_breakers_quick_compares_with_pybreaker_purgatory_and_aiobreaker() -> None:
     report = run_breakers(quick=True)
     compared = [row for row in report["rows"] if row["baseline"] is not None]
