@@ -495,11 +495,12 @@ class Core(Refunds):
             except OrderAlreadyPaid as exc:
                 breaker.release(adm)
                 raise _nothing_to_check_out(order, exc.payment) from None
-            except AttemptInFlight:
+            except AttemptInFlight as exc:
+                # Another worker is sending this order's payment: its result decides. Paid,
+                # there is nothing to check out; otherwise OutcomeUnknown (ask again).
                 breaker.release(adm)
-                raise InvalidRequest(
-                    f"order {order.order_id} is being paid; nothing to check out"
-                ) from None
+                paid = yield from self._wait_in_flight(order, exc)
+                raise _nothing_to_check_out(order, paid) from None
             except BaseException:
                 breaker.release(adm)  # nothing sent: the probe slot is free again
                 raise

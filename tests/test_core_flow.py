@@ -9,7 +9,7 @@ payment after) and reads nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from payfallback import (
     Money,
     Order,
     Payment,
+    PaymentStatus,
     Platform,
     ReturnUrls,
 )
@@ -49,7 +50,7 @@ from payfallback.breaker import (
     MemoryStateStore,
 )
 from payfallback.events import Events
-from payfallback.journal import AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
+from payfallback.journal import AttemptInFlight, AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
 from payfallback.models import AttemptState, CheckoutSession
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
@@ -67,6 +68,8 @@ class Stepper:
         self.transport = mock_transport(*banks)
         self.steps: list[Step] = []
         self.raised: list[str] = []
+        #: Called at each sleep: what another worker does meanwhile.
+        self.meanwhile: Callable[[], None] = lambda: None
 
     def run(self, flow: FlowGen[Any]) -> Any:
         value: Any = None
@@ -91,6 +94,7 @@ class Stepper:
                 else:
                     assert isinstance(action, Sleep)
                     self.steps.append(("sleep", ""))
+                    self.meanwhile()
             except Exception as exc:
                 self.raised.append(type(exc).__name__)
                 error = exc
@@ -269,6 +273,46 @@ def test_a_checkout_for_a_paid_or_changed_order_is_refused_and_nothing_is_sent(
         stepper.run(core.start_checkout(changed, Method.KAKAOPAY, URLS, Platform.PC, None))
     assert "send" not in [kind for kind, _ in stepper.steps]
     assert [a.operation for a in journal.attempts_for_order("ord-1")] == ["charge"]
+
+
+def test_a_checkout_started_while_another_worker_pays_the_order_says_it_is_paid(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    other = journal.begin_attempt(
+        order(),
+        provider="toss",
+        method=Method.CARD,
+        operation="charge",
+        idempotency_key="other-worker-key",
+        lease_seconds=600,
+    )
+    core = make_core(clock, wallets=[kakaopay()])
+    stepper = Stepper(journal, FakeBank("kakaopay", clock=clock))
+    paid: list[Payment] = []
+
+    def the_other_worker_is_paid() -> None:
+        if not paid:
+            approved = Payment(
+                payment_id="pay_ord-1",
+                order_id="ord-1",
+                provider="toss",
+                method=Method.CARD,
+                provider_txn_id="T-other",
+                attempt_id=other.attempt_id,
+                amount=Money(amount=4_500),
+                refunded=Money(amount=0),
+                status=PaymentStatus.PAID,
+                approved_at=clock.now(),
+                attempts=1,
+            )
+            paid.append(journal.record_success(other.attempt_id, approved))
+
+    stepper.meanwhile = the_other_worker_is_paid
+    with pytest.raises(InvalidRequest, match=r"already paid \(pay_ord-1\); nothing to"):
+        stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
+    assert paid
+    assert "send" not in [kind for kind, _ in stepper.steps]
+    assert stepper.raised[0] == AttemptInFlight.__name__
 
 
 @pytest.mark.parametrize("operation", ["charge", "checkout"])

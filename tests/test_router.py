@@ -462,6 +462,30 @@ def test_two_approved_checkouts_for_one_order_keep_one_charge(
     assert double_charges(kakao, naver) == {}
 
 
+def test_a_checkout_started_while_the_order_is_being_paid_waits_and_sends_nothing(
+    make_router: MakeRouter, clock: ManualClock
+) -> None:
+    kakao, naver = wallets(clock)
+    router = make_router(kakao, naver, providers=wallet_providers())
+    journal = router.router.journal
+    # Another till is charging this order right now.
+    other = journal.begin_attempt(
+        order(),
+        provider="naverpay",
+        method=Method.NAVERPAY,
+        operation="charge",
+        idempotency_key="other-till-key",
+        lease_seconds=600,
+    )
+    with pytest.raises(OutcomeUnknown, match="in flight elsewhere") as caught:
+        router.start_checkout(order(), Method.KAKAOPAY, URLS)
+    assert caught.value.attempt_id == other.attempt_id
+    assert kakao.requests["ready"] == 0
+    assert [a.attempt_id for a in journal.attempts_for_order(order().order_id)] == [
+        other.attempt_id
+    ]
+
+
 def test_a_return_while_another_attempt_is_in_flight_sends_nothing_and_keeps_the_checkout(
     make_router: MakeRouter, clock: ManualClock
 ) -> None:
