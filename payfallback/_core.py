@@ -578,9 +578,9 @@ class Core(Refunds):
         if not begun:
             # No breaker admitted anything, so the journal was not asked: a paid order is
             # still paid and a changed one still refused.
-            paid = yield from self._check_same_order(order)
-            if paid is not None:
-                raise _nothing_to_check_out(order, paid)
+            journaled = yield from self._check_same_order(order)
+            if journaled is not None:
+                raise _nothing_to_check_out(order, journaled)
         _raise_configuration(tried, skipped)
         raise AllProvidersUnavailable(
             f"no provider could start a {method.value} checkout for order {order.order_id}",
