@@ -644,8 +644,12 @@ class Core(Refunds):
             )
         except AttemptInFlight as exc:
             # Another attempt of the order is being sent (nothing was written): its result
-            # is the answer; this checkout stays open for the customer's next return.
-            return (yield from self._wait_in_flight(order, exc))
+            # is the answer, and this checkout stays open for the customer's next return.
+            # If it paid the order, this return is one that came after the order was paid.
+            paid = yield from self._wait_in_flight(order, exc)
+            if paid.attempt_id != session_id and attempt.state in _OPEN_CHECKOUT:
+                yield from self._settle_second_checkout(session, attempt, order, callback_params)
+            return paid
         if not claimed:
             return (
                 yield from self._wait_in_flight(order, AttemptInFlight(order.order_id, session_id))

@@ -51,7 +51,7 @@ from payfallback.breaker import (
 )
 from payfallback.events import Events
 from payfallback.journal import AttemptInFlight, AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
-from payfallback.models import AttemptState, CheckoutSession
+from payfallback.models import Attempt, AttemptState, CheckoutSession, RefundState
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from payfallback.testing._fake import Fault
@@ -275,6 +275,23 @@ def test_a_checkout_for_a_paid_or_changed_order_is_refused_and_nothing_is_sent(
     assert [a.operation for a in journal.attempts_for_order("ord-1")] == ["charge"]
 
 
+def other_payment(attempt: Attempt, clock: ManualClock) -> Payment:
+    """The payment another worker's card charge of ``order()`` ends in."""
+    return Payment(
+        payment_id="pay_ord-1",
+        order_id="ord-1",
+        provider="toss",
+        method=Method.CARD,
+        provider_txn_id="T-other",
+        attempt_id=attempt.attempt_id,
+        amount=Money(amount=4_500),
+        refunded=Money(amount=0),
+        status=PaymentStatus.PAID,
+        approved_at=clock.now(),
+        attempts=1,
+    )
+
+
 def test_a_checkout_started_while_another_worker_pays_the_order_says_it_is_paid(
     clock: ManualClock, journal: SQLiteJournal
 ) -> None:
@@ -292,20 +309,7 @@ def test_a_checkout_started_while_another_worker_pays_the_order_says_it_is_paid(
 
     def the_other_worker_is_paid() -> None:
         if not paid:
-            approved = Payment(
-                payment_id="pay_ord-1",
-                order_id="ord-1",
-                provider="toss",
-                method=Method.CARD,
-                provider_txn_id="T-other",
-                attempt_id=other.attempt_id,
-                amount=Money(amount=4_500),
-                refunded=Money(amount=0),
-                status=PaymentStatus.PAID,
-                approved_at=clock.now(),
-                attempts=1,
-            )
-            paid.append(journal.record_success(other.attempt_id, approved))
+            paid.append(journal.record_success(other.attempt_id, other_payment(other, clock)))
 
     stepper.meanwhile = the_other_worker_is_paid
     with pytest.raises(InvalidRequest, match=r"already paid \(pay_ord-1\); nothing to"):
@@ -313,6 +317,46 @@ def test_a_checkout_started_while_another_worker_pays_the_order_says_it_is_paid(
     assert paid
     assert "send" not in [kind for kind, _ in stepper.steps]
     assert stepper.raised[0] == AttemptInFlight.__name__
+
+
+def test_a_return_that_waited_for_another_payment_gives_back_what_its_own_page_took(
+    clock: ManualClock, journal: SQLiteJournal
+) -> None:
+    # Some providers' pages take the money themselves (PortOne). A customer who returns
+    # while another worker is paying the order waits for it; when that one paid, this
+    # checkout's own charge must be given back, as for any return after the order was paid.
+    core = make_core(clock, wallets=[kakaopay()])
+    kakao = FakeBank("kakaopay", clock=clock)
+    stepper = Stepper(journal, kakao)
+    session = stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
+    tid = session.provider_txn_id
+    other = journal.begin_attempt(
+        order(),
+        provider="toss",
+        method=Method.CARD,
+        operation="charge",
+        idempotency_key="other-worker-key",
+        lease_seconds=600,
+    )
+    with httpx.Client(transport=kakao.transport()) as sdk:
+        taken = sdk.post(
+            f"{kakao.base_url}/v1/checkouts/{tid}/approve",
+            json={"token": f"ok-{tid}", "amount": 4_500},
+            headers={"Authorization": "Bearer fake-secret"},
+        )
+    assert taken.status_code == 200
+    assert len(kakao.live_charges()) == 1
+
+    def the_other_worker_is_paid() -> None:
+        if journal.payment_for_order("ord-1") is None:
+            journal.record_success(other.attempt_id, other_payment(other, clock))
+
+    stepper.meanwhile = the_other_worker_is_paid
+    paid = stepper.run(core.complete_checkout(session.session_id, {"token": f"ok-{tid}"}))
+    assert paid.attempt_id == other.attempt_id
+    assert kakao.live_charges() == []
+    refunds = journal.refunds_for_order("ord-1")
+    assert [(r.kind, r.state) for r in refunds] == [("compensation", RefundState.SUCCEEDED)]
 
 
 @pytest.mark.parametrize("operation", ["charge", "checkout"])
