@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from payfallback import Instrument, Money, Order
+from payfallback import Instrument, Method, Money, Order
+from payfallback.journal import Journal
+from payfallback.models import Attempt
 
 
 def order(order_id: str = "ORD-1", amount: int = 39_000, **kw: Any) -> Order:
@@ -15,3 +17,17 @@ def order(order_id: str = "ORD-1", amount: int = 39_000, **kw: Any) -> Order:
 
 def card(provider: str, billing_key: str = "bk-ok-0001") -> Instrument:
     return Instrument(provider=provider, billing_key=SecretStr(billing_key))
+
+
+def charging_elsewhere(
+    journal: Journal, order: Order, provider: str = "toss", method: Method = Method.CARD
+) -> Attempt:
+    """Another worker's charge of ``order``, being sent right now (its lease is live)."""
+    return journal.begin_attempt(
+        order,
+        provider=provider,
+        method=method,
+        operation="charge",
+        idempotency_key=f"elsewhere-{order.order_id}",
+        lease_seconds=600,
+    )

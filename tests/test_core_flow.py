@@ -55,6 +55,7 @@ from payfallback.models import Attempt, AttemptState, CheckoutSession, RefundSta
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from payfallback.testing._fake import Fault
+from tests.helpers import charging_elsewhere
 
 Step = tuple[str, str]  # ("journal", method) | ("send", operation path) | ("sleep", "")
 
@@ -295,14 +296,7 @@ def other_payment(attempt: Attempt, clock: ManualClock) -> Payment:
 def test_a_checkout_started_while_another_worker_pays_the_order_says_it_is_paid(
     clock: ManualClock, journal: SQLiteJournal
 ) -> None:
-    other = journal.begin_attempt(
-        order(),
-        provider="toss",
-        method=Method.CARD,
-        operation="charge",
-        idempotency_key="other-worker-key",
-        lease_seconds=600,
-    )
+    other = charging_elsewhere(journal, order())
     core = make_core(clock, wallets=[kakaopay()])
     stepper = Stepper(journal, FakeBank("kakaopay", clock=clock))
     paid: list[Payment] = []
@@ -330,14 +324,7 @@ def test_a_return_that_waited_for_another_payment_gives_back_what_its_own_page_t
     stepper = Stepper(journal, kakao)
     session = stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
     tid = session.provider_txn_id
-    other = journal.begin_attempt(
-        order(),
-        provider="toss",
-        method=Method.CARD,
-        operation="charge",
-        idempotency_key="other-worker-key",
-        lease_seconds=600,
-    )
+    other = charging_elsewhere(journal, order())
     with httpx.Client(transport=kakao.transport()) as sdk:
         taken = sdk.post(
             f"{kakao.base_url}/v1/checkouts/{tid}/approve",

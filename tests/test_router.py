@@ -28,7 +28,7 @@ from payfallback import (
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.testing import FakeBank, FakeProvider, Fault, RouterHarness, double_charges
 from tests.conftest import MakeRouter
-from tests.helpers import card, order
+from tests.helpers import card, charging_elsewhere, order
 
 URLS = ReturnUrls(
     success="https://shop.example/ok",
@@ -469,14 +469,7 @@ def test_a_checkout_started_while_the_order_is_being_paid_waits_and_sends_nothin
     router = make_router(kakao, naver, providers=wallet_providers())
     journal = router.router.journal
     # Another till is charging this order right now.
-    other = journal.begin_attempt(
-        order(),
-        provider="naverpay",
-        method=Method.NAVERPAY,
-        operation="charge",
-        idempotency_key="other-till-key",
-        lease_seconds=600,
-    )
+    other = charging_elsewhere(journal, order(), "naverpay", Method.NAVERPAY)
     with pytest.raises(OutcomeUnknown, match="in flight elsewhere") as caught:
         router.start_checkout(order(), Method.KAKAOPAY, URLS)
     assert caught.value.attempt_id == other.attempt_id
@@ -494,14 +487,7 @@ def test_a_return_while_another_attempt_is_in_flight_sends_nothing_and_keeps_the
     session = router.start_checkout(order(), Method.KAKAOPAY, URLS)
     journal = router.router.journal
     # Another worker is charging the same order right now (its attempt is in flight).
-    other = journal.begin_attempt(
-        order(),
-        provider="naverpay",
-        method=Method.NAVERPAY,
-        operation="charge",
-        idempotency_key="other-worker-key",
-        lease_seconds=600,
-    )
+    other = charging_elsewhere(journal, order(), "naverpay", Method.NAVERPAY)
     params = approve_params(session.provider_txn_id)
     with pytest.raises(OutcomeUnknown, match="in flight elsewhere") as caught:
         router.complete_checkout(session.session_id, params)
