@@ -159,6 +159,8 @@ _SUCCEEDED = (
 _COLUMNS = {"attempts": _ATTEMPT, "payments": _PAYMENT, "refunds": _REFUND}
 
 
+#: An attempt a worker may claim (the row being updated): not settled, its lease run out.
+_CLAIMABLE = "state NOT IN ('succeeded', 'failed') AND lease_until <= %(now)s"
 #: Another attempt of the same order is pending with a live lease (``attempts`` is the row
 #: being updated).
 _OTHER_LIVE = (
@@ -334,13 +336,7 @@ class Transactions:
         payment = yield from self._payment_by("order_id", order.order_id)
         if payment is not None:
             raise OrderAlreadyPaid(payment)
-        live = yield from one(
-            "SELECT attempt_id FROM attempts WHERE order_id = %s AND state = 'pending'"
-            " AND lease_until > %s ORDER BY seq LIMIT 1",
-            (order.order_id, stamp),
-        )
-        if live is not None:
-            raise AttemptInFlight(order.order_id, live["attempt_id"])
+        yield from self._refuse_if_in_flight(order.order_id, stamp)
         if settle_first:
             open_ = yield from rows(OPEN_ATTEMPTS_SQL, {"order_id": order.order_id, "now": stamp})
             if open_:
@@ -351,6 +347,23 @@ class Transactions:
         )
         assert seq_row is not None  # an aggregate always yields a row
         return int(seq_row["seq"])
+
+    @staticmethod
+    def _refuse_if_in_flight(order_id: str, now: Any, but: str | None = None) -> Flow[None]:
+        """``AttemptInFlight`` if an attempt of the order (other than ``but``) is pending
+        with a live lease at ``now`` (as the database keeps time): one order, one request
+        in flight."""
+        statement = (
+            "SELECT attempt_id FROM attempts WHERE order_id = %s AND state = 'pending'"
+            " AND lease_until > %s"
+        )
+        params: tuple[Any, ...] = (order_id, now)
+        if but is not None:
+            statement += " AND attempt_id <> %s"
+            params += (but,)
+        live = yield from one(statement + " ORDER BY seq LIMIT 1", params)
+        if live is not None:
+            raise AttemptInFlight(order_id, live["attempt_id"])
 
     def update_attempt(
         self,
@@ -374,13 +387,7 @@ class Transactions:
                 attempt_id=attempt_id,
             )
         if state is AttemptState.PENDING and current.state is not AttemptState.PENDING:
-            live = yield from one(
-                "SELECT attempt_id FROM attempts WHERE order_id = %s AND attempt_id <> %s"
-                " AND state = 'pending' AND lease_until > %s ORDER BY seq LIMIT 1",
-                (current.order_id, attempt_id, now),
-            )
-            if live is not None:
-                raise AttemptInFlight(current.order_id, live["attempt_id"])
+            yield from self._refuse_if_in_flight(current.order_id, now, attempt_id)
         # A lease guards work in flight; once an attempt leaves PENDING that work is over,
         # so its lease ends with it (a redirected checkout must be claimable the moment
         # the customer comes back).
@@ -494,9 +501,8 @@ class Transactions:
             # A stale PENDING attempt is not revived while another attempt of the same
             # order is live: one order, one request in flight.
             result = yield Query(
-                "UPDATE attempts SET lease_until = %(until)s"
-                " WHERE attempt_id = %(id)s AND state NOT IN ('succeeded', 'failed')"
-                f" AND lease_until <= %(now)s AND NOT (state = 'pending' AND {_OTHER_LIVE})",
+                "UPDATE attempts SET lease_until = %(until)s WHERE attempt_id = %(id)s"
+                f" AND {_CLAIMABLE} AND NOT (state = 'pending' AND {_OTHER_LIVE})",
                 params,
             )
             return result.rowcount == 1
@@ -504,9 +510,8 @@ class Transactions:
         # update_attempt(state=PENDING) would leave it (no recheck, the rest kept).
         result = yield Query(
             "UPDATE attempts SET state = 'pending', lease_until = %(until)s,"
-            " recheck_until = NULL, updated_at = %(now)s"
-            " WHERE attempt_id = %(id)s AND state NOT IN ('succeeded', 'failed')"
-            f" AND lease_until <= %(now)s AND NOT {_OTHER_LIVE}",
+            " recheck_until = NULL, updated_at = %(now)s WHERE attempt_id = %(id)s"
+            f" AND {_CLAIMABLE} AND NOT {_OTHER_LIVE}",
             params,
         )
         if result.rowcount == 1:
