@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from payfallback import Instrument, Method, Money, Order
 from payfallback.journal import Journal
 from payfallback.models import Attempt
+from payfallback.testing import FakeBank
 
 
 def order(order_id: str = "ORD-1", amount: int = 39_000, **kw: Any) -> Order:
@@ -31,3 +33,16 @@ def charging_elsewhere(
         idempotency_key=f"elsewhere-{order.order_id}",
         lease_seconds=600,
     )
+
+
+def paid_at_the_providers_page(bank: FakeBank, tid: str | None, amount: int) -> None:
+    """The customer approves checkout ``tid`` and the provider's own page (or SDK) takes the
+    money, without the Router's approve call (PortOne's pages do)."""
+    assert tid is not None
+    with httpx.Client(transport=bank.transport()) as sdk:
+        taken = sdk.post(
+            f"{bank.base_url}/v1/checkouts/{tid}/approve",
+            json={"token": f"ok-{tid}", "amount": amount},
+            headers={"Authorization": "Bearer fake-secret"},
+        )
+    assert taken.status_code == 200

@@ -55,7 +55,7 @@ from payfallback.models import Attempt, AttemptState, CheckoutSession, RefundSta
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from payfallback.testing._fake import Fault
-from tests.helpers import charging_elsewhere
+from tests.helpers import charging_elsewhere, paid_at_the_providers_page
 
 Step = tuple[str, str]  # ("journal", method) | ("send", operation path) | ("sleep", "")
 
@@ -325,13 +325,7 @@ def test_a_return_that_waited_for_another_payment_gives_back_what_its_own_page_t
     session = stepper.run(core.start_checkout(order(), Method.KAKAOPAY, URLS, Platform.PC, None))
     tid = session.provider_txn_id
     other = charging_elsewhere(journal, order())
-    with httpx.Client(transport=kakao.transport()) as sdk:
-        taken = sdk.post(
-            f"{kakao.base_url}/v1/checkouts/{tid}/approve",
-            json={"token": f"ok-{tid}", "amount": 4_500},
-            headers={"Authorization": "Bearer fake-secret"},
-        )
-    assert taken.status_code == 200
+    paid_at_the_providers_page(kakao, tid, 4_500)
     assert len(kakao.live_charges()) == 1
 
     def the_other_worker_is_paid() -> None:

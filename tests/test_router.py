@@ -28,7 +28,7 @@ from payfallback import (
 from payfallback.journal.sqlite import SQLiteJournal
 from payfallback.testing import FakeBank, FakeProvider, Fault, RouterHarness, double_charges
 from tests.conftest import MakeRouter
-from tests.helpers import card, charging_elsewhere, order
+from tests.helpers import card, charging_elsewhere, order, paid_at_the_providers_page
 
 URLS = ReturnUrls(
     success="https://shop.example/ok",
@@ -589,14 +589,7 @@ def test_a_second_checkout_charged_by_the_providers_own_page_is_given_back(
     paid = router.complete_checkout(second.session_id, approve_params(second.provider_txn_id))
     # The customer also finished the first checkout, and that provider charged on its own.
     tid = first.provider_txn_id
-    assert tid is not None
-    sdk = httpx.Client(transport=kakao.transport())
-    charged = sdk.post(
-        f"{kakao.base_url}/v1/checkouts/{tid}/approve",
-        json={"token": f"ok-{tid}", "amount": 39_000},
-        headers={"Authorization": "Bearer fake-secret"},
-    )
-    assert charged.status_code == 200
+    paid_at_the_providers_page(kakao, tid, 39_000)
     assert len(kakao.live_charges()) == 1
     late = router.complete_checkout(first.session_id, approve_params(tid))
     assert late == paid
