@@ -492,9 +492,12 @@ def peak_lines(peak: Mapping[str, Any]) -> list[str]:
         "For peak load install the aiohttp extra: `pip install 'payfallback[aiohttp]'`. "
         "With it, an `AsyncRouter` built without `client=` builds its client on "
         "payfallback's aiohttp transport itself (`payfallback.transports."
-        "recommended_async_client`); without it, on httpcore, whose connection pool is the "
+        "recommended_async_client`) and hands its requests to that transport directly "
+        "(`owned_async_client`: a client nobody else holds needs nothing `AsyncClient.send` "
+        "adds); without it, on httpcore, whose connection pool is the "
         f"limit at {at} in flight (encode/httpcore#1035: "
-        "[benchmarks/README.md](benchmarks/README.md#client-settings-encodehttpcore1035)).",
+        "[benchmarks/README.md](benchmarks/README.md#client-settings-encodehttpcore1035)). "
+        "A client you pass in is used through `send`, as it is.",
     ]
     return lines
 

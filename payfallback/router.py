@@ -63,7 +63,7 @@ from payfallback.models import (
 )
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
-from payfallback.transports import let_go, recommended_async_client, recommended_client
+from payfallback.transports import let_go, owned_async_client, recommended_client
 from payfallback.transports._gate import async_pool_gate, pool_gate
 
 if TYPE_CHECKING:
@@ -484,10 +484,12 @@ class AsyncRouter(_RouterBase):
     next, together, so a slower disk means bigger batches rather than a queue of fsyncs.
 
     Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
-    (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself. On httpx's
-    own (httpcore) HTTP/1.1 pool, its requests wait for a connection in a queue of the
-    Router's, at most ``max_connections`` of them inside the pool at once and none longer
-    than its pool timeout (httpcore's queue costs CPU per waiting request on every request:
+    (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself; over aiohttp
+    it hands its requests to the transport itself
+    (:func:`~payfallback.transports.owned_async_client`). On httpx's own (httpcore) HTTP/1.1
+    pool, its requests wait for a connection in a queue of the Router's, at most
+    ``max_connections`` of them inside the pool at once and none longer than its pool
+    timeout (httpcore's queue costs CPU per waiting request on every request:
     encode/httpcore#1035)."""
 
     def __init__(
@@ -514,11 +516,16 @@ class AsyncRouter(_RouterBase):
         # Without a client, the recommended one (aiohttp's pool with the [aiohttp] extra),
         # closed with us.
         self._owns_client = client is None
-        self._client = recommended_async_client() if client is None else client
+        direct: Callable[[httpx.Request], Awaitable[httpx.Response]] | None = None
+        if client is None:
+            # Ours alone: over aiohttp, its requests go straight to the transport.
+            self._client, direct = owned_async_client()
+        else:
+            self._client = client
         # On httpcore's pool, the Router's requests wait for a connection in a queue of
         # ours, not in the pool's (see payfallback.transports._gate).
         self._gate = async_pool_gate(self._client)
-        self._send: Callable[[httpx.Request], Awaitable[httpx.Response]] = (
+        self._send: Callable[[httpx.Request], Awaitable[httpx.Response]] = direct or (
             self._client.send if self._gate is None else partial(self._gate.send, self._client)
         )
         self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (

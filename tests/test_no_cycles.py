@@ -98,21 +98,26 @@ def test_a_response_still_streaming_is_left_as_it_is() -> None:
         assert response.read() == b"ok"
 
 
-@pytest.mark.parametrize("transport", ["httpcore", "aiohttp"])
+@pytest.mark.parametrize("transport", ["httpcore", "aiohttp", "aiohttp-owned"])
 def test_async_charges_leave_no_cyclic_garbage(
     transport: str, server: FakeServer, tmp_path: Path
 ) -> None:
     provider = FakeProvider("toss", base_url=server.url_for("toss"))
 
     async def main() -> list[str]:
-        client = recommended_async_client(transport=transport)
+        # aiohttp-owned: the client the Router builds, sent on through its transport.
+        client = (
+            None if transport == "aiohttp-owned" else recommended_async_client(transport=transport)
+        )
         journal = SQLiteJournal(":memory:")
-        async with client, AsyncRouter([provider], client=client, journal=journal) as r:
+        async with AsyncRouter([provider], client=client, journal=journal) as r:
             await r.charge(order("ORD-warm"), [card("toss")])  # pools, caches, first imports
             with cyclic_garbage() as found:
                 for n in range(3):
                     await r.charge(order(f"ORD-{n}"), [card("toss")])
-            return found
+        if client is not None:
+            await client.aclose()
+        return found
 
     assert asyncio.run(main()) == []
     assert len(server.banks["toss"].live_charges()) == 4

@@ -6,7 +6,9 @@ replay, no void, a 30 s settle window), so a charge that may have left must end 
 primary (found by lookup) or unknown — never at nice. Only a request refused before it was
 written fails over, at once, without a lookup. The table of outcomes is one, and every
 transport must meet it: httpcore under the async and the sync Router, and payfallback's
-aiohttp transport (``payfallback[aiohttp]``) under the async Router. Timeouts are checked by
+aiohttp transport (``payfallback[aiohttp]``) under the async Router, handed to it as a
+client (``aiohttp``) and built by it, its requests handed straight to the transport
+(``aiohttp-owned``). Timeouts are checked by
 what happens, never by how long it took: a request the Router gave less time than the server
 needs fails, and the same request with time enough succeeds.
 """
@@ -32,13 +34,14 @@ from payfallback.provider import Operation, classify_transport_error
 from payfallback.retry import RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, Fault, WireFault
 from payfallback.transports import (
+    _OnTransport,
     aiohttp_available,
     cause_says_sent,
     recommended_async_client,
 )
 from tests.helpers import card, order
 
-TRANSPORTS = ("httpcore", "aiohttp", "sync-httpcore")
+TRANSPORTS = ("httpcore", "aiohttp", "aiohttp-owned", "sync-httpcore")
 
 #: Short enough for a quick suite; the server's silences (hang_seconds) outlast the read
 #: timeout, so a silent provider is always a read timeout.
@@ -98,7 +101,7 @@ async def _no_sleep(seconds: float) -> None:
 
 
 def _need(transport: str) -> None:
-    if transport == "aiohttp" and not aiohttp_available():
+    if transport.startswith("aiohttp") and not aiohttp_available():
         pytest.fail("the aiohttp extra is part of the dev install: pip install -e '.[aiohttp]'")
 
 
@@ -141,14 +144,19 @@ def _pay(
             return result, [a.state for a in r.journal.attempts_for_order(the_order.order_id)]
 
     async def run() -> tuple[Payment | BaseException, list[AttemptState]]:
-        client = recommended_async_client(transport=transport)
+        # aiohttp-owned: the Router builds its client and sends on its transport directly.
+        client = (
+            None if transport == "aiohttp-owned" else recommended_async_client(transport=transport)
+        )
         async with AsyncRouter(providers, client=client, sleep=_no_sleep, **options) as r:
+            assert isinstance(r._send, _OnTransport) is (client is None)
             try:
                 outcome: Payment | BaseException = await r.charge(the_order, instruments)
             except OutcomeUnknown as exc:
                 outcome = exc
             states = [a.state for a in r.journal.attempts_for_order(the_order.order_id)]
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
         return outcome, states
 
     return asyncio.run(run())
@@ -385,6 +393,31 @@ def test_a_router_without_a_client_builds_the_recommended_one_and_closes_it(
         pass
     assert not own.is_closed, "a client handed to the Router is the caller's to close"
     own.close()
+
+
+def test_a_router_that_built_its_client_sends_nothing_once_closed(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """Its requests skip ``AsyncClient.send``, not the check that the client is open."""
+    _need("aiohttp")
+    request = httpx.Request(
+        "POST",
+        server.url_for("toss") + "/v1/charges",
+        json={"order_ref": "ORD-1_1", "billing_key": "bk", "amount": 100, "currency": "KRW"},
+        headers={"Authorization": "Bearer fake-secret"},
+    )
+
+    async def run() -> None:
+        provider = FakeProvider("toss", base_url=server.url_for("toss"))
+        router = AsyncRouter([provider], journal=f"sqlite:///{tmp_path / 'a.db'}")
+        send = router._send
+        assert isinstance(send, _OnTransport)
+        await router.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await send(request)
+
+    asyncio.run(run())
+    assert server.banks["toss"].requests["charge"] == 0
 
 
 # -- the map itself, error by error --------------------------------------------------------
