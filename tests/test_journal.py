@@ -51,6 +51,7 @@ from payfallback.journal import (
     OrderAlreadyPaid,
     TxnAlreadyRecorded,
 )
+from payfallback.journal import sqlite as sqlite_journal
 from payfallback.journal._checks import attempt_is_open
 from payfallback.journal._migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from payfallback.journal.postgres import AsyncPostgresJournal, PostgresJournal
@@ -2279,6 +2280,68 @@ class TestSQLiteFile:
         # A journal in memory has no log to checkpoint, and no thread.
         with SQLiteJournal(":memory:") as memory:
             assert memory._checkpointer is None
+
+    def test_under_steady_writes_the_background_starts_the_log_over(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past WAL_RESTART_PAGES a background round starts the log over, so a payment's
+        commit never reaches WAL_BOUND_PAGES and checkpoints it itself. Eight bursts of
+        writes, each past the restart size (made small here), with background rounds
+        between them as payments leave gaps: the log starts over each time, so the file
+        never holds much more than one burst. (Under steady load a PASSIVE round alone
+        would not do it: it never finds the log copied to its end. What that costs, a
+        commit that syncs on the event loop, shows in ``benchmarks/bench_peak.py``'s p99.)"""
+        monkeypatch.setattr(sqlite_journal, "WAL_RESTART_PAGES", 100)
+        journal = SQLiteJournal(db_path, durable=False, checkpoint_interval=0.01)
+        checkpointer = journal._checkpointer
+        assert checkpointer is not None
+        try:
+            for burst in range(8):
+                for n in range(100):  # some 5-8 pages each
+                    begin(journal, make_order(f"ord-{burst}-{n}"))
+                rounds = checkpointer.rounds
+                deadline = time.monotonic() + 30  # a bound on a wait, not a timing assertion
+                while checkpointer.rounds < rounds + 2 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            assert checkpointer.restarts >= 6
+            # 8 bursts kept in one log would be 4,000 pages and more.
+            pages = (Path(f"{db_path}-wal").stat().st_size - 32) // (4096 + 24)
+            assert pages <= 2_000
+        finally:
+            journal.close()
+
+    def test_a_reader_on_the_log_keeps_it_from_starting_over_and_blocks_nothing(
+        self, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A RESTART must wait for readers to leave the log; it waits RESTART_BUSY_MS at
+        most, then the round ends as a PASSIVE one. Writes go on meanwhile."""
+        monkeypatch.setattr(sqlite_journal, "WAL_RESTART_PAGES", 50)
+        journal = SQLiteJournal(db_path, durable=False, checkpoint_interval=0.01)
+        checkpointer = journal._checkpointer
+        assert checkpointer is not None
+        reader = raw(db_path)
+        try:
+            for n in range(30):
+                begin(journal, make_order(f"ord-a-{n}"))
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM orders").fetchone()  # a snapshot in the log
+            for n in range(30):
+                begin(journal, make_order(f"ord-b-{n}"))
+            rounds, restarts = checkpointer.rounds, checkpointer.restarts
+            deadline = time.monotonic() + 30  # a bound on a wait, not a timing assertion
+            while checkpointer.rounds < rounds + 3 and time.monotonic() < deadline:
+                begin(journal, make_order(f"ord-c-{checkpointer.rounds}-{time.monotonic_ns()}"))
+            assert checkpointer.rounds >= rounds + 3
+            assert checkpointer.restarts == restarts
+            reader.execute("COMMIT")
+            rounds = checkpointer.rounds
+            while checkpointer.restarts == restarts and time.monotonic() < deadline:
+                begin(journal, make_order(f"ord-d-{time.monotonic_ns()}"))
+                time.sleep(0.005)
+            assert checkpointer.restarts > restarts
+        finally:
+            reader.close()
+            journal.close()
 
     def test_repr_names_the_file(self, db_path: Path) -> None:
         with SQLiteJournal(db_path, durable=False) as journal:

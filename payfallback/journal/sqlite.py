@@ -27,6 +27,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -51,11 +52,20 @@ _BUSY_PRAGMA = f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}"
 T = TypeVar("T")
 
 
-#: How often the background thread checkpoints a journal file, by default.
-CHECKPOINT_INTERVAL_S = 1.0
-#: How far (in 4 KiB pages) the log may grow before a commit checkpoints it itself: at
-#: about 16 pages a charge, some 600 charges between two background checkpoints.
+#: How often the background thread checkpoints a journal file, at most seconds apart.
+CHECKPOINT_INTERVAL_S = 0.25
+#: How far (in 4 KiB pages) the log may grow before a commit checkpoints it itself.
 WAL_BOUND_PAGES = 10_000
+#: From this many pages in the log, a background round also starts the log over (see
+#: ``_Checkpointer``); the thread comes back sooner the faster the log grows, so that
+#: under load it does so at about this size, well before a commit would at the bound.
+WAL_RESTART_PAGES = WAL_BOUND_PAGES // 4
+#: The background thread's shortest wait between two rounds, in seconds.
+CHECKPOINT_MIN_WAIT_S = 0.05
+#: How long the background thread's restart waits for the write lock, or for readers to
+#: move off the log, in ms; it holds other writers back meanwhile. Past it, the round ends
+#: as a ``PASSIVE`` one and the next tries again.
+RESTART_BUSY_MS = 20
 #: The connection's page cache, in KiB (SQLite's default is 2,000). A charge inserts into
 #: about a dozen B-trees, most keyed by ids in no particular order, so each lands on a leaf
 #: page of its own; once the journal outgrows the cache, every such page is read back from
@@ -69,12 +79,26 @@ def _passive_checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
 
 
 class _Checkpointer:
-    """A daemon thread with its own connection that checkpoints the journal's log every
-    ``interval`` seconds, so that a payment's commit never does (an fsync of the database
-    file, milliseconds, once every few dozen charges otherwise). A ``PASSIVE`` checkpoint
-    waits for no one: it copies what no reader still needs and leaves the rest for the
-    next round. A failed round is tried again at the next; commits checkpoint for
-    themselves past ``WAL_BOUND_PAGES``, so the log stays bounded even then."""
+    """A daemon thread with its own connection that checkpoints the journal's log, so that
+    a payment's commit never does (two syncs, of the log and of the database file: tens of
+    milliseconds on the event loop or the paying thread otherwise).
+
+    A round is a ``PASSIVE`` checkpoint, which waits for no one: it copies what no reader
+    still needs and leaves the rest for the next round. But while payments keep
+    committing, it never finds the whole log copied, and only a fully copied log starts
+    over: the log would grow to ``WAL_BOUND_PAGES``, where a payment's commit checkpoints
+    it itself, syncs and all. So from ``WAL_RESTART_PAGES`` a round goes on with a
+    ``RESTART`` checkpoint: it takes the write lock (at most ``RESTART_BUSY_MS`` of
+    waiting), copies the few pages committed since its ``PASSIVE`` pass and leaves the log
+    to start over at the next commit. Other writers wait for it meanwhile; an
+    :class:`~payfallback.AsyncRouter`'s batch that finds the lock taken goes to a worker
+    thread rather than wait on the event loop.
+
+    Rounds come every ``interval`` seconds, and sooner the faster the log grew since the
+    last one, down to ``CHECKPOINT_MIN_WAIT_S``: about when the log will have reached
+    ``WAL_RESTART_PAGES`` again. A failed round is tried again at the next; commits
+    checkpoint for themselves past ``WAL_BOUND_PAGES``, so the log stays bounded even
+    then."""
 
     def __init__(self, path: str, interval: float) -> None:
         if not interval > 0:
@@ -83,20 +107,50 @@ class _Checkpointer:
         self._conn = sqlite3.connect(
             path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
+        self._conn.execute(f"PRAGMA busy_timeout = {RESTART_BUSY_MS}")
         self.rounds = 0
+        #: Rounds that started the log over.
+        self.restarts = 0
         self._thread = threading.Thread(
             target=self._run, args=(interval,), name=f"payfallback-checkpoint:{path}", daemon=True
         )
         self._thread.start()
 
     def _run(self, interval: float) -> None:
+        wait, left, at = interval, 0, time.monotonic()
         try:
-            while not self._stop.wait(interval):
+            while not self._stop.wait(wait):
                 with contextlib.suppress(sqlite3.Error):
-                    _passive_checkpoint(self._conn)
+                    found, restarted = self._round()
+                    now = time.monotonic()
                     self.rounds += 1
+                    if found < 0:
+                        # Another connection was checkpointing (a commit, past the bound):
+                        # this thread is behind. Come back soon.
+                        wait = CHECKPOINT_MIN_WAIT_S
+                        continue
+                    # Pages a second since the last round, whose log held ``left`` after
+                    # it (a log that started over since holds only what came after).
+                    grown = found - left if found >= left else found
+                    rate = grown / max(now - at, 1e-3)
+                    left, at = (0 if restarted else found), now
+                    wait = interval
+                    if rate > 0:
+                        wait = min(interval, max(CHECKPOINT_MIN_WAIT_S, WAL_RESTART_PAGES / rate))
         finally:
             self._conn.close()
+
+    def _round(self) -> tuple[int, bool]:
+        """One round: the pages it found in the log (-1 if another connection was
+        checkpointing it), and whether the log starts over."""
+        log, _ = _passive_checkpoint(self._conn)
+        if log < WAL_RESTART_PAGES:
+            return log, False
+        busy, log, copied = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if busy or copied != log:
+            return int(log), False
+        self.restarts += 1
+        return int(log), True
 
     def stop(self) -> None:
         self._stop.set()
@@ -332,8 +386,9 @@ class SQLiteJournal(SyncJournalMethods):
     def checkpoint(self) -> tuple[int, int]:
         """Copy the write-ahead log back into the database now, without waiting for
         readers or writers (a ``PASSIVE`` checkpoint); the log's frames and how many of them
-        are in the database. The background thread does this every
-        ``checkpoint_interval`` seconds."""
+        are in the database. The background thread does this at most
+        ``checkpoint_interval`` seconds apart, sooner the faster the log grows, and starts
+        the log over past ``WAL_RESTART_PAGES`` (see ``_Checkpointer``)."""
         with self._lock:
             return _passive_checkpoint(self._conn)
 
