@@ -474,7 +474,7 @@ class AsyncRouter(_RouterBase):
     With PostgreSQL (a ``postgresql://`` URL, or an
     :class:`~payfallback.journal.postgres.AsyncPostgresJournal`), journal calls are awaited
     on the loop over psycopg's async pool: no thread hop. With SQLite every journal call
-    the payments make in one turn of the loop is committed together, each in a savepoint
+    the payments make in two turns of the loop is committed together, each in a savepoint
     of its own (:meth:`~payfallback.journal.SQLiteJournal.run_batch`: a group commit; each
     payment still has its attempt committed before it is sent). In WAL NORMAL
     (``durable=False``) the batch commits on the loop whenever that cannot mean waiting (no
@@ -576,7 +576,7 @@ class AsyncRouter(_RouterBase):
                     value = await action.call(self._async_journal)
                 elif self._run_batch is not None:
                     # SQLite: a group commit of every journal call made in this turn of
-                    # the loop (see _flush).
+                    # the loop and the next (see _batched, _flush).
                     value = await self._batched(action.call)
                 else:
                     # Any other sync journal: in a worker thread, so the loop never waits
@@ -587,12 +587,16 @@ class AsyncRouter(_RouterBase):
 
     async def _batched(self, call: Callable[[Any], Any]) -> Any:
         """``call(journal)``, committed with every other journal call made in this turn of
-        the event loop (:meth:`SQLiteJournal.run_batch`)."""
+        the event loop and the next (:meth:`SQLiteJournal.run_batch`)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         self._batch.append((call, done))
         if len(self._batch) == 1 and self._in_thread is None:
-            loop.call_soon(self._flush)
+            # Committed a turn later: the next turn runs the answers that arrived
+            # meanwhile, and their journal calls join this batch. At 64 payments in flight
+            # that is fewer, larger commits: some 3 % less CPU a payment, and a shorter
+            # p50 and p99 for it (benchmarks/README.md). An idle loop turns at once.
+            loop.call_soon(loop.call_soon, self._flush)
         return await done
 
     def _flush(self) -> None:

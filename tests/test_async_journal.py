@@ -33,7 +33,7 @@ from payfallback import (
     Order,
     Router,
 )
-from payfallback.journal import AttemptInFlight, SQLiteJournal
+from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
 from payfallback.journal.postgres import AsyncPostgresJournal
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from tests.test_journal import PG_URL, PgSchemas
@@ -383,6 +383,45 @@ def test_payments_in_flight_together_share_commits(tmp_path: Path) -> None:
     assert sorted(operations) == ["begin_attempt"] * 16 + ["record_success"] * 16
     assert len(submitted) - 1 < 32, "no two journal calls shared a commit"
     assert len(bank.live_charges()) == 16
+
+
+class BatchSizes(SQLiteJournal):
+    """A journal that notes how many calls each batch it commits carries."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, durable=False)
+        self.sizes: list[int] = []
+
+    def run_batch(self, calls: Any, *, wait: bool = False) -> list[tuple[bool, Any]] | None:
+        self.sizes.append(len(calls))
+        return super().run_batch(calls, wait=wait)
+
+
+def test_journal_calls_of_one_turn_of_the_loop_and_the_next_share_a_commit(
+    tmp_path: Path,
+) -> None:
+    """A batch closes a turn after its first call: what the answers that arrived
+    meanwhile journal joins it. A third turn's call commits on its own."""
+    journal = BatchSizes(tmp_path / "journal.sqlite3")
+
+    async def main() -> list[JournalCounts]:
+        client = httpx.AsyncClient(transport=mock_transport(FakeBank("toss")))
+        async with (
+            client,
+            AsyncRouter([FakeProvider("toss")], client=client, journal=journal) as router,
+        ):
+            # Each task makes its call when it first runs: the first in the next turn, the
+            # second in the turn after it.
+            first = asyncio.ensure_future(router._batched(lambda j: j.counts()))
+            await asyncio.sleep(0)
+            second = asyncio.ensure_future(router._batched(lambda j: j.counts()))
+            together = await asyncio.gather(first, second)
+            third = await router._batched(lambda j: j.counts())
+            return [*together, third]
+
+    counted = asyncio.run(main())
+    assert len(counted) == 3
+    assert journal.sizes == [2, 1]
 
 
 class SlowCommits(SQLiteJournal):

@@ -404,7 +404,7 @@ class SQLiteJournal(SyncJournalMethods):
         every call gets that failure (nothing was written).
 
         The :class:`~payfallback.AsyncRouter` hands over every journal call its payments
-        make in one turn of the event loop, so at tens of payments in flight a commit (and
+        make in two turns of the event loop, so at tens of payments in flight a commit (and
         with ``durable=True`` its fsync) is shared by many. ``wait=False`` is for the event
         loop: nothing is run, and ``None`` is returned, if it could mean waiting —
 
