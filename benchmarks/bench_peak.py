@@ -165,6 +165,9 @@ class PeakRow(TypedDict):
     #: Provider process CPU seconds per wall second during the batches, median and max.
     provider_cores: float
     provider_cores_max: float
+    #: The provider process's longest garbage collection during any of the batches, ms:
+    #: a pause there answers every request in flight late (provider_process.py).
+    provider_gc_max_ms: float
     #: Connections the provider accepted per 1000 charges (median over rounds).
     conns_per_1000: float
 
@@ -219,6 +222,7 @@ class _Sample:
     cpu_ms: float
     client_cores: float
     provider_cores: float
+    provider_gc_ms: float
     conns_per_1000: float
 
 
@@ -392,6 +396,7 @@ async def _sample(
         cpu_ms=cpu / 1e6 / n,
         client_cores=cpu / wall,
         provider_cores=(after["cpu_s"] - before["cpu_s"]) / seconds,
+        provider_gc_ms=after["gc_max_ms"],
         conns_per_1000=(after["connections"] - before["connections"]) * 1000 / n,
     )
 
@@ -439,6 +444,7 @@ def _row(
         vs_recommended_p75=eq[2],
         provider_cores=_quartiles([s.provider_cores for s in samples])[1],
         provider_cores_max=max(s.provider_cores for s in samples),
+        provider_gc_max_ms=max(s.provider_gc_ms for s in samples),
         conns_per_1000=_quartiles([s.conns_per_1000 for s in samples])[1],
     )
 
