@@ -2313,9 +2313,13 @@ class TestSQLiteFile:
     def test_a_reader_on_the_log_keeps_it_from_starting_over_and_blocks_nothing(
         self, db_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A RESTART must wait for readers to leave the log; it waits RESTART_BUSY_MS at
-        most, then the round ends as a PASSIVE one. Writes go on meanwhile."""
+        """A RESTART must wait for readers to leave the log, holding other writers back
+        meanwhile; it waits RESTART_BUSY_MS at most and the round ends as a PASSIVE one.
+        Then none is tried for RESTART_BACKOFF_S, however many rounds come. Writes go on
+        throughout, and once the reader leaves (and the back-off ends) the log starts
+        over again."""
         monkeypatch.setattr(sqlite_journal, "WAL_RESTART_PAGES", 50)
+        monkeypatch.setattr(sqlite_journal, "RESTART_BACKOFF_S", 3600.0)
         journal = SQLiteJournal(db_path, durable=False, checkpoint_interval=0.01)
         checkpointer = journal._checkpointer
         assert checkpointer is not None
@@ -2329,12 +2333,13 @@ class TestSQLiteFile:
                 begin(journal, make_order(f"ord-b-{n}"))
             rounds, restarts = checkpointer.rounds, checkpointer.restarts
             deadline = time.monotonic() + 30  # a bound on a wait, not a timing assertion
-            while checkpointer.rounds < rounds + 3 and time.monotonic() < deadline:
+            while checkpointer.rounds < rounds + 4 and time.monotonic() < deadline:
                 begin(journal, make_order(f"ord-c-{checkpointer.rounds}-{time.monotonic_ns()}"))
-            assert checkpointer.rounds >= rounds + 3
+            assert checkpointer.rounds >= rounds + 4
             assert checkpointer.restarts == restarts
+            assert checkpointer.restarts_given_up == 1
             reader.execute("COMMIT")
-            rounds = checkpointer.rounds
+            monkeypatch.setattr(sqlite_journal, "RESTART_BACKOFF_S", 0.0)
             while checkpointer.restarts == restarts and time.monotonic() < deadline:
                 begin(journal, make_order(f"ord-d-{time.monotonic_ns()}"))
                 time.sleep(0.005)

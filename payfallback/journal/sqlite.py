@@ -66,6 +66,9 @@ CHECKPOINT_MIN_WAIT_S = 0.05
 #: move off the log, in ms; it holds other writers back meanwhile. Past it, the round ends
 #: as a ``PASSIVE`` one and the next tries again.
 RESTART_BUSY_MS = 20
+#: After a restart that had to give up (a reader kept the log: it holds other writers back
+#: while it waits), the background tries none for this long, in seconds.
+RESTART_BACKOFF_S = 1.0
 #: The connection's page cache, in KiB (SQLite's default is 2,000). A charge inserts into
 #: about a dozen B-trees, most keyed by ids in no particular order, so each lands on a leaf
 #: page of its own; once the journal outgrows the cache, every such page is read back from
@@ -90,8 +93,10 @@ class _Checkpointer:
     it itself, syncs and all. So from ``WAL_RESTART_PAGES`` a round goes on with a
     ``RESTART`` checkpoint: it takes the write lock (at most ``RESTART_BUSY_MS`` of
     waiting), copies the few pages committed since its ``PASSIVE`` pass and leaves the log
-    to start over at the next commit. Other writers wait for it meanwhile; an
-    :class:`~payfallback.AsyncRouter`'s batch that finds the lock taken goes to a worker
+    to start over at the next commit. Other writers wait for it meanwhile (so after one that
+    gave up, say on a long read in another process, none is tried for
+    ``RESTART_BACKOFF_S``); an :class:`~payfallback.AsyncRouter`'s batch that finds the lock
+    taken goes to a worker
     thread rather than wait on the event loop.
 
     Rounds come every ``interval`` seconds, and sooner the faster the log grew since the
@@ -109,8 +114,10 @@ class _Checkpointer:
         )
         self._conn.execute(f"PRAGMA busy_timeout = {RESTART_BUSY_MS}")
         self.rounds = 0
-        #: Rounds that started the log over.
+        #: Rounds that started the log over, and restarts that gave up.
         self.restarts = 0
+        self.restarts_given_up = 0
+        self._gave_up_at = -float("inf")
         self._thread = threading.Thread(
             target=self._run, args=(interval,), name=f"payfallback-checkpoint:{path}", daemon=True
         )
@@ -144,10 +151,12 @@ class _Checkpointer:
         """One round: the pages it found in the log (-1 if another connection was
         checkpointing it), and whether the log starts over."""
         log, _ = _passive_checkpoint(self._conn)
-        if log < WAL_RESTART_PAGES:
+        if log < WAL_RESTART_PAGES or time.monotonic() - self._gave_up_at < RESTART_BACKOFF_S:
             return log, False
         busy, log, copied = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         if busy or copied != log:
+            self.restarts_given_up += 1
+            self._gave_up_at = time.monotonic()
             return int(log), False
         self.restarts += 1
         return int(log), True
