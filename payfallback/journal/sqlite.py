@@ -66,8 +66,10 @@ CHECKPOINT_MIN_WAIT_S = 0.05
 #: move off the log, in ms; it holds other writers back meanwhile. Past it, the round ends
 #: as a ``PASSIVE`` one and the next tries again.
 RESTART_BUSY_MS = 20
-#: After a restart that had to give up (a reader kept the log: it holds other writers back
-#: while it waits), the background tries none for this long, in seconds.
+#: After two restarts in a row that had to give up (a reader keeps the log, and a restart
+#: holds other writers back while it waits for it), the background tries none for this
+#: long, in seconds. (One alone is as likely a commit that held the write lock past
+#: ``RESTART_BUSY_MS``: a FULL journal's, waiting for its fsync.)
 RESTART_BACKOFF_S = 1.0
 #: The connection's page cache, in KiB (SQLite's default is 2,000). A charge inserts into
 #: about a dozen B-trees, most keyed by ids in no particular order, so each lands on a leaf
@@ -93,8 +95,8 @@ class _Checkpointer:
     it itself, syncs and all. So from ``WAL_RESTART_PAGES`` a round goes on with a
     ``RESTART`` checkpoint: it takes the write lock (at most ``RESTART_BUSY_MS`` of
     waiting), copies the few pages committed since its ``PASSIVE`` pass and leaves the log
-    to start over at the next commit. Other writers wait for it meanwhile (so after one that
-    gave up, say on a long read in another process, none is tried for
+    to start over at the next commit. Other writers wait for it meanwhile (so after two in a
+    row that gave up, say on a long read in another process, none is tried for
     ``RESTART_BACKOFF_S``); an :class:`~payfallback.AsyncRouter`'s batch that finds the lock
     taken goes to a worker
     thread rather than wait on the event loop.
@@ -117,6 +119,7 @@ class _Checkpointer:
         #: Rounds that started the log over, and restarts that gave up.
         self.restarts = 0
         self.restarts_given_up = 0
+        self._given_up_in_a_row = 0
         self._gave_up_at = -float("inf")
         self._thread = threading.Thread(
             target=self._run, args=(interval,), name=f"payfallback-checkpoint:{path}", daemon=True
@@ -156,8 +159,12 @@ class _Checkpointer:
         busy, log, copied = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         if busy or copied != log:
             self.restarts_given_up += 1
-            self._gave_up_at = time.monotonic()
+            self._given_up_in_a_row += 1
+            if self._given_up_in_a_row >= 2:
+                self._given_up_in_a_row = 0
+                self._gave_up_at = time.monotonic()
             return int(log), False
+        self._given_up_in_a_row = 0
         self.restarts += 1
         return int(log), True
 
