@@ -63,7 +63,7 @@ from payfallback.models import (
 )
 from payfallback.provider import Provider
 from payfallback.retry import RetryBudget, RetryPolicy
-from payfallback.transports import let_go, owned_async_client, recommended_client
+from payfallback.transports import AsyncSend, let_go, owned_async_client, recommended_client
 from payfallback.transports._gate import async_pool_gate, pool_gate
 
 if TYPE_CHECKING:
@@ -516,7 +516,7 @@ class AsyncRouter(_RouterBase):
         # Without a client, the recommended one (aiohttp's pool with the [aiohttp] extra),
         # closed with us.
         self._owns_client = client is None
-        direct: Callable[[httpx.Request], Awaitable[httpx.Response]] | None = None
+        direct: AsyncSend | None = None
         if client is None:
             # Ours alone: over aiohttp, its requests go straight to the transport.
             self._client, direct = owned_async_client()
@@ -525,7 +525,7 @@ class AsyncRouter(_RouterBase):
         # On httpcore's pool, the Router's requests wait for a connection in a queue of
         # ours, not in the pool's (see payfallback.transports._gate).
         self._gate = async_pool_gate(self._client)
-        self._send: Callable[[httpx.Request], Awaitable[httpx.Response]] = direct or (
+        self._send: AsyncSend = direct or (
             self._client.send if self._gate is None else partial(self._gate.send, self._client)
         )
         self._run_batch: Callable[..., list[tuple[bool, Any]] | None] | None = (

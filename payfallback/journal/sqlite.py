@@ -98,8 +98,7 @@ class _Checkpointer:
     to start over at the next commit. Other writers wait for it meanwhile (so after two in a
     row that gave up, say on a long read in another process, none is tried for
     ``RESTART_BACKOFF_S``); an :class:`~payfallback.AsyncRouter`'s batch that finds the lock
-    taken goes to a worker
-    thread rather than wait on the event loop.
+    taken goes to a worker thread rather than wait on the event loop.
 
     Rounds come every ``interval`` seconds, and sooner the faster the log grew since the
     last one, down to ``CHECKPOINT_MIN_WAIT_S``: about when the log will have reached
@@ -111,10 +110,11 @@ class _Checkpointer:
         if not interval > 0:
             raise ConfigurationError(f"checkpoint_interval must be positive, got {interval!r}")
         self._stop = threading.Event()
+        # Its only waits are a restart's (see RESTART_BUSY_MS); a PASSIVE round waits for
+        # no one.
         self._conn = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            path, timeout=RESTART_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute(f"PRAGMA busy_timeout = {RESTART_BUSY_MS}")
         self.rounds = 0
         #: Rounds that started the log over, and restarts that gave up.
         self.restarts = 0

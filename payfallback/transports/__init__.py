@@ -43,6 +43,7 @@ from payfallback.errors import ConfigurationError
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "AsyncSend",
     "aiohttp_available",
     "aiohttp_not_sent",
     "cause_says_sent",
@@ -175,6 +176,7 @@ def recommended_async_client(
     return _client_over(_async_transport(limits, transport), limits)
 
 
+#: How an async Router sends a request: ``client.send``, its pool gate's, or the transport's.
 AsyncSend = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
