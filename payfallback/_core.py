@@ -601,8 +601,7 @@ class Core(Refunds):
         if paid is not None:
             # Paid already (this session, a repeated callback, or another session): do not
             # approve again; the order's payment is the answer.
-            if paid.attempt_id != session_id and attempt.state in _OPEN_CHECKOUT:
-                yield from self._settle_second_checkout(session, attempt, order, callback_params)
+            yield from self._settle_second_checkout(session, attempt, order, callback_params, paid)
             return self._duplicate(paid)
         provider = self._provider(session.provider)
         if attempt.state not in _OPEN_CHECKOUT:
@@ -647,8 +646,7 @@ class Core(Refunds):
             # is the answer, and this checkout stays open for the customer's next return.
             # If it paid the order, this return is one that came after the order was paid.
             paid = yield from self._wait_in_flight(order, exc)
-            if paid.attempt_id != session_id and attempt.state in _OPEN_CHECKOUT:
-                yield from self._settle_second_checkout(session, attempt, order, callback_params)
+            yield from self._settle_second_checkout(session, attempt, order, callback_params, paid)
             return paid
         if not claimed:
             return (
@@ -732,10 +730,14 @@ class Core(Refunds):
         attempt: Attempt,
         order: Order,
         callback_params: Mapping[str, str],
+        paid: Payment,
     ) -> FlowGen[None]:
-        """Another checkout already paid this order. Where a provider's own page or SDK
-        takes the money without our approve call (PortOne), this one may have been charged
-        too: ask, and give it back (journaled first) if so."""
+        """``paid`` is the order's payment. If another checkout made it and this one is
+        still open: where a provider's own page or SDK takes the money without our approve
+        call (PortOne), this one may have been charged too: ask, and give it back
+        (journaled first) if so."""
+        if paid.attempt_id == session.session_id or attempt.state not in _OPEN_CHECKOUT:
+            return
         provider = self._provider(session.provider)
         txn_id = session.provider_txn_id
         param = provider.capabilities.callback_txn_id_param
