@@ -37,7 +37,9 @@ a journal's worker threads included), the p50 and p99 of each charge's own time 
 over the rounds), and the medians of the per-round ratios against ``raw`` and against
 ``bare-aiohttp`` with their interquartile ranges. The provider process is asked for its
 CPU seconds around every batch (its ``stats`` command): its CPU share of one core says
-whether it, rather than the client, was the limit.
+whether it, rather than the client, was the limit. Each row also gives the longest garbage
+collection of each process during its batches (``provider_gc_max_ms``,
+``client_gc_max_ms``): a pause in either holds up every charge in flight.
 
 The provider's p99 is computed, not measured: the 99th percentile of its configured
 answer time, U(20 ms, 50 ms), is 49.7 ms. The report also gives the p99 the ``raw`` client
@@ -81,6 +83,7 @@ from benchmarks.bench_throughput import (
     _version,
     ideal_per_s,
 )
+from benchmarks.provider_process import LongestPause
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
@@ -120,6 +123,8 @@ PROVIDER_P99_MS = round((DELAY[0] + 0.99 * (DELAY[1] - DELAY[0])) * 1000, 2)
 #: A provider process busier than this share of one core may be what limits a variant.
 PROVIDER_BUSY = 0.85
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+#: The client's own collections, hooked into ``gc.callbacks`` while :func:`_measure` runs.
+_CLIENT_GC = LongestPause()
 
 _DESCRIBE = {
     "raw": "hand-written HTTP/1.1 over asyncio streams",
@@ -168,6 +173,9 @@ class PeakRow(TypedDict):
     #: The provider process's longest garbage collection during any of the batches, ms:
     #: a pause there answers every request in flight late (provider_process.py).
     provider_gc_max_ms: float
+    #: The client process's longest garbage collection during any of the batches, ms:
+    #: every charge on the loop waits for it.
+    client_gc_max_ms: float
     #: Connections the provider accepted per 1000 charges (median over rounds).
     conns_per_1000: float
 
@@ -223,6 +231,7 @@ class _Sample:
     client_cores: float
     provider_cores: float
     provider_gc_ms: float
+    client_gc_ms: float
     conns_per_1000: float
 
 
@@ -387,8 +396,10 @@ async def _sample(
     await _drive(orders.take(concurrency, "warm"), concurrency, _timed(variant, False))
     todo = orders.take(n, "pay")
     gc.collect()
+    _CLIENT_GC.take()  # not the collection just forced
     before = server.stats()
     wall, cpu = await _drive(todo, concurrency, _timed(variant, True))
+    client_gc_s = _CLIENT_GC.take()
     after = server.stats()
     seconds = wall / 1e9
     return _Sample(
@@ -397,6 +408,7 @@ async def _sample(
         client_cores=cpu / wall,
         provider_cores=(after["cpu_s"] - before["cpu_s"]) / seconds,
         provider_gc_ms=after["gc_max_ms"],
+        client_gc_ms=client_gc_s * 1000,
         conns_per_1000=(after["connections"] - before["connections"]) * 1000 / n,
     )
 
@@ -445,6 +457,7 @@ def _row(
         provider_cores=_quartiles([s.provider_cores for s in samples])[1],
         provider_cores_max=max(s.provider_cores for s in samples),
         provider_gc_max_ms=max(s.provider_gc_ms for s in samples),
+        client_gc_max_ms=round(max(s.client_gc_ms for s in samples), 3),
         conns_per_1000=_quartiles([s.conns_per_1000 for s in samples])[1],
     )
 
@@ -549,6 +562,7 @@ def _measure(
         skipped["router-aiohttp-uvloop"] = uv_note
     builds: list[tuple[asyncio.AbstractEventLoop, _Build]] = []
     variants: dict[str, _Variant] = {}
+    gc.callbacks.append(_CLIENT_GC)
     try:
         build = _Build(server.base_url, workdir)
         builds.append((main_loop, build))
@@ -595,6 +609,7 @@ def _measure(
                 )
                 variants[name].latencies = []
     finally:
+        gc.callbacks.remove(_CLIENT_GC)
         for loop, b in builds:
             loop.run_until_complete(b.aclose())
             loop.run_until_complete(loop.shutdown_default_executor())

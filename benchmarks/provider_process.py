@@ -50,8 +50,9 @@ class CountingServer(FakeServer):
         await super()._connection(reader, writer)
 
 
-class _LongestPause:
-    """A ``gc.callbacks`` hook: the longest collection since :meth:`take` last ran."""
+class LongestPause:
+    """A ``gc.callbacks`` hook: the longest collection since :meth:`take` last ran (also
+    used by ``bench_peak.py`` for the client's own collections)."""
 
     def __init__(self) -> None:
         self._started = 0.0
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     low, high = args.min_delay, args.max_delay
     bank = FakeBank("loop")
     bank.latency_fn = lambda _op: rng.uniform(low, high)
-    pauses = _LongestPause()
+    pauses = LongestPause()
     gc.callbacks.append(pauses)
     with CountingServer(bank, hang_seconds=max(2.0, high * 4)) as server:
         print(server.url_for(bank), flush=True)

@@ -47,6 +47,8 @@ def test_each_row_carries_its_figures(report: bench_peak.PeakReport) -> None:
         for ratio in ("vs_raw", "vs_bare_aiohttp", "vs_recommended"):
             assert row[f"{ratio}_p25"] <= row[ratio] <= row[f"{ratio}_p75"]  # type: ignore[literal-required]
         assert row["provider_cores"] >= 0
+        assert row["provider_gc_max_ms"] >= 0
+        assert row["client_gc_max_ms"] >= 0
     for row in report["rows"]:
         if row["variant"] == "raw":
             assert row["vs_raw"] == pytest.approx(1.0)
