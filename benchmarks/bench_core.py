@@ -52,17 +52,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import httpx
 import pybreaker
-import structlog
 from pydantic import SecretStr
 
+from benchmarks._events import event_logging
 from benchmarks._output import store_json
 from payfallback import (
     AsyncRouter,
@@ -341,38 +341,6 @@ def bench_breaker(plan: _Plan) -> list[Row]:
 
 
 # -- router ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _event_logging() -> Iterator[Callable[[int], None]]:
-    """Route structlog's output to a null sink as JSON lines; yields a level setter.
-
-    The caller's structlog configuration is put back afterwards.
-    """
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    with open(os.devnull, "w", encoding="utf-8") as sink:
-
-        def set_level(level: int) -> None:
-            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
-
-        structlog.configure(
-            processors=[
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(),
-            ],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            logger_factory=structlog.WriteLoggerFactory(file=sink),
-            cache_logger_on_first_use=True,
-        )
-        try:
-            yield set_level
-        finally:
-            if was_configured:
-                structlog.configure(**saved)
-            else:
-                structlog.reset_defaults()
 
 
 class _Orders:
@@ -894,7 +862,7 @@ def run(quick: bool = False, *, journal_dir: str | None = None, profile: bool = 
     try:
         meta = _meta(plan, quick, workdir)
         breaker = bench_breaker(plan)
-        with _event_logging() as set_level:
+        with event_logging() as set_level:
             router = bench_router(plan, workdir, set_level)
             profiled = components = split = None
             if profile:

@@ -73,8 +73,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
+from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge
 from benchmarks.bench_throughput import (
     DELAY,
     ProviderProcess,
@@ -637,7 +638,7 @@ def run(quick: bool = False, *, postgres: str | None = None) -> PeakReport:
     loadavg = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     skipped: dict[str, str] = {}
     try:
-        with _event_logging(), ProviderProcess() as server:
+        with event_logging(), ProviderProcess() as server:
             rows, meta = _measure(server, plan, workdir, postgres, skipped)
             stats = server.stats()
             pid = server.pid

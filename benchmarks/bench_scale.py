@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import logging
 import multiprocessing
 import os
 import platform
@@ -56,8 +55,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, Literal, TypedDict
@@ -66,12 +65,12 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import redis
-import structlog
 from psycopg import sql
 from pydantic import SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from benchmarks._events import event_logging
 from benchmarks._output import store_json
 from payfallback import Instrument, Money, Order, PaymentStatus, Router
 from payfallback.breaker import StateStore
@@ -201,31 +200,6 @@ class BenchmarkError(RuntimeError):
 # -- shared pieces -----------------------------------------------------------------------------
 
 
-@contextmanager
-def _event_logging() -> Iterator[None]:
-    """Render the Router's events as JSON lines at INFO into a null sink; restore after."""
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    with open(os.devnull, "w", encoding="utf-8") as sink:
-        structlog.configure(
-            processors=[
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(),
-            ],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            logger_factory=structlog.WriteLoggerFactory(file=sink),
-            cache_logger_on_first_use=True,
-        )
-        try:
-            yield
-        finally:
-            if was_configured:
-                structlog.configure(**saved)
-            else:
-                structlog.reset_defaults()
-
-
 def _orders(prefix: str, n: int) -> list[Order]:
     amount = Money(amount=15_000, currency=_CURRENCY)
     return [Order(order_id=f"{prefix}-{i}", amount=amount, name="bench") for i in range(n)]
@@ -301,7 +275,7 @@ def _worker(setup: _Setup, commands: Any, results: Any, start: Any) -> None:
     try:
         heard: list[str] = []
         insts = [Instrument(provider="fake", billing_key=SecretStr("bk-bench-0001"))]
-        with _event_logging(), ExitStack() as stack:
+        with event_logging(), ExitStack() as stack:
             router = _build(setup, stack, heard)
             results.put(("ready", setup.index, None))
             while (command := commands.get()) is not None:
@@ -695,7 +669,7 @@ def run(
     try:
         # Latency first, while PostgreSQL is quiet (the throughput rounds leave it busy
         # checkpointing and vacuuming for a while).
-        with _event_logging():
+        with event_logging():
             latency = bench_latency(
                 plan, workdir=latency_dir, redis_url=redis_url, namespace=namespace
             )

@@ -39,8 +39,9 @@ from typing import Any, TypedDict
 import httpx
 from pydantic import SecretStr
 
+from benchmarks._events import event_logging
 from benchmarks._output import command
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
+from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge
 from benchmarks.bench_throughput import ProviderProcess, _rotated
 from payfallback import Instrument, Order, PaymentStatus, Router
 from payfallback.journal import SQLiteJournal
@@ -169,7 +170,7 @@ def run(quick: bool = False) -> ThreadsReport:
     rows: list[ThreadsRow] = []
     try:
         with (
-            _event_logging(),
+            event_logging(),
             ProviderProcess() as server,
             SQLiteJournal(os.path.join(workdir, "threads.sqlite3"), durable=False) as journal,
             ExitStack() as stack,

@@ -67,8 +67,9 @@ from typing import Any, TypedDict
 import httpx
 from pydantic import SecretStr
 
+from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import _event_logging, _Orders, _quartiles, _unexpected, bare_charge
+from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
@@ -444,7 +445,7 @@ def run(
     started = time.perf_counter()
     loop = asyncio.new_event_loop()
     try:
-        with _event_logging():
+        with event_logging():
             rows, setting_rows, meta = loop.run_until_complete(_measure(workdir, plan, settings))
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 
 import structlog
 
+from benchmarks._events import event_logging
 from benchmarks.bench_breakers import format_table as breakers_table
 from benchmarks.bench_breakers import run as run_breakers
 from benchmarks.bench_brownout import run as run_brownout
@@ -18,6 +21,7 @@ from benchmarks.bench_threads import run as run_threads
 from benchmarks.bench_throughput import SETTINGS
 from benchmarks.bench_throughput import format_table as throughput_table
 from benchmarks.bench_throughput import run as run_throughput
+from payfallback.events import Events
 
 
 def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
@@ -50,6 +54,36 @@ def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
     assert 0 < journal < whole
     assert 0 < send < whole
     assert rest > 0
+
+
+def test_the_benchmarks_write_info_events_where_a_shop_logging_them_would() -> None:
+    """The events are rendered by structlog and written by the standard logger
+    ``payfallback`` at INFO, not rendered and then dropped at its default WARNING."""
+    std = logging.getLogger("payfallback")
+    before = (std.level, list(std.handlers), std.propagate, structlog.get_config())
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    capture = Capture()
+    with event_logging() as set_level:
+        std.addHandler(capture)
+        try:
+            events = Events()
+            events.emit("payment.duplicate", order_id="o-1", payment_id="pay_o-1", provider="x")
+            set_level(logging.WARNING)  # structlog's filter: the INFO event is not rendered
+            events.emit("payment.duplicate", order_id="o-2", payment_id="pay_o-2", provider="x")
+        finally:
+            std.removeHandler(capture)
+        assert not std.propagate
+    assert [json.loads(line)["order_id"] for line in lines] == ["o-1"]
+    assert json.loads(lines[0])["event"] == "payment.duplicate"
+    after = (std.level, [h for h in std.handlers if not isinstance(h, logging.NullHandler)])
+    assert after == (before[0], [h for h in before[1] if not isinstance(h, logging.NullHandler)])
+    assert std.propagate == before[2]
+    assert structlog.get_config() == before[3]
 
 
 def test_bench_breakers_quick_compares_with_pybreaker_purgatory_and_aiobreaker() -> None:
