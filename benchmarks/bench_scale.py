@@ -250,7 +250,9 @@ class _Setup:
 
 
 def _build(setup: _Setup, stack: ExitStack, heard: list[str]) -> Router:
-    bank = FakeBank("fake")
+    # Each worker's bank stands for the same provider: its transaction ids must not
+    # repeat another worker's in the journal they share.
+    bank = FakeBank("fake", txn_prefix=f"{setup.state}-{setup.processes}p{setup.index}")
     client = stack.enter_context(httpx.Client(transport=mock_transport(bank)))
     store: StateStore | None = None  # None: the Router's own MemoryStateStore
     journal: Journal

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 
+import psycopg
 import structlog
 
 from benchmarks._events import event_logging
@@ -15,6 +16,8 @@ from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import format_table, run
 from benchmarks.bench_import import format_table as import_table
 from benchmarks.bench_import import run as run_import
+from benchmarks.bench_scale import DEFAULT_POSTGRES_URL
+from benchmarks.bench_scale import run as run_scale
 from benchmarks.bench_threads import THREADS
 from benchmarks.bench_threads import format_table as threads_table
 from benchmarks.bench_threads import run as run_threads
@@ -182,3 +185,27 @@ def test_bench_import_quick_times_both_imports_and_never_loads_typer() -> None:
         assert 0 < low <= report[key] <= high
     assert report["payfallback_loads_typer"] is False
     assert "httpx + pydantic" in import_table(report)
+
+
+def _bench_schemas() -> set[str]:
+    with psycopg.connect(DEFAULT_POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pf_bench_%'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_bench_scale_quick_pays_from_processes_sharing_redis_and_postgresql() -> None:
+    """Every worker process pays through one PostgreSQL journal (and one Redis state store):
+    their fake banks stand for one provider and never repeat a transaction id, so no charge
+    is refused as another order's; the run's schema is dropped after."""
+    schemas = _bench_schemas()
+    report = run_scale(quick=True, processes=2)
+    measured = {(row["state"], row["processes"]) for row in report["throughput"]}
+    assert {("local", 1), ("journal", 1), ("shared", 1), ("local", 2), ("shared", 2)} <= measured
+    for row in report["throughput"]:
+        assert row["per_second"] > 0
+        assert row["degraded"] == 0
+    assert report["latency"]["payments_each"] > 0
+    assert report["latency"]["redis_commands_per_payment"] == 0
+    assert _bench_schemas() == schemas

@@ -226,6 +226,31 @@ def test_charge_refuses_a_second_charge_for_the_same_order_ref(
     assert len(bank.charges_for_order("ORD-1")) == 2
 
 
+def test_banks_with_a_prefix_each_never_hand_out_the_same_transaction_id(
+    clock: ManualClock,
+) -> None:
+    """Banks standing for one provider in several processes: each id is its prefix's."""
+    tids: list[str] = []
+    for prefix in (None, "w0", "w1"):
+        bank = FakeBank("toss", clock=clock, txn_prefix=prefix)
+        with httpx.Client(
+            base_url=bank.base_url, headers=AUTH, transport=bank.transport(), timeout=TIMEOUT
+        ) as client:
+            for n in (1, 2):
+                answer = charge(client, f"ORD-{n}_1")
+                assert answer.status_code == 200
+                tids.append(answer.json()["tid"])
+                assert bank.entry(answer.json()["tid"]) is not None
+    assert tids == [
+        "toss-000001",
+        "toss-000002",
+        "toss-w0-000001",
+        "toss-w0-000002",
+        "toss-w1-000001",
+        "toss-w1-000002",
+    ]
+
+
 @pytest.mark.parametrize(
     ("billing_key", "expected"),
     [("bk-declined", "CARD_DECLINED"), ("bk-insufficient", "INSUFFICIENT_FUNDS")],

@@ -432,6 +432,12 @@ class FakeBank:
     :class:`~payfallback._clock.ManualClock`). ``seed`` feeds the generator behind
     ``FaultMode.rate``. Thread-safe: the loopback server calls it from its own thread
     while a test schedules faults and reads the ledger.
+
+    Transaction ids are ``{name}-000001``, ``{name}-000002`` … in the order they are made;
+    with ``txn_prefix``, ``{name}-{txn_prefix}-000001`` …. Several banks standing for one
+    provider (one in each process of a scale-out benchmark, sharing one journal) need a
+    prefix each: a real provider never hands out the same transaction id twice, and the
+    journal refuses a transaction id that already pays another order.
     """
 
     def __init__(
@@ -447,8 +453,10 @@ class FakeBank:
         idempotency_retention: timedelta = timedelta(days=15),
         late_commit_delay: float = 2.0,
         lookup_lag: float = 10.0,
+        txn_prefix: str | None = None,
     ) -> None:
         self.name = name
+        self._txn_prefix = f"{name}-" if txn_prefix is None else f"{name}-{txn_prefix}-"
         self.host = f"{name}.fake.test"
         self.base_url = f"https://{self.host}"
         self.clock: Clock = clock or SystemClock()
@@ -860,7 +868,7 @@ class FakeBank:
         currency: str,
         key: str | None,
     ) -> LedgerEntry:
-        tid = f"{self.name}-{len(self._entries) + 1:06d}"
+        tid = f"{self._txn_prefix}{len(self._entries) + 1:06d}"
         entry = LedgerEntry(
             txn_id=tid,
             order_ref=order_ref,
