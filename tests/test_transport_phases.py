@@ -501,3 +501,83 @@ def test_an_aiohttp_error_the_caller_was_handling_does_not_decide() -> None:
     assert not cause_says_sent(refused)
     refused.__cause__ = ServerDisconnectedError()
     assert cause_says_sent(refused)
+
+
+# -- reading the answer whole (the Router's own client) ----------------------------------------
+
+_GZIPPED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    b"Transfer-Encoding: chunked\r\nX-Request-Id: r-1\r\n\r\n"
+)
+#: Headers, then half the promised body, then the connection closes.
+_CUT_SHORT = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b'{"status":"paid","tid":"'
+
+
+async def _answer_once(answer: bytes, chunked_body: bytes | None = None) -> tuple[str, Any]:
+    """A loopback server that reads one request and writes ``answer`` (and a chunked body),
+    then closes: its URL and the server."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        if chunked_body is not None:
+            writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunked_body), chunked_body))
+        await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/charges", srv
+
+
+@pytest.mark.parametrize("reading", ["stream-then-aread", "send_and_read"])
+def test_an_answer_read_whole_is_the_one_streamed(reading: str) -> None:
+    """``send_and_read`` (what the Router's own client sends with) gives what
+    ``handle_async_request`` + ``aread`` gives: a gzip body decoded, the headers as sent
+    (no Content-Length added beside Transfer-Encoding); and a body cut short is an error of
+    a request that was sent."""
+    _need("aiohttp")
+    import gzip  # noqa: PLC0415
+
+    from payfallback.transports.aiohttp import AiohttpTransport  # noqa: PLC0415
+
+    body = b'{"status":"paid","tid":"T-1"}'
+
+    async def one(transport: AiohttpTransport, url: str) -> httpx.Response:
+        request = httpx.Request("POST", url, content=b'{"amount":100}')
+        if reading == "send_and_read":
+            return await transport.send_and_read(request)
+        response = await transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def run() -> tuple[httpx.Response, BaseException]:
+        transport = AiohttpTransport()
+        try:
+            url, srv = await _answer_once(_GZIPPED, gzip.compress(body))
+            async with srv:
+                answer = await one(transport, url)
+            url, srv = await _answer_once(_CUT_SHORT)
+            async with srv:
+                with pytest.raises(httpx.TransportError) as cut:
+                    await one(transport, url)
+        finally:
+            await transport.aclose()
+        return answer, cut.value
+
+    answer, cut = asyncio.run(run())
+    assert answer.status_code == 200
+    assert answer.content == body
+    assert answer.json() == {"status": "paid", "tid": "T-1"}
+    assert answer.headers["x-request-id"] == "r-1"
+    assert answer.headers["content-encoding"] == "gzip"
+    assert "content-length" not in answer.headers
+    assert answer.extensions["reason_phrase"] == b"OK"
+    assert type(cut) is httpx.RemoteProtocolError
+    verdict = classify_transport_error(
+        cut, provider="toss", operation=Operation.CHARGE, attempt_id="A_1"
+    )
+    assert isinstance(verdict, OutcomeUnknown)

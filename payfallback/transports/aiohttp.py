@@ -151,6 +151,29 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._send(request)
+        return _httpx_response(response, request, _ResponseStream(response, request))
+
+    async def send_and_read(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read the whole answer: what ``handle_async_request``
+        followed by ``Response.aread`` does, without httpx's streaming of the body (for a
+        client that reads every answer whole: the one an
+        :class:`~payfallback.AsyncRouter` builds). An error while reading comes after the
+        request was sent, as with the stream; the aiohttp response is released either way."""
+        response = await self._send(request)
+        try:
+            body = await response.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _after_send(exc, request) from exc
+        finally:
+            await response.__aexit__(None, None, None)
+        # Decoded as aread would (a Content-Encoding is left as sent), headers as sent.
+        answer = _httpx_response(response, request, httpx.ByteStream(body))
+        answer.read()
+        return answer
+
+    async def _send(self, request: httpx.Request) -> aiohttp.ClientResponse:
+        """The aiohttp response to ``request``, its body not read yet; errors by phase."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         data: bytes | httpx.AsyncByteStream | None
@@ -160,7 +183,7 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)  # aiohttp frames it itself
         try:
-            response = await self.client.request(
+            return await self.client.request(
                 method=request.method,
                 url=URL(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
@@ -178,13 +201,19 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             ).__aenter__()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise httpx_error(exc, request) from exc
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode()
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_ResponseStream(response, request),
-            request=request,
-            extensions=extensions,
-        )
+
+
+def _httpx_response(
+    response: aiohttp.ClientResponse, request: httpx.Request, stream: httpx.AsyncByteStream
+) -> httpx.Response:
+    """The httpx response for aiohttp's, its body from ``stream``."""
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if response.reason:
+        extensions["reason_phrase"] = response.reason.encode()
+    return httpx.Response(
+        status_code=response.status,
+        headers=response.raw_headers,
+        stream=stream,
+        request=request,
+        extensions=extensions,
+    )
