@@ -30,16 +30,22 @@ run (no uvloop, no PostgreSQL) is reported as skipped, with the reason.
 
 All variants run in the same rounds, in an order that rotates from round to round; the
 uvloop variant has its own loop, and the two loops take turns (only one runs at a time).
-Before each timed batch, one untimed charge per customer reopens what a pool closed while
-the other variants ran. Each row gives the median charges/s over rounds with its
-quartiles, the client's CPU milliseconds per charge (``time.process_time``: every thread,
-a journal's worker threads included), the p50 and p99 of each charge's own time (pooled
-over the rounds), and the medians of the per-round ratios against ``raw`` and against
-``bare-aiohttp`` with their interquartile ranges. The provider process is asked for its
-CPU seconds around every batch (its ``stats`` command): its CPU share of one core says
-whether it, rather than the client, was the limit. Each row also gives the longest garbage
-collection of each process during its batches (``provider_gc_max_ms``,
-``client_gc_max_ms``): a pause in either holds up every charge in flight.
+Before each batch, one untimed charge per customer reopens what a pool closed while the
+other variants ran. Each batch is measured at steady load (:class:`_Window`): its first
+``concurrency`` charges all start at once, from idle, and are not timed with the rest (their
+p50 and p99 are reported apart, as ``from_idle_*``: a burst of that many customers arriving
+together); nor are the next ``concurrency``, while the customers fall out of step; the next
+charges are timed; the last ``concurrency`` keep the load up until the timed ones have
+ended. Each row gives the median charges/s over rounds with its quartiles,
+the client's CPU milliseconds per charge (``time.process_time``: every thread, a journal's
+worker threads included), both over the timed window, the p50 and p99 of each timed
+charge's own time (pooled over the rounds), and the medians of the per-round ratios
+against ``raw`` and against ``bare-aiohttp`` with their interquartile ranges. The provider
+process is asked for its CPU seconds around every batch (its ``stats`` command): its CPU
+share of one core says whether it, rather than the client, was the limit. Each row also
+gives the longest garbage collection of each process during its batches
+(``provider_gc_max_ms``, ``client_gc_max_ms``): a pause in either holds up every charge in
+flight.
 
 The provider's p99 is computed, not measured: the 99th percentile of its configured
 answer time, U(20 ms, 50 ms), is 49.7 ms. The report also gives the p99 the ``raw`` client
@@ -153,9 +159,13 @@ class PeakRow(TypedDict):
     cpu_ms: float
     #: Client CPU seconds per wall second (1.0 = one core busy), median over rounds.
     client_cores: float
-    #: Each charge's own time, pooled over rounds, ms.
+    #: Each timed charge's own time (at steady load), pooled over rounds, ms.
     p50_ms: float
     p99_ms: float
+    #: The same for each batch's first ``concurrency`` charges, which all started at once
+    #: from idle (a burst: not part of the timed charges), pooled over rounds, ms.
+    from_idle_p50_ms: float
+    from_idle_p99_ms: float
     #: Medians of per-round ratios of charges/s, with quartiles.
     vs_raw: float
     vs_raw_p25: float
@@ -223,6 +233,8 @@ class _Variant:
     done: int = 0
     #: Per-charge times of the timed batches, ns.
     latencies: list[int] = field(default_factory=list)
+    #: Per-charge times of each batch's first charges, which started together from idle.
+    from_idle: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -389,28 +401,79 @@ def _timed(variant: _Variant, record: bool) -> One:
     return timed
 
 
+class _Window:
+    """One batch at steady load, as ``one`` for :func:`_drive`.
+
+    The batch's ``concurrency`` customers take ``2 * concurrency + n + concurrency`` orders
+    in turn. The first ``concurrency`` all start at once, from idle: their times are kept
+    apart (``from_idle``). They also end close together (within the provider's 20-50 ms),
+    and so do the charges that follow them: the next ``concurrency`` are not timed either,
+    while the customers' charges fall out of step. The next ``n`` are the timed charges.
+    The last ``concurrency`` keep that many in flight until the timed ones have ended. The
+    window runs from the start of the first timed charge to the start of the first of the
+    last ones: in a closed loop every start in it follows the end of a charge, so ``n``
+    charges ended in it, and charges/s and CPU per charge are the window's.
+    """
+
+    def __init__(self, variant: _Variant, concurrency: int, n: int) -> None:
+        self.variant, self.concurrency, self.n = variant, concurrency, n
+        #: Where the timed charges start and end, by the order in which charges start.
+        self.first, self.last = 2 * concurrency, 2 * concurrency + n
+        self.started = 0
+        #: (wall ns, CPU ns) at the window's start and at its end.
+        self.marks: list[tuple[int, int]] = []
+
+    def orders(self, orders: _Orders) -> list[Order]:
+        c = self.concurrency
+        return [
+            *orders.take(c, "idle"),
+            *orders.take(c, "ramp"),
+            *orders.take(self.n, "pay"),
+            *orders.take(c, "tail"),
+        ]
+
+    async def __call__(self, order: Order) -> None:
+        index, self.started = self.started, self.started + 1
+        if index in (self.first, self.last):
+            self.marks.append((time.perf_counter_ns(), time.process_time_ns()))
+        t0 = time.perf_counter_ns()
+        await self.variant.one(order)
+        took = time.perf_counter_ns() - t0
+        self.variant.done += 1
+        if index < self.concurrency:
+            self.variant.from_idle.append(took)
+        elif self.first <= index < self.last:
+            self.variant.latencies.append(took)
+
+    def wall_cpu(self) -> tuple[int, int]:
+        """The window's wall and CPU nanoseconds."""
+        (w0, c0), (w1, c1) = self.marks
+        return w1 - w0, c1 - c0
+
+
 async def _sample(
     server: ProviderProcess, orders: _Orders, n: int, concurrency: int, variant: _Variant
 ) -> _Sample:
     # One untimed charge per customer first: what a pool closed while the other variants
     # ran is opened again outside the timed batch.
     await _drive(orders.take(concurrency, "warm"), concurrency, _timed(variant, False))
-    todo = orders.take(n, "pay")
+    window = _Window(variant, concurrency, n)
+    todo = window.orders(orders)
     gc.collect()
     _CLIENT_GC.take()  # not the collection just forced
     before = server.stats()
-    wall, cpu = await _drive(todo, concurrency, _timed(variant, True))
+    drive_wall, _ = await _drive(todo, concurrency, window)
     client_gc_s = _CLIENT_GC.take()
     after = server.stats()
-    seconds = wall / 1e9
+    wall, cpu = window.wall_cpu()
     return _Sample(
-        per_s=n / seconds,
+        per_s=n / (wall / 1e9),
         cpu_ms=cpu / 1e6 / n,
         client_cores=cpu / wall,
-        provider_cores=(after["cpu_s"] - before["cpu_s"]) / seconds,
+        provider_cores=(after["cpu_s"] - before["cpu_s"]) / (drive_wall / 1e9),
         provider_gc_ms=after["gc_max_ms"],
         client_gc_ms=client_gc_s * 1000,
-        conns_per_1000=(after["connections"] - before["connections"]) * 1000 / n,
+        conns_per_1000=(after["connections"] - before["connections"]) * 1000 / len(todo),
     )
 
 
@@ -426,6 +489,7 @@ def _row(
     concurrency: int,
     samples: list[_Sample],
     latencies: list[int],
+    from_idle: list[int],
     raw: list[_Sample],
     bare: list[_Sample],
     recommended: list[_Sample],
@@ -446,6 +510,8 @@ def _row(
         client_cores=_quartiles([s.client_cores for s in samples])[1],
         p50_ms=_pct(latencies, 50),
         p99_ms=_pct(latencies, 99),
+        from_idle_p50_ms=_pct(from_idle, 50),
+        from_idle_p99_ms=_pct(from_idle, 99),
         vs_raw=rq[1],
         vs_raw_p25=rq[0],
         vs_raw_p75=rq[2],
@@ -588,6 +654,7 @@ def _measure(
                     _drive(orders.take(concurrency * 2, "w"), concurrency, fn)
                 )
                 v.latencies.clear()
+                v.from_idle.clear()
             got: dict[str, list[_Sample]] = {name: [] for name in names}
             n = plan.sizes[concurrency]
             for r in range(plan.rounds):
@@ -603,12 +670,14 @@ def _measure(
                         concurrency,
                         got[name],
                         variants[name].latencies,
+                        variants[name].from_idle,
                         got["raw"],
                         got["bare-aiohttp"],
                         got[RECOMMENDED],
                     )
                 )
                 variants[name].latencies = []
+                variants[name].from_idle = []
     finally:
         gc.callbacks.remove(_CLIENT_GC)
         for loop, b in builds:
@@ -689,14 +758,15 @@ def format_table(report: PeakReport) -> str:
         f"another process answering in {DELAY[0] * 1000:g}-{DELAY[1] * 1000:g} ms, "
         f"{meta['rounds']} rounds, {meta['seconds']} s, {meta['cpus']} CPUs",
         f"{'variant':<24} {'in flight':>9} {'charges/s':>9} {'IQR':>13} {'CPU ms':>7} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'vs raw':>6} {'IQR':>13} {'vs bare-aio':>11} "
-        f"{'IQR':>13} {'provider CPU':>12}",
+        f"{'p50 ms':>7} {'p99 ms':>7} {'idle p99':>8} {'vs raw':>6} {'IQR':>13} "
+        f"{'vs bare-aio':>11} {'IQR':>13} {'provider CPU':>12}",
     ]
     for row in report["rows"]:
         lines.append(
             f"{row['variant']:<24} {row['concurrency']:>9} {row['per_s']:>9.0f} "
             f"[{row['per_s_p25']:>5.0f}, {row['per_s_p75']:>5.0f}] {row['cpu_ms']:>7.2f} "
-            f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['vs_raw']:>5.2f}x "
+            f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['from_idle_p99_ms']:>8.1f} "
+            f"{row['vs_raw']:>5.2f}x "
             f"[{row['vs_raw_p25']:.2f}, {row['vs_raw_p75']:.2f}] "
             f"{row['vs_bare_aiohttp']:>10.2f}x "
             f"[{row['vs_bare_aiohttp_p25']:.2f}, {row['vs_bare_aiohttp_p75']:.2f}] "

@@ -3,6 +3,7 @@ not judged here: the machine is shared)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
@@ -11,7 +12,9 @@ import structlog
 from pydantic import SecretStr
 
 from benchmarks import bench_peak
+from benchmarks.bench_core import _Orders
 from benchmarks.bench_peak import CONCURRENCY, EXTRA, GOAL_AT, MAIN, format_table, run
+from benchmarks.bench_throughput import _drive
 from payfallback import Instrument, Money, Order
 from payfallback.provider import ChargeRequest
 from payfallback.testing import FakeProvider
@@ -44,6 +47,7 @@ def test_each_row_carries_its_figures(report: bench_peak.PeakReport) -> None:
         assert row["per_s"] > 0
         assert row["cpu_ms"] > 0
         assert 0 < row["p50_ms"] <= row["p99_ms"]
+        assert 0 < row["from_idle_p50_ms"] <= row["from_idle_p99_ms"]
         for ratio in ("vs_raw", "vs_bare_aiohttp", "vs_recommended"):
             assert row[f"{ratio}_p25"] <= row[ratio] <= row[f"{ratio}_p75"]  # type: ignore[literal-required]
         assert row["provider_cores"] >= 0
@@ -67,8 +71,10 @@ def test_the_provider_answered_every_charge_of_every_variant_once(
 
     def expected(concurrencies: list[int]) -> int:
         # One charge alone first; a warm-up of two per customer at each concurrency; then
-        # per round one untimed charge per customer and the timed batch.
-        return 1 + sum(2 * c + rounds * (c + sizes[c]) for c in concurrencies)
+        # per round one untimed charge per customer, and the batch: two per customer
+        # before the timed charges (the first from idle), the timed ones, one per
+        # customer after.
+        return 1 + sum(2 * c + rounds * (c + 2 * c + sizes[c] + c) for c in concurrencies)
 
     for name in MAIN:
         assert by_variant[name] == expected(list(CONCURRENCY))
@@ -108,3 +114,43 @@ def test_the_raw_client_sends_the_request_the_provider_builds() -> None:
     assert parsed["host"] == "127.0.0.1:8080"
     assert parsed["idempotency-key"] == "k1"
     assert int(parsed["content-length"]) == len(body)
+
+
+def test_a_batch_times_its_charges_at_steady_load_and_its_burst_from_idle_apart() -> None:
+    """The first customers' charges start together from idle and are kept apart; the
+    charges that follow them while the customers fall out of step, and those that keep the
+    load up at the end, are not timed; the window holds exactly the timed charges."""
+    concurrency, n = 4, 12
+    kinds: list[str] = []
+    in_flight = 0
+    most_in_window: list[int] = []
+
+    async def one(order: Order) -> None:
+        nonlocal in_flight
+        kind = order.order_id.split("-", 1)[0]
+        kinds.append(kind)
+        in_flight += 1
+        if kind == "pay":
+            most_in_window.append(in_flight)
+        # A burst from idle is slow, the rest quick: where each time lands shows who is who.
+        await asyncio.sleep(0.05 if kind == "idle" else 0.001)
+        in_flight -= 1
+
+    variant = bench_peak._Variant("v", asyncio.new_event_loop(), one)
+    window = bench_peak._Window(variant, concurrency, n)
+    todo = window.orders(_Orders())
+    try:
+        variant.loop.run_until_complete(_drive(todo, concurrency, window))
+    finally:
+        variant.loop.close()
+    assert kinds == ["idle"] * 4 + ["ramp"] * 4 + ["pay"] * 12 + ["tail"] * 4
+    assert variant.done == len(todo) == 24
+    assert len(variant.from_idle) == concurrency
+    assert min(variant.from_idle) >= 0.05e9
+    assert len(variant.latencies) == n
+    assert max(variant.latencies) < 0.05e9
+    # Every timed charge started with the customers all busy.
+    assert most_in_window == [concurrency] * n
+    # n charges ended in the window, each after at least 1 ms.
+    wall, _ = window.wall_cpu()
+    assert wall >= 0.001e9
