@@ -524,6 +524,7 @@ async def _answer_once(answer: bytes, chunked_body: bytes | None = None) -> tupl
             writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunked_body), chunked_body))
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
     srv = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
@@ -581,3 +582,57 @@ def test_an_answer_read_whole_is_the_one_streamed(reading: str) -> None:
         cut, provider="toss", operation=Operation.CHARGE, attempt_id="A_1"
     )
     assert isinstance(verdict, OutcomeUnknown)
+
+
+@pytest.mark.parametrize("transport", ["httpcore", "aiohttp"])
+def test_the_transport_keeps_no_cookies_of_its_own(transport: str) -> None:
+    """Cookies are the httpx client's business, as with httpcore: a cookie one answer
+    sets is not sent with the next request by the transport on its own (in a backend
+    paying for many shops through one client, one shop's provider session would go out
+    with another's request)."""
+    _need(transport)
+    seen: list[bytes] = []
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            cookie = [line for line in head.split(b"\r\n") if line.lower().startswith(b"cookie:")]
+            seen.append(b"; ".join(cookie))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                b"Set-Cookie: PGSESSION=shop-a-session; Path=/\r\n\r\n{}"
+            )
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def run() -> None:
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        # A host name, not an address: aiohttp keeps no cookies for an IP address.
+        url = f"http://localhost:{port}/v1/charges"
+        async with srv:
+            if transport == "aiohttp":
+                from payfallback.transports.aiohttp import AiohttpTransport  # noqa: PLC0415
+
+                chosen: httpx.AsyncBaseTransport = AiohttpTransport()
+            else:
+                chosen = httpx.AsyncHTTPTransport()
+            try:
+                for _ in range(2):
+                    response = await chosen.handle_async_request(httpx.Request("POST", url))
+                    await response.aread()
+                    await response.aclose()
+                    assert response.headers["set-cookie"].startswith("PGSESSION=")
+            finally:
+                await chosen.aclose()
+                # The server's side of each connection ends once the client's has closed.
+                await asyncio.wait_for(asyncio.gather(*handlers), 5)
+
+    asyncio.run(run())
+    assert seen == [b"", b""]

@@ -143,11 +143,17 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         super().__init__(limits=limits, **kwargs)
 
     def get_client(self) -> aiohttp.ClientSession:
+        built_here = self.client is None
         session = super().get_client()
         # No resend of an idempotent request after a stale kept-alive connection: whether
         # and where to send again is the Router's decision (aiohttp's own TestClient turns
         # it off the same way; ClientSession takes no argument for it).
         session._retry_connection = False
+        if built_here:
+            # No cookies kept by the transport: they are the httpx client's, as with
+            # httpcore. aiohttp's own jar would send a cookie one answer set with every
+            # later request to that host, one shop's provider session with another's.
+            session._cookie_jar = aiohttp.DummyCookieJar()
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
