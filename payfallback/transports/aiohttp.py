@@ -42,7 +42,10 @@ to the larger of ``read`` and ``write`` and bounds the write too.
 
 The transport never sends a request twice on its own: aiohttp's resend of an idempotent
 request (GET, PUT, DELETE) after a stale kept-alive connection is turned off, as
-``aiohttp.test_utils.TestClient`` does. Retrying is the Router's decision.
+``aiohttp.test_utils.TestClient`` does. Retrying is the Router's decision. Nor does it keep
+cookies: a session it builds has aiohttp's ``DummyCookieJar``, so a cookie one answer sets
+is not sent with later requests behind the httpx client's back (httpcore keeps none
+either; cookies are the client's).
 """
 
 from __future__ import annotations
