@@ -183,22 +183,17 @@ AsyncSend = Callable[[httpx.Request], Awaitable[httpx.Response]]
 class _OnTransport:
     """Sends a request as ``AsyncClient.send`` does, for a client with no auth, no event
     hooks and no redirects followed, whose transport is ``transport``: the answer read in
-    full (closed if reading it fails), errors as the transport raises them. A transport
-    that can read an answer whole itself (``send_and_read``: payfallback's aiohttp
-    transport) does, without httpx's streaming of the body."""
+    full (closed if reading it fails), errors as the transport raises them."""
 
-    __slots__ = ("_client", "_read", "_transport")
+    __slots__ = ("_client", "_transport")
 
     def __init__(self, client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport) -> None:
         self._client = client
         self._transport = transport
-        self._read: AsyncSend | None = getattr(transport, "send_and_read", None)
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         if self._client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
-        if self._read is not None:
-            return await self._read(request)
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:

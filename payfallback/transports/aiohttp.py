@@ -163,24 +163,6 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         response = await self._send(request)
         return _httpx_response(response, request, _ResponseStream(response, request))
 
-    async def send_and_read(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read the whole answer: what ``handle_async_request``
-        followed by ``Response.aread`` does, without httpx's streaming of the body (for a
-        client that reads every answer whole: the one an
-        :class:`~payfallback.AsyncRouter` builds). An error while reading comes after the
-        request was sent, as with the stream; the aiohttp response is released either way."""
-        response = await self._send(request)
-        try:
-            body = await response.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise _after_send(exc, request) from exc
-        finally:
-            await response.__aexit__(None, None, None)
-        # Decoded as aread would (a Content-Encoding is left as sent), headers as sent.
-        answer = _httpx_response(response, request, httpx.ByteStream(body))
-        answer.read()
-        return answer
-
     async def _send(self, request: httpx.Request) -> aiohttp.ClientResponse:
         """The aiohttp response to ``request``, its body not read yet; errors by phase."""
         if not isinstance(self.client, aiohttp.ClientSession):
