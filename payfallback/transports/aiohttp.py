@@ -160,11 +160,6 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._send(request)
-        return _httpx_response(response, request, _ResponseStream(response, request))
-
-    async def _send(self, request: httpx.Request) -> aiohttp.ClientResponse:
-        """The aiohttp response to ``request``, its body not read yet; errors by phase."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         data: bytes | httpx.AsyncByteStream | None
@@ -174,7 +169,7 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)  # aiohttp frames it itself
         try:
-            return await self.client.request(
+            response = await self.client.request(
                 method=request.method,
                 url=URL(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
@@ -192,19 +187,13 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             ).__aenter__()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise httpx_error(exc, request) from exc
-
-
-def _httpx_response(
-    response: aiohttp.ClientResponse, request: httpx.Request, stream: httpx.AsyncByteStream
-) -> httpx.Response:
-    """The httpx response for aiohttp's, its body from ``stream``."""
-    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-    if response.reason:
-        extensions["reason_phrase"] = response.reason.encode()
-    return httpx.Response(
-        status_code=response.status,
-        headers=response.raw_headers,
-        stream=stream,
-        request=request,
-        extensions=extensions,
-    )
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(response, request),
+            request=request,
+            extensions=extensions,
+        )
