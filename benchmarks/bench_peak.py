@@ -388,17 +388,16 @@ class _Build:
 # -- measuring ---------------------------------------------------------------------------------
 
 
-def _timed(variant: _Variant, record: bool) -> One:
-    one, latencies = variant.one, variant.latencies
+def _counted(variant: _Variant) -> One:
+    """``variant``'s charge, counted but not timed (first charges, warm-ups); the timed
+    charges are a :class:`_Window`'s."""
+    one = variant.one
 
-    async def timed(order: Order) -> None:
-        t0 = time.perf_counter_ns()
+    async def counted(order: Order) -> None:
         await one(order)
         variant.done += 1
-        if record:
-            latencies.append(time.perf_counter_ns() - t0)
 
-    return timed
+    return counted
 
 
 class _Window:
@@ -456,7 +455,7 @@ async def _sample(
 ) -> _Sample:
     # One untimed charge per customer first: what a pool closed while the other variants
     # ran is opened again outside the timed batch.
-    await _drive(orders.take(concurrency, "warm"), concurrency, _timed(variant, False))
+    await _drive(orders.take(concurrency, "warm"), concurrency, _counted(variant))
     window = _Window(variant, concurrency, n)
     todo = window.orders(orders)
     gc.collect()
@@ -643,18 +642,15 @@ def _measure(
         # One charge each, alone, first: what a variant opens on first use (its pool, the
         # PostgreSQL journal's connection pool) is opened once, not by 64 charges at once.
         for v in variants.values():
-            v.loop.run_until_complete(_drive(orders.take(1, "first"), 1, _timed(v, False)))
+            v.loop.run_until_complete(_drive(orders.take(1, "first"), 1, _counted(v)))
         rows: list[PeakRow] = []
         for concurrency in CONCURRENCY:
             names = [*MAIN, *(e for e in EXTRA if e in variants and concurrency == GOAL_AT)]
             for name in names:  # warm-up at this concurrency: connections, caches
                 v = variants[name]
-                fn = _timed(v, False)
                 v.loop.run_until_complete(
-                    _drive(orders.take(concurrency * 2, "w"), concurrency, fn)
+                    _drive(orders.take(concurrency * 2, "w"), concurrency, _counted(v))
                 )
-                v.latencies.clear()
-                v.from_idle.clear()
             got: dict[str, list[_Sample]] = {name: [] for name in names}
             n = plan.sizes[concurrency]
             for r in range(plan.rounds):
