@@ -313,6 +313,73 @@ def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
         assert len(ran) == 1
 
 
+def test_a_call_that_may_wait_waits_for_the_lock_after_batches_that_may_not(
+    tmp_path: Path,
+) -> None:
+    """A batch on the event loop begins with no busy timeout: another process's write lock
+    hands it back at once. A transaction that may wait, after it (the paying thread's, a
+    worker thread's batch), still waits for that lock; and the loop's next batch again
+    does not."""
+    path = tmp_path / "journal.sqlite3"
+
+    def begin(order_id: str) -> Callable[[SQLiteJournal], object]:
+        def call(j: SQLiteJournal) -> object:
+            return j.begin_attempt(
+                order(order_id),
+                provider="toss",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key=f"key-{order_id}",
+                lease_seconds=60.0,
+            )
+
+        return call
+
+    with SQLiteJournal(path, durable=False) as journal:
+        done, _ = journal.run_inline(begin("E-1"))
+        assert done
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        releases: list[threading.Timer] = []
+
+        def release_soon() -> threading.Timer:
+            release = threading.Timer(0.3, other.execute, args=("COMMIT",))
+            releases.append(release)
+            release.start()
+            return release
+
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            assert journal.run_inline(begin("E-2")) == (False, None)
+            release = release_soon()
+            # Without its timeout back, this would fail at once: "database is locked".
+            attempt = journal.begin_attempt(
+                order("E-3"),
+                provider="toss",
+                method=Method.CARD,
+                operation="charge",
+                idempotency_key="key-E-3",
+                lease_seconds=60.0,
+            )
+            release.join()
+            assert attempt.attempt_id == "E-3_1"
+            other.execute("BEGIN IMMEDIATE")
+            assert journal.run_inline(begin("E-4")) == (False, None)
+            # A worker thread's batch waits too.
+            release = release_soon()
+            results = journal.run_batch([begin("E-5")], wait=True)
+            release.join()
+            assert results is not None
+            assert results[0][0]
+        finally:
+            for release in releases:
+                release.cancel()
+                release.join()
+            other.close()
+        assert journal.get_order("E-2") is None
+        assert journal.get_order("E-4") is None
+        assert [o for o in ("E-1", "E-3", "E-5") if journal.get_order(o) is None] == []
+
+
 def test_the_sync_router_refuses_an_async_journal() -> None:
     journal = AsyncPostgresJournal(PG_URL, schema="unused", pool_size=1)
     with pytest.raises(ConfigurationError, match="AsyncPostgresJournal goes with the AsyncRouter"):
