@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from payfallback import (
     AsyncRouter,
+    Attempt,
     ConfigurationError,
     Instrument,
     Method,
@@ -313,6 +314,22 @@ def test_run_inline_runs_nothing_that_could_wait(tmp_path: Path) -> None:
         assert len(ran) == 1
 
 
+def begin_call(order_id: str, key: str) -> Callable[[SQLiteJournal], Attempt]:
+    """A journal call (as ``run_batch`` takes them) beginning an attempt for a new order."""
+
+    def call(j: SQLiteJournal) -> Attempt:
+        return j.begin_attempt(
+            order(order_id),
+            provider="toss",
+            method=Method.CARD,
+            operation="charge",
+            idempotency_key=key,
+            lease_seconds=60.0,
+        )
+
+    return call
+
+
 def test_a_call_that_may_wait_waits_for_the_lock_after_batches_that_may_not(
     tmp_path: Path,
 ) -> None:
@@ -322,18 +339,8 @@ def test_a_call_that_may_wait_waits_for_the_lock_after_batches_that_may_not(
     does not."""
     path = tmp_path / "journal.sqlite3"
 
-    def begin(order_id: str) -> Callable[[SQLiteJournal], object]:
-        def call(j: SQLiteJournal) -> object:
-            return j.begin_attempt(
-                order(order_id),
-                provider="toss",
-                method=Method.CARD,
-                operation="charge",
-                idempotency_key=f"key-{order_id}",
-                lease_seconds=60.0,
-            )
-
-        return call
+    def begin(order_id: str) -> Callable[[SQLiteJournal], Attempt]:
+        return begin_call(order_id, f"key-{order_id}")
 
     with SQLiteJournal(path, durable=False) as journal:
         done, _ = journal.run_inline(begin("E-1"))
@@ -351,15 +358,9 @@ def test_a_call_that_may_wait_waits_for_the_lock_after_batches_that_may_not(
             other.execute("BEGIN IMMEDIATE")
             assert journal.run_inline(begin("E-2")) == (False, None)
             release = release_soon()
-            # Without its timeout back, this would fail at once: "database is locked".
-            attempt = journal.begin_attempt(
-                order("E-3"),
-                provider="toss",
-                method=Method.CARD,
-                operation="charge",
-                idempotency_key="key-E-3",
-                lease_seconds=60.0,
-            )
+            # On this thread, outside a batch. Without its timeout back, this would fail at
+            # once: "database is locked".
+            attempt = begin("E-3")(journal)
             release.join()
             assert attempt.attempt_id == "E-3_1"
             other.execute("BEGIN IMMEDIATE")
@@ -387,18 +388,7 @@ def test_the_sync_router_refuses_an_async_journal() -> None:
 
 
 def test_a_batch_commits_once_and_undoes_only_the_call_that_failed(tmp_path: Path) -> None:
-    def begin(order_id: str, key: str) -> Callable[[SQLiteJournal], object]:
-        def call(j: SQLiteJournal) -> object:
-            return j.begin_attempt(
-                order(order_id),
-                provider="toss",
-                method=Method.CARD,
-                operation="charge",
-                idempotency_key=key,
-                lease_seconds=60.0,
-            )
-
-        return call
+    begin = begin_call
 
     def wrong(j: SQLiteJournal) -> object:
         # Writes, then fails: its write must not survive.
