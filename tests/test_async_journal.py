@@ -27,16 +27,19 @@ from pydantic import SecretStr
 from payfallback import (
     AsyncRouter,
     Attempt,
+    AttemptState,
     ConfigurationError,
     Instrument,
+    ManualClock,
     Method,
     Money,
     Order,
+    OutcomeUnknown,
     Router,
 )
 from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
 from payfallback.journal.postgres import AsyncPostgresJournal
-from payfallback.testing import FakeBank, FakeProvider, mock_transport
+from payfallback.testing import FakeBank, FakeProvider, double_charges, mock_transport
 from tests.test_journal import PG_URL, PgSchemas
 
 
@@ -539,3 +542,66 @@ def test_one_batch_at_a_time_goes_to_the_thread_and_the_rest_wait_for_the_next(
     assert len(journal.sizes) <= 16, journal.sizes
     assert max(journal.sizes) >= 4, journal.sizes
     assert len(bank.live_charges()) == 32
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["provider-took-it", "provider-never-did"])
+def test_a_charge_cancelled_while_its_request_is_out_is_paid_once(
+    tmp_path: Path, taken: bool
+) -> None:
+    """The shop's own deadline (``asyncio.timeout``) cancels a charge while its request is
+    at the provider, which took the charge (or never got to it). The attempt stays
+    journaled as possibly sent: the same order charged again at once, in the same process,
+    waits for it and sends nothing elsewhere. Once its lease has run out, ``recover()``
+    settles it by the provider's record: the charge found and journaled, or "not found"
+    taken as proof only past the provider's settle window. Either way the order is paid
+    once."""
+    clock = ManualClock()
+    toss, nice = FakeBank("toss", clock=clock), FakeBank("nice", clock=clock)
+    held: list[httpx.Request] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        bank = toss if request.url.host == toss.host else nice
+        if bank is toss and not held:
+            held.append(request)
+            if taken:
+                bank.respond(request)  # the charge is made; its answer never comes back
+            await asyncio.Event().wait()  # until the shop's deadline cancels the charge
+        return bank.respond(request)
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        async with (
+            client,
+            AsyncRouter(
+                [FakeProvider("toss"), FakeProvider("nice")],
+                client=client,
+                journal=f"sqlite:///{tmp_path / 'journal.sqlite3'}",
+                clock=clock,
+                sleep=clock.asleep,
+            ) as router,
+        ):
+            journal = router.journal
+            assert isinstance(journal, SQLiteJournal)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await router.charge(order("F-1"), [card("toss"), card("nice")])
+            assert len(held) == 1
+            assert len(toss.live_charges()) == (1 if taken else 0)
+            [attempt] = journal.attempts_for_order("F-1")
+            assert (attempt.provider, attempt.state) == ("toss", AttemptState.PENDING)
+            # At once, in the same process: it may have been charged, so nothing is sent.
+            with pytest.raises(OutcomeUnknown, match="in flight"):
+                await router.charge(order("F-1"), [card("nice")])
+            assert nice.requests["charge"] == 0
+            clock.advance(120.0)  # the lease runs out
+            report = await router.recover()
+            assert report.resolved == [attempt.attempt_id]
+            assert report.paid == ([attempt.attempt_id] if taken else [])
+            payment = await router.charge(order("F-1"), [card("toss"), card("nice")])
+            assert payment.provider == "toss"
+            assert payment.attempt_id == (attempt.attempt_id if taken else "F-1_2")
+            assert nice.requests["charge"] == 0
+
+    asyncio.run(main())
+    assert len(toss.live_charges()) == 1
+    assert double_charges(toss, nice) == {}
