@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+import psycopg.sql
 import pytest
 from pydantic import SecretStr
 
@@ -605,3 +607,47 @@ def test_a_charge_cancelled_while_its_request_is_out_is_paid_once(
     asyncio.run(main())
     assert len(toss.live_charges()) == 1
     assert double_charges(toss, nice) == {}
+
+
+def test_a_charge_cancelled_while_its_postgresql_write_waits_leaves_nothing_half_written(
+    schemas: PgSchemas,
+) -> None:
+    """The shop's deadline cancels a charge whose first journal write is waiting on
+    PostgreSQL (another transaction holds the same new order). psycopg cancels the
+    statement and the transaction rolls back: no attempt is journaled and nothing is sent.
+    The pool's one connection is usable again, so the order's next charge is its first
+    attempt, paid once."""
+    schema = schemas.name("cancelled_write")
+    url = f"{PG_URL}?schema={schema}&pool_size=1"
+    toss = FakeBank("toss")
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=mock_transport(toss))
+        async with (
+            client,
+            AsyncRouter([FakeProvider("toss")], client=client, journal=url) as router,
+        ):
+            await router.charge(order("G-0"), [card("toss")])  # the schema and the pool
+            other = await psycopg.AsyncConnection.connect(PG_URL)
+            try:
+                await other.execute(
+                    psycopg.sql.SQL(
+                        "INSERT INTO {}.orders (order_id, amount, currency, order_json,"
+                        " created_at) VALUES ('G-1', 4500, 'KRW', '{{}}', now())"
+                    ).format(psycopg.sql.Identifier(schema))
+                )
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await router.charge(order("G-1"), [card("toss")])
+            finally:
+                await other.rollback()
+                await other.close()
+            assert toss.requests["charge"] == 1  # G-0's only
+            journal = router.journal
+            assert isinstance(journal, AsyncPostgresJournal)
+            assert await journal.attempts_for_order("G-1") == []
+            payment = await router.charge(order("G-1"), [card("toss")])
+            assert payment.attempt_id == "G-1_1"
+
+    asyncio.run(main())
+    assert [e.order_ref for e in toss.live_charges()] == ["G-0_1", "G-1_1"]
