@@ -37,6 +37,7 @@ from payfallback import (
     Money,
     Order,
     OutcomeUnknown,
+    Payment,
     Router,
 )
 from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
@@ -651,3 +652,42 @@ def test_a_charge_cancelled_while_its_postgresql_write_waits_leaves_nothing_half
 
     asyncio.run(main())
     assert [e.order_ref for e in toss.live_charges()] == ["G-0_1", "G-1_1"]
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["on-the-loop", "in-the-thread"])
+def test_a_charge_cancelled_after_the_provider_approved_it_still_journals_the_payment(
+    tmp_path: Path, durable: bool
+) -> None:
+    """The provider approves the charge, and the shop's deadline cancels the charge while
+    it waits for its success to be committed (in the loop's next journal batch, or the
+    worker thread's with FULL). The batch still commits it: the order's next charge
+    returns that payment without sending anything."""
+    toss = FakeBank("toss")
+    tasks: list[asyncio.Task[Payment]] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        response = toss.respond(request)
+        if tasks:  # the first charge: cancelled once it next waits, for its success
+            asyncio.get_running_loop().call_soon(tasks.pop().cancel)
+        return response
+
+    async def main() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        async with (
+            client,
+            AsyncRouter([FakeProvider("toss")], client=client, journal=journal) as router,
+        ):
+            first = asyncio.create_task(router.charge(order("H-1"), [card("toss")]))
+            tasks.append(first)
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            # Its journal calls go after the cancelled charge's, in the same batch or the
+            # next one.
+            again = await router.charge(order("H-1"), [card("toss")])
+            assert again.attempt_id == "H-1_1"
+
+    with SQLiteJournal(tmp_path / "journal.sqlite3", durable=durable) as journal:
+        asyncio.run(main())
+        assert [a.state for a in journal.attempts_for_order("H-1")] == [AttemptState.SUCCEEDED]
+    assert toss.requests["charge"] == 1
+    assert [e.order_ref for e in toss.live_charges()] == ["H-1_1"]
