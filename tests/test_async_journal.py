@@ -12,10 +12,11 @@ PostgreSQL on 127.0.0.1 and real SQLite files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from payfallback import (
     Order,
     OutcomeUnknown,
     Payment,
+    RefundState,
     Router,
 )
 from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
@@ -547,6 +549,41 @@ def test_one_batch_at_a_time_goes_to_the_thread_and_the_rest_wait_for_the_next(
     assert len(bank.live_charges()) == 32
 
 
+class HoldOne:
+    """A mock link to fake banks that answers every request but one: once ``armed``, the
+    first request to ``bank``, which it keeps until the caller is cancelled (the shop's own
+    deadline). With ``taken`` the bank makes it first: its answer is what is lost."""
+
+    def __init__(self, bank: FakeBank, *others: FakeBank, taken: bool, armed: bool = True):
+        self.banks = {b.host: b for b in (bank, *others)}
+        self.bank, self.taken, self.armed = bank, taken, armed
+        self.held: list[httpx.Request] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        bank = self.banks[request.url.host]
+        if self.armed and bank is self.bank and not self.held:
+            self.held.append(request)
+            if self.taken:
+                bank.respond(request)
+            await asyncio.Event().wait()
+        return bank.respond(request)
+
+
+@contextlib.asynccontextmanager
+async def router_over(link: HoldOne, clock: ManualClock, path: Path) -> AsyncIterator[AsyncRouter]:
+    """An AsyncRouter over ``link``'s banks (a FakeProvider each), on ``clock``, with a
+    SQLite journal at ``path``."""
+    client = httpx.AsyncClient(transport=httpx.MockTransport(link))
+    providers = [FakeProvider(b.name) for b in link.banks.values()]
+    async with (
+        client,
+        AsyncRouter(
+            providers, client=client, journal=f"sqlite:///{path}", clock=clock, sleep=clock.asleep
+        ) as router,
+    ):
+        yield router
+
+
 @pytest.mark.parametrize("taken", [True, False], ids=["provider-took-it", "provider-never-did"])
 def test_a_charge_cancelled_while_its_request_is_out_is_paid_once(
     tmp_path: Path, taken: bool
@@ -560,35 +597,16 @@ def test_a_charge_cancelled_while_its_request_is_out_is_paid_once(
     once."""
     clock = ManualClock()
     toss, nice = FakeBank("toss", clock=clock), FakeBank("nice", clock=clock)
-    held: list[httpx.Request] = []
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        bank = toss if request.url.host == toss.host else nice
-        if bank is toss and not held:
-            held.append(request)
-            if taken:
-                bank.respond(request)  # the charge is made; its answer never comes back
-            await asyncio.Event().wait()  # until the shop's deadline cancels the charge
-        return bank.respond(request)
+    link = HoldOne(toss, nice, taken=taken)
 
     async def main() -> None:
-        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-        async with (
-            client,
-            AsyncRouter(
-                [FakeProvider("toss"), FakeProvider("nice")],
-                client=client,
-                journal=f"sqlite:///{tmp_path / 'journal.sqlite3'}",
-                clock=clock,
-                sleep=clock.asleep,
-            ) as router,
-        ):
+        async with router_over(link, clock, tmp_path / "journal.sqlite3") as router:
             journal = router.journal
             assert isinstance(journal, SQLiteJournal)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.2):
                     await router.charge(order("F-1"), [card("toss"), card("nice")])
-            assert len(held) == 1
+            assert len(link.held) == 1
             assert len(toss.live_charges()) == (1 if taken else 0)
             [attempt] = journal.attempts_for_order("F-1")
             assert (attempt.provider, attempt.state) == ("toss", AttemptState.PENDING)
@@ -691,3 +709,38 @@ def test_a_charge_cancelled_after_the_provider_approved_it_still_journals_the_pa
         assert [a.state for a in journal.attempts_for_order("H-1")] == [AttemptState.SUCCEEDED]
     assert toss.requests["charge"] == 1
     assert [e.order_ref for e in toss.live_charges()] == ["H-1_1"]
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["provider-took-it", "provider-never-did"])
+def test_a_refund_cancelled_while_its_request_is_out_is_refunded_once(
+    tmp_path: Path, taken: bool
+) -> None:
+    """The shop's deadline cancels a refund while its request is at the provider, which
+    made it (or never got to it). The refund was journaled as owed before it was sent, and
+    stays owed: ``recover()`` settles it, and the customer gets the money back once."""
+    clock = ManualClock()
+    toss = FakeBank("toss", clock=clock)
+    link = HoldOne(toss, taken=taken, armed=False)
+
+    async def main() -> None:
+        async with router_over(link, clock, tmp_path / "journal.sqlite3") as router:
+            journal = router.journal
+            assert isinstance(journal, SQLiteJournal)
+            payment = await router.charge(order("J-1"), [card("toss")])
+            link.armed = True
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await router.refund(payment.payment_id, reason="changed their mind")
+            assert len(link.held) == 1
+            assert [r.state for r in journal.refunds_owed()] == [RefundState.OWED]
+            clock.advance(120.0)  # the refund's lease runs out
+            report = await router.recover()
+            assert report.refunds_still_owed == []
+            assert [r.state for r in journal.refunds_for_order("J-1")] == [RefundState.SUCCEEDED]
+            paid = journal.payment_for_order("J-1")
+            assert paid is not None
+            assert paid.refunded == payment.amount
+
+    asyncio.run(main())
+    [entry] = toss.ledger
+    assert (entry.cancelled_amount, entry.live) == (entry.amount, False)
