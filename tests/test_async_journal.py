@@ -40,6 +40,7 @@ from payfallback import (
     OutcomeUnknown,
     Payment,
     RefundState,
+    ReturnUrls,
     Router,
 )
 from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
@@ -558,8 +559,11 @@ class HoldOne:
         self.banks = {b.host: b for b in (bank, *others)}
         self.bank, self.taken, self.armed = bank, taken, armed
         self.held: list[httpx.Request] = []
+        #: Every request, in order, the held one included.
+        self.sent: list[httpx.Request] = []
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
         bank = self.banks[request.url.host]
         if self.armed and bank is self.bank and not self.held:
             self.held.append(request)
@@ -570,11 +574,14 @@ class HoldOne:
 
 
 @contextlib.asynccontextmanager
-async def router_over(link: HoldOne, clock: ManualClock, path: Path) -> AsyncIterator[AsyncRouter]:
-    """An AsyncRouter over ``link``'s banks (a FakeProvider each), on ``clock``, with a
-    SQLite journal at ``path``."""
+async def router_over(
+    link: HoldOne, clock: ManualClock, path: Path, providers: list[FakeProvider] | None = None
+) -> AsyncIterator[AsyncRouter]:
+    """An AsyncRouter over ``link``'s banks (a card FakeProvider each, unless
+    ``providers``), on ``clock``, with a SQLite journal at ``path``."""
     client = httpx.AsyncClient(transport=httpx.MockTransport(link))
-    providers = [FakeProvider(b.name) for b in link.banks.values()]
+    if providers is None:
+        providers = [FakeProvider(b.name) for b in link.banks.values()]
     async with (
         client,
         AsyncRouter(
@@ -744,3 +751,50 @@ def test_a_refund_cancelled_while_its_request_is_out_is_refunded_once(
     asyncio.run(main())
     [entry] = toss.ledger
     assert (entry.cancelled_amount, entry.live) == (entry.amount, False)
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["provider-took-it", "provider-never-did"])
+def test_a_checkout_return_cancelled_while_its_approval_is_out_is_paid_once(
+    tmp_path: Path, taken: bool
+) -> None:
+    """The customer comes back from the wallet, and the shop's handler of the return is
+    cancelled (its deadline, a dropped connection) while the approval is at the provider,
+    which made it (or never got to it). The browser calls the return again: the approval is
+    in flight, so nothing is sent. Once its lease has run out, the next return settles it,
+    and the customer pays once."""
+    clock = ManualClock()
+    kakao = FakeBank("kakaopay", clock=clock)
+    link = HoldOne(kakao, taken=taken, armed=False)
+    wallet = [FakeProvider("kakaopay", methods=[Method.KAKAOPAY])]
+    urls = ReturnUrls(
+        success="https://shop.example/ok",
+        cancel="https://shop.example/no",
+        fail="https://shop.example/fail",
+    )
+
+    async def main() -> None:
+        async with router_over(link, clock, tmp_path / "journal.sqlite3", wallet) as router:
+            session = await router.start_checkout(order("K-1"), Method.KAKAOPAY, urls)
+            tid = session.provider_txn_id
+            assert tid is not None
+            back = {"token": f"ok-{tid}", "tid": tid}
+            link.armed = True
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await router.complete_checkout(session.session_id, back)
+            assert len(link.held) == 1
+            with pytest.raises(OutcomeUnknown, match="in flight"):
+                await router.complete_checkout(session.session_id, back)
+            clock.advance(120.0)  # the approval's lease runs out
+            payment = await router.complete_checkout(session.session_id, back)
+            assert (payment.order_id, payment.provider) == ("K-1", "kakaopay")
+            again = await router.complete_checkout(session.session_id, back)
+            assert again == payment
+
+    asyncio.run(main())
+    assert [e.order_ref for e in kakao.live_charges()] == ["K-1_1"]
+    # The approval went out again under the same key: the provider's replay of the one it
+    # made answered (or it made it then, the first never having arrived).
+    approvals = [r for r in link.sent if r.url.path.endswith("/approve")]
+    assert len({r.headers["Idempotency-Key"] for r in approvals}) == 1
+    assert (len(approvals), kakao.requests["approve"]) == (2, 2 if taken else 1)
