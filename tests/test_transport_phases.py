@@ -322,6 +322,52 @@ def test_the_pool_timeout_bounds_the_wait_for_a_connection(
     assert [entry.order_ref for entry in toss.ledger] == []
 
 
+@pytest.mark.parametrize("transport", ["httpcore", "aiohttp", "aiohttp-owned"])
+def test_a_charge_cancelled_mid_answer_leaves_its_late_answer_to_no_other_charge(
+    transport: str, server: FakeServer, tmp_path: Path
+) -> None:
+    """The shop's deadline cancels a charge while toss is still answering it; toss runs it
+    and answers 0.6 s late. Charges of other orders go out on the same client at once and
+    after the late answer: each reads its own answer, never the cancelled charge's, on
+    whatever connection it rides. The cancelled charge stays journaled as sent."""
+    _need(transport)
+    toss = server.banks["toss"]
+    late = iter([0.6])
+    toss.latency_fn = lambda op: next(late, 0.0) if op == "charge" else 0.0
+    providers = _providers(server, refused=False)
+    patient = BreakerSettings(connect_timeout=0.5, read_timeout=2.0)
+
+    async def run() -> tuple[list[Payment], list[AttemptState]]:
+        client = (
+            None if transport == "aiohttp-owned" else recommended_async_client(transport=transport)
+        )
+        async with AsyncRouter(
+            providers,
+            client=client,
+            sleep=_no_sleep,
+            journal=f"sqlite:///{tmp_path / 'journal.db'}",
+            breaker_policy=BreakerPolicy(normal=patient),
+        ) as r:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await r.charge(order("ORD-1"), [card("toss")])
+            paid = [await r.charge(order("ORD-2"), [card("toss")])]
+            await asyncio.sleep(0.6)  # the late answer has been written by now
+            paid += [await r.charge(order(f"ORD-{n}"), [card("toss")]) for n in (3, 4)]
+            states = [a.state for a in r.journal.attempts_for_order("ORD-1")]
+        if client is not None:
+            await client.aclose()
+        return paid, states
+
+    paid, states = asyncio.run(run())
+    assert states == [AttemptState.PENDING]
+    txn = {entry.order_ref: entry.txn_id for entry in toss.ledger}
+    assert sorted(txn) == ["ORD-1_1", "ORD-2_1", "ORD-3_1", "ORD-4_1"]
+    assert [(p.attempt_id, p.provider_txn_id) for p in paid] == [
+        (f"ORD-{n}_1", txn[f"ORD-{n}_1"]) for n in (2, 3, 4)
+    ]
+
+
 # -- names are not trusted: the chained aiohttp error decides -----------------------------
 
 
