@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -244,6 +245,12 @@ class _RouterBase:
             maintenance=list(options.get("maintenance", ())),
             on_transition=self.events.transition,
         )
+        #: Calls in progress (charges, checkouts, refunds, recover). Once closing, a new
+        #: call is refused and close waits for these: a payment whose request is out ends
+        #: journaled, not cut off from its journal.
+        self._calls = 0
+        self._closing = False
+        self._closed = False
         self._core = Core(
             list(providers),
             breakers=self.breakers,
@@ -275,6 +282,14 @@ class _RouterBase:
     def health(self) -> list[BreakerSnapshot]:
         """Every breaker's state, for a /health endpoint or ``payfallback status``."""
         return self.breakers.snapshot()
+
+    def _refuse_if_closed(self, flow: FlowGen[Any]) -> None:
+        if self._closing:
+            flow.close()
+            raise ConfigurationError(
+                "this Router is closed (or closing): make every call before close() / "
+                "aclose(), or open a new Router"
+            )
 
     def _close_journal(self) -> None:
         shutdown = getattr(self._store, "shutdown", None)
@@ -320,6 +335,10 @@ class Router(_RouterBase):
             self._client.send if self._gate is None else partial(self._gate.send, self._client)
         )
         self._sleep = sleep or time.sleep
+        #: Notified when the last call in progress returns (see close).
+        self._idle = threading.Condition()
+        #: Calls in progress on this thread (a listener may call close() from inside one).
+        self._depth = threading.local()
 
     @classmethod
     def from_settings(
@@ -340,6 +359,20 @@ class Router(_RouterBase):
         return cls(providers, client=client, sleep=sleep, **_with_settings(settings, options))
 
     def _run(self, flow: FlowGen[T]) -> T:
+        with self._idle:
+            self._refuse_if_closed(flow)
+            self._calls += 1
+        self._depth.calls = getattr(self._depth, "calls", 0) + 1
+        try:
+            return self._drive(flow)
+        finally:
+            self._depth.calls -= 1
+            with self._idle:
+                self._calls -= 1
+                if not self._calls:
+                    self._idle.notify_all()
+
+    def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -436,7 +469,23 @@ class Router(_RouterBase):
 
     def close(self) -> None:
         """Close what the Router opened: its journal, state store and client (not one
-        handed to it)."""
+        handed to it).
+
+        Calls in progress on other threads are let finish first (each within its own
+        deadline), so that a payment whose request is out ends journaled; a call made
+        from now on raises ``ConfigurationError``. Calling it again does nothing."""
+        with self._idle:
+            if getattr(self._depth, "calls", 0):
+                raise ConfigurationError(
+                    "close() was called from inside one of this Router's own calls (a "
+                    "listener?); close the Router once that call has returned"
+                )
+            self._closing = True
+            while self._calls:
+                self._idle.wait()
+            if self._closed:
+                return
+            self._closed = True
         try:
             self._close_journal()
         finally:
@@ -535,6 +584,9 @@ class AsyncRouter(_RouterBase):
         #: The batch committing in the worker thread, if one is (and its one reference).
         self._in_thread: asyncio.Future[None] | None = None
         self._sleep = sleep or asyncio.sleep
+        #: Set while no call is in progress (see aclose).
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     def from_settings(
@@ -550,6 +602,17 @@ class AsyncRouter(_RouterBase):
         return cls(providers, client=client, sleep=sleep, **_with_settings(settings, options))
 
     async def _run(self, flow: FlowGen[T]) -> T:
+        self._refuse_if_closed(flow)
+        self._calls += 1
+        self._idle.clear()
+        try:
+            return await self._drive(flow)
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._idle.set()
+
+    async def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -702,7 +765,23 @@ class AsyncRouter(_RouterBase):
 
     async def aclose(self) -> None:
         """Close what the Router opened: its journal, state store and client (not one
-        handed to it)."""
+        handed to it).
+
+        Calls in progress are let finish first (each within its own deadline), so that a
+        payment whose request is out ends journaled; a call made from now on raises
+        ``ConfigurationError``. Calling it again does nothing."""
+        self._closing = True
+        await self._idle.wait()
+        # Journal calls still waiting for their batch (a cancelled payment's success) are
+        # committed before the journal closes.
+        while self._in_thread is not None or self._batch:
+            if self._in_thread is not None:
+                await asyncio.wait([self._in_thread])
+            else:
+                self._flush()
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self._async_journal is None:
                 await asyncio.to_thread(self._close_journal)
