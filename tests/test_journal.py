@@ -371,6 +371,19 @@ class TestJournalContract:
     def test_is_a_journal(self, journal: Journal) -> None:
         assert isinstance(journal, Journal)
 
+    def test_a_closed_journal_refuses_every_call_with_a_typed_error(self, journal: Journal) -> None:
+        """What a closed journal is asked (a read, a write, on the SQLite journal a batch)
+        raises ``ConfigurationError`` naming it, not the driver's own error."""
+        begin(journal, make_order("ord-open"))
+        journal.close()
+        with pytest.raises(ConfigurationError, match="is closed"):
+            journal.get_order("ord-open")
+        with pytest.raises(ConfigurationError, match="is closed"):
+            begin(journal, make_order("ord-late"))
+        if isinstance(journal, SQLiteJournal):
+            with pytest.raises(ConfigurationError, match="is closed"):
+                journal.run_batch([lambda j: j.get_order("ord-open")], wait=True)
+
     # -- begin_attempt ------------------------------------------------------------------
 
     def test_begin_attempt_journals_the_order_and_a_pending_attempt(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from payfallback.errors import InvalidRequest
+from payfallback.errors import ConfigurationError, InvalidRequest
 from payfallback.models import (
     MAX_AMOUNT,
     Attempt,
@@ -104,6 +104,14 @@ def check_same_order(order: Order, journaled: Order) -> None:
             f"{journaled.tax_free_amount}, not {order.tax_free_amount}; an order's amounts "
             "never change — use a new order id"
         )
+
+
+def journal_closed(where: str) -> ConfigurationError:
+    """A call on a journal that ``close()`` has closed (it stays closed)."""
+    return ConfigurationError(
+        f"journal {where} is closed: close it only once nothing uses it any more (a Router "
+        "that opened its own journal closes it with itself), or open a new one"
+    )
 
 
 def key_reused(attempt_id: str, provider: str) -> InvalidRequest:

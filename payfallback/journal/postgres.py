@@ -54,12 +54,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed
 
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError
 from payfallback.journal._base import CheckoutState, JournalCounts
-from payfallback.journal._checks import aware
+from payfallback.journal._checks import aware, journal_closed
 from payfallback.journal._methods import SyncJournalMethods
 from payfallback.journal._migrations import Migration
 from payfallback.journal._pg_flow import Flow, arun, run
@@ -356,10 +356,14 @@ class PostgresJournal(SyncJournalMethods):
         self._pool.close()
 
     def _run(self, flow: Flow[T], *, atomic: bool = True) -> T:
-        with self._pool.connection() as conn:
-            value = run(conn, flow, atomic=atomic)
-            self._alive.answered(conn)
-            return value
+        try:
+            with self._pool.connection() as conn:
+                value = run(conn, flow, atomic=atomic)
+                self._alive.answered(conn)
+                return value
+        except PoolClosed as exc:  # only getting a connection raises it
+            flow.close()
+            raise journal_closed(self._settings.where) from exc
 
     def _read(self, flow: Flow[T]) -> T:
         """Run a flow of one statement: atomic by itself, no ``BEGIN``/``COMMIT`` needed."""
@@ -498,10 +502,14 @@ class AsyncPostgresJournal:
                 f"journal {self._settings.where} is not open: await journal.open() or use "
                 "`async with` first"
             )
-        async with self._pool.connection() as conn:
-            value = await arun(conn, flow, atomic=atomic)
-            self._alive.answered(conn)
-            return value
+        try:
+            async with self._pool.connection() as conn:
+                value = await arun(conn, flow, atomic=atomic)
+                self._alive.answered(conn)
+                return value
+        except PoolClosed as exc:  # only getting a connection raises it
+            flow.close()
+            raise journal_closed(self._settings.where) from exc
 
     async def _read(self, flow: Flow[T]) -> T:
         """Run a flow of one statement: atomic by itself, no ``BEGIN``/``COMMIT`` needed."""

@@ -35,7 +35,7 @@ from typing import Any, Self, TypeVar
 
 from payfallback._clock import Clock, SystemClock
 from payfallback.errors import ConfigurationError
-from payfallback.journal._checks import utc
+from payfallback.journal._checks import journal_closed, utc
 from payfallback.journal._flow import Conflict, Flow, throw
 from payfallback.journal._methods import SyncJournalMethods
 from payfallback.journal._migrations import migrate
@@ -311,6 +311,8 @@ class SQLiteJournal(SyncJournalMethods):
         self._tx = Transactions(self._clock, _DIALECT)
         #: Set by run_batch (under the lock): the calls' transactions are its savepoints.
         self._in_batch = False
+        #: Set by close() (under the lock): every later call is refused.
+        self._closed = False
         # isolation_level=None: the sqlite3 module opens no transactions of its own; every
         # method says BEGIN/COMMIT itself, so each is exactly one transaction.
         try:
@@ -397,6 +399,7 @@ class SQLiteJournal(SyncJournalMethods):
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._lock:
+            self._closed = True
             self._conn.close()
 
     def checkpoint(self) -> tuple[int, int]:
@@ -442,6 +445,8 @@ class SQLiteJournal(SyncJournalMethods):
         if wait:
             self._lock.acquire()
         try:
+            if self._closed:
+                raise journal_closed(self._path)
             conn = self._conn
             try:
                 if wait:
@@ -514,6 +519,9 @@ class SQLiteJournal(SyncJournalMethods):
         """Carry out ``flow`` as one transaction (or, inside :meth:`run_batch`, in the
         batch's transaction and the call's savepoint)."""
         with self._lock:
+            if self._closed:
+                flow.close()
+                raise journal_closed(self._path)
             conn = self._conn
             if self._in_batch:
                 # Inside run_batch: its transaction, and the call's savepoint, hold this.
