@@ -299,7 +299,7 @@ class ProviderCalls:
         back with the provider's and the request's secrets masked."""
         if timeouts is not None:
             request.extensions["timeout"] = dict(timeouts)
-        sent: Sent = yield Send(provider, request)
+        sent: Sent = yield Send(provider, request, operation in MONEY_MOVING)
         if isinstance(sent.result, httpx.TransportError):
             error = classify_transport_error(
                 sent.result, provider=provider.name, operation=operation, attempt_id=attempt_id

@@ -7,8 +7,10 @@ results, like httpx's ``Auth.auth_flow`` or tenacity's ``iter()``:
   :class:`Sent` (the response or the transport error, and how long it took);
 * :class:`Sleep` — wait this many seconds;
 * :class:`JournalCall` — call this journal method with these arguments (the async driver
-  awaits it on an async journal, or runs it in a worker thread); an exception it raises
-  is thrown back into the flow.
+  awaits it on an async journal, or runs it in a worker thread); a journal error
+  (a :class:`~payfallback.errors.PayfallbackError`) it raises is thrown back into the
+  flow. Any other error is the journal's database failing: the driver ends the call there,
+  as a crash would, with :func:`journal_failed`'s error.
 
 Both drivers resume flows through :func:`advance`, so they cannot differ in how.
 """
@@ -22,11 +24,14 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from payfallback.errors import JournalUnavailable, OutcomeUnknown, PayfallbackError
+from payfallback.events import scrub
 from payfallback.models import (
     Method,
 )
 from payfallback.provider import (
     Provider,
+    may_have_left,
 )
 
 T = TypeVar("T")
@@ -38,6 +43,9 @@ T = TypeVar("T")
 class Send:
     provider: Provider
     request: httpx.Request
+    #: Whether the request may move money (a charge, an approval, a cancel, a void), not
+    #: only read or prepare (a lookup, a checkout's ready).
+    moves_money: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,35 @@ def advance(flow: FlowGen[T], value: Any, error: BaseException | None) -> Action
         return flow.throw(error) if error is not None else flow.send(value)
     except StopIteration as stop:
         return Done(stop.value)
+
+
+def moved_money(action: Send, result: httpx.Response | httpx.TransportError) -> bool:
+    """Whether ``action`` may have moved money: a money-moving request that was answered, or
+    failed after it may have reached the provider."""
+    return action.moves_money and (isinstance(result, httpx.Response) or may_have_left(result))
+
+
+def journal_failed(exc: Exception, *, sent: bool) -> PayfallbackError:
+    """The error a call ends with when the journal's database fails under it (``exc``, not
+    one of the journal's own errors): nothing more is sent or written, as after a crash.
+
+    After a request of the call may have moved money (``sent``: :func:`moved_money`), the
+    provider may have acted and the journal may not say what it did:
+    :class:`OutcomeUnknown`. The attempt stays open in the journal, and ``recover()``
+    settles it from the provider's record once the journal works. Before:
+    :class:`JournalUnavailable`, nothing was sent."""
+    what = scrub(f"{type(exc).__name__}: {exc}")
+    if sent:
+        return OutcomeUnknown(
+            f"the journal failed ({what}) after a request of this call went to the provider: "
+            "what the provider did is not journaled; its attempt stays open, and recover() "
+            "settles it from the provider's record once the journal works again. Do not "
+            "charge the order another way meanwhile"
+        )
+    return JournalUnavailable(
+        f"the journal failed ({what}); nothing was sent, so nothing was charged: take the "
+        "payment again once the journal (its disk, its database) works"
+    )
 
 
 def pause(seconds: float) -> FlowGen[None]:

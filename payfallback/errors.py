@@ -18,6 +18,9 @@ PayfallbackError
  │                         idempotency key; a replay with the same key later answers.
  ├── InvalidRequest        our side is wrong (bad amount, unknown currency, refund larger
  │                         than what is left). Says what to fix; nothing was sent.
+ ├── JournalUnavailable    the journal's own database failed (a full disk, a database
+ │                         restarting) before anything was sent. A journal failure after a
+ │                         request went out is an OutcomeUnknown.
  └── ConfigurationError    the integration is wrong (bad or revoked key, unknown merchant
                            id, provider not installed). Counts against provider health.
 ```
@@ -37,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "Declined",
     "InvalidRequest",
+    "JournalUnavailable",
     "OutcomeUnknown",
     "PayfallbackError",
     "ProviderUnavailable",
@@ -137,6 +141,12 @@ class RequestInFlight(OutcomeUnknown):
 
 class InvalidRequest(PayfallbackError):
     """The request is wrong on our side; the message says what to fix. Nothing was sent."""
+
+
+class JournalUnavailable(PayfallbackError):
+    """The journal's own database failed (a full disk, a database restarting) before any
+    request of the call was sent: nothing was charged. The driver's error is its
+    ``__cause__``. Take the payment again once the journal works."""
 
 
 class ConfigurationError(PayfallbackError):

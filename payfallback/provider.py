@@ -412,15 +412,21 @@ _NEVER_SENT = (
 )
 
 
+def may_have_left(exc: httpx.TransportError) -> bool:
+    """Whether the request may have reached the provider when ``exc`` was raised: every
+    error but a failure to get a connection. The name is believed only when nothing chained
+    under it says otherwise: a transport can call a reset after the request was read
+    "ConnectTimeout" (httpx-aiohttp's map)."""
+    return not isinstance(exc, _NEVER_SENT) or cause_says_sent(exc)
+
+
 def classify_transport_error(
     exc: httpx.TransportError, *, provider: str, operation: Operation, attempt_id: str
 ) -> PayfallbackError:
     """Whether a transport error means "never sent" or "may have been sent"."""
     kind = type(exc).__name__
     error_type: type[PayfallbackError]
-    # The name is believed only when nothing chained under it says otherwise: a transport
-    # can call a reset after the request was read "ConnectTimeout" (httpx-aiohttp's map).
-    if isinstance(exc, _NEVER_SENT) and not cause_says_sent(exc):
+    if not may_have_left(exc):
         error_type, text = ProviderUnavailable, f"{kind}: the request was not sent"
     elif operation not in MONEY_MOVING:
         error_type, text = ProviderUnavailable, f"{kind} on a read-only {operation.value}"

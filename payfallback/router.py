@@ -40,6 +40,7 @@ from payfallback._core import (
     Sleep,
     advance,
 )
+from payfallback._flow import JournalCall, journal_failed, moved_money
 from payfallback.breaker import (
     BreakerPolicy,
     BreakerRegistry,
@@ -48,7 +49,7 @@ from payfallback.breaker import (
     MemoryStateStore,
     StateStore,
 )
-from payfallback.errors import ConfigurationError
+from payfallback.errors import ConfigurationError, PayfallbackError
 from payfallback.events import Events, Listener
 from payfallback.journal import Journal, SQLiteJournal
 from payfallback.models import (
@@ -375,6 +376,8 @@ class Router(_RouterBase):
     def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
+        #: Whether a request of this call may have moved money (see journal_failed).
+        sent = False
         while True:
             action = advance(flow, value, error)
             if isinstance(action, Done):
@@ -388,12 +391,17 @@ class Router(_RouterBase):
                         result = let_go(self._send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
+                    sent = sent or moved_money(action, result)
                     value = Sent(result, self.clock.monotonic() - start)
                 elif isinstance(action, Sleep):
                     self._sleep(action.seconds)
                 else:
                     value = action.call(self.journal)
             except Exception as exc:
+                if isinstance(action, JournalCall) and not isinstance(exc, PayfallbackError):
+                    # The journal's database failed: end the call here, as a crash would.
+                    flow.close()
+                    raise journal_failed(exc, sent=sent) from exc
                 error = exc
 
     def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
@@ -615,6 +623,8 @@ class AsyncRouter(_RouterBase):
     async def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
+        #: Whether a request of this call may have moved money (see journal_failed).
+        sent = False
         while True:
             action = advance(flow, value, error)
             if isinstance(action, Done):
@@ -628,6 +638,7 @@ class AsyncRouter(_RouterBase):
                         result = let_go(await self._send(action.request))
                     except httpx.TransportError as exc:
                         result = exc
+                    sent = sent or moved_money(action, result)
                     value = Sent(result, self.clock.monotonic() - start)
                 elif isinstance(action, Sleep):
                     await self._sleep(action.seconds)
@@ -646,6 +657,10 @@ class AsyncRouter(_RouterBase):
                     # on a disk sync or a lock.
                     value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
+                if isinstance(action, JournalCall) and not isinstance(exc, PayfallbackError):
+                    # The journal's database failed: end the call here, as a crash would.
+                    flow.close()
+                    raise journal_failed(exc, sent=sent) from exc
                 error = exc
 
     async def _batched(self, call: Callable[[Any], Any]) -> Any:
