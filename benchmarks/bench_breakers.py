@@ -48,11 +48,11 @@ from benchmarks.bench_core import (
     _ns,
     _paired,
     _row,
+    bench_breaker_of,
     fill,
     ratio_cells,
 )
-from payfallback.breaker import BreakerRegistry, CircuitBreaker
-from payfallback.models import Method
+from payfallback.breaker import CircuitBreaker
 
 aiobreaker: Any  # untyped; optional (in the ``dev`` extra, but the comparison runs without it)
 try:
@@ -211,21 +211,17 @@ def _async_aiobreaker() -> Callable[[int], Awaitable[int]]:
     return batch
 
 
-def _registry_breaker(clock: SteadyClock | None = None) -> CircuitBreaker:
-    return BreakerRegistry(clock=clock).get("bench", Method.CARD.value)
-
-
 def run(quick: bool = False) -> BreakersReport:
     """Measure every breaker once and return the figures (nothing is printed)."""
     rounds, batch, warmup = _QUICK if quick else _FULL
     started = time.perf_counter()
-    steady = _registry_breaker(SteadyClock())
-    steady_async = _registry_breaker(SteadyClock())
+    steady = bench_breaker_of(SteadyClock())
+    steady_async = bench_breaker_of(SteadyClock())
     full = [fill(steady), fill(steady_async)]
     loop = asyncio.new_event_loop()
     variants: dict[str, Batch] = {
         "bare": _timed(_noop),
-        "ours": _ours(_registry_breaker()),
+        "ours": _ours(bench_breaker_of()),
         "steady": _ours(steady),
         "pybreaker": _pybreaker(),
         "purgatory": _purgatory_with(),
@@ -235,7 +231,7 @@ def run(quick: bool = False) -> BreakersReport:
         variants |= {
             "aiobreaker": _aiobreaker_call(),
             "abare": _on_loop(loop, _async_bare),
-            "aours": _on_loop(loop, _async_ours(_registry_breaker())),
+            "aours": _on_loop(loop, _async_ours(bench_breaker_of())),
             "asteady": _on_loop(loop, _async_ours(steady_async)),
             "aiobreaker_async": _on_loop(loop, _async_aiobreaker()),
         }

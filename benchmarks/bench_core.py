@@ -75,7 +75,7 @@ from payfallback import (
     PaymentStatus,
     Router,
 )
-from payfallback.breaker import BreakerRegistry, CircuitBreaker
+from payfallback.breaker import BreakerPolicy, BreakerRegistry, BreakerSettings, CircuitBreaker
 from payfallback.events import Events
 from payfallback.journal import SQLiteJournal
 from payfallback.provider import ChargeRequest
@@ -254,6 +254,18 @@ class SteadyClock:
         return datetime.now(UTC)
 
 
+#: The default policy's normal settings, without its peak windows (Friday to Sunday
+#: 17:00-21:00 KST, a 30 s window): a breaker's figures do not depend on the hour they are
+#: taken.
+STEADY_POLICY = BreakerPolicy(normal=BreakerSettings())
+
+
+def bench_breaker_of(clock: SteadyClock | None = None) -> CircuitBreaker:
+    """A breaker of :data:`STEADY_POLICY` (on ``clock``, else the system's), as a Router
+    gets one from its registry."""
+    return BreakerRegistry(policy=STEADY_POLICY, clock=clock).get("bench", Method.CARD.value)
+
+
 def fill(breaker: CircuitBreaker, calls: int = 70_000) -> int:
     """Record ``calls`` successes on ``breaker``; returns the calls its window then holds
     (30,000 on a :class:`SteadyClock`: every bucket in use)."""
@@ -265,8 +277,8 @@ def fill(breaker: CircuitBreaker, calls: int = 70_000) -> int:
 
 def bench_breaker(plan: _Plan) -> list[Row]:
     """Our breaker's admit + record against pybreaker's ``call``, both around ``_noop``."""
-    ours = BreakerRegistry().get("bench", Method.CARD.value)
-    steady = BreakerRegistry(clock=SteadyClock()).get("bench", Method.CARD.value)
+    ours = bench_breaker_of()
+    steady = bench_breaker_of(SteadyClock())
     fill(steady)
     theirs = pybreaker.CircuitBreaker()
     fn = _noop
@@ -743,7 +755,7 @@ def component_costs(journal_dir: str, n: int) -> list[tuple[str, float]]:
 
     out.append(("events: 2 emits (JSON at INFO)", _median_ns(emit_two, n * 10, rounds)))
 
-    breaker = BreakerRegistry().get("fake", Method.CARD.value)
+    breaker = bench_breaker_of()
 
     def admit_record(i: int) -> None:
         breaker.record(breaker.admit(), duration=0.001, failure=False)
