@@ -18,6 +18,7 @@ from payfallback import (
     JournalUnavailable,
     ManualClock,
     OutcomeUnknown,
+    PayfallbackError,
     Payment,
     Router,
 )
@@ -78,37 +79,26 @@ def _charge(kind: str, journal: SQLiteJournal, bank: FakeBank, clock: ManualCloc
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_journal_failing_before_the_request_is_journal_unavailable_and_nothing_moved(
-    kind: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("fails", "error"),
+    [("begin_attempt", JournalUnavailable), ("record_success", OutcomeUnknown)],
+    ids=["before-the-request", "after-the-charge"],
+)
+def test_a_journal_failing_under_a_charge_says_whether_money_may_have_moved(
+    kind: str, fails: str, error: type[PayfallbackError], tmp_path: Path
 ) -> None:
+    """A full disk before the request: ``JournalUnavailable``, nothing was sent. After the
+    provider charged: ``OutcomeUnknown``, and ``recover()`` journals the charge once the
+    journal works. Either way the order ends paid once, by its first attempt."""
     clock = ManualClock()
     bank = FakeBank("toss", clock=clock)
     with FailingOnce(tmp_path / "journal.sqlite3", durable=False, clock=clock) as journal:
-        journal.fails = "begin_attempt"
+        journal.fails = fails
         first, again = _charge(kind, journal, bank, clock)
-        assert isinstance(first, JournalUnavailable), first
-        assert not first.may_have_acted
+        assert type(first) is error, first
+        assert isinstance(first, PayfallbackError)
+        assert first.may_have_acted is (error is OutcomeUnknown)
         assert isinstance(first.__cause__, sqlite3.OperationalError)
-        assert "nothing was charged" in str(first)
-        # Nothing was sent; the order pays, once, when the journal works again.
-        assert again.attempt_id == "ORD-1_1"
-    assert bank.requests["charge"] == 1
-    assert [e.order_ref for e in bank.live_charges()] == ["ORD-1_1"]
-
-
-@pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_journal_failing_after_the_provider_charged_is_an_unknown_outcome_settled_later(
-    kind: str, tmp_path: Path
-) -> None:
-    clock = ManualClock()
-    bank = FakeBank("toss", clock=clock)
-    with FailingOnce(tmp_path / "journal.sqlite3", durable=False, clock=clock) as journal:
-        journal.fails = "record_success"
-        first, again = _charge(kind, journal, bank, clock)
-        assert isinstance(first, OutcomeUnknown), first
-        assert first.may_have_acted
-        assert isinstance(first.__cause__, sqlite3.OperationalError)
-        # recover() found the charge and journaled it; the next charge returns it.
         assert again.attempt_id == "ORD-1_1"
         assert [a.state for a in journal.attempts_for_order("ORD-1")] == [AttemptState.SUCCEEDED]
     assert bank.requests["charge"] == 1
