@@ -43,6 +43,7 @@ from payfallback import (
     Declined,
     Instrument,
     InvalidRequest,
+    JournalUnavailable,
     Method,
     Money,
     Order,
@@ -182,6 +183,13 @@ class Terminal:
                     "the attempt is journaled and router.recover() settles it."
                 )
                 return UNKNOWN
+            except JournalUnavailable:
+                # The till's own journal (its disk) failed before anything was sent.
+                self.say(
+                    "This till cannot record payments right now (its journal failed). "
+                    "Nothing was charged: take cash, or try again once it is fixed."
+                )
+                return NOT_PAID
             self.say(receipt(payment, order, failed=tried))
             return PAID
 

@@ -33,9 +33,9 @@ from payfallback_portone import PortOne
 from payfallback_tosspayments import TossPayments
 from pydantic import SecretStr
 
-from payfallback import ConfigurationError, ManualClock, Method, Provider
+from payfallback import ConfigurationError, ManualClock, Method, Provider, Router
 from payfallback.journal.sqlite import SQLiteJournal
-from payfallback.testing import FakeBank, FakeProvider, double_charges
+from payfallback.testing import FakeBank, FakeProvider, double_charges, mock_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 # The examples are scripts and a package run from the repository root, not a distribution:
@@ -44,6 +44,7 @@ if str(ROOT / "examples") not in sys.path:
     sys.path.insert(0, str(ROOT / "examples"))
 
 import billing_charge  # noqa: E402  (needs the path above)
+import pos_terminal  # noqa: E402
 from fastapi_shop import (  # noqa: E402
     FakeBackends,
     Settings,
@@ -53,6 +54,8 @@ from fastapi_shop import (  # noqa: E402
 from fastapi_shop.serve import serve_in_thread  # noqa: E402
 from fastapi_shop.settings import live_providers, only_methods  # noqa: E402
 from fastapi_shop.store import ShopStore  # noqa: E402
+
+from tests.test_journal_failures import FailingOnce  # noqa: E402
 
 POS = ROOT / "examples" / "pos_terminal.py"
 BILLING = ROOT / "examples" / "billing_charge.py"
@@ -216,6 +219,31 @@ def test_pos_decline_is_not_taken_elsewhere(tmp_path: Path) -> None:
     with SQLiteJournal(journal) as record:
         assert record.payment_for_order("POS-TEST-0003") is None
         assert [a.provider for a in record.attempts_for_order("POS-TEST-0003")] == ["naverpay"]
+
+
+def test_pos_says_nothing_was_charged_when_its_journal_fails(tmp_path: Path) -> None:
+    """The till's journal (its disk) fails before the charge is sent: the till says nothing
+    was charged, and ends the sale unpaid rather than with a traceback."""
+    banks = [FakeBank(provider) for _, provider in pos_terminal.METHODS.values()]
+    providers = [
+        FakeProvider(provider, methods=[method])
+        for method, (_, provider) in pos_terminal.METHODS.items()
+    ]
+    said: list[str] = []
+    with (
+        httpx.Client(transport=mock_transport(*banks)) as client,
+        FailingOnce(tmp_path / "pos.sqlite3", durable=False) as journal,
+    ):
+        journal.fails = "begin_attempt"
+        till = pos_terminal.Terminal(
+            Router(providers, client=client, journal=journal), ask=None, say=said.append
+        )
+        status = till.sell(4500, method=Method.KAKAOPAY, fallback=[], order_id="POS-TEST-0009")
+        assert journal.attempts_for_order("POS-TEST-0009") == []
+    assert status == pos_terminal.NOT_PAID
+    assert "its journal failed" in said[-1]
+    assert "Nothing was charged" in said[-1]
+    assert sum(bank.requests["charge"] for bank in banks) == 0
 
 
 def test_pos_interactive_session_through_stdin(tmp_path: Path) -> None:
