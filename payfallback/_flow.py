@@ -10,7 +10,7 @@ results, like httpx's ``Auth.auth_flow`` or tenacity's ``iter()``:
   awaits it on an async journal, or runs it in a worker thread); a journal error
   (a :class:`~payfallback.errors.PayfallbackError`) it raises is thrown back into the
   flow. Any other error is the journal's database failing: the driver ends the call there,
-  as a crash would, with :func:`journal_failed`'s error.
+  as a crash would (:func:`thrown`).
 
 Both drivers resume flows through :func:`advance`, so they cannot differ in how.
 """
@@ -126,6 +126,16 @@ def journal_failed(exc: Exception, *, sent: bool) -> PayfallbackError:
         f"the journal failed ({what}); nothing was sent, so nothing was charged: take the "
         "payment again once the journal (its disk, its database) works"
     )
+
+
+def thrown(flow: FlowGen[Any], action: Action, exc: Exception, *, sent: bool) -> Exception:
+    """What a driver throws back into ``flow`` for ``exc``, raised carrying out ``action``.
+    A journal call's error that is not one of the journal's own is its database failing:
+    the call ends there instead, as a crash would, with :func:`journal_failed`'s error."""
+    if isinstance(action, JournalCall) and not isinstance(exc, PayfallbackError):
+        flow.close()
+        raise journal_failed(exc, sent=sent) from exc
+    return exc
 
 
 def pause(seconds: float) -> FlowGen[None]:

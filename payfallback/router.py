@@ -40,7 +40,7 @@ from payfallback._core import (
     Sleep,
     advance,
 )
-from payfallback._flow import JournalCall, journal_failed, moved_money
+from payfallback._flow import moved_money, thrown
 from payfallback.breaker import (
     BreakerPolicy,
     BreakerRegistry,
@@ -49,7 +49,7 @@ from payfallback.breaker import (
     MemoryStateStore,
     StateStore,
 )
-from payfallback.errors import ConfigurationError, PayfallbackError
+from payfallback.errors import ConfigurationError
 from payfallback.events import Events, Listener
 from payfallback.journal import Journal, SQLiteJournal
 from payfallback.models import (
@@ -376,7 +376,7 @@ class Router(_RouterBase):
     def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
-        #: Whether a request of this call may have moved money (see journal_failed).
+        #: Whether a request of this call may have moved money (see thrown).
         sent = False
         while True:
             action = advance(flow, value, error)
@@ -398,11 +398,7 @@ class Router(_RouterBase):
                 else:
                     value = action.call(self.journal)
             except Exception as exc:
-                if isinstance(action, JournalCall) and not isinstance(exc, PayfallbackError):
-                    # The journal's database failed: end the call here, as a crash would.
-                    flow.close()
-                    raise journal_failed(exc, sent=sent) from exc
-                error = exc
+                error = thrown(flow, action, exc, sent=sent)
 
     def charge(self, order: Order, instruments: Sequence[Instrument]) -> Payment:
         """Charge a stored instrument, falling over down ``instruments`` safely.
@@ -623,7 +619,7 @@ class AsyncRouter(_RouterBase):
     async def _drive(self, flow: FlowGen[T]) -> T:
         value: Any = None
         error: BaseException | None = None
-        #: Whether a request of this call may have moved money (see journal_failed).
+        #: Whether a request of this call may have moved money (see thrown).
         sent = False
         while True:
             action = advance(flow, value, error)
@@ -657,11 +653,7 @@ class AsyncRouter(_RouterBase):
                     # on a disk sync or a lock.
                     value = await asyncio.to_thread(action.call, self.journal)
             except Exception as exc:
-                if isinstance(action, JournalCall) and not isinstance(exc, PayfallbackError):
-                    # The journal's database failed: end the call here, as a crash would.
-                    flow.close()
-                    raise journal_failed(exc, sent=sent) from exc
-                error = exc
+                error = thrown(flow, action, exc, sent=sent)
 
     async def _batched(self, call: Callable[[Any], Any]) -> Any:
         """``call(journal)``, committed with every other journal call made in this turn of
