@@ -19,6 +19,16 @@ Two comparisons, each against the alternative a merchant would otherwise use:
   bank answers in microseconds, so these ratios are the worst case: against a real
   provider's tens or hundreds of milliseconds the same absolute overhead is noise. The
   sync pair is also measured over real loopback HTTP (``FakeServer``; goal at most 1.4x).
+* **The floor under the Router**: what any design that journals a charge as the Router
+  does must pay, measured in the same rounds: the bare request, parsed by the adapter,
+  plus the Router's own four statements of a new order's charge (from
+  ``payfallback.journal._transactions``, as the SQLite journal translates them) in its two
+  transactions, on a journal file of the same schema and settings, and its two events
+  written through structlog as the Router writes them. Nothing else: no checks, no
+  models, no masking, no breaker, no retries. Reported against the bare request and the
+  Router against it: NORMAL, FULL, async NORMAL and over loopback HTTP; it has no goal.
+  Where the floor is itself above a goal, the goal cannot be met with this schema's
+  constraints and these events.
 
 Every variant of a group is measured in the same rounds, interleaved (the order rotates
 each round), so machine noise hits them alike; each round runs a batch of operations timed
@@ -55,11 +65,12 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 import httpx
 import pybreaker
+import structlog
 from pydantic import SecretStr
 
 from benchmarks._events import event_logging
@@ -78,10 +89,13 @@ from payfallback import (
 from payfallback.breaker import BreakerPolicy, BreakerRegistry, BreakerSettings, CircuitBreaker
 from payfallback.events import Events
 from payfallback.journal import SQLiteJournal
-from payfallback.provider import ChargeRequest
+from payfallback.journal import _transactions as statements
+from payfallback.journal._checks import answer_json, receipt_json
+from payfallback.journal.sqlite import _translate, _ts
+from payfallback.provider import Approved, ChargeRequest
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, mock_transport
 
-__all__ = ["Report", "Row", "bare_charge", "format_table", "main", "run"]
+__all__ = ["Floor", "Report", "Row", "bare_charge", "format_table", "main", "run"]
 
 #: Runs ``n`` operations of one variant and returns the nanoseconds they took (setup such
 #: as building the orders happens before the clock starts).
@@ -94,6 +108,8 @@ ROUTER_GOAL = 3.0
 ROUTER_FULL_GOAL = 6.0
 LOOPBACK_GOAL = 1.4
 _CURRENCY = "KRW"
+#: The lease the floor's attempt is written with (the Router's default).
+_LEASE = timedelta(seconds=120)
 
 
 class Row(TypedDict):
@@ -465,8 +481,131 @@ def _router_async(
     return batch
 
 
+class Floor:
+    """The floor (see the module's docstring): a new order's charge with nothing but what
+    it cannot do without, on ``journal``'s connection and schema, by hand. ``begin``
+    journals the attempt and gives the request to send; ``finish`` parses the answer and
+    journals the payment."""
+
+    def __init__(self, provider: FakeProvider, inst: Instrument, journal: SQLiteJournal) -> None:
+        # The Router's events go through structlog, wrapping the standard logger
+        # "payfallback".
+        self._log = structlog.wrap_logger(logging.getLogger("payfallback"))
+        self._conn = journal._conn
+        self._order, self._attempt, self._payment, self._succeeded = (
+            _translate(text)
+            for text in (
+                statements._INSERT_ORDER,
+                statements._INSERT_ATTEMPT,
+                statements._INSERT_PAYMENT,
+                statements._SUCCEEDED,
+            )
+        )
+        self._provider = provider
+        self._inst = inst
+
+    def _write(self, *steps: tuple[str, tuple[Any, ...]]) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        for text, params in steps:
+            if conn.execute(text, params).rowcount != 1:
+                conn.execute("ROLLBACK")
+                raise _unexpected("a floor statement wrote nothing")
+        conn.execute("COMMIT")
+
+    def _fields(self, order: Order) -> dict[str, Any]:
+        oid = order.order_id
+        return {"order_id": oid, "attempt_id": f"{oid}_1", "provider": self._provider.name}
+
+    def begin(self, order: Order) -> tuple[ChargeRequest, httpx.Request]:
+        fields = self._fields(order)
+        oid, aid, name = fields["order_id"], fields["attempt_id"], fields["provider"]
+        amount = order.amount
+        now = datetime.now(UTC)
+        stamp = _ts(now)
+        key = uuid.uuid4().hex
+        self._write(
+            (self._order, (oid, amount.amount, amount.currency, order.model_dump_json(), stamp)),
+            (
+                self._attempt,
+                (aid, oid, 1, name, "card", "charge", key, _ts(now + _LEASE), stamp, stamp),
+            ),
+        )
+        self._log.info("payment.attempt", **fields, method="card", operation="charge", try_number=1)
+        req = ChargeRequest(attempt_id=aid, order=order, instrument=self._inst, idempotency_key=key)
+        return req, self._provider.build_charge(req)
+
+    def finish(self, req: ChargeRequest, response: httpx.Response) -> None:
+        approved = self._provider.parse_charge(req, response)
+        if not isinstance(approved, Approved):
+            raise _unexpected("the floor's charge was not approved")
+        order, fields = req.order, self._fields(req.order)
+        oid, aid, amount = order.order_id, req.attempt_id, order.amount
+        now = datetime.now(UTC)
+        stamp = _ts(now)
+        self._write(
+            (
+                self._payment,
+                (
+                    f"pay_{oid}",
+                    "card",
+                    approved.provider_txn_id,
+                    _ts(approved.approved_at or now),
+                    1,
+                    stamp,
+                    stamp,
+                    receipt_json(approved.receipt),
+                    answer_json(approved.answer),
+                    aid,
+                    oid,
+                    fields["provider"],
+                    amount.amount,
+                    amount.currency,
+                ),
+            ),
+            (self._succeeded, (approved.provider_txn_id, stamp, aid)),
+        )
+        self._log.info(
+            "payment.succeeded",
+            **fields,
+            method="card",
+            amount=amount.amount,
+            currency=amount.currency,
+        )
+
+
+def _floor_sync(client: httpx.Client, floor: Floor, orders: _Orders, tag: str) -> Batch:
+    def batch(n: int) -> int:
+        todo = orders.take(n, tag)
+        t0 = time.perf_counter_ns()
+        for order in todo:
+            req, request = floor.begin(order)
+            floor.finish(req, client.send(request))
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
+def _floor_async(
+    client: httpx.AsyncClient, floor: Floor, orders: _Orders, tag: str
+) -> Callable[[int], Coroutine[Any, Any, int]]:
+    async def batch(n: int) -> int:
+        todo = orders.take(n, tag)
+        t0 = time.perf_counter_ns()
+        for order in todo:
+            req, request = floor.begin(order)
+            floor.finish(req, await client.send(request))
+        return time.perf_counter_ns() - t0
+
+    return batch
+
+
 BARE_SYNC = "bare Client.send(build_charge)"
 BARE_ASYNC = "bare AsyncClient.send(build_charge)"
+FLOOR_NORMAL = "floor: the Router's statements, commits and events by hand, NORMAL"
+FLOOR_FULL = "floor: the Router's statements, commits and events by hand, FULL"
+FLOOR_ASYNC = "floor (async): the Router's statements, commits and events by hand, NORMAL"
+FLOOR_LOOPBACK = "loopback HTTP: the floor, NORMAL"
 
 
 def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]) -> list[Row]:
@@ -495,6 +634,10 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
                 ("async-normal", False),
                 ("async-full", True),
                 ("loopback-normal", False),
+                ("floor-normal", False),
+                ("floor-full", True),
+                ("floor-async", False),
+                ("floor-loopback", False),
             )
         }
         stack.callback(loop.close)
@@ -510,6 +653,10 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
         sync_full = Router([provider], client=client, journal=journals["sync-full"])
         async_normal = AsyncRouter([provider], client=aclient, journal=journals["async-normal"])
         async_full = AsyncRouter([provider], client=aclient, journal=journals["async-full"])
+
+        def floor(name: str, on: FakeProvider = provider, card: Instrument = inst) -> Floor:
+            return Floor(on, card, journals[name])
+
         loop_normal = Router(
             [loop_provider], client=loop_client, journal=journals["loopback-normal"]
         )
@@ -523,6 +670,10 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
             "af": "Router.charge (async), WAL synchronous=FULL",
             "bl": "loopback HTTP: bare Client.send(build_charge)",
             "ln": "loopback HTTP: Router.charge, NORMAL",
+            "fn": FLOOR_NORMAL,
+            "ff": FLOOR_FULL,
+            "fa": FLOOR_ASYNC,
+            "fl": FLOOR_LOOPBACK,
         }
         s = _measure(
             {
@@ -535,6 +686,12 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
                 "af": _on_loop(loop, _router_async(async_full, inst, orders, "af")),
                 "bl": _bare_sync(loop_client, loop_provider, loop_inst, orders, "bl"),
                 "ln": _router_sync(loop_normal, loop_inst, orders, "ln"),
+                "fn": _floor_sync(client, floor("floor-normal"), orders, "fn"),
+                "ff": _floor_sync(client, floor("floor-full"), orders, "ff"),
+                "fa": _on_loop(loop, _floor_async(aclient, floor("floor-async"), orders, "fa")),
+                "fl": _floor_sync(
+                    loop_client, floor("floor-loopback", loop_provider, loop_inst), orders, "fl"
+                ),
             },
             rounds=plan.router_rounds,
             batch=plan.router_batch,
@@ -561,6 +718,14 @@ def bench_router(plan: _Plan, journal_dir: str, set_level: Callable[[int], None]
         vs("af", "ba", None),
         _row(names["bl"], s["bl"]),
         vs("ln", "bl", LOOPBACK_GOAL),
+        vs("fn", "bs", None),
+        vs("ff", "bs", None),
+        vs("fa", "ba", None),
+        vs("fl", "bl", None),
+        vs("sn", "fn", None),
+        vs("sf", "ff", None),
+        vs("an", "fa", None),
+        vs("ln", "fl", None),
     ]
 
 

@@ -232,30 +232,46 @@ _AIOBREAKER = "aiobreaker call, net of fn()"
 _BARE_SYNC = "bare Client.send(build_charge)"
 _BARE_ASYNC = "bare AsyncClient.send(build_charge)"
 _BARE_LOOP = "loopback HTTP: bare Client.send(build_charge)"
+_ROUTER_NORMAL = "Router.charge, WAL synchronous=NORMAL"
+_ROUTER_FULL = "Router.charge, WAL synchronous=FULL"
+_ROUTER_ASYNC = "Router.charge (async), WAL synchronous=NORMAL"
+_FLOOR_NORMAL = "floor: the Router's statements, commits and events by hand, NORMAL"
+_FLOOR_FULL = "floor: the Router's statements, commits and events by hand, FULL"
+_FLOOR_ASYNC = "floor (async): the Router's statements, commits and events by hand, NORMAL"
+_FLOOR_LOOPBACK = "loopback HTTP: the floor, NORMAL"
+_ROUTER_LOOPBACK = "loopback HTTP: Router.charge, NORMAL"
+#: (floor, bare, Router): the floor against the bare request and the Router against it,
+#: as the four Router rows above them: NORMAL, FULL, async NORMAL and loopback.
+_FLOORS = (
+    (_FLOOR_NORMAL, _BARE_SYNC, _ROUTER_NORMAL),
+    (_FLOOR_FULL, _BARE_SYNC, _ROUTER_FULL),
+    (_FLOOR_ASYNC, _BARE_ASYNC, _ROUTER_ASYNC),
+    (_FLOOR_LOOPBACK, _BARE_LOOP, _ROUTER_LOOPBACK),
+)
 #: What the README's table shows, in its order: label, rows (name, baseline), goal, the
 #: ratio that meets it at most (None: reported).
 _ROUTER_ROWS = (
     (
         "`Router.charge` vs the bare request on `MockTransport`, WAL `synchronous=NORMAL`",
-        "Router.charge, WAL synchronous=NORMAL",
+        _ROUTER_NORMAL,
         _BARE_SYNC,
         3.0,
     ),
     (
         "same, `synchronous=FULL` (the default)",
-        "Router.charge, WAL synchronous=FULL",
+        _ROUTER_FULL,
         _BARE_SYNC,
         6.0,
     ),
     (
         "`AsyncRouter.charge` vs the bare `AsyncClient.send`, NORMAL",
-        "Router.charge (async), WAL synchronous=NORMAL",
+        _ROUTER_ASYNC,
         _BARE_ASYNC,
         3.0,
     ),
     (
         "`Router.charge` over loopback HTTP vs the bare request, NORMAL",
-        "loopback HTTP: Router.charge, NORMAL",
+        _ROUTER_LOOPBACK,
         _BARE_LOOP,
         1.4,
     ),
@@ -292,6 +308,27 @@ def _bare_us(router: Sequence[Mapping[str, Any]]) -> str:
     multiple of, and a rough measure of how fast the machine was."""
     row = next(r for r in router if r["name"] == _BARE_SYNC)
     return f"{row['ns_per_op'] / 1000:.0f}"
+
+
+def floor_lines(router: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The floor's two rows: what the Router's own journal statements, commits and events
+    cost by hand against the bare request, and the Router against that floor (none in a
+    run from before the floor was measured)."""
+    try:
+        pairs = [
+            (_find(router, floor, bare), _find(router, mine, floor))
+            for floor, bare, mine in _FLOORS
+        ]
+    except LookupError:
+        return []
+    return [
+        "| the floor under `Router.charge`: its own SQL statements, its two commits and its "
+        "two events, by hand, with nothing else, vs the bare request (NORMAL / FULL / async / "
+        "loopback) | " + " / ".join(_ratio(floor) for floor, _ in pairs) + " | reported | |",
+        "| `Router.charge` vs that floor (NORMAL / FULL / async / loopback) | "
+        + " / ".join(_ratio(mine) for _, mine in pairs)
+        + " | reported | |",
+    ]
 
 
 def perf_table(doc: Mapping[str, Any]) -> str:
@@ -342,6 +379,7 @@ def perf_table(doc: Mapping[str, Any]) -> str:
     for label, name, baseline, goal in _ROUTER_ROWS:
         row = _find(router, name, baseline)
         lines.append(f"| {label} | {_ratio(row)} | ≤ {goal:g}x | {_met(row['ratio'] <= goal)} |")
+    lines += floor_lines(router)
     by = {row["concurrency"]: row for row in throughput["rows"]}
     at64 = by[64]
     lines.append(

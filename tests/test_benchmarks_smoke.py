@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
+import httpx
 import psycopg
 import structlog
+from pydantic import SecretStr
 
+from benchmarks import readme_figures
 from benchmarks._events import event_logging
 from benchmarks.bench_breakers import format_table as breakers_table
 from benchmarks.bench_breakers import run as run_breakers
 from benchmarks.bench_brownout import run as run_brownout
-from benchmarks.bench_core import format_table, run
+from benchmarks.bench_core import Floor, format_table, run
 from benchmarks.bench_import import format_table as import_table
 from benchmarks.bench_import import run as run_import
 from benchmarks.bench_scale import DEFAULT_POSTGRES_URL
@@ -24,7 +28,10 @@ from benchmarks.bench_threads import run as run_threads
 from benchmarks.bench_throughput import SETTINGS
 from benchmarks.bench_throughput import format_table as throughput_table
 from benchmarks.bench_throughput import run as run_throughput
+from payfallback import AttemptState, Instrument, Money, Order, Router
 from payfallback.events import Events
+from payfallback.journal import SQLiteJournal
+from payfallback.testing import FakeBank, FakeProvider, mock_transport
 
 
 def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
@@ -42,6 +49,13 @@ def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
             assert row["ratio"] > 0
     assert any(row["goal"] is not None for row in rows)
     assert "pybreaker" in format_table(report)
+    # Every row the README's performance table looks for, under the name it looks for.
+    names = {(row["name"], row["baseline"]) for row in report["router"]}
+    for label, name, baseline, _goal in readme_figures._ROUTER_ROWS:
+        assert (name, baseline) in names, label
+    for floor, bare, router in readme_figures._FLOORS:
+        assert (floor, bare) in names
+        assert (router, floor) in names
     assert structlog.get_config() == before
 
     assert report["profile"] is not None
@@ -57,6 +71,77 @@ def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
     assert 0 < journal < whole
     assert 0 < send < whole
     assert rest > 0
+
+
+def test_the_floor_journals_and_logs_a_charge_as_the_router_does(tmp_path: Path) -> None:
+    """bench_core's floor is only a floor if it does what the Router must: the same rows
+    in the journal, read back through the journal's own API, and the same events."""
+    provider = FakeProvider("fake")
+    inst = Instrument(provider="fake", billing_key=SecretStr("bk-floor-0001"))
+    amount = Money(amount=15000, currency="KRW")
+    by_router, by_hand = (
+        Order(order_id=f"floor-{who}", amount=amount, name="bench") for who in ("router", "hand")
+    )
+    lines: list[dict[str, object]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(record.getMessage()))
+
+    capture = Capture()
+    std = logging.getLogger("payfallback")
+    with (
+        event_logging(),
+        httpx.Client(transport=mock_transport(FakeBank("fake"))) as client,
+        SQLiteJournal(tmp_path / "router.sqlite3", durable=False) as router_journal,
+        SQLiteJournal(tmp_path / "floor.sqlite3", durable=False) as floor_journal,
+    ):
+        std.addHandler(capture)
+        try:
+            Router([provider], client=client, journal=router_journal).charge(by_router, [inst])
+            router_events = lines[:]
+            lines.clear()
+            floor = Floor(provider, inst, floor_journal)
+            req, request = floor.begin(by_hand)
+            floor.finish(req, client.send(request))
+            floor_events = lines[:]
+        finally:
+            std.removeHandler(capture)
+        paid = [
+            journal.payment_for_order(order.order_id)
+            for journal, order in ((router_journal, by_router), (floor_journal, by_hand))
+        ]
+        tried = [
+            journal.attempts_for_order(order.order_id)
+            for journal, order in ((router_journal, by_router), (floor_journal, by_hand))
+        ]
+        counts = [journal.counts() for journal in (router_journal, floor_journal)]
+
+    assert paid[0] is not None
+    assert paid[1] is not None
+    ids = {"payment_id", "order_id", "attempt_id", "provider_txn_id", "approved_at"}
+    kept = ids | {"provider_answer", "receipt"}
+    assert paid[0].model_dump(exclude=kept) == paid[1].model_dump(exclude=kept)
+    assert paid[0].receipt is not None
+    assert paid[1].receipt is not None
+    per_charge = {"approval_number", "receipt_url"}
+    assert paid[0].receipt.model_dump(exclude=per_charge) == paid[1].receipt.model_dump(
+        exclude=per_charge
+    )
+    assert paid[0].provider_answer is not None
+    assert paid[1].provider_answer is not None
+    assert paid[0].provider_answer.keys() == paid[1].provider_answer.keys()
+    assert [(a.seq, a.provider, a.method, a.operation, a.state) for a in tried[0]] == [
+        (a.seq, a.provider, a.method, a.operation, a.state) for a in tried[1]
+    ]
+    assert tried[1][0].state is AttemptState.SUCCEEDED
+    assert counts[0] == counts[1]
+
+    def shape(events: list[dict[str, object]]) -> list[tuple[object, frozenset[str]]]:
+        return [(e["event"], frozenset(e)) for e in events]
+
+    assert [e["event"] for e in floor_events] == ["payment.attempt", "payment.succeeded"]
+    assert shape(floor_events) == shape(router_events)
 
 
 def test_the_benchmarks_write_info_events_where_a_shop_logging_them_would() -> None:

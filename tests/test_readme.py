@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_peak, readme_figures
+from benchmarks import bench_core, bench_peak, readme_figures
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -160,6 +160,26 @@ def test_performance_section_is_the_stored_benchmark_run() -> None:
         < text.index(f"<!-- {readme_figures.PERF_SECTION}:start -->")
         < text.index("## Quick start")
     )
+
+
+def test_the_performance_table_finds_its_rows_by_the_names_bench_core_gives_them() -> None:
+    # readme_figures names bench_core's rows itself (it does not import the benchmarks).
+    assert readme_figures._FLOORS == (
+        (bench_core.FLOOR_NORMAL, bench_core.BARE_SYNC, "Router.charge, WAL synchronous=NORMAL"),
+        (bench_core.FLOOR_FULL, bench_core.BARE_SYNC, "Router.charge, WAL synchronous=FULL"),
+        (
+            bench_core.FLOOR_ASYNC,
+            bench_core.BARE_ASYNC,
+            "Router.charge (async), WAL synchronous=NORMAL",
+        ),
+        (
+            bench_core.FLOOR_LOOPBACK,
+            "loopback HTTP: bare Client.send(build_charge)",
+            "loopback HTTP: Router.charge, NORMAL",
+        ),
+    )
+    # That bench_core reports each of these rows is checked on its quick run, in
+    # tests/test_benchmarks_smoke.py.
 
 
 def test_peak_run_replaces_only_the_peak_figures(
