@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, TypeVar
 
 import httpx
@@ -72,13 +73,29 @@ from payfallback.retry import RetryBudget, RetryPolicy
 T = TypeVar("T")
 
 
+class Resolved(Enum):
+    """What resolving an unknown outcome found (``payment.resolved``'s ``result``)."""
+
+    #: The provider holds the charge: journal it as the order's payment.
+    PAID = "paid"
+    #: Positive proof that nothing was charged (:meth:`ProviderCalls._proves_nothing_moved`).
+    NOT_PAID = "not_paid"
+    #: Neither yet: the attempt stays unknown, and the order waits for it.
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class _Resolution:
-    """Result of resolving an unknown outcome: paid, certainly not paid, or still unknown."""
+    """Result of resolving an unknown outcome: paid (with the approval to journal),
+    certainly not paid, or still unknown (with the last lookup's error, if any)."""
 
-    state: str  # "paid" | "not_paid" | "unknown"
+    state: Resolved
     approved: Approved | None = None
     error: PayfallbackError | None = None
+
+    def __post_init__(self) -> None:
+        if (self.state is Resolved.PAID) is (self.approved is None):
+            raise AssertionError("a resolution carries an approval if and only if it is paid")
 
 
 _OPEN_CHECKOUT = frozenset({AttemptState.REDIRECTED, AttemptState.PENDING, AttemptState.UNKNOWN})
@@ -88,9 +105,6 @@ _NOTHING_MOVED = frozenset(
 
 #: A provider that declared no secrets (shared: a Secrets never changes).
 _NO_SECRETS = Secrets()
-_PAID = "paid"
-_NOT_PAID = "not_paid"
-_UNKNOWN = "unknown"
 
 
 def _raise_configuration(tried: Sequence[PayfallbackError], skipped: Mapping[str, str]) -> None:
@@ -520,12 +534,12 @@ class ProviderCalls:
         for n in range(1, count + 1):
             outcome = yield from self._lookup(provider, attempt, order, txn_id)
             if outcome is None:
-                return _Resolution(_UNKNOWN, error=last)
+                return _Resolution(Resolved.UNKNOWN, error=last)
             if isinstance(outcome, Status):
                 state = outcome.state
                 if state == TxnState.PAID and outcome.amount is not None and outcome.cancelled == 0:
                     if (approved := _paid_charge(outcome, txn_id)) is not None:
-                        return _Resolution(_PAID, approved=approved)
+                        return _Resolution(Resolved.PAID, approved=approved)
                 elif state == TxnState.PAID:
                     # Paid and partly cancelled already: money moved; report as paid with
                     # what the provider holds so the caller can act on it.
@@ -536,9 +550,9 @@ class ProviderCalls:
                         receipt=outcome.receipt,
                         answer=outcome.answer,
                     )
-                    return _Resolution(_PAID, approved=approved)
+                    return _Resolution(Resolved.PAID, approved=approved)
                 elif self._proves_nothing_moved(provider, outcome, since):
-                    return _Resolution(_NOT_PAID)
+                    return _Resolution(Resolved.NOT_PAID)
                 # IN_PROGRESS / AWAITING_CUSTOMER, or "not found" / a failed record that
                 # proves nothing yet: ask again after a pause.
             elif isinstance(outcome, Failed):
@@ -548,7 +562,7 @@ class ProviderCalls:
                 if deadline_at is not None and self.clock.monotonic() + delay >= deadline_at:
                     break
                 yield from pause(delay)
-        return _Resolution(_UNKNOWN, error=last)
+        return _Resolution(Resolved.UNKNOWN, error=last)
 
     def _void(
         self,
@@ -686,24 +700,24 @@ class ProviderCalls:
                     deadline_at=state.start_time + self.retry.deadline,
                     sent_at=unknown_since,
                 )
-                if resolution.state == _PAID and resolution.approved is not None:
+                if resolution.state is Resolved.PAID and resolution.approved is not None:
                     self.events.emit(
                         "payment.resolved",
                         attempt_id=attempt.attempt_id,
                         provider=provider.name,
-                        result="paid",
+                        result=resolution.state.value,
                     )
                     return (
                         yield from self._succeed(
                             provider, attempt, order, method, resolution.approved, secrets
                         )
                     )
-                if resolution.state == _NOT_PAID:
+                if resolution.state is Resolved.NOT_PAID:
                     self.events.emit(
                         "payment.resolved",
                         attempt_id=attempt.attempt_id,
                         provider=provider.name,
-                        result="not_paid",
+                        result=resolution.state.value,
                     )
                     done = ProviderUnavailable(
                         f"{error.message}; the provider's record proves no payment was made",

@@ -37,12 +37,10 @@ from functools import partial
 from typing import TypeVar
 
 from payfallback._calls import (
-    _NOT_PAID,
     _NOTHING_MOVED,
     _OPEN_CHECKOUT,
-    _PAID,
-    _UNKNOWN,
     CoreConfig,
+    Resolved,
     _method,
     _paid_charge,
     _raise_configuration,
@@ -305,13 +303,13 @@ class Core(Refunds):
                     "looked up"
                 )
             res = yield from self._resolve(provider, attempt, order, attempt.provider_txn_id)
-            if res.state == _PAID and res.approved is not None:
+            if res.state is Resolved.PAID and res.approved is not None:
                 result = yield from self._succeed(
                     provider, attempt, order, attempt.method, res.approved
                 )
                 if isinstance(result, Payment):
                     return result
-            elif res.state == _NOT_PAID:
+            elif res.state is Resolved.NOT_PAID:
                 yield from self._finish(
                     attempt,
                     AttemptState.FAILED,
@@ -656,12 +654,12 @@ class Core(Refunds):
             res = yield from self._resolve(
                 provider, attempt, order, attempt.provider_txn_id or txn_id
             )
-            if res.state == _PAID and res.approved is not None:
+            if res.state is Resolved.PAID and res.approved is not None:
                 result = yield from self._succeed(
                     provider, attempt, order, session.method, res.approved
                 )
                 return self._raise_or_payment(result)
-            if res.state == _UNKNOWN:
+            if res.state is Resolved.UNKNOWN:
                 raise OutcomeUnknown(
                     f"the approval of checkout {session_id} is still being resolved; "
                     "try again later",
@@ -798,7 +796,7 @@ class Core(Refunds):
                 report.resolved.append(aid)
                 continue
             res = yield from self._resolve(provider, attempt, order, attempt.provider_txn_id)
-            if res.state == _PAID and res.approved is not None:
+            if res.state is Resolved.PAID and res.approved is not None:
                 report.paid.append(aid)
                 if attempt.state == AttemptState.SUPERSEDED:
                     refund = yield from self._compensate(
@@ -813,7 +811,7 @@ class Core(Refunds):
                     if not (isinstance(result, Payment) and result.attempt_id == aid):
                         report.compensations.append(f"cmp_{aid}")
                 report.resolved.append(aid)
-            elif res.state == _NOT_PAID:
+            elif res.state is Resolved.NOT_PAID:
                 yield from self._finish(
                     attempt,
                     AttemptState.FAILED,

@@ -30,6 +30,7 @@ from payfallback import (
     Platform,
     ReturnUrls,
 )
+from payfallback._calls import Resolved, _Resolution
 from payfallback._clock import ManualClock
 from payfallback._core import (
     Core,
@@ -52,6 +53,7 @@ from payfallback.breaker import (
 from payfallback.events import Events
 from payfallback.journal import AttemptInFlight, AttemptsOpen, OrderAlreadyPaid, SQLiteJournal
 from payfallback.models import Attempt, AttemptState, CheckoutSession, RefundState
+from payfallback.provider import Approved
 from payfallback.retry import RetryBudget, RetryPolicy
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 from payfallback.testing._fake import Fault
@@ -396,3 +398,19 @@ def test_a_journal_call_names_its_operation_and_carries_its_arguments() -> None:
     assert call.call(Answers()) == "payment of ord-1"
     with pytest.raises(AttributeError):
         JournalCall("no_such_method").call(Answers())
+
+
+def test_a_resolution_carries_an_approval_exactly_when_it_is_paid() -> None:
+    # "Paid" without the approval would leave nothing to journal; an approval on "not
+    # paid" or "unknown" would be a charge the flow then ignores.
+    approved = Approved(
+        provider_txn_id="txn-1", amount=Money(amount=15000, currency="KRW"), provider_status="DONE"
+    )
+    assert _Resolution(Resolved.PAID, approved=approved).approved is approved
+    assert _Resolution(Resolved.NOT_PAID).approved is None
+    assert _Resolution(Resolved.UNKNOWN).approved is None
+    with pytest.raises(AssertionError):
+        _Resolution(Resolved.PAID)
+    for state in (Resolved.NOT_PAID, Resolved.UNKNOWN):
+        with pytest.raises(AssertionError):
+            _Resolution(state, approved=approved)
