@@ -146,6 +146,11 @@ def test_performance_section_is_the_stored_benchmark_run() -> None:
         "≤ 1.5x",
     ):
         assert goal in shown
+    # Beside the Router's goals, the floor under them, and the Router against the floor.
+    floor_rows = readme_figures.floor_lines(stored["bench_core"]["router"])
+    assert len(floor_rows) == 2
+    for row in floor_rows:
+        assert row in shown
     # The peak table names every variant bench_peak measures, and the extra to install.
     peak = shown[shown.index("### Peak load (async)") :]
     labels = dict(readme_figures._PEAK_LABELS)
