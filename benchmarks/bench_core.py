@@ -407,14 +407,34 @@ def bare_charge(provider: FakeProvider, order: Order, inst: Instrument) -> httpx
 def _bare_sync(
     client: httpx.Client, provider: FakeProvider, inst: Instrument, orders: _Orders, tag: str
 ) -> Batch:
+    def one(order: Order) -> None:
+        if client.send(bare_charge(provider, order, inst)).status_code != 200:
+            raise _unexpected("the bare charge was not answered 200")
+
+    return _timed(orders, tag, one)
+
+
+def _timed(
+    orders: _Orders,
+    tag: str,
+    one: Callable[[Order], None],
+    set_level: Callable[[int], None] | None = None,
+) -> Batch:
+    """A batch of ``one(order)`` over new orders; with ``set_level``, INFO events are
+    filtered out while it runs."""
+
     def batch(n: int) -> int:
         todo = orders.take(n, tag)
-        t0 = time.perf_counter_ns()
-        for order in todo:
-            req = bare_charge(provider, order, inst)
-            if client.send(req).status_code != 200:
-                raise _unexpected("the bare charge was not answered 200")
-        return time.perf_counter_ns() - t0
+        if set_level is not None:
+            set_level(logging.WARNING)
+        try:
+            t0 = time.perf_counter_ns()
+            for order in todo:
+                one(order)
+            return time.perf_counter_ns() - t0
+        finally:
+            if set_level is not None:
+                set_level(logging.INFO)
 
     return batch
 
@@ -428,21 +448,11 @@ def _router_sync(
 ) -> Batch:
     insts = [inst]
 
-    def batch(n: int) -> int:
-        todo = orders.take(n, tag)
-        if set_level is not None:
-            set_level(logging.WARNING)
-        try:
-            t0 = time.perf_counter_ns()
-            for order in todo:
-                if router.charge(order, insts).status is not PaymentStatus.PAID:
-                    raise _unexpected("Router.charge did not pay")
-            return time.perf_counter_ns() - t0
-        finally:
-            if set_level is not None:
-                set_level(logging.INFO)
+    def one(order: Order) -> None:
+        if router.charge(order, insts).status is not PaymentStatus.PAID:
+            raise _unexpected("Router.charge did not pay")
 
-    return batch
+    return _timed(orders, tag, one, set_level)
 
 
 def _on_loop(
@@ -592,21 +602,11 @@ def _floor_sync(
     tag: str,
     set_level: Callable[[int], None] | None = None,
 ) -> Batch:
-    def batch(n: int) -> int:
-        todo = orders.take(n, tag)
-        if set_level is not None:
-            set_level(logging.WARNING)
-        try:
-            t0 = time.perf_counter_ns()
-            for order in todo:
-                req, request = floor.begin(order)
-                floor.finish(req, client.send(request))
-            return time.perf_counter_ns() - t0
-        finally:
-            if set_level is not None:
-                set_level(logging.INFO)
+    def one(order: Order) -> None:
+        req, request = floor.begin(order)
+        floor.finish(req, client.send(request))
 
-    return batch
+    return _timed(orders, tag, one, set_level)
 
 
 def _floor_async(
