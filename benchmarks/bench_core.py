@@ -96,7 +96,7 @@ from payfallback.journal.sqlite import _translate, _ts
 from payfallback.provider import Approved, ChargeRequest
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, mock_transport
 
-__all__ = ["Floor", "Report", "Row", "bare_charge", "format_table", "main", "run"]
+__all__ = ["Floor", "Report", "Row", "Step", "bare_charge", "format_table", "main", "run"]
 
 #: Runs ``n`` operations of one variant and returns the nanoseconds they took (setup such
 #: as building the orders happens before the clock starts).
@@ -492,11 +492,19 @@ def _router_async(
     return batch
 
 
+#: One statement of the floor's journal writes and its parameters.
+Step = tuple[str, tuple[Any, ...]]
+
+
 class Floor:
     """The floor (see the module's docstring): a new order's charge with nothing but what
-    it cannot do without, on ``journal``'s connection and schema, by hand. ``begin``
-    journals the attempt and gives the request to send; ``finish`` parses the answer and
-    journals the payment."""
+    it cannot do without, on ``journal``'s connection and schema, by hand.
+
+    ``begin`` journals the attempt and gives the request to send; ``finish`` parses the
+    answer and journals the payment; each commits on its own. Group-committed instead, as
+    the ``AsyncRouter`` commits its payments' journal calls: ``attempt_steps`` and
+    ``payment_steps`` give the statements, ``commit`` runs several charges' in one
+    transaction, and ``attempted`` / ``paid`` write the events."""
 
     def __init__(self, provider: FakeProvider, inst: Instrument, journal: SQLiteJournal) -> None:
         # The Router's events go through structlog, wrapping the standard logger
@@ -523,7 +531,8 @@ class Floor:
             self._wrapped = (key, structlog.wrap_logger(self._std))
         return self._wrapped[1]
 
-    def _write(self, *steps: tuple[str, tuple[Any, ...]]) -> None:
+    def commit(self, *steps: Step) -> None:
+        """Run ``steps`` in one transaction (each must write its row)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         for text, params in steps:
@@ -536,27 +545,35 @@ class Floor:
         oid = order.order_id
         return {"order_id": oid, "attempt_id": f"{oid}_1", "provider": self._provider.name}
 
-    def begin(self, order: Order) -> tuple[ChargeRequest, httpx.Request]:
+    def attempt_steps(self, order: Order) -> tuple[list[Step], ChargeRequest, httpx.Request]:
+        """The attempt's statements, and the request to send once they are committed."""
         fields = self._fields(order)
         oid, aid, name = fields["order_id"], fields["attempt_id"], fields["provider"]
         amount = order.amount
         now = datetime.now(UTC)
         stamp = _ts(now)
         key = uuid.uuid4().hex
-        self._write(
+        steps: list[Step] = [
             (self._order, (oid, amount.amount, amount.currency, order.model_dump_json(), stamp)),
             (
                 self._attempt,
                 (aid, oid, 1, name, "card", "charge", key, _ts(now + _LEASE), stamp, stamp),
             ),
-        )
-        self._log().info(
-            "payment.attempt", **fields, method="card", operation="charge", try_number=1
-        )
+        ]
         req = ChargeRequest(attempt_id=aid, order=order, instrument=self._inst, idempotency_key=key)
-        return req, self._provider.build_charge(req)
+        return steps, req, self._provider.build_charge(req)
 
-    def finish(self, req: ChargeRequest, response: httpx.Response) -> None:
+    def attempted(self, req: ChargeRequest) -> None:
+        self._log().info(
+            "payment.attempt",
+            **self._fields(req.order),
+            method="card",
+            operation="charge",
+            try_number=1,
+        )
+
+    def payment_steps(self, req: ChargeRequest, response: httpx.Response) -> list[Step]:
+        """The answer, parsed, and the payment's statements."""
         approved = self._provider.parse_charge(req, response)
         if not isinstance(approved, Approved):
             raise _unexpected("the floor's charge was not approved")
@@ -564,7 +581,7 @@ class Floor:
         oid, aid, amount = order.order_id, req.attempt_id, order.amount
         now = datetime.now(UTC)
         stamp = _ts(now)
-        self._write(
+        return [
             (
                 self._payment,
                 (
@@ -585,14 +602,27 @@ class Floor:
                 ),
             ),
             (self._succeeded, (approved.provider_txn_id, stamp, aid)),
-        )
+        ]
+
+    def paid(self, req: ChargeRequest) -> None:
+        amount = req.order.amount
         self._log().info(
             "payment.succeeded",
-            **fields,
+            **self._fields(req.order),
             method="card",
             amount=amount.amount,
             currency=amount.currency,
         )
+
+    def begin(self, order: Order) -> tuple[ChargeRequest, httpx.Request]:
+        steps, req, request = self.attempt_steps(order)
+        self.commit(*steps)
+        self.attempted(req)
+        return req, request
+
+    def finish(self, req: ChargeRequest, response: httpx.Response) -> None:
+        self.commit(*self.payment_steps(req, response))
+        self.paid(req)
 
 
 def _floor_sync(

@@ -81,7 +81,7 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge
+from benchmarks.bench_core import Floor, Step, _Orders, _quartiles, _unexpected, bare_charge
 from benchmarks.bench_throughput import (
     DELAY,
     ProviderProcess,
@@ -94,7 +94,12 @@ from benchmarks.provider_process import LongestPause
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
-from payfallback.transports import aiohttp_available, recommended_async_client
+from payfallback.transports import (
+    aiohttp_available,
+    let_go,
+    owned_async_client,
+    recommended_async_client,
+)
 
 __all__ = [
     "CONCURRENCY",
@@ -114,7 +119,12 @@ CONCURRENCY = (1, 16, 64)
 #: Variants measured at every concurrency, in their first round's order.
 MAIN = ("raw", "bare-httpcore", "bare-aiohttp", "router-aiohttp", "router-httpcore")
 #: Variants measured at 64 only.
-EXTRA = ("router-aiohttp-full", "router-aiohttp-postgres", "router-aiohttp-uvloop")
+EXTRA = (
+    "router-aiohttp-full",
+    "router-aiohttp-postgres",
+    "router-aiohttp-uvloop",
+    "floor-aiohttp",
+)
 GOAL_AT = 64
 #: The recommended Router, whose figures the goals are about.
 RECOMMENDED = "router-aiohttp"
@@ -142,6 +152,8 @@ _DESCRIBE = {
     "router-aiohttp-full": "AsyncRouter, aiohttp, SQLite WAL FULL",
     "router-aiohttp-postgres": "AsyncRouter, aiohttp, PostgreSQL journal",
     "router-aiohttp-uvloop": "AsyncRouter, aiohttp, SQLite WAL NORMAL, uvloop event loop",
+    "floor-aiohttp": "the floor under the AsyncRouter: its statements, group-committed, "
+    "and its events, by hand, on the client it builds",
 }
 
 
@@ -361,6 +373,47 @@ class _Build:
 
         return one
 
+    async def floor(self) -> One:
+        """The floor under the recommended Router (``bench_core.Floor``): its statements,
+        group-committed as it commits them (every charge's writes of this turn of the loop
+        and the next in one transaction), its events, and its requests sent as it sends
+        them, on the client it builds; nothing else."""
+        floor = Floor(self.provider, self.inst, self.journal("floor", durable=False))
+        client, direct = owned_async_client()
+        await self.stack.enter_async_context(client)
+        send = direct or client.send
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[list[Step], asyncio.Future[None]]] = []
+
+        def commit() -> None:
+            batch = pending[:]
+            pending.clear()
+            try:
+                floor.commit(*(step for steps, _ in batch for step in steps))
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+                return
+            for _, done in batch:
+                done.set_result(None)
+
+        async def write(steps: list[Step]) -> None:
+            done: asyncio.Future[None] = loop.create_future()
+            pending.append((steps, done))
+            if len(pending) == 1:
+                loop.call_soon(loop.call_soon, commit)
+            await done
+
+        async def one(order: Order) -> None:
+            steps, req, request = floor.attempt_steps(order)
+            await write(steps)
+            floor.attempted(req)
+            response = let_go(await send(request))
+            await write(floor.payment_steps(req, response))
+            floor.paid(req)
+
+        return one
+
     async def main(self, pg_journal: str | None) -> dict[str, One]:
         made = {
             "raw": await self.raw(),
@@ -375,6 +428,8 @@ class _Build:
         }
         if pg_journal is not None:
             made["router-aiohttp-postgres"] = await self.router(pg_journal)
+        if aiohttp_available():
+            made["floor-aiohttp"] = await self.floor()
         return made
 
     async def aclose(self) -> None:
@@ -626,6 +681,8 @@ def _measure(
             skipped["router-aiohttp-postgres"] = pg_note
     if uv_loop is None:
         skipped["router-aiohttp-uvloop"] = uv_note
+    if not aiohttp_available():
+        skipped["floor-aiohttp"] = "the aiohttp extra is not installed"
     builds: list[tuple[asyncio.AbstractEventLoop, _Build]] = []
     variants: dict[str, _Variant] = {}
     gc.callbacks.append(_CLIENT_GC)

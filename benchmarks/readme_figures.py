@@ -440,6 +440,11 @@ _PEAK_LABELS = (
     ("router-aiohttp-full", "`AsyncRouter` (aiohttp), SQLite `synchronous=FULL`"),
     ("router-aiohttp-postgres", "`AsyncRouter` (aiohttp), PostgreSQL journal"),
     ("router-aiohttp-uvloop", "`AsyncRouter` (aiohttp), SQLite WAL NORMAL, on uvloop"),
+    (
+        "floor-aiohttp",
+        "the floor under the `AsyncRouter` (aiohttp): its own statements, group-committed as "
+        "it commits them, and its events, by hand, with nothing else",
+    ),
 )
 RECOMMENDED_PEAK = "router-aiohttp"
 #: Rows that change one thing about the recommended Router: their ratio against it.
@@ -447,6 +452,7 @@ _PEAK_EFFECT = {
     "router-aiohttp-full": "of NORMAL",
     "router-aiohttp-postgres": "of SQLite",
     "router-aiohttp-uvloop": "of asyncio's loop",
+    "floor-aiohttp": "of the Router",
 }
 
 
