@@ -25,8 +25,11 @@ differs only in how it is sent:
 Extra rows at 64 only: ``router-aiohttp-full`` (``durable=True``: ``synchronous=FULL``),
 ``router-aiohttp-postgres`` (a ``postgresql://...?schema=pf_peak_<run>`` URL: the
 AsyncRouter's async PostgreSQL journal in a schema of its own, dropped after) and
-``router-aiohttp-uvloop`` (the recommended Router on a uvloop event loop). A row that cannot
-run (no uvloop, no PostgreSQL) is reported as skipped, with the reason.
+``router-aiohttp-uvloop`` (the recommended Router on a uvloop event loop) and
+``floor-aiohttp`` (the floor under the recommended Router: ``bench_core.Floor``'s statements,
+group-committed as the Router commits them, its events, and its requests sent on the client
+it builds). A row that cannot run (no uvloop, no PostgreSQL) is reported as skipped, with
+the reason.
 
 All variants run in the same rounds, in an order that rotates from round to round; the
 uvloop variant has its own loop, and the two loops take turns (only one runs at a time).
