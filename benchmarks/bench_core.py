@@ -535,11 +535,15 @@ class Floor:
         """Run ``steps`` in one transaction (each must write its row)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
-        for text, params in steps:
-            if conn.execute(text, params).rowcount != 1:
+        try:
+            for text, params in steps:
+                if conn.execute(text, params).rowcount != 1:
+                    raise _unexpected("a floor statement wrote nothing")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise _unexpected("a floor statement wrote nothing")
-        conn.execute("COMMIT")
+            raise
 
     def _fields(self, order: Order) -> dict[str, Any]:
         oid = order.order_id
