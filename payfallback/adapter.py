@@ -69,7 +69,7 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.events import REDACTED, is_sensitive_key, scrub
+from payfallback.events import REDACTED, SHORTEST_SHAPE, is_sensitive_key, scrub
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
@@ -256,7 +256,9 @@ class Secrets:
         value (and every value of ``also``: a request's own secrets), card number and
         key-shaped token masked inside every string, at any depth."""
         mask = self.mask if not also else lambda text: also.mask(self.mask(text))
-        return {str(k): _kept(str(k), v, mask) for k, v in answer.items()}
+        # A string shorter than every declared value and every shape is kept as it is.
+        short = min(self._shortest, also._shortest if also else self._shortest, SHORTEST_SHAPE)
+        return {str(k): _kept(str(k), v, mask, short) for k, v in answer.items()}
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -283,21 +285,22 @@ _PERSONAL_KEY = re.compile(
 _SECRET, _PERSONAL = "secret", "personal"
 
 
-def _kept(key: str, value: Any, mask: Callable[[str], str]) -> Any:
+def _kept(key: str, value: Any, mask: Callable[[str], str], short: int) -> Any:
     """One field of an answer as :meth:`Secrets.scrub_answer` keeps it: a field named like
     a secret or a personal detail hidden whole; every other string scrubbed
-    (:func:`~payfallback.events.scrub`, with ``mask``). (A function of its own, not a
+    (:func:`~payfallback.events.scrub`, with ``mask``), but for one shorter than ``short``,
+    which can hold neither a declared value nor a shape. (A function of its own, not a
     closure that calls itself: that would be a reference cycle for the garbage collector
     on every payment.)"""
     hidden = _hidden_field(key)
     if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
         return REDACTED
     if isinstance(value, str):
-        return scrub(value, mask)
+        return value if len(value) < short else scrub(value, mask)
     if isinstance(value, dict | Mapping):
-        return {str(k): _kept(str(k), v, mask) for k, v in value.items()}
+        return {str(k): _kept(str(k), v, mask, short) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_kept(key, v, mask) for v in value]
+        return [_kept(key, v, mask, short) for v in value]
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     return value

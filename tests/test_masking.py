@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from payfallback.adapter import Secrets
-from payfallback.events import REDACTED, Events, is_sensitive_key, scrub
+from payfallback.events import (
+    _ANY_SHAPE,
+    REDACTED,
+    SHORTEST_SHAPE,
+    Events,
+    is_sensitive_key,
+    scrub,
+    shaped,
+)
 
 SECRET = "test_sk_zXLkKEypNArWmo50nX3l"
 BILLING_KEY = "bk-0001-secret-abc"  # a request's own secret: no key shape, masked by value
@@ -203,3 +211,35 @@ def test_an_event_shows_no_secret_and_no_card_number_outside_the_routers_ids(
             assert text == (DECLARED | ALSO).mask(fields[key])
         else:
             assert scrub(text) == text, (key, text)
+
+
+SHAPE_PIECES = [
+    *FRAGMENTS,
+    "4111-1111-1111-1111",
+    "\uff14\uff11\uff11\uff11",  # fullwidth digits: \d takes them too
+    "٤١١١",
+    "0",
+    "12",
+    "Basic ",
+    "KakaoAK ",
+    "SECRET_KEY ",
+    "PortOne ",
+    "gsk_",
+    "whsec_",
+    "live_",
+    "billing-key-",
+    "abcdef12",
+    "+/=",
+    ".",
+    "\x00",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(SHAPE_PIECES), max_size=10).map("".join))
+@example(text="x" + "1 " * 12 + "1")
+@example(text="Bearer " + "a" * 16)
+def test_the_shape_check_answers_what_one_search_of_every_shape_answers(text: str) -> None:
+    # shaped() looks for each shape only where what it cannot match without is there; it
+    # must answer exactly what the one search over all three shapes answers.
+    assert shaped(text) == (len(text) >= SHORTEST_SHAPE and _ANY_SHAPE.search(text) is not None)
