@@ -63,7 +63,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,7 +71,6 @@ from typing import Any, TypedDict
 
 import httpx
 import pybreaker
-import structlog
 from pydantic import SecretStr
 
 from benchmarks._events import event_logging
@@ -461,19 +460,29 @@ def _on_loop(
     return lambda n: loop.run_until_complete(coro(n))
 
 
-def _bare_async(
-    client: httpx.AsyncClient, provider: FakeProvider, inst: Instrument, orders: _Orders
+def _timed_async(
+    orders: _Orders, tag: str, one: Callable[[Order], Awaitable[None]]
 ) -> Callable[[int], Coroutine[Any, Any, int]]:
+    """A batch of ``await one(order)`` over new orders, on the caller's loop."""
+
     async def batch(n: int) -> int:
-        todo = orders.take(n, "ba")
+        todo = orders.take(n, tag)
         t0 = time.perf_counter_ns()
         for order in todo:
-            req = bare_charge(provider, order, inst)
-            if (await client.send(req)).status_code != 200:
-                raise _unexpected("the bare async charge was not answered 200")
+            await one(order)
         return time.perf_counter_ns() - t0
 
     return batch
+
+
+def _bare_async(
+    client: httpx.AsyncClient, provider: FakeProvider, inst: Instrument, orders: _Orders
+) -> Callable[[int], Coroutine[Any, Any, int]]:
+    async def one(order: Order) -> None:
+        if (await client.send(bare_charge(provider, order, inst))).status_code != 200:
+            raise _unexpected("the bare async charge was not answered 200")
+
+    return _timed_async(orders, "ba", one)
 
 
 def _router_async(
@@ -481,15 +490,11 @@ def _router_async(
 ) -> Callable[[int], Coroutine[Any, Any, int]]:
     insts = [inst]
 
-    async def batch(n: int) -> int:
-        todo = orders.take(n, tag)
-        t0 = time.perf_counter_ns()
-        for order in todo:
-            if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
-                raise _unexpected("Router.charge did not pay")
-        return time.perf_counter_ns() - t0
+    async def one(order: Order) -> None:
+        if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
+            raise _unexpected("Router.charge did not pay")
 
-    return batch
+    return _timed_async(orders, tag, one)
 
 
 #: One statement of the floor's journal writes and its parameters.
@@ -507,10 +512,10 @@ class Floor:
     transaction, and ``attempted`` / ``paid`` write the events."""
 
     def __init__(self, provider: FakeProvider, inst: Instrument, journal: SQLiteJournal) -> None:
-        # The Router's events go through structlog, wrapping the standard logger
-        # "payfallback", wrapped again when structlog's configuration changes.
-        self._std = logging.getLogger("payfallback")
-        self._wrapped: tuple[tuple[object, ...], Any] | None = None
+        # The Router's events go through Events' structlog logger over the standard logger
+        # "payfallback" (wrapped again when structlog's configuration changes); the floor
+        # writes to that logger without the Router's catalogue checks and redaction.
+        self._log = Events()._logger
         self._conn = journal._conn
         self._order, self._attempt, self._payment, self._succeeded = (
             _translate(text)
@@ -523,13 +528,6 @@ class Floor:
         )
         self._provider = provider
         self._inst = inst
-
-    def _log(self) -> Any:
-        config = structlog.get_config()
-        key = (config["processors"], config["wrapper_class"], config["context_class"])
-        if self._wrapped is None or self._wrapped[0] != key:
-            self._wrapped = (key, structlog.wrap_logger(self._std))
-        return self._wrapped[1]
 
     def commit(self, *steps: Step) -> None:
         """Run ``steps`` in one transaction (each must write its row)."""
@@ -646,15 +644,11 @@ def _floor_sync(
 def _floor_async(
     client: httpx.AsyncClient, floor: Floor, orders: _Orders, tag: str
 ) -> Callable[[int], Coroutine[Any, Any, int]]:
-    async def batch(n: int) -> int:
-        todo = orders.take(n, tag)
-        t0 = time.perf_counter_ns()
-        for order in todo:
-            req, request = floor.begin(order)
-            floor.finish(req, await client.send(request))
-        return time.perf_counter_ns() - t0
+    async def one(order: Order) -> None:
+        req, request = floor.begin(order)
+        floor.finish(req, await client.send(request))
 
-    return batch
+    return _timed_async(orders, tag, one)
 
 
 BARE_SYNC = "bare Client.send(build_charge)"
