@@ -34,6 +34,17 @@ from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeBank, FakeProvider, mock_transport
 
 
+class _Lines(logging.Handler):
+    """Keeps every line the standard logger hands it (structlog's rendered JSON)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def test_bench_core_quick_run_reports_every_row_and_splits_a_charge() -> None:
     # One quick run with the profile: the rows are the same as without it, and the core
     # benchmark is the suite's slowest smoke run, so it runs once.
@@ -82,13 +93,8 @@ def test_the_floor_journals_and_logs_a_charge_as_the_router_does(tmp_path: Path)
     by_router, by_hand = (
         Order(order_id=f"floor-{who}", amount=amount, name="bench") for who in ("router", "hand")
     )
-    lines: list[dict[str, object]] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(record.getMessage()))
-
-    capture = Capture()
+    capture = _Lines()
+    lines = capture.lines
     std = logging.getLogger("payfallback")
     with (
         event_logging(),
@@ -99,12 +105,12 @@ def test_the_floor_journals_and_logs_a_charge_as_the_router_does(tmp_path: Path)
         std.addHandler(capture)
         try:
             Router([provider], client=client, journal=router_journal).charge(by_router, [inst])
-            router_events = lines[:]
+            router_events = [json.loads(line) for line in lines]
             lines.clear()
             floor = Floor(provider, inst, floor_journal)
             req, request = floor.begin(by_hand)
             floor.finish(req, client.send(request))
-            floor_events = lines[:]
+            floor_events = [json.loads(line) for line in lines]
         finally:
             std.removeHandler(capture)
         paid = [
@@ -154,13 +160,8 @@ def test_the_benchmarks_write_info_events_where_a_shop_logging_them_would() -> N
         return [h for h in std.handlers if not isinstance(h, logging.NullHandler)]
 
     before = (std.level, std.propagate, handlers(), structlog.get_config())
-    lines: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    capture = Capture()
+    capture = _Lines()
+    lines = capture.lines
     with event_logging() as set_level:
         std.addHandler(capture)
         try:
