@@ -69,7 +69,15 @@ from payfallback.errors import (
     ProviderUnavailable,
     RequestInFlight,
 )
-from payfallback.events import REDACTED, SHORTEST_SHAPE, is_sensitive_key, scrub
+from payfallback.events import (
+    _AS_IS,
+    _SECRET_VALUES,
+    _SEQUENCES,
+    REDACTED,
+    SHORTEST_SHAPE,
+    is_sensitive_key,
+    scrub,
+)
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
     MONEY_MOVING,
@@ -295,15 +303,25 @@ def _kept(key: str, value: Any, mask: Callable[[str], str], short: int) -> Any:
     hidden = _hidden_field(key)
     if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
         return REDACTED
+    kind = type(value)
+    # Most of an answer is plain strings and numbers: told apart by their exact type
+    # first, before the slower checks for anything else.
+    if kind is str:
+        return value if len(value) < short else scrub(value, mask)
+    if kind in _AS_IS:
+        return value
     if isinstance(value, str):
         return value if len(value) < short else scrub(value, mask)
-    if isinstance(value, dict | Mapping):
+    if isinstance(value, _MAPPINGS):
         return {str(k): _kept(str(k), v, mask, short) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return [_kept(key, v, mask, short) for v in value]
-    if isinstance(value, SecretStr | SecretBytes):
+    if isinstance(value, _SECRET_VALUES):
         return REDACTED
     return value
+
+
+_MAPPINGS = (dict, Mapping)
 
 
 @functools.lru_cache(maxsize=1024)

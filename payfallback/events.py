@@ -533,22 +533,30 @@ def is_sensitive_key(key: str) -> bool:
     return _sensitive(key)
 
 
+#: Values an event shows as they are, unless their field is named like a secret (exact
+#: types: a subclass may print anything).
+_AS_IS = frozenset({int, float, bool, type(None)})
+_SEQUENCES = (list, tuple)
+_SECRET_VALUES = (SecretStr, SecretBytes)
+
+
 def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None) -> Any:
     """``value`` as an event may show it under ``key``: secrets hidden, every string
     scrubbed (:func:`scrub`, with ``mask``)."""
-    if isinstance(value, SecretStr | SecretBytes):
+    kind = type(value)
+    if kind is str or isinstance(value, str):
+        if key in _SAFE_KEYS:
+            # Our own ids: a POS order id of date and time digits is not a card number. A
+            # declared value in one is still masked.
+            return value if mask is None else mask(value)
+        return REDACTED if _sensitive(key) else scrub(value, mask)
+    if _sensitive(key) or isinstance(value, _SECRET_VALUES):
         return REDACTED
-    if key in _SAFE_KEYS and isinstance(value, str):
-        # Our own ids: a POS order id of date and time digits is not a card number. A
-        # declared value in one is still masked.
-        return value if mask is None else mask(value)
-    if _sensitive(key):
-        return REDACTED
-    if isinstance(value, str):
-        return scrub(value, mask)
+    if kind in _AS_IS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _redact_value(str(k), v, mask) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return type(value)(_redact_value(key, v, mask) for v in value)
     if isinstance(value, BaseException):
         return scrub(f"{type(value).__name__}: {value}", mask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,40 @@ def test_redact_by_key_and_by_type() -> None:
     assert clean["nested"] == {"cid_secret": "[redacted]", "provider": "toss"}
     assert clean["provider"] == "toss"
     assert clean["attempt_id"] == "O_1"
+
+
+def test_redact_judges_every_kind_of_value_by_its_field_first() -> None:
+    """Numbers, flags and None are shown as they are, except under a field named like a
+    secret; a ``str`` subclass (a ``StrEnum``) is scrubbed as any text is."""
+
+    class Kind(StrEnum):
+        PAN = "4111 1111 1111 1111"
+
+    class Code(IntEnum):
+        DECLINED = 51
+
+    clean = redact(
+        {
+            "amount": 39_000,
+            "rate": 0.5,
+            "final": True,
+            "code": None,
+            "kind": Code.DECLINED,
+            "api_key": 1234,
+            "cvc": None,
+            "card_number": 4111111111111111,
+            "note": Kind.PAN,
+            "items": (1, "sk_live_abcdef123", None),
+        }
+    )
+    assert clean["amount"] == 39_000
+    assert clean["rate"] == 0.5
+    assert clean["final"] is True
+    assert clean["code"] is None
+    assert clean["kind"] == 51
+    assert clean["api_key"] == clean["cvc"] == clean["card_number"] == REDACTED
+    assert "4111" not in clean["note"]
+    assert clean["items"] == (1, REDACTED, None)
 
 
 def test_redact_processor_for_merchants_own_logs() -> None:

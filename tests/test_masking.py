@@ -6,6 +6,7 @@ to quotes, backslashes and control characters, at any depth.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -177,6 +178,32 @@ def test_a_secret_split_by_an_escape_in_the_text_is_still_masked() -> None:
         "message": f"\n{REDACTED}\t"
     }
     assert DECLARED.scrub_answer({"note": f'"{SECRET}"'}) == {"note": f'"{REDACTED}"'}
+
+
+def test_a_kept_answer_judges_every_kind_of_value_by_its_field_first() -> None:
+    """Numbers, flags and None are kept as they are, except under a field named like a
+    secret; text of a ``str`` subclass is masked as any text is."""
+
+    class Text(StrEnum):
+        CARD = "4111-1111-1111-1111"
+
+    answer = {
+        **PLAIN,
+        "paid": True,
+        "rate": 0.5,
+        "discount": None,
+        "secret_key": 1234,
+        "billingKey": None,
+        "label": Text.CARD,
+        "parts": [1, None, f"key {SECRET}"],
+    }
+    kept = DECLARED.scrub_answer(answer, ALSO)
+    assert kept["paid"] is True
+    assert kept["rate"] == 0.5
+    assert kept["discount"] is None
+    assert kept["secret_key"] == kept["billingKey"] == REDACTED
+    assert "1111-1111" not in kept["label"]
+    assert kept["parts"] == [1, None, f"key {REDACTED}"]
 
 
 def test_a_long_number_outside_any_string_is_kept_as_it_is() -> None:
