@@ -5,11 +5,13 @@ core; refunds (``_refunds``) and the Router's operations (``_core``) build on it
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import httpx
@@ -25,7 +27,7 @@ from payfallback._flow import (
     pause,
 )
 from payfallback.adapter import Secrets
-from payfallback.breaker import Admission, BreakerRegistry, CircuitBreaker
+from payfallback.breaker import Admission, BreakerRegistry, BreakerSettings, CircuitBreaker
 from payfallback.errors import (
     ConfigurationError,
     Declined,
@@ -42,6 +44,7 @@ from payfallback.journal import (
 )
 from payfallback.journal._checks import check_same_order
 from payfallback.models import (
+    CURRENCY_EXPONENTS,
     Attempt,
     AttemptState,
     Method,
@@ -174,6 +177,13 @@ def _request_secrets(req: object) -> RequestSecrets:
 _REQUEST_KEY_MAX = 255
 
 
+@functools.lru_cache(maxsize=len(CURRENCY_EXPONENTS))
+def _nothing_in(currency: str) -> Money:
+    """Zero in ``currency``: a new payment's refunded amount (a Money is immutable, so one
+    serves every payment)."""
+    return Money(amount=0, currency=currency)
+
+
 def _paid_charge(outcome: Outcome | None, txn_id: str | None) -> Approved | None:
     """The charge a lookup found paid (with its transaction id), or None."""
     if not (isinstance(outcome, Status) and outcome.state == TxnState.PAID and outcome.amount):
@@ -243,6 +253,10 @@ class ProviderCalls:
             self._all_secrets = self._all_secrets | declared
         if self._all_secrets:
             events.scrub_with(self._all_secrets.mask)
+        #: Each provider's timeouts (money-moving or not), with the settings they are for.
+        self._timeouts_in_force: dict[
+            tuple[str, bool], tuple[BreakerSettings, Mapping[str, float | None]]
+        ] = {}
 
     def _clean(
         self, provider: Provider, error: PayfallbackError, extra: RequestSecrets = ()
@@ -280,18 +294,30 @@ class ProviderCalls:
 
     def _timeouts(
         self, provider: Provider, adm: Admission, *, money: bool = True
-    ) -> dict[str, float | None]:
+    ) -> Mapping[str, float | None]:
         """Connect and read timeouts from the breaker's policy in force; on a money-moving
-        call, at least the read timeout the provider documents for it (``money``)."""
+        call, at least the read timeout the provider documents for it (``money``). Worked
+        out once for each provider and settings in force (they change only when the
+        breaker's policy does)."""
         settings = adm.settings
+        known = self._timeouts_in_force.get((provider.name, money))
+        if known is not None and known[0] is settings:
+            return known[1]
         read = settings.read_timeout
         if money and provider.capabilities.read_timeout is not None:
             # The provider's documented processing time wins over our impatience: cutting
             # it short only manufactures unknown outcomes.
             read = max(read, provider.capabilities.read_timeout)
-        return httpx.Timeout(
-            connect=settings.connect_timeout, read=read, write=read, pool=settings.connect_timeout
-        ).as_dict()
+        timeouts = MappingProxyType(
+            httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=read,
+                write=read,
+                pool=settings.connect_timeout,
+            ).as_dict()
+        )
+        self._timeouts_in_force[(provider.name, money)] = (settings, timeouts)
+        return timeouts
 
     def _unconditional(self, provider: str, method: str) -> Admission:
         """An admission past the breaker's gate, for calls that must be made whatever its
@@ -354,7 +380,8 @@ class ProviderCalls:
     def _check_amount(
         self, order: Order, approved: Approved, provider: str, attempt_id: str
     ) -> None:
-        if approved.amount != order.amount:
+        got, due = approved.amount, order.amount
+        if got.amount != due.amount or got.currency != due.currency:
             raise InvalidRequest(
                 f"{provider} approved {approved.amount} for order {order.order_id}, which is "
                 f"{order.amount}; the charge is being given back",
@@ -389,7 +416,7 @@ class ProviderCalls:
             provider_txn_id=approved.provider_txn_id,
             attempt_id=attempt.attempt_id,
             amount=approved.amount,
-            refunded=Money(amount=0, currency=approved.amount.currency),
+            refunded=_nothing_in(approved.amount.currency),
             status=PaymentStatus.PAID,
             approved_at=approved.approved_at or self.clock.now(),
             attempts=attempt.seq,

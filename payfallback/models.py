@@ -176,7 +176,7 @@ class Money(_Model):
     @model_validator(mode="before")
     @classmethod
     def _check(cls, data: Any) -> Any:
-        if not isinstance(data, dict | Money):
+        if not isinstance(data, (dict, Money)):
             raise InvalidRequest(
                 f"expected Money(amount=<int minor units>, currency='KRW'), got "
                 f"{type(data).__name__} {data!r}"

@@ -12,7 +12,8 @@ import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ from payfallback import (
     Money,
     Order,
     OutcomeUnknown,
+    PaymentStatus,
     ReturnUrls,
 )
 from payfallback.adapter import AdapterKit, CodeRule, Secrets, Verdict, code_table, read_object
+from payfallback.breaker import BreakerPolicy, BreakerSettings, PeakWindow
 from payfallback.errors import Declined
 from payfallback.models import AttemptState, RefundState
 from payfallback.provider import (
@@ -565,3 +568,36 @@ def test_the_providers_long_read_timeout_is_for_money_calls_not_lookups(
     lookups = {read for method, read in seen if method == "GET"}
     assert lookups
     assert all(read is not None and read < 60.0 for read in lookups)
+
+
+@KINDS
+def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path: Path) -> None:
+    """The read timeout on each charge is that of the breaker settings in force when it is
+    sent: peak hours' shorter one inside the peak window, the normal one outside it, and
+    the normal one again after (the Router works each out once, not once only)."""
+    seen: list[float | None] = []
+    emu = Emulator(ManualClock(datetime(2022, 10, 15, 7, 30, tzinfo=UTC)))  # 16:30 KST
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        return emu(request)
+
+    policy = BreakerPolicy(
+        normal=BreakerSettings(read_timeout=12.0),
+        peak=BreakerSettings(read_timeout=4.0),
+        peak_windows=(
+            PeakWindow(days=frozenset({5}), start=dt_time(17), end=dt_time(21), tz="Asia/Seoul"),
+        ),
+    )
+    with RouterHarness(
+        kind,  # type: ignore[arg-type]
+        [MiniPG("primary"), MiniPG("second")],
+        httpx.MockTransport(recording),
+        journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
+        clock=emu.clock,
+        breaker_policy=policy,
+    ) as h:
+        for n, hours in enumerate((0, 1, 1, 4)):  # 16:30, 17:30, 18:30, 22:30 KST
+            emu.clock.advance(hours * 3600)
+            assert h.charge(order(f"ORD-{n}"), cards()).status is PaymentStatus.PAID
+    assert seen == [12.0, 4.0, 4.0, 12.0]

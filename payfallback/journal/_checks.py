@@ -33,12 +33,15 @@ MAX_COUNT = 2**31 - 1
 REFUND_KINDS = ("refund", "compensation")
 
 
+_NUMBERS = (int, float)
+
+
 def lease_duration(lease_seconds: float) -> timedelta:
     """A lease length from seconds, refusing what is not a finite number of seconds from 0
     to a week."""
     if (
         isinstance(lease_seconds, bool)
-        or not isinstance(lease_seconds, int | float)
+        or not isinstance(lease_seconds, _NUMBERS)
         or not (math.isfinite(lease_seconds) and 0 <= lease_seconds <= MAX_LEASE_SECONDS)
     ):
         raise InvalidRequest(
@@ -181,18 +184,22 @@ def check_payment_fits(attempt: Attempt, payment: Payment) -> None:
 
 def check_new_payment(attempt_id: str, payment: Payment) -> None:
     """What :func:`check_payment_fits` refuses without reading the attempt."""
-    where = f"payment {payment.payment_id} for attempt {attempt_id}"
+
+    def where() -> str:
+        return f"payment {payment.payment_id} for attempt {attempt_id}"
+
     if payment.attempt_id != attempt_id:
         raise InvalidRequest(
-            f"{where} names attempt {payment.attempt_id}; record it on its own attempt",
+            f"{where()} names attempt {payment.attempt_id}; record it on its own attempt",
             attempt_id=attempt_id,
         )
     if isinstance(payment.attempts, bool) or not 0 <= payment.attempts <= MAX_COUNT:
         raise InvalidRequest(
-            f"{where}: attempts must be a count from 0 to {MAX_COUNT}, got {payment.attempts}",
+            f"{where()}: attempts must be a count from 0 to {MAX_COUNT}, got {payment.attempts}",
             attempt_id=attempt_id,
         )
-    utc(payment.approved_at, f"{where}: approved_at")
+    if payment.approved_at.tzinfo is not UTC:
+        utc(payment.approved_at, f"{where()}: approved_at")
     refunded = payment.refunded
     if (
         refunded.amount != 0
@@ -200,7 +207,7 @@ def check_new_payment(attempt_id: str, payment: Payment) -> None:
         or payment.status is not PaymentStatus.PAID
     ):
         raise InvalidRequest(
-            f"{where} must be recorded as new (status paid, nothing refunded); refunds "
+            f"{where()} must be recorded as new (status paid, nothing refunded); refunds "
             "are journaled with add_refund",
             attempt_id=attempt_id,
         )

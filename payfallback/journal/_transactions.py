@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from payfallback._clock import Clock
@@ -450,6 +450,8 @@ class Transactions:
             return (yield from self._payment_refused(attempt_id, payment, stamp))
         yield Query(_SUCCEEDED, (payment.provider_txn_id, stamp, attempt_id))
         # As the journal keeps it: the approval time in UTC; nothing is read back.
+        if payment.approved_at.tzinfo is UTC:
+            return payment
         return payment.model_copy(update={"approved_at": utc(payment.approved_at, "approved_at")})
 
     def _payment_refused(self, attempt_id: str, payment: Payment, stamp: Any) -> Flow[Payment]:
