@@ -6,11 +6,11 @@ core; refunds (``_refunds``) and the Router's operations (``_core``) build on it
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from secrets import token_hex
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -252,7 +252,7 @@ class ProviderCalls:
         for declared in self._secrets.values():
             self._all_secrets = self._all_secrets | declared
         if self._all_secrets:
-            events.scrub_with(self._all_secrets.mask)
+            events.scrub_with(self._all_secrets.mask, shortest=self._all_secrets.shortest)
         #: Each provider's timeouts (money-moving or not), with the settings they are for.
         self._timeouts_in_force: dict[
             tuple[str, bool], tuple[BreakerSettings, Mapping[str, float | None]]
@@ -398,7 +398,8 @@ class ProviderCalls:
         return attempt.idempotency_key[: max(1, limit - len(suffix))] + suffix
 
     def _mint_key(self, provider: Provider) -> str:
-        return uuid.uuid4().hex[: max(16, provider.capabilities.idempotency_key_max_length)]
+        # 128 random bits as 32 hex digits (uuid4's form, without building a UUID).
+        return token_hex(16)[: max(16, provider.capabilities.idempotency_key_max_length)]
 
     def _payment(
         self,

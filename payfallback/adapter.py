@@ -227,6 +227,12 @@ class Secrets:
     def __bool__(self) -> bool:
         return bool(self._values)
 
+    @property
+    def shortest(self) -> int:
+        """The length of the shortest value: a text shorter than it holds none of them
+        (a very large number when there are no values)."""
+        return self._shortest
+
     def __or__(self, other: Secrets) -> Secrets:
         merged = Secrets()
         merged._set(self._values | other._values)

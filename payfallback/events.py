@@ -82,10 +82,15 @@ class EventSpec:
     fields: Mapping[str, str]
     reserved: bool = False
     allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: The stdlib level number, and the name of the logger's method, for ``level``.
+    level_no: int = field(init=False, repr=False, compare=False)
+    log_method: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
         object.__setattr__(self, "allowed", frozenset(self.fields))
+        object.__setattr__(self, "level_no", _LEVELS[self.level])
+        object.__setattr__(self, "log_method", self.level.value)
 
 
 _ORDER = "the merchant's order id"
@@ -540,24 +545,29 @@ _SEQUENCES = (list, tuple)
 _SECRET_VALUES = (SecretStr, SecretBytes)
 
 
-def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None) -> Any:
+def _redact_value(
+    key: str, value: Any, mask: Callable[[str], str] | None = None, short: int = 0
+) -> Any:
     """``value`` as an event may show it under ``key``: secrets hidden, every string
-    scrubbed (:func:`scrub`, with ``mask``)."""
+    scrubbed (:func:`scrub`, with ``mask``) but for one shorter than ``short``, which can
+    hold neither a shape nor a value ``mask`` masks."""
     kind = type(value)
     if kind is str or isinstance(value, str):
         if key in _SAFE_KEYS:
             # Our own ids: a POS order id of date and time digits is not a card number. A
             # declared value in one is still masked.
-            return value if mask is None else mask(value)
-        return REDACTED if _sensitive(key) else scrub(value, mask)
+            return value if mask is None or len(value) < short else mask(value)
+        if _sensitive(key):
+            return REDACTED
+        return value if len(value) < short else scrub(value, mask)
     if _sensitive(key) or isinstance(value, _SECRET_VALUES):
         return REDACTED
     if kind in _AS_IS:
         return value
     if isinstance(value, Mapping):
-        return {str(k): _redact_value(str(k), v, mask) for k, v in value.items()}
+        return {str(k): _redact_value(str(k), v, mask, short) for k, v in value.items()}
     if isinstance(value, _SEQUENCES):
-        return type(value)(_redact_value(key, v, mask) for v in value)
+        return type(value)(_redact_value(key, v, mask, short) for v in value)
     if isinstance(value, BaseException):
         return scrub(f"{type(value).__name__}: {value}", mask)
     return value
@@ -566,7 +576,13 @@ def _redact_value(key: str, value: Any, mask: Callable[[str], str] | None = None
 def redact(fields: Mapping[str, Any], mask: Callable[[str], str] | None = None) -> dict[str, Any]:
     """A copy of ``fields`` with every secret and card number masked (and, with ``mask``,
     every declared value: see :func:`scrub`)."""
-    return {k: _redact_value(k, v, mask) for k, v in fields.items()}
+    return _redacted(fields, mask, 0 if mask is not None else SHORTEST_SHAPE)
+
+
+def _redacted(
+    fields: Mapping[str, Any], mask: Callable[[str], str] | None, short: int
+) -> dict[str, Any]:
+    return {k: _redact_value(k, v, mask, short) for k, v in fields.items()}
 
 
 def redact_processor(
@@ -598,6 +614,8 @@ class Events:
         self._heard_by: dict[str, tuple[Listener, ...]] = {}
         self._std = _library_logger(logger_name)
         self._mask: Callable[[str], str] | None = None
+        #: Strings shorter than this hold nothing to mask (see scrub_with).
+        self._short = SHORTEST_SHAPE
         self._wrapped: tuple[tuple[object, ...], Any] | None = None
 
     def _logger(self) -> Any:
@@ -625,12 +643,16 @@ class Events:
         structlog = sys.modules.get("structlog")
         return structlog is not None and bool(structlog.is_configured())
 
-    def scrub_with(self, mask: Callable[[str], str]) -> None:
+    def scrub_with(self, mask: Callable[[str], str], *, shortest: int = 0) -> None:
         """Also mask every string of every event with ``mask`` (the Router gives
         :meth:`Secrets.mask <payfallback.adapter.Secrets.mask>` of the secrets its
         providers declared): before card numbers and key shapes are, and in the ids that
-        are not scrubbed by shape too."""
+        are not scrubbed by shape too. ``shortest``: the length of the shortest text
+        ``mask`` can find anything in (:attr:`Secrets.shortest
+        <payfallback.adapter.Secrets.shortest>`); a string shorter than it and than every
+        shape is shown without a search."""
         self._mask = mask
+        self._short = min(max(shortest, 0), SHORTEST_SHAPE)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
@@ -663,13 +685,13 @@ class Events:
             )
         # The level first: an event nobody reads (no listener, logging off) is not redacted,
         # formatted or handed to structlog at all.
-        writes = self._writes(_LEVELS[spec.level])
+        writes = self._writes(spec.level_no)
         listeners = self._listeners_of(name)
         if not writes and not listeners:
             return
-        clean = redact(fields, self._mask)
+        clean = _redacted(fields, self._mask, self._short)
         if writes:
-            getattr(self._logger(), spec.level.value)(name, **clean)
+            getattr(self._logger(), spec.log_method)(name, **clean)
         for listener in listeners:
             try:
                 listener(name, clean)
