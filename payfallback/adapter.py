@@ -272,7 +272,7 @@ class Secrets:
         mask = self.mask if not also else lambda text: also.mask(self.mask(text))
         # A string shorter than every declared value and every shape is kept as it is.
         short = min(self._shortest, also._shortest if also else self._shortest, SHORTEST_SHAPE)
-        return {str(k): _kept(str(k), v, mask, short) for k, v in answer.items()}
+        return _kept_fields(answer, mask, short)
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
         """Scrub an error's message and code in place (they may quote provider text)."""
@@ -319,7 +319,7 @@ def _kept(key: str, value: Any, mask: Callable[[str], str], short: int) -> Any:
     if isinstance(value, str):
         return value if len(value) < short else scrub(value, mask)
     if isinstance(value, _MAPPINGS):
-        return {str(k): _kept(str(k), v, mask, short) for k, v in value.items()}
+        return _kept_fields(value, mask, short)
     if isinstance(value, _SEQUENCES):
         return [_kept(key, v, mask, short) for v in value]
     if isinstance(value, _SECRET_VALUES):
@@ -328,6 +328,29 @@ def _kept(key: str, value: Any, mask: Callable[[str], str], short: int) -> Any:
 
 
 _MAPPINGS = (dict, Mapping)
+
+
+def _kept_fields(
+    fields: Mapping[Any, Any], mask: Callable[[str], str], short: int
+) -> dict[str, Any]:
+    """Every field of a mapping as :func:`_kept` keeps it. The common cases (a field hidden
+    by its name, a plain string or number) are worked out here, without a call each: an
+    answer holds a dozen or more fields, and every payment keeps one."""
+    kept: dict[str, Any] = {}
+    for name, value in fields.items():
+        key = name if type(name) is str else str(name)
+        hidden = _hidden_field(key)
+        if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
+            kept[key] = REDACTED
+            continue
+        kind = type(value)
+        if kind is str:
+            kept[key] = value if len(value) < short else scrub(value, mask)
+        elif kind in _AS_IS:
+            kept[key] = value
+        else:
+            kept[key] = _kept(key, value, mask, short)
+    return kept
 
 
 @functools.lru_cache(maxsize=1024)
