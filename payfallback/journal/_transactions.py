@@ -270,7 +270,7 @@ class Transactions:
         lease = lease_duration(lease_seconds)
         now = utc(self._clock.now(), "now")
         stamp = self._ts(now)
-        method = Method(method)
+        method = method if type(method) is Method else Method(method)
         # A new order's row is written first so that there is a row to lock; if another
         # transaction is writing the same new order, this waits for it to finish. A row
         # inserted here is locked by this transaction, and a new order has no payment and
