@@ -19,6 +19,7 @@ import asyncio
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -622,6 +623,52 @@ def test_a_gzip_answer_is_decoded_and_a_body_cut_short_was_sent(sending: str) ->
     assert type(cut) is httpx.RemoteProtocolError
     verdict = classify_transport_error(
         cut, provider="toss", operation=Operation.CHARGE, attempt_id="A_1"
+    )
+    assert isinstance(verdict, OutcomeUnknown)
+
+
+@pytest.mark.parametrize("sending", ["client.send", "router-owned"])
+def test_a_body_that_stalls_past_the_read_timeout_was_sent(sending: str) -> None:
+    """On the aiohttp transport, through ``AsyncClient.send`` and through a Router's own
+    send alike: headers come, then the body stops for longer than the read timeout. That
+    is a ``ReadTimeout`` of a request that may have been taken, never "not sent"."""
+    _need("aiohttp")
+    from payfallback.transports.aiohttp import AiohttpTransport  # noqa: PLC0415
+
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(_CUT_SHORT)  # half the promised body, and the connection stays open
+        await writer.drain()
+        with suppress(ConnectionError):
+            await reader.read()  # until the client gives up and closes
+        writer.close()
+        with suppress(ConnectionError):
+            await writer.wait_closed()
+
+    async def run() -> BaseException:
+        transport = AiohttpTransport()
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        request = httpx.Request("POST", f"http://127.0.0.1:{port}/v1/charges", content=b"{}")
+        request.extensions["timeout"] = {"connect": 1.0, "read": 0.2, "write": 0.2, "pool": 1.0}
+        client = httpx.AsyncClient(transport=transport)
+        send = _OnTransport(client, transport) if sending == "router-owned" else client.send
+        try:
+            async with srv:
+                with pytest.raises(httpx.TransportError) as stalled:
+                    await send(request)
+        finally:
+            await transport.aclose()
+            await asyncio.wait_for(asyncio.gather(*handlers), 5.0)
+        return stalled.value
+
+    stalled = asyncio.run(run())
+    assert type(stalled) is httpx.ReadTimeout
+    verdict = classify_transport_error(
+        stalled, provider="toss", operation=Operation.CHARGE, attempt_id="A_1"
     )
     assert isinstance(verdict, OutcomeUnknown)
 
