@@ -794,6 +794,26 @@ class TestJournalContract:
         assert got is not None
         assert (got.state, got.provider_txn_id) == (AttemptState.SUCCEEDED, "T-42")
 
+    def test_a_payment_comes_back_with_its_approval_time_in_utc(
+        self, journal: Journal, clock: ManualClock
+    ) -> None:
+        """Recorded with an approval time in another zone (a provider's KST), the payment
+        comes back, and is read back, at the same instant in UTC; one already in UTC comes
+        back as it went in."""
+        kst = timezone(timedelta(hours=9))
+        for n, zone in enumerate((kst, UTC)):
+            order = make_order(f"O-tz-{n}")
+            attempt = begin(journal, order)
+            approved = datetime(2022, 10, 15, 17, 31, 2, 123456, tzinfo=zone)
+            payment = make_payment(attempt, order, clock, txn=f"T-tz-{n}").model_copy(
+                update={"approved_at": approved}
+            )
+            stored = journal.record_success(attempt.attempt_id, payment)
+            assert stored.approved_at == approved
+            assert stored.approved_at.utcoffset() == timedelta(0)
+            assert stored == payment.model_copy(update={"approved_at": approved.astimezone(UTC)})
+            assert journal.get_payment(payment.payment_id) == stored
+
     def test_a_payment_keeps_its_receipt_and_the_providers_answer(
         self, journal: Journal, clock: ManualClock
     ) -> None:
