@@ -20,6 +20,8 @@ from benchmarks.bench_brownout import run as run_brownout
 from benchmarks.bench_core import Floor, format_table, run
 from benchmarks.bench_import import format_table as import_table
 from benchmarks.bench_import import run as run_import
+from benchmarks.bench_instructions import VARIANTS
+from benchmarks.bench_instructions import pay as pay_instructions
 from benchmarks.bench_scale import DEFAULT_POSTGRES_URL
 from benchmarks.bench_scale import run as run_scale
 from benchmarks.bench_threads import THREADS
@@ -175,6 +177,13 @@ def test_the_benchmarks_write_info_events_where_a_shop_logging_them_would() -> N
     assert [json.loads(line)["order_id"] for line in lines] == ["o-1"]
     assert json.loads(lines[0])["event"] == "payment.duplicate"
     assert (std.level, std.propagate, handlers(), structlog.get_config()) == before
+
+
+def test_bench_instructions_pays_every_order_through_both_variants() -> None:
+    # What callgrind counts (python benchmarks/bench_instructions.py), run here without
+    # it: every order of the warm-up and of the run ends as a payment in the journal.
+    for variant in VARIANTS:
+        assert pay_instructions(variant, 70, warm_up=64) == 134
 
 
 def test_bench_breakers_quick_compares_with_pybreaker_purgatory_and_aiobreaker() -> None:
