@@ -41,7 +41,7 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import Floor, Step, _Orders, _unexpected
+from benchmarks.bench_core import Floor, _Orders, _unexpected, grouped
 from benchmarks.bench_throughput import _drive
 from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
 from payfallback.journal import SQLiteJournal
@@ -76,34 +76,7 @@ def _router(journal: SQLiteJournal, client: httpx.AsyncClient) -> Callable[[Orde
 
 def _floor(journal: SQLiteJournal, client: httpx.AsyncClient) -> Callable[[Order], Any]:
     inst = Instrument(provider="loop", billing_key=SecretStr("bk-bench-0015"))
-    floor = Floor(FakeProvider("loop"), inst, journal)
-    loop = asyncio.get_running_loop()
-    pending: list[tuple[list[Step], asyncio.Future[None]]] = []
-
-    def commit() -> None:
-        batch = pending[:]
-        pending.clear()
-        floor.commit(*(step for steps, _ in batch for step in steps))
-        for _, done in batch:
-            done.set_result(None)
-
-    async def write(steps: list[Step]) -> None:
-        done: asyncio.Future[None] = loop.create_future()
-        pending.append((steps, done))
-        if len(pending) == 1:
-            loop.call_soon(loop.call_soon, commit)
-        await done
-
-    async def one(order: Order) -> None:
-        steps, req, request = floor.attempt_steps(order)
-        await write(steps)
-        floor.attempted(req)
-        response = await client.send(request)
-        await response.aread()
-        await write(floor.payment_steps(req, response))
-        floor.paid(req)
-
-    return one
+    return grouped(Floor(FakeProvider("loop"), inst, journal), client.send)
 
 
 def pay(variant: str, charges: int, warm_up: int = WARM_UP) -> int:

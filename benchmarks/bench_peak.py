@@ -84,7 +84,7 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import Floor, Step, _Orders, _quartiles, _unexpected, bare_charge
+from benchmarks.bench_core import Floor, _Orders, _quartiles, _unexpected, bare_charge, grouped
 from benchmarks.bench_throughput import (
     DELAY,
     ProviderProcess,
@@ -99,7 +99,6 @@ from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
 from payfallback.transports import (
     aiohttp_available,
-    let_go,
     owned_async_client,
     recommended_async_client,
 )
@@ -384,38 +383,7 @@ class _Build:
         floor = Floor(self.provider, self.inst, self.journal("floor", durable=False))
         client, direct = owned_async_client()
         await self.stack.enter_async_context(client)
-        send = direct or client.send
-        loop = asyncio.get_running_loop()
-        pending: list[tuple[list[Step], asyncio.Future[None]]] = []
-
-        def commit() -> None:
-            batch = pending[:]
-            pending.clear()
-            try:
-                floor.commit(*(step for steps, _ in batch for step in steps))
-            except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
-                return
-            for _, done in batch:
-                done.set_result(None)
-
-        async def write(steps: list[Step]) -> None:
-            done: asyncio.Future[None] = loop.create_future()
-            pending.append((steps, done))
-            if len(pending) == 1:
-                loop.call_soon(loop.call_soon, commit)
-            await done
-
-        async def one(order: Order) -> None:
-            steps, req, request = floor.attempt_steps(order)
-            await write(steps)
-            floor.attempted(req)
-            response = let_go(await send(request))
-            await write(floor.payment_steps(req, response))
-            floor.paid(req)
-
-        return one
+        return grouped(floor, direct or client.send)
 
     async def main(self, pg_journal: str | None) -> dict[str, One]:
         made = {
