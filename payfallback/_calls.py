@@ -253,9 +253,10 @@ class ProviderCalls:
             self._all_secrets = self._all_secrets | declared
         if self._all_secrets:
             events.scrub_with(self._all_secrets.mask, shortest=self._all_secrets.shortest)
-        #: Each provider's timeouts (money-moving or not), with the settings they are for.
+        #: Each provider's timeouts (money-moving or not), with the settings and documented
+        #: read timeout they are for.
         self._timeouts_in_force: dict[
-            tuple[str, bool], tuple[BreakerSettings, Mapping[str, float | None]]
+            tuple[str, bool], tuple[BreakerSettings, float | None, Mapping[str, float | None]]
         ] = {}
 
     def _clean(
@@ -297,17 +298,17 @@ class ProviderCalls:
     ) -> Mapping[str, float | None]:
         """Connect and read timeouts from the breaker's policy in force; on a money-moving
         call, at least the read timeout the provider documents for it (``money``). Worked
-        out once for each provider and settings in force (they change only when the
-        breaker's policy does)."""
+        out once for each provider, settings in force and documented read timeout."""
         settings = adm.settings
+        documented = provider.capabilities.read_timeout
         known = self._timeouts_in_force.get((provider.name, money))
-        if known is not None and known[0] is settings:
-            return known[1]
+        if known is not None and known[0] is settings and known[1] == documented:
+            return known[2]
         read = settings.read_timeout
-        if money and provider.capabilities.read_timeout is not None:
+        if money and documented is not None:
             # The provider's documented processing time wins over our impatience: cutting
             # it short only manufactures unknown outcomes.
-            read = max(read, provider.capabilities.read_timeout)
+            read = max(read, documented)
         timeouts = MappingProxyType(
             httpx.Timeout(
                 connect=settings.connect_timeout,
@@ -316,7 +317,7 @@ class ProviderCalls:
                 pool=settings.connect_timeout,
             ).as_dict()
         )
-        self._timeouts_in_force[(provider.name, money)] = (settings, timeouts)
+        self._timeouts_in_force[(provider.name, money)] = (settings, documented, timeouts)
         return timeouts
 
     def _unconditional(self, provider: str, method: str) -> Admission:

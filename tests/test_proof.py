@@ -601,3 +601,30 @@ def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path
             emu.clock.advance(hours * 3600)
             assert h.charge(order(f"ORD-{n}"), cards()).status is PaymentStatus.PAID
     assert seen == [12.0, 4.0, 4.0, 12.0]
+
+
+@KINDS
+def test_a_providers_new_documented_read_timeout_holds_from_the_next_charge(
+    kind: str, tmp_path: Path
+) -> None:
+    seen: list[float | None] = []
+    emu = Emulator(ManualClock())
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        return emu(request)
+
+    primary = MiniPG("primary")
+    policy = BreakerPolicy(normal=BreakerSettings(read_timeout=12.0))
+    with RouterHarness(
+        kind,  # type: ignore[arg-type]
+        [primary, MiniPG("second")],
+        httpx.MockTransport(recording),
+        journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
+        clock=emu.clock,
+        breaker_policy=policy,
+    ) as h:
+        assert h.charge(order("ORD-1"), cards()).status is PaymentStatus.PAID
+        primary.capabilities = dataclasses.replace(primary.capabilities, read_timeout=60.0)
+        assert h.charge(order("ORD-2"), cards()).status is PaymentStatus.PAID
+    assert seen == [12.0, 60.0]
