@@ -299,58 +299,46 @@ _PERSONAL_KEY = re.compile(
 _SECRET, _PERSONAL = "secret", "personal"
 
 
-def _kept(key: str, value: Any, mask: Callable[[str], str], short: int) -> Any:
-    """One field of an answer as :meth:`Secrets.scrub_answer` keeps it: a field named like
-    a secret or a personal detail hidden whole; every other string scrubbed
-    (:func:`~payfallback.events.scrub`, with ``mask``), but for one shorter than ``short``,
-    which can hold neither a declared value nor a shape. (A function of its own, not a
-    closure that calls itself: that would be a reference cycle for the garbage collector
-    on every payment.)"""
-    hidden = _hidden_field(key)
-    if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
-        return REDACTED
-    kind = type(value)
-    # Most of an answer is plain strings and numbers: told apart by their exact type
-    # first, before the slower checks for anything else.
-    if kind is str:
-        return value if len(value) < short else scrub(value, mask)
-    if kind in _AS_IS:
-        return value
-    if isinstance(value, str):
-        return value if len(value) < short else scrub(value, mask)
-    if isinstance(value, _MAPPINGS):
-        return _kept_fields(value, mask, short)
-    if isinstance(value, _SEQUENCES):
-        return [_kept(key, v, mask, short) for v in value]
-    if isinstance(value, _SECRET_VALUES):
-        return REDACTED
-    return value
-
-
-_MAPPINGS = (dict, Mapping)
-
-
 def _kept_fields(
     fields: Mapping[Any, Any], mask: Callable[[str], str], short: int
 ) -> dict[str, Any]:
-    """Every field of a mapping as :func:`_kept` keeps it. The common cases (a field hidden
-    by its name, a plain string or number) are worked out here, without a call each: an
-    answer holds a dozen or more fields, and every payment keeps one."""
+    """Every field of a mapping as :meth:`Secrets.scrub_answer` keeps it: a field named
+    like a secret or a personal detail hidden whole, any other kept as :func:`_kept`
+    keeps its value."""
     kept: dict[str, Any] = {}
     for name, value in fields.items():
         key = name if type(name) is str else str(name)
         hidden = _hidden_field(key)
         if hidden is _SECRET or (hidden is _PERSONAL and value is not None):
             kept[key] = REDACTED
-            continue
-        kind = type(value)
-        if kind is str:
-            kept[key] = value if len(value) < short else scrub(value, mask)
-        elif kind in _AS_IS:
-            kept[key] = value
         else:
-            kept[key] = _kept(key, value, mask, short)
+            kept[key] = _kept(value, mask, short)
     return kept
+
+
+def _kept(value: Any, mask: Callable[[str], str], short: int) -> Any:
+    """A value of an answer's field, as it is kept: every string scrubbed
+    (:func:`~payfallback.events.scrub`, with ``mask``), but for one shorter than ``short``,
+    which can hold neither a declared value nor a shape; mappings and lists field by field
+    and item by item. (Functions of their own, not a closure that calls itself: that would
+    be a reference cycle for the garbage collector on every payment.)"""
+    kind = type(value)
+    # Most of an answer is plain strings and numbers: told apart by their exact type
+    # first, before the slower checks for anything else.
+    if kind is str or isinstance(value, str):
+        return value if len(value) < short else scrub(value, mask)
+    if kind in _AS_IS:
+        return value
+    if isinstance(value, _MAPPINGS):
+        return _kept_fields(value, mask, short)
+    if isinstance(value, _SEQUENCES):
+        return [_kept(v, mask, short) for v in value]
+    if isinstance(value, _SECRET_VALUES):
+        return REDACTED
+    return value
+
+
+_MAPPINGS = (dict, Mapping)
 
 
 @functools.lru_cache(maxsize=1024)
