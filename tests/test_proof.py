@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
@@ -329,12 +330,19 @@ def cards() -> list[Instrument]:
 
 
 def harness(
-    kind: str, tmp_path: Path, emu: Emulator, primary: MiniPG, **options: Any
+    kind: str,
+    tmp_path: Path,
+    emu: Emulator,
+    primary: MiniPG,
+    handler: Callable[[httpx.Request], httpx.Response] | None = None,
+    **options: Any,
 ) -> RouterHarness:
+    """A Router over ``primary`` and a second PG, on ``emu`` (or ``handler`` in front of
+    it)."""
     return RouterHarness(
         kind,  # type: ignore[arg-type]
         [primary, MiniPG("second")],
-        httpx.MockTransport(emu),
+        httpx.MockTransport(handler or emu),
         journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
         clock=emu.clock,
         retry=RetryPolicy(lookup_attempts=3, deadline=10.0),
@@ -570,18 +578,27 @@ def test_the_providers_long_read_timeout_is_for_money_calls_not_lookups(
     assert all(read is not None and read < 60.0 for read in lookups)
 
 
-@KINDS
-def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path: Path) -> None:
-    """The read timeout on each charge is that of the breaker settings in force when it is
-    sent: peak hours' shorter one inside the peak window, the normal one outside it, and
-    the normal one again after (the Router works each out once, not once only)."""
+def _read_timeouts(
+    emu: Emulator,
+) -> tuple[list[float | None], Callable[[httpx.Request], httpx.Response]]:
+    """The read timeout of every request, in order, and a handler in front of ``emu`` that
+    records them."""
     seen: list[float | None] = []
-    emu = Emulator(ManualClock(datetime(2022, 10, 15, 7, 30, tzinfo=UTC)))  # 16:30 KST
 
     def recording(request: httpx.Request) -> httpx.Response:
         seen.append(request.extensions["timeout"]["read"])
         return emu(request)
 
+    return seen, recording
+
+
+@KINDS
+def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path: Path) -> None:
+    """The read timeout on each charge is that of the breaker settings in force when it is
+    sent: peak hours' shorter one inside the peak window, the normal one outside it, and
+    the normal one again after (the Router works each out once, not once only)."""
+    emu = Emulator(ManualClock(datetime(2022, 10, 15, 7, 30, tzinfo=UTC)))  # 16:30 KST
+    seen, recording = _read_timeouts(emu)
     policy = BreakerPolicy(
         normal=BreakerSettings(read_timeout=12.0),
         peak=BreakerSettings(read_timeout=4.0),
@@ -589,14 +606,7 @@ def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path
             PeakWindow(days=frozenset({5}), start=dt_time(17), end=dt_time(21), tz="Asia/Seoul"),
         ),
     )
-    with RouterHarness(
-        kind,  # type: ignore[arg-type]
-        [MiniPG("primary"), MiniPG("second")],
-        httpx.MockTransport(recording),
-        journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
-        clock=emu.clock,
-        breaker_policy=policy,
-    ) as h:
+    with harness(kind, tmp_path, emu, MiniPG("primary"), recording, breaker_policy=policy) as h:
         for n, hours in enumerate((0, 1, 1, 4)):  # 16:30, 17:30, 18:30, 22:30 KST
             emu.clock.advance(hours * 3600)
             assert h.charge(order(f"ORD-{n}"), cards()).status is PaymentStatus.PAID
@@ -607,23 +617,11 @@ def test_a_charge_waits_as_long_as_the_settings_in_force_say(kind: str, tmp_path
 def test_a_providers_new_documented_read_timeout_holds_from_the_next_charge(
     kind: str, tmp_path: Path
 ) -> None:
-    seen: list[float | None] = []
     emu = Emulator(ManualClock())
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        seen.append(request.extensions["timeout"]["read"])
-        return emu(request)
-
+    seen, recording = _read_timeouts(emu)
     primary = MiniPG("primary")
     policy = BreakerPolicy(normal=BreakerSettings(read_timeout=12.0))
-    with RouterHarness(
-        kind,  # type: ignore[arg-type]
-        [primary, MiniPG("second")],
-        httpx.MockTransport(recording),
-        journal=f"sqlite:///{tmp_path / 'j.sqlite3'}",
-        clock=emu.clock,
-        breaker_policy=policy,
-    ) as h:
+    with harness(kind, tmp_path, emu, primary, recording, breaker_policy=policy) as h:
         assert h.charge(order("ORD-1"), cards()).status is PaymentStatus.PAID
         primary.capabilities = dataclasses.replace(primary.capabilities, read_timeout=60.0)
         assert h.charge(order("ORD-2"), cards()).status is PaymentStatus.PAID
