@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import httpx
 from pydantic import SecretStr
@@ -62,10 +62,14 @@ class Count(TypedDict):
     charges: int
 
 
-def _router(journal: SQLiteJournal, client: httpx.AsyncClient) -> Callable[[Order], Any]:
-    provider = FakeProvider("loop")
+One = Callable[[Order], Awaitable[None]]
+
+
+def _router(
+    provider: FakeProvider, inst: Instrument, journal: SQLiteJournal, client: httpx.AsyncClient
+) -> One:
     router = AsyncRouter([provider], client=client, journal=journal)
-    insts = [Instrument(provider="loop", billing_key=SecretStr("bk-bench-0015"))]
+    insts = [inst]
 
     async def one(order: Order) -> None:
         if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
@@ -74,9 +78,10 @@ def _router(journal: SQLiteJournal, client: httpx.AsyncClient) -> Callable[[Orde
     return one
 
 
-def _floor(journal: SQLiteJournal, client: httpx.AsyncClient) -> Callable[[Order], Any]:
-    inst = Instrument(provider="loop", billing_key=SecretStr("bk-bench-0015"))
-    return grouped(Floor(FakeProvider("loop"), inst, journal), client.send)
+def _floor(
+    provider: FakeProvider, inst: Instrument, journal: SQLiteJournal, client: httpx.AsyncClient
+) -> One:
+    return grouped(Floor(provider, inst, journal), client.send)
 
 
 def pay(variant: str, charges: int, warm_up: int = WARM_UP) -> int:
@@ -90,7 +95,8 @@ def pay(variant: str, charges: int, warm_up: int = WARM_UP) -> int:
     async def run() -> None:
         async with httpx.AsyncClient(transport=FakeBank("loop").transport()) as client:
             build = _router if variant == "router" else _floor
-            one: Callable[[Order], Awaitable[None]] = build(journal, client)
+            inst = Instrument(provider="loop", billing_key=SecretStr("bk-bench-0015"))
+            one = build(FakeProvider("loop"), inst, journal, client)
             orders = _Orders()
             await _drive(orders.take(warm_up, "w"), IN_FLIGHT, one)
             if charges:
