@@ -628,6 +628,66 @@ def test_a_gzip_answer_is_decoded_and_a_body_cut_short_was_sent(sending: str) ->
 
 
 @pytest.mark.parametrize("sending", ["client.send", "router-owned"])
+def test_answers_read_in_full_share_one_connection_and_a_bad_gzip_body_is_an_error(
+    sending: str,
+) -> None:
+    """Through ``AsyncClient.send`` and through a Router's own send alike: three answers
+    read in full come over one kept-alive connection (each answer's connection goes back
+    to the pool, not closed); a body that says gzip and is not raises httpx's
+    ``DecodingError``, with the request on it."""
+    _need("aiohttp")
+    from payfallback.transports.aiohttp import AiohttpTransport  # noqa: PLC0415
+
+    accepted: list[int] = []
+    handlers: list[asyncio.Task[Any]] = []
+    answers = [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        accepted.append(1)
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)  # the request's body, b"{}"
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            if answers:
+                body = answers.pop(0)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            else:
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope"
+                )
+            await writer.drain()
+        writer.close()
+
+    async def run() -> tuple[list[Any], int, httpx.DecodingError, httpx.Request]:
+        transport = AiohttpTransport()
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1/charges"
+        client = httpx.AsyncClient(transport=transport)
+        send = _OnTransport(client, transport) if sending == "router-owned" else client.send
+        try:
+            async with srv:
+                got = [
+                    (await send(httpx.Request("POST", url, content=b"{}"))).json() for _ in range(3)
+                ]
+                connections = len(accepted)
+                bad = httpx.Request("POST", url, content=b"{}")
+                with pytest.raises(httpx.DecodingError) as undecodable:
+                    await send(bad)
+        finally:
+            await transport.aclose()
+            await asyncio.wait_for(asyncio.gather(*handlers), 5.0)
+        return got, connections, undecodable.value, bad
+
+    got, connections, undecodable, bad = asyncio.run(run())
+    assert got == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert connections == 1
+    assert undecodable.request is bad
+
+
+@pytest.mark.parametrize("sending", ["client.send", "router-owned"])
 def test_a_body_that_stalls_past_the_read_timeout_was_sent(sending: str) -> None:
     """On the aiohttp transport, through ``AsyncClient.send`` and through a Router's own
     send alike: headers come, then the body stops for longer than the read timeout. That
