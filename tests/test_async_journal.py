@@ -423,6 +423,53 @@ def test_a_batch_commits_once_and_undoes_only_the_call_that_failed(tmp_path: Pat
         assert journal.get_order("D-3") is None
 
 
+def test_a_batch_takes_savepoints_only_when_a_call_fails(tmp_path: Path) -> None:
+    """A batch whose calls all succeed runs without savepoints (SQLite would copy every
+    page each call changes to undo it), in one transaction. One with a call that raises is
+    rolled back and run again, each call in a savepoint: the others' writes are committed
+    exactly once and the failing call's not at all."""
+    seen: list[str] = []
+    ran: list[str] = []
+
+    def begin(order_id: str) -> Callable[[SQLiteJournal], Attempt]:
+        journal_call = begin_call(order_id, f"key-{order_id}")
+
+        def call(j: SQLiteJournal) -> Attempt:
+            ran.append(order_id)
+            return journal_call(j)
+
+        return call
+
+    def wrong(j: SQLiteJournal) -> object:
+        begin("S-bad")(j)
+        raise RuntimeError("the adapter's bug")
+
+    with SQLiteJournal(tmp_path / "journal.sqlite3", durable=False) as journal:
+        journal._conn.set_trace_callback(seen.append)
+        results = journal.run_batch([begin("S-1"), begin("S-2")])
+        assert results is not None
+        assert [ok for ok, _ in results] == [True, True]
+        assert [s for s in seen if s.split()[0] in ("BEGIN", "SAVEPOINT", "COMMIT")] == [
+            "BEGIN IMMEDIATE",
+            "COMMIT",
+        ]
+        assert ran == ["S-1", "S-2"]
+
+        seen.clear()
+        ran.clear()
+        results = journal.run_batch([begin("S-3"), wrong, begin("S-4")])
+        assert results is not None
+        assert [ok for ok, _ in results] == [True, False, True]
+        assert str(results[1][1]) == "the adapter's bug"
+        assert ran == ["S-3", "S-bad", "S-3", "S-bad", "S-4"]
+        assert "ROLLBACK" in seen
+        assert sum(s == "SAVEPOINT call" for s in seen) == 3
+        journal._conn.set_trace_callback(None)
+        for order_id in ("S-1", "S-2", "S-3", "S-4"):
+            assert [a.attempt_id for a in journal.attempts_for_order(order_id)] == [f"{order_id}_1"]
+        assert journal.get_order("S-bad") is None
+
+
 def test_payments_in_flight_together_share_commits(tmp_path: Path) -> None:
     """With FULL, sixteen charges at once: their journal calls reach the worker thread in
     batches (one fsync for several payments), every payment recorded once."""

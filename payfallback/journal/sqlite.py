@@ -280,6 +280,19 @@ def _begin_without_waiting(conn: sqlite3.Connection, begin: str) -> None:
         conn.execute(_BUSY_PRAGMA)
 
 
+def _begin_batch(conn: sqlite3.Connection, *, wait: bool) -> bool:
+    """``BEGIN IMMEDIATE`` for :meth:`SQLiteJournal.run_batch`; without ``wait``, False
+    (nothing begun) where it would have to wait for another process's write lock."""
+    if wait:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    try:
+        _begin_without_waiting(conn, "BEGIN IMMEDIATE")
+    except _WouldWait:
+        return False
+    return True
+
+
 class SQLiteJournal(SyncJournalMethods):
     """A :class:`~payfallback.journal.Journal` in one SQLite file (or ``":memory:"``).
 
@@ -417,10 +430,12 @@ class SQLiteJournal(SyncJournalMethods):
         self, calls: Sequence[Callable[[Self], Any]], *, wait: bool = False
     ) -> list[tuple[bool, Any]] | None:
         """Run ``calls`` (each ``call(self)``) in one transaction with one commit: a group
-        commit. Each call runs in a savepoint of its own, so one that raises is undone
-        alone and the others are kept. Returns, after the commit, ``(True, result)`` or
-        ``(False, the exception)`` for each call in order; if the commit itself fails,
-        every call gets that failure (nothing was written).
+        commit. A call that raises is undone alone and the others are kept: the batch is
+        rolled back and run again, each call in a savepoint of its own. So a call must do
+        nothing but call journal methods, and may be run more than once before its result
+        is committed. Returns, after the commit, ``(True, result)`` or ``(False, the
+        exception)`` for each call in order, as the run that was committed gave them; if
+        the commit itself fails, every call gets that failure (nothing was written).
 
         The :class:`~payfallback.AsyncRouter` hands over every journal call its payments
         make in two turns of the event loop, so at tens of payments in flight a commit (and
@@ -448,25 +463,30 @@ class SQLiteJournal(SyncJournalMethods):
             if self._closed:
                 raise journal_closed(self._path)
             conn = self._conn
-            try:
-                if wait:
-                    conn.execute("BEGIN IMMEDIATE")
-                else:
-                    _begin_without_waiting(conn, "BEGIN IMMEDIATE")
-            except _WouldWait:
+            if not _begin_batch(conn, wait=wait):
                 return None
             results: list[tuple[bool, Any]] = []
             self._in_batch = True
             try:
-                if len(calls) == 1:
-                    # Alone, a call needs no savepoint: if it fails, nothing is committed.
+                # Most batches have no call that fails, and they need no savepoints (in
+                # one, SQLite keeps a copy of every page a call changes, to undo it). So a
+                # batch runs without them first; should a call raise, the batch is rolled
+                # back and run again, each call in a savepoint of its own. Alone, a call
+                # needs none at all: if it fails, nothing is committed.
+                for call in calls:
                     try:
-                        results.append((True, calls[0](self)))
+                        results.append((True, call(self)))
                     except Exception as exc:
                         conn.execute("ROLLBACK")
-                        return [(False, exc)]
+                        if len(calls) == 1:
+                            return [(False, exc)]
+                        break
+                else:
                     conn.execute("COMMIT")
                     return results
+                if not _begin_batch(conn, wait=wait):
+                    return None  # nothing is committed: the caller runs the batch again
+                results = []
                 for call in calls:
                     conn.execute("SAVEPOINT call")
                     try:
