@@ -93,6 +93,7 @@ from payfallback.journal import _transactions as statements
 from payfallback.journal._checks import answer_json, receipt_json
 from payfallback.journal.sqlite import _translate, _ts
 from payfallback.provider import Approved, ChargeRequest
+from payfallback.router import BATCH_TURNS, after_turns
 from payfallback.testing import FakeBank, FakeProvider, FakeServer, mock_transport
 from payfallback.transports import let_go
 
@@ -642,8 +643,9 @@ def grouped(
     floor: Floor, send: Callable[[httpx.Request], Awaitable[httpx.Response]]
 ) -> Callable[[Order], Awaitable[None]]:
     """The floor's charge on the running event loop, as the ``AsyncRouter`` charges at
-    load: every charge's statements of this turn of the loop and the next committed in one
-    transaction (the Router's group commit), its events written, its request sent with
+    load: every charge's statements from this turn of the loop until ``BATCH_TURNS`` turns
+    later committed in one transaction (the Router's group commit), its events written, its
+    request sent with
     ``send`` (``bench_peak``: the Router's own send; ``bench_instructions``: ``client.send``)."""
     loop = asyncio.get_running_loop()
     pending: list[tuple[list[Step], asyncio.Future[None]]] = []
@@ -664,7 +666,7 @@ def grouped(
         done: asyncio.Future[None] = loop.create_future()
         pending.append((steps, done))
         if len(pending) == 1:
-            loop.call_soon(loop.call_soon, commit)
+            after_turns(loop, BATCH_TURNS, commit)
         await done
 
     async def one(order: Order) -> None:

@@ -12,7 +12,8 @@ in WAL with ``synchronous=NORMAL`` and the events JSON at INFO into a null sink,
 
 * ``router``: ``AsyncRouter.charge``, on an ``AsyncClient`` over the bank;
 * ``floor``: ``bench_core.Floor``, its statements group-committed as the Router commits
-  them (this turn of the loop and the next), its events, and the same client.
+  them (from this turn of the loop until ``BATCH_TURNS`` turns later), its events, and
+  the same client.
 
 The count of a run includes starting Python and importing everything, so each variant
 runs twice, with ``n`` and with ``2n`` charges after the same warm-up: the difference,

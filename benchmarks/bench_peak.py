@@ -377,9 +377,9 @@ class _Build:
 
     async def floor(self) -> One:
         """The floor under the recommended Router (``bench_core.Floor``): its statements,
-        group-committed as it commits them (every charge's writes of this turn of the loop
-        and the next in one transaction), its events, and its requests sent as it sends
-        them, on the client it builds; nothing else."""
+        group-committed as it commits them (every charge's writes from this turn of the
+        loop until ``BATCH_TURNS`` turns later in one transaction), its events, and its
+        requests sent as it sends them, on the client it builds; nothing else."""
         floor = Floor(self.provider, self.inst, self.journal("floor", durable=False))
         client, direct = owned_async_client()
         await self.stack.enter_async_context(client)

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from payfallback import (
 )
 from payfallback.journal import AttemptInFlight, JournalCounts, SQLiteJournal
 from payfallback.journal.postgres import AsyncPostgresJournal
+from payfallback.router import BATCH_TURNS, after_turns
 from payfallback.testing import FakeBank, FakeProvider, double_charges, mock_transport
 from tests.test_journal import PG_URL, PgSchemas
 
@@ -510,11 +512,9 @@ class BatchSizes(SQLiteJournal):
         return super().run_batch(calls, wait=wait)
 
 
-def test_journal_calls_of_one_turn_of_the_loop_and_the_next_share_a_commit(
-    tmp_path: Path,
-) -> None:
-    """A batch closes a turn after its first call: what the answers that arrived
-    meanwhile journal joins it. A third turn's call commits on its own."""
+def test_journal_calls_of_the_batch_turns_share_a_commit(tmp_path: Path) -> None:
+    """A batch stays open ``BATCH_TURNS`` turns of the loop after its first call: a call
+    made in each of those turns joins it; one made after it committed starts the next."""
     journal = BatchSizes(tmp_path / "journal.sqlite3")
 
     async def main() -> list[JournalCounts]:
@@ -523,18 +523,41 @@ def test_journal_calls_of_one_turn_of_the_loop_and_the_next_share_a_commit(
             client,
             AsyncRouter([FakeProvider("toss")], client=client, journal=journal) as router,
         ):
-            # Each task makes its call when it first runs: the first in the next turn, the
-            # second in the turn after it.
-            first = asyncio.ensure_future(router._batched(lambda j: j.counts()))
-            await asyncio.sleep(0)
-            second = asyncio.ensure_future(router._batched(lambda j: j.counts()))
-            together = await asyncio.gather(first, second)
-            third = await router._batched(lambda j: j.counts())
-            return [*together, third]
+            # Each task makes its call when it first runs, the turn after it is made:
+            # one call in each of BATCH_TURNS turns in a row.
+            calls = []
+            for _ in range(BATCH_TURNS):
+                calls.append(asyncio.ensure_future(router._batched(lambda j: j.counts())))
+                await asyncio.sleep(0)
+            together = await asyncio.gather(*calls)
+            later = await router._batched(lambda j: j.counts())
+            return [*together, later]
 
     counted = asyncio.run(main())
-    assert len(counted) == 3
-    assert journal.sizes == [2, 1]
+    assert len(counted) == BATCH_TURNS + 1
+    assert journal.sizes == [BATCH_TURNS, 1]
+
+
+def test_after_turns_counts_turns_of_the_loop() -> None:
+    """``after_turns(loop, n, f)`` runs ``f`` in the n-th turn from now, whatever else
+    runs meanwhile."""
+    seen: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for n in (1, 2, BATCH_TURNS):
+            after_turns(loop, n, partial(seen.append, f"after {n}"))
+        for turn in range(1, BATCH_TURNS + 1):
+            await asyncio.sleep(0)  # resumes in the next turn, after what it scheduled
+            seen.append(f"turn {turn}")
+
+    asyncio.run(main())
+    expected = []
+    for turn in range(1, BATCH_TURNS + 1):
+        if turn in (1, 2, BATCH_TURNS):
+            expected.append(f"after {turn}")
+        expected.append(f"turn {turn}")
+    assert seen == expected
 
 
 class SlowCommits(SQLiteJournal):

@@ -438,8 +438,9 @@ class SQLiteJournal(SyncJournalMethods):
         the commit itself fails, every call gets that failure (nothing was written).
 
         The :class:`~payfallback.AsyncRouter` hands over every journal call its payments
-        make in two turns of the event loop, so at tens of payments in flight a commit (and
-        with ``durable=True`` its fsync) is shared by many. ``wait=False`` is for the event
+        make in a few turns of the event loop (``payfallback.router.BATCH_TURNS``), so at
+        tens of payments in flight a commit (and with ``durable=True`` its fsync) is shared
+        by many. ``wait=False`` is for the event
         loop: nothing is run, and ``None`` is returned, if it could mean waiting —
 
         * with ``durable=True`` (FULL) on a file: a commit waits for the disk (the Router
