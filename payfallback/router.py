@@ -79,9 +79,9 @@ T = TypeVar("T")
 DEFAULT_JOURNAL_PATH = "payfallback.sqlite3"
 #: How many turns of the event loop an :class:`AsyncRouter`'s SQLite batch stays open after
 #: its first journal call: what the payments journal meanwhile is committed with it. An idle
-#: loop turns at once; at 64 payments in flight, four turns rather than two cut the CPU a
-#: charge by some 3-4 % (benchmarks/README.md), and 16 in flight did not change.
-BATCH_TURNS = 4
+#: loop turns at once; at 64 payments in flight, six turns rather than two cut the CPU a
+#: charge by some 5 % (benchmarks/README.md), and 1 and 16 in flight did not change.
+BATCH_TURNS = 6
 
 
 def after_turns(loop: asyncio.AbstractEventLoop, turns: int, callback: Callable[[], Any]) -> None:
@@ -540,7 +540,7 @@ class AsyncRouter(_RouterBase):
     With PostgreSQL (a ``postgresql://`` URL, or an
     :class:`~payfallback.journal.postgres.AsyncPostgresJournal`), journal calls are awaited
     on the loop over psycopg's async pool: no thread hop. With SQLite every journal call
-    the payments make in ``BATCH_TURNS`` (four) turns of the loop is committed together
+    the payments make in ``BATCH_TURNS`` (six) turns of the loop is committed together
     (:meth:`~payfallback.journal.SQLiteJournal.run_batch`: a group commit, where a call
     that fails is undone alone; each payment still has its attempt committed before it
     is sent). In WAL NORMAL
@@ -679,7 +679,7 @@ class AsyncRouter(_RouterBase):
             # Committed some turns later: those turns run the answers that arrive
             # meanwhile, whose journal calls join this batch, and the payments it then
             # lets go run on together in fewer, fuller turns. At 64 payments in flight
-            # that is some 3-4 % less CPU a payment than committing a turn later
+            # that is some 5 % less CPU a payment than committing a turn later
             # (benchmarks/README.md). An idle loop turns at once.
             after_turns(loop, BATCH_TURNS, self._flush)
         return await done
