@@ -543,12 +543,12 @@ class AsyncRouter(_RouterBase):
     the payments make in ``BATCH_TURNS`` (six) turns of the loop is committed together
     (:meth:`~payfallback.journal.SQLiteJournal.run_batch`: a group commit, where a call
     that fails is undone alone; each payment still has its attempt committed before it
-    is sent). In WAL NORMAL
-    (``durable=False``) the batch commits on the loop whenever that cannot mean waiting (no
-    other writer holds the file); with FULL (the default), or when it would wait, the batch
-    goes to a worker thread, so the loop never waits on a disk sync or another process's
-    lock. One batch is in the thread at a time; what the payments journal meanwhile goes
-    next, together, so a slower disk means bigger batches rather than a queue of fsyncs.
+    is sent). In WAL NORMAL (``durable=False``) the batch commits on the loop whenever
+    that cannot mean waiting (no other writer holds the file); with FULL (the default), or
+    when it would wait, the batch goes to a worker thread, so the loop never waits on a
+    disk sync or another process's lock. One batch is in the thread at a time; what the
+    payments journal meanwhile goes next, together, so a slower disk means bigger batches
+    rather than a queue of fsyncs.
 
     Without ``client=`` it builds :func:`~payfallback.transports.recommended_async_client`
     (aiohttp's pool with ``payfallback[aiohttp]``) and closes it with itself; over aiohttp

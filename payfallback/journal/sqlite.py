@@ -440,8 +440,8 @@ class SQLiteJournal(SyncJournalMethods):
         The :class:`~payfallback.AsyncRouter` hands over every journal call its payments
         make in a few turns of the event loop (``payfallback.router.BATCH_TURNS``), so at
         tens of payments in flight a commit (and with ``durable=True`` its fsync) is shared
-        by many. ``wait=False`` is for the event
-        loop: nothing is run, and ``None`` is returned, if it could mean waiting —
+        by many. ``wait=False`` is for the event loop: nothing is run, and ``None`` is
+        returned, if it could mean waiting —
 
         * with ``durable=True`` (FULL) on a file: a commit waits for the disk (the Router
           runs such a batch in a worker thread, ``wait=True``); ``":memory:"`` has none;
@@ -478,7 +478,8 @@ class SQLiteJournal(SyncJournalMethods):
                     try:
                         results.append((True, call(self)))
                     except Exception as exc:
-                        conn.execute("ROLLBACK")
+                        if conn.in_transaction:  # some errors end it themselves
+                            conn.execute("ROLLBACK")
                         if len(calls) == 1:
                             return [(False, exc)]
                         break
