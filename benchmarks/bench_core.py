@@ -106,6 +106,7 @@ __all__ = [
     "format_table",
     "grouped",
     "main",
+    "paid_by",
     "run",
 ]
 
@@ -497,16 +498,22 @@ def _bare_async(
     return _timed_async(orders, "ba", one)
 
 
-def _router_async(
-    router: AsyncRouter, inst: Instrument, orders: _Orders, tag: str
-) -> Callable[[int], Coroutine[Any, Any, int]]:
+def paid_by(router: AsyncRouter, inst: Instrument) -> Callable[[Order], Awaitable[None]]:
+    """``await router.charge(order, [inst])``, which must pay: what every async benchmark
+    times as one charge through the Router."""
     insts = [inst]
 
     async def one(order: Order) -> None:
         if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
-            raise _unexpected("Router.charge did not pay")
+            raise _unexpected("AsyncRouter.charge did not pay")
 
-    return _timed_async(orders, tag, one)
+    return one
+
+
+def _router_async(
+    router: AsyncRouter, inst: Instrument, orders: _Orders, tag: str
+) -> Callable[[int], Coroutine[Any, Any, int]]:
+    return _timed_async(orders, tag, paid_by(router, inst))
 
 
 #: One statement of the floor's journal writes and its parameters.
@@ -645,8 +652,8 @@ def grouped(
     """The floor's charge on the running event loop, as the ``AsyncRouter`` charges at
     load: every charge's statements from this turn of the loop until ``BATCH_TURNS`` turns
     later committed in one transaction (the Router's group commit), its events written, its
-    request sent with
-    ``send`` (``bench_peak``: the Router's own send; ``bench_instructions``: ``client.send``)."""
+    request sent with ``send`` (``bench_peak``: the Router's own send;
+    ``bench_instructions``: ``client.send``)."""
     loop = asyncio.get_running_loop()
     pending: list[tuple[list[Step], asyncio.Future[None]]] = []
 

@@ -42,9 +42,9 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import Floor, _Orders, _unexpected, grouped
+from benchmarks.bench_core import Floor, _Orders, grouped, paid_by
 from benchmarks.bench_throughput import _drive
-from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
+from payfallback import AsyncRouter, Instrument, Order
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeBank, FakeProvider
 
@@ -69,14 +69,7 @@ One = Callable[[Order], Awaitable[None]]
 def _router(
     provider: FakeProvider, inst: Instrument, journal: SQLiteJournal, client: httpx.AsyncClient
 ) -> One:
-    router = AsyncRouter([provider], client=client, journal=journal)
-    insts = [inst]
-
-    async def one(order: Order) -> None:
-        if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
-            raise _unexpected("AsyncRouter.charge did not pay")
-
-    return one
+    return paid_by(AsyncRouter([provider], client=client, journal=journal), inst)
 
 
 def _floor(

@@ -84,7 +84,15 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import Floor, _Orders, _quartiles, _unexpected, bare_charge, grouped
+from benchmarks.bench_core import (
+    Floor,
+    _Orders,
+    _quartiles,
+    _unexpected,
+    bare_charge,
+    grouped,
+    paid_by,
+)
 from benchmarks.bench_throughput import (
     DELAY,
     ProviderProcess,
@@ -94,7 +102,7 @@ from benchmarks.bench_throughput import (
     ideal_per_s,
 )
 from benchmarks.provider_process import LongestPause
-from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
+from payfallback import AsyncRouter, Instrument, Order
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
 from payfallback.transports import (
@@ -367,13 +375,7 @@ class _Build:
         if client is not None:
             await self.stack.enter_async_context(client)
         self.stack.push_async_callback(router.aclose)
-        insts = [self.inst]
-
-        async def one(order: Order) -> None:
-            if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
-                raise _unexpected("AsyncRouter.charge did not pay")
-
-        return one
+        return paid_by(router, self.inst)
 
     async def floor(self) -> One:
         """The floor under the recommended Router (``bench_core.Floor``): its statements,

@@ -69,8 +69,8 @@ from pydantic import SecretStr
 
 from benchmarks._events import event_logging
 from benchmarks._output import store_json
-from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge
-from payfallback import AsyncRouter, Instrument, Order, PaymentStatus
+from benchmarks.bench_core import _Orders, _quartiles, _unexpected, bare_charge, paid_by
+from payfallback import AsyncRouter, Instrument, Order
 from payfallback.journal import SQLiteJournal
 from payfallback.testing import FakeProvider
 
@@ -296,19 +296,14 @@ class _Variants:
             httpx.AsyncClient(timeout=timeout, limits=self.limits)
         )
         router = AsyncRouter([self.provider], client=rclient, journal=self.journal)
-        insts = [self.inst]
         provider, inst = self.provider, self.inst
-
-        async def via_router(order: Order) -> None:
-            if (await router.charge(order, insts)).status is not PaymentStatus.PAID:
-                raise _unexpected("Router.charge did not pay")
 
         async def bare(order: Order) -> None:
             req = bare_charge(provider, order, inst)
             if (await bclient.send(req)).status_code != 200:
                 raise _unexpected("the bare charge was not answered 200")
 
-        return {"router": via_router, "bare": bare}
+        return {"router": paid_by(router, inst), "bare": bare}
 
 
 def _rotated(keys: Sequence[str], r: int) -> list[str]:
