@@ -71,12 +71,13 @@ from payfallback.errors import (
 )
 from payfallback.events import (
     _AS_IS,
+    _MAPPINGS,
     _SECRET_VALUES,
     _SEQUENCES,
     REDACTED,
-    SHORTEST_SHAPE,
     is_sensitive_key,
     scrub,
+    unmasked_below,
 )
 from payfallback.models import Instrument, Method, Money
 from payfallback.provider import (
@@ -271,7 +272,7 @@ class Secrets:
         key-shaped token masked inside every string, at any depth."""
         mask = self.mask if not also else lambda text: also.mask(self.mask(text))
         # A string shorter than every declared value and every shape is kept as it is.
-        short = min(self._shortest, also._shortest if also else self._shortest, SHORTEST_SHAPE)
+        short = unmasked_below(min(self._shortest, also._shortest) if also else self._shortest)
         return _kept_fields(answer, mask, short)
 
     def scrub_error(self, error: PayfallbackError) -> PayfallbackError:
@@ -336,9 +337,6 @@ def _kept(value: Any, mask: Callable[[str], str], short: int) -> Any:
     if isinstance(value, _SECRET_VALUES):
         return REDACTED
     return value
-
-
-_MAPPINGS = (dict, Mapping)
 
 
 @functools.lru_cache(maxsize=1024)

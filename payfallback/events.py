@@ -485,6 +485,14 @@ _ANY_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p in (_PAN, _KEYLIKE, _A
 #: The shortest text any of the three shapes matches ("sk_" and six characters): most
 #: values an event or an answer carries ("paid", "KRW", "card") are shorter.
 SHORTEST_SHAPE = 9
+
+
+def unmasked_below(shortest: int) -> int:
+    """The length under which a string holds nothing to mask: no shape, and no value of a
+    mask whose shortest value is ``shortest`` characters long."""
+    return min(max(shortest, 0), SHORTEST_SHAPE)
+
+
 # What each shape cannot match without, cheaper to look for than the shape itself:
 # a card number is a run of 13 or more digits, spaces and dashes from digit to digit; a
 # key shape holds "_" or "billing-key-"; an auth value follows one of the schemes' names.
@@ -545,6 +553,7 @@ def is_sensitive_key(key: str) -> bool:
 #: Values an event shows as they are, unless their field is named like a secret (exact
 #: types: a subclass may print anything).
 _AS_IS = frozenset({int, float, bool, type(None)})
+_MAPPINGS = (dict, Mapping)
 _SEQUENCES = (list, tuple)
 _SECRET_VALUES = (SecretStr, SecretBytes)
 
@@ -568,7 +577,7 @@ def _redact_value(
         return REDACTED
     if kind in _AS_IS:
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, _MAPPINGS):
         return {str(k): _redact_value(str(k), v, mask, short) for k, v in value.items()}
     if isinstance(value, _SEQUENCES):
         return type(value)(_redact_value(key, v, mask, short) for v in value)
@@ -656,7 +665,7 @@ class Events:
         <payfallback.adapter.Secrets.shortest>`); a string shorter than it and than every
         shape is shown without a search."""
         self._mask = mask
-        self._short = min(max(shortest, 0), SHORTEST_SHAPE)
+        self._short = unmasked_below(shortest)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners = (*self._listeners, listener)
